@@ -1,0 +1,30 @@
+/**
+ * Freshness beacons (docs/fleet.md), signing side. A beacon is a compact JWS
+ * (typ writ-beacon+jwt, alg Ed25519) by an authority key, re-issued every second and
+ * valid for a few: it names the domain's current bundle (version, digest) and the
+ * revocation-list version. A node without an unexpired beacon, or whose active bundle
+ * is not the one the beacon names, decides nothing (stale_policy) — like TUF's
+ * timestamp role: silence or a partition freezes decisions instead of letting stale
+ * policy run.
+ */
+import { SignJWT, type CryptoKey } from 'jose';
+
+export const BEACON_TYP = 'writ-beacon+jwt';
+
+export interface BeaconClaims {
+  v: 1;
+  iss: 'writ-authority';
+  domain: string;
+  /** strictly increasing per domain: an older beacon never replaces a newer one */
+  seq: number;
+  iat: number;
+  exp: number;
+  bundle: { version: number; digest: string } | null;
+  revocations: { version: number };
+}
+
+export async function signBeacon(c: Omit<BeaconClaims, 'v' | 'iss'>, key: { kid: string; key: CryptoKey }): Promise<string> {
+  return new SignJWT({ v: 1, iss: 'writ-authority', ...c } as unknown as Record<string, unknown>)
+    .setProtectedHeader({ alg: 'Ed25519', typ: BEACON_TYP, kid: key.kid })
+    .sign(key.key);
+}

@@ -1,0 +1,45 @@
+/** `writ approve`, `writ reject`, `writ approvals`: human approval of calls whose policy asks for it. */
+import type { Command } from 'commander';
+import { openHome } from '../home/open.ts';
+import { ApprovalStateError, decideApproval } from '../node/approval.ts';
+import { CliError, homeOf, homeOption, printJson } from './common.ts';
+
+function decideCommand(program: Command, name: 'approve' | 'reject', status: 'approved' | 'rejected'): void {
+  homeOption(
+    program
+      .command(`${name} <decisionId>`)
+      .description(`${name} a pending approval request (its id is the decision id of the approval_required denial); recorded in the ledger`)
+      .option('--by <name>', 'who decides (recorded)', process.env.USER ?? 'operator')
+      .option('--json', 'machine-readable output'),
+  ).action(async (id: string, o: { home?: string; by: string; json?: boolean }) => {
+    const h = await openHome(homeOf(o));
+    try {
+      const a = await decideApproval(h.ledger, h.state, id, status, o.by);
+      if (o.json) printJson(a);
+      else process.stdout.write(`${status} ${id}: ${a.principal} ${a.action} ${a.resource} (until ${a.expires})\n`);
+    } catch (err) {
+      if (err instanceof ApprovalStateError) throw new CliError(`${name}: ${err.message}`);
+      throw err;
+    } finally {
+      h.close();
+    }
+  });
+}
+
+export function registerApprove(program: Command): void {
+  decideCommand(program, 'approve', 'approved');
+  decideCommand(program, 'reject', 'rejected');
+  homeOption(program.command('approvals').description('list pending approval requests').option('--json', 'machine-readable output')).action(
+    async (o: { home?: string; json?: boolean }) => {
+      const h = await openHome(homeOf(o));
+      try {
+        const pending = h.state.pendingApprovals();
+        if (o.json) printJson(pending);
+        else if (pending.length === 0) process.stdout.write('no pending approvals\n');
+        else for (const a of pending) process.stdout.write(`${a.id}  ${a.principal} ${a.action} ${a.resource}  until ${a.expires}\n`);
+      } finally {
+        h.close();
+      }
+    },
+  );
+}

@@ -1,0 +1,132 @@
+/** `writ audit replay|verify|entry|prove|verify-proof` and `writ lineage` */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { openHome, type OpenHome } from '../home/open.ts';
+import { auditLog } from '../ledger/audit.ts';
+import { encodeBase64 } from '../ledger/note.ts';
+import { verifyProofFile } from '../ledger/proof-file.ts';
+import { formatLineage, lineageOf } from '../lineage/lineage.ts';
+import { replayDecisions, type ReplayReport } from '../node/replay.ts';
+import { CliError, EXIT, homeOf, homeOption, printJson } from './common.ts';
+
+async function withHome<T>(o: { home?: string }, f: (h: OpenHome) => Promise<T> | T): Promise<T> {
+  const h = await openHome(homeOf(o));
+  try {
+    return await f(h);
+  } finally {
+    h.close();
+  }
+}
+
+function printReplay(r: ReplayReport): void {
+  process.stdout.write(`${r.decisions} decisions: ${r.replayed} replayed, ${r.gateDenials} denied before evaluation (nothing to replay), ${r.differences.length} differ\n`);
+  for (const d of r.differences) {
+    const replayed = d.replayed ? `${d.replayed.decision} ${d.replayed.reasons.join(',')} [${d.replayed.policies.join(',')}]` : `error: ${d.error}`;
+    process.stdout.write(`  #${d.index} ${d.decisionId}: recorded ${d.recorded.decision} ${d.recorded.reasons.join(',')} [${d.recorded.policies.join(',')}], replayed ${replayed}\n`);
+  }
+}
+
+/** An entry index, or the jti of a writ (its decision's index). */
+function resolveIndex(h: OpenHome, ref: string): number {
+  if (/^\d+$/.test(ref)) return Number(ref);
+  const w = h.ledger.writ(ref);
+  if (!w) throw new CliError(`no writ ${ref} in this ledger (give a jti or an entry index)`);
+  return w.decisionIndex;
+}
+
+export function registerAudit(program: Command): void {
+  const audit = program.command('audit').description('check the recorded evidence; prove entries to anyone');
+
+  homeOption(audit.command('replay').description('re-evaluate every recorded decision with its recorded bundle and input; exit 1 if any differs').option('--json', 'machine-readable output')).action(
+    (o: { home?: string; json?: boolean }) =>
+      withHome(o, async (h) => {
+        const r = await replayDecisions(h.ledger, h.state, h.trust);
+        if (o.json) printJson(r);
+        else printReplay(r);
+        if (r.differences.length > 0) process.exitCode = EXIT.error;
+      }),
+  );
+
+  homeOption(
+    audit
+      .command('verify')
+      .description('recompute the tree from the stored entries, check every checkpoint (signature, root, consistency) and replay every decision; exit 1 at the first divergence')
+      .option('--json', 'machine-readable output'),
+  ).action((o: { home?: string; json?: boolean }) =>
+    withHome(o, async (h) => {
+      const log = auditLog(h.db, { origin: h.log.origin, verifier: h.log.verifier });
+      let replay: ReplayReport;
+      try {
+        replay = await replayDecisions(h.ledger, h.state, h.trust);
+      } catch (err) {
+        replay = { decisions: 0, replayed: 0, gateDenials: 0, differences: [{ index: -1, decisionId: '', recorded: { decision: '?', reasons: [], policies: [] }, replayed: null, error: (err as Error).message }] };
+      }
+      const firstDiff = replay.differences[0];
+      const ok = log.problems.length === 0 && firstDiff === undefined;
+      if (o.json) printJson({ ok, log, replay });
+      else {
+        process.stdout.write(`log ${h.log.origin}: ${log.size} entries, ${log.checkpoints} checkpoints\n`);
+        for (const p of log.problems) process.stdout.write(`  FIRST DIVERGENCE at ${p.index}: ${p.kind}: ${p.message}\n`);
+        printReplay(replay);
+        process.stdout.write(ok ? 'ok: the log is intact and every decision replays the same\n' : 'FAILED\n');
+      }
+      if (!ok) process.exitCode = EXIT.error;
+    }),
+  );
+
+  homeOption(audit.command('entry <index>').description('print the exact bytes of a ledger entry (canonical JSON)')).action((index: string, o: { home?: string }) =>
+    withHome(o, (h) => {
+      const leaf = /^\d+$/.test(index) ? h.log.entry(Number(index)) : null;
+      if (!leaf) throw new CliError(`no entry ${index} (the log has ${h.log.size()})`);
+      process.stdout.write(leaf);
+    }),
+  );
+
+  homeOption(
+    audit
+      .command('prove <ref>')
+      .description('write a C2SP tlog-proof@v1 file proving an entry (by index, or a writ by its jti) is in the signed log')
+      .requiredOption('--out <file>', 'the proof file')
+      .option('--entry-out <file>', 'also write the entry bytes'),
+  ).action((ref: string, o: { home?: string; out: string; entryOut?: string }) =>
+    withHome(o, (h) => {
+      const index = resolveIndex(h, ref);
+      const entry = h.log.entry(index);
+      if (!entry) throw new CliError(`no entry ${index}`);
+      writeFileSync(o.out, h.log.proofFile(index));
+      if (o.entryOut) writeFileSync(o.entryOut, entry);
+      process.stdout.write(`${o.out}: inclusion of entry ${index} in ${h.log.origin}; verify with: writ audit verify-proof ${o.out} --entry ENTRY --log-key '${h.config.log.verifierKey}'\n`);
+    }),
+  );
+
+  audit
+    .command('verify-proof <file>')
+    .description('verify a tlog-proof file offline, with nothing but the entry and the log key')
+    .requiredOption('--entry <file>', 'the entry bytes (from `writ audit entry` or `prove --entry-out`)')
+    .requiredOption('--log-key <key>', 'the log verifier key (name+hexid+base64, from `writ keys --log`), or a file holding it')
+    .option('--json', 'machine-readable output')
+    .action((file: string, o: { entry: string; logKey: string; json?: boolean }) => {
+      const read = (f: string) => {
+        try {
+          return readFileSync(f);
+        } catch (err) {
+          throw new CliError(`${f}: ${(err as Error).message}`);
+        }
+      };
+      const key = existsSync(o.logKey) ? read(o.logKey).toString('utf8').trim() : o.logKey;
+      const r = verifyProofFile(read(file).toString('utf8'), new Uint8Array(read(o.entry)), key);
+      if (o.json) printJson({ ...r, ...(r.checkpoint && { checkpoint: { ...r.checkpoint, rootHash: encodeBase64(r.checkpoint.rootHash) } }) });
+      else for (const c of r.checks) process.stdout.write(`${c.skipped ? 'skip' : c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
+      if (!r.ok) process.exitCode = EXIT.error;
+    });
+
+  homeOption(program.command('lineage <jti>').description('the causal tree of a writ: its ancestors and every descendant').option('--json', 'machine-readable output')).action(
+    (jti: string, o: { home?: string; json?: boolean }) =>
+      withHome(o, (h) => {
+        const l = lineageOf(h.ledger, jti);
+        if (!l) throw new CliError(`no writ ${jti} in this ledger`);
+        if (o.json) printJson(l);
+        else process.stdout.write(formatLineage(l) + '\n');
+      }),
+  );
+}

@@ -1,0 +1,41 @@
+/** Shared CLI plumbing: --home, JSON output, exit codes, errors that explain themselves. */
+import { Command, Option } from 'commander';
+import { resolveHome } from '../home/config.ts';
+
+export const EXIT = { ok: 0, error: 1, usage: 2, denied: 3 } as const;
+
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number = EXIT.error) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+export function homeOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--home <dir>', 'Writ home directory (default: $WRIT_HOME, else ./.writ)'));
+}
+
+export function homeOf(opts: { home?: string }): string {
+  return resolveHome(opts.home);
+}
+
+export function parseJsonFlag(text: string | undefined, flag: string): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`${flag}: not valid JSON (${(err as Error).message})`, EXIT.usage);
+  }
+}
+
+export function printJson(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+export function parsePositiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new CliError(`${flag}: expected a positive integer, got ${JSON.stringify(text)}`, EXIT.usage);
+  return n;
+}

@@ -1,0 +1,202 @@
+/** `writ init`, `writ authorize`, `writ verify`, `writ exec`, `writ revoke`, `writ keys` */
+import type { Command } from 'commander';
+import { paths } from '../home/config.ts';
+import { initHome } from '../home/init.ts';
+import { openHome } from '../home/open.ts';
+import { CommandNotFoundError, EXIT_NOT_FOUND, governedExec } from '../enforce/exec.ts';
+import { revoke, REVOCATION_KINDS } from '../node/evidence.ts';
+import type { RevocationKind } from '../node/state.ts';
+import { parseDuration } from '../util.ts';
+import { WritVerificationError } from '../writ/verify.ts';
+import { CliError, EXIT, homeOf, homeOption, parseJsonFlag, parsePositiveInt, printJson } from './common.ts';
+import { fleetRevoke } from './fleet.ts';
+import { startFleetNode } from '../sync/fleet-node.ts';
+
+export function registerDecide(program: Command): void {
+  homeOption(
+    program
+      .command('init')
+      .description('create authority key(s), a certified node key, an admin credential and the config')
+      .option('--force', 'replace existing keys (every writ and bundle signed so far stops verifying)')
+      .option('--authority-keys <n>', 'number of authority keys (k-of-n signing)', '1')
+      .option('--threshold <k>', 'authority signatures a bundle needs', '1')
+      .option('--node-id <id>', 'this node id', 'node-1')
+      .option('--domain <name>', 'enforcement domain', 'default'),
+  ).action(async (o: { home?: string; force?: boolean; authorityKeys: string; threshold: string; nodeId: string; domain: string }) => {
+    const home = homeOf(o);
+    const r = await initHome({
+      home,
+      force: o.force ?? false,
+      authorityKeys: parsePositiveInt(o.authorityKeys, '--authority-keys'),
+      threshold: parsePositiveInt(o.threshold, '--threshold'),
+      nodeId: o.nodeId,
+      domain: o.domain,
+    });
+    process.stdout.write(
+      `initialized ${home}: node ${r.config.nodeId} (domain ${r.config.domain}), ${r.config.authority.keys.length} authority key(s), threshold ${r.config.authority.threshold}\n` +
+        `admin credential: ${paths(home).adminToken} (mode 0600)\n` +
+        (r.replacedLog ? `the previous log (signed by the replaced log key) was moved to ${r.replacedLog}\n` : ''),
+    );
+  });
+
+  homeOption(
+    program
+      .command('authorize')
+      .description('ask for a decision; allow prints the writ (exit 0), deny prints the reasons (exit 3)')
+      .requiredOption('--principal <uid>', 'e.g. Agent::"a1"')
+      .requiredOption('--action <uid>', 'e.g. Action::"tools/call"')
+      .requiredOption('--resource <uid>', 'e.g. Tool::"fs/read"')
+      .option('--args <json>', 'the exact arguments of the call (bound into the writ)', '{}')
+      .option('--context <json>', 'extra Cedar context', '{}')
+      .option('--parent <writ>', 'parent writ this request is made on behalf of')
+      .option('--audience <aud>', 'who will verify the writ (default: the resource)')
+      .option('--ttl <seconds>', 'writ lifetime in seconds (capped by the config)')
+      .option('--min-version <n>', 'deny unless the active bundle version is at least this')
+      .option('--approval <id>', 'an approved approval request (from an earlier approval_required decision)')
+      .option('--json', 'machine-readable output'),
+  ).action(async (o: Record<string, string | boolean | undefined>) => {
+    const h = await openHome(homeOf(o));
+    try {
+      const d = await h.node.authorize({
+        principal: String(o.principal),
+        action: String(o.action),
+        resource: String(o.resource),
+        args: parseJsonFlag(o.args as string, '--args'),
+        context: parseJsonFlag(o.context as string, '--context') as Record<string, unknown>,
+        ...(o.parent !== undefined && { parent: String(o.parent) }),
+        ...(o.audience !== undefined && { audience: String(o.audience) }),
+        ...(o.ttl !== undefined && { ttlSeconds: parsePositiveInt(String(o.ttl), '--ttl') }),
+        ...(o.minVersion !== undefined && { minVersion: parsePositiveInt(String(o.minVersion), '--min-version') }),
+        ...(o.approval !== undefined && { approval: String(o.approval) }),
+      });
+      if (o.json) {
+        printJson(
+          d.decision === 'allow'
+            ? { decision: 'allow', writ: d.writ, decisionId: d.decisionId, reasons: d.reasons, policies: d.policies, ledgerIndex: d.ledgerIndex, claims: d.claims }
+            : { decision: 'deny', decisionId: d.decisionId, reasons: d.reasons, policies: d.policies, errors: d.errors, message: d.message, ledgerIndex: d.ledgerIndex, ...(d.approvalId && { approvalId: d.approvalId }) },
+        );
+      } else if (d.decision === 'allow') {
+        process.stdout.write(`${d.writ}\n`);
+        process.stderr.write(`allow: ${d.message} (decision ${d.decisionId}, ledger ${d.ledgerIndex})\n`);
+      } else {
+        process.stderr.write(`deny: ${d.message} (decision ${d.decisionId})\n`);
+      }
+      process.exitCode = d.decision === 'allow' ? EXIT.ok : EXIT.denied;
+    } finally {
+      h.close();
+    }
+  });
+
+  homeOption(
+    program
+      .command('verify <writ>')
+      .description('verify a writ as an enforcement point would; exit 0 if valid, 1 with a reason code otherwise')
+      .option('--args <json>', 'the arguments about to be used (intent is recomputed from them)', '{}')
+      .option('--audience <aud>', "this enforcement point's audience (default: the writ's own resource — inspection only; an enforcement point must name itself)")
+      .option('--consume', 'mark the writ as used (do this only right before executing)')
+      .option('--json', 'machine-readable output'),
+  ).action(async (writ: string, o: { home?: string; args: string; audience?: string; consume?: boolean; json?: boolean }) => {
+    const args = parseJsonFlag(o.args, '--args');
+    const h = await openHome(homeOf(o));
+    try {
+      const resource = peekResource(writ);
+      const { claims } = await h.node.verify(writ, { audience: o.audience ?? resource ?? '', args, consume: o.consume ?? false });
+      if (o.json) printJson({ valid: true, claims });
+      else process.stdout.write(`valid: ${claims.sub} may ${claims.act.action} on ${claims.act.resource} until ${new Date(claims.exp * 1000).toISOString()} (jti ${claims.jti})\n`);
+    } catch (err) {
+      if (!(err instanceof WritVerificationError)) throw err;
+      if (o.json) printJson({ valid: false, reason: err.code, message: err.message });
+      else process.stderr.write(`invalid: ${err.code}: ${err.message}\n`);
+      process.exitCode = EXIT.error;
+    } finally {
+      h.close();
+    }
+  });
+
+  homeOption(
+    program
+      .command('exec')
+      .description('run a command only if policy allows it (deny: never started, exit 126); revocation terminates it')
+      .option('--principal <uid>', 'who runs it (default: User::"$USER")')
+      .option('--resource <uid>', 'resource to authorize (default: Binary::"<absolute path>")')
+      .option('--grace <duration>', 'time between SIGTERM and SIGKILL after a revocation', '5s')
+      .option('--nats <url>', 'decide as a fleet node (policy, beacons and revocations from NATS; evidence to the stream)')
+      .option('--fleet <name>', 'fleet name on the NATS server (default $WRIT_FLEET, else writ)')
+      .argument('<command>', 'the command')
+      .argument('[args...]', 'its arguments')
+      .usage('[options] -- <command> [args...]'),
+  ).action(async (command: string, args: string[], o: { home?: string; principal?: string; resource?: string; grace: string; nats?: string; fleet?: string }) => {
+    // In a fleet, the process runs inside a fleet node: a revocation pushed to any node terminates it.
+    const fleetNode = o.nats ? await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), log: () => undefined }) : null;
+    if (fleetNode) await fleetNode.waitFresh(2000);
+    const h = fleetNode?.home ?? (await openHome(homeOf(o)));
+    try {
+      const principal = o.principal ?? `User::${JSON.stringify(process.env.USER ?? process.env.LOGNAME ?? 'unknown')}`;
+      const r = await governedExec({ node: h.node, ledger: h.evidence, principal, command, args, graceMs: parseDuration(o.grace), ...(o.resource && { resource: o.resource }) });
+      process.exitCode = r.exitCode;
+    } catch (err) {
+      if (err instanceof CommandNotFoundError) throw new CliError(`writ: ${err.message}`, EXIT_NOT_FOUND);
+      throw err;
+    } finally {
+      if (fleetNode) await fleetNode.close();
+      else h.close();
+    }
+  });
+
+  homeOption(
+    program
+      .command('revoke [value]')
+      .description('revoke a writ by jti (default), or a principal, node or bundle version; running executions under it are terminated')
+      .option('--kind <kind>', `what to revoke: ${REVOCATION_KINDS.join(', ')}`, 'writ')
+      .option('--reason <text>', 'recorded with the revocation', 'revoked by operator')
+      .option('--nats <url>', 'revoke fleet-wide: sign with this home\'s authority key and push to every node')
+      .option('--fleet <name>', 'fleet name on the NATS server (default $WRIT_FLEET, else writ)')
+      .option('--json', 'machine-readable output'),
+  ).action(async (value: string | undefined, o: { home?: string; kind: string; reason: string; nats?: string; fleet?: string; json?: boolean }) => {
+    if (!value) throw new CliError('revoke: give the jti (or principal, node id, bundle version) to revoke', EXIT.usage);
+    if (!(REVOCATION_KINDS as readonly string[]).includes(o.kind)) throw new CliError(`--kind must be one of ${REVOCATION_KINDS.join(', ')}`, EXIT.usage);
+    if (o.nats) {
+      const r = await fleetRevoke({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), kind: o.kind as RevocationKind, value, reason: o.reason });
+      if (o.json) printJson({ revoked: true, kind: o.kind, value, ...r });
+      else process.stdout.write(`revoked ${o.kind} ${value} fleet-wide (revocation version ${r.revision}, ledger ${r.ledgerIndex})\n`);
+      return;
+    }
+    const h = await openHome(homeOf(o));
+    try {
+      const r = await revoke(h.ledger, h.state, { kind: o.kind as RevocationKind, value, reason: o.reason, by: 'cli' });
+      if (o.json) printJson({ revoked: true, kind: o.kind, value, ...r });
+      else process.stdout.write(r.created ? `revoked ${o.kind} ${value} (ledger ${r.ledgerIndex})\n` : `${o.kind} ${value} was already revoked\n`);
+    } finally {
+      h.close();
+    }
+  });
+
+  homeOption(
+    program
+      .command('keys')
+      .description('print public keys')
+      .option('--jwks', 'the node keys that sign writs, as a JWKS (default)')
+      .option('--authority', 'the pinned authority keys, as a JWKS')
+      .option('--log', "the transparency log's verifier key (signed-note name+hexid+base64)"),
+  ).action(
+    async (o: { home?: string; jwks?: boolean; authority?: boolean; log?: boolean }) => {
+      const h = await openHome(homeOf(o));
+      try {
+        if (o.log) process.stdout.write(`${h.config.log.verifierKey}\n`);
+        else printJson(o.authority ? { keys: h.config.authority.keys } : h.jwks);
+      } finally {
+        h.close();
+      }
+    },
+  );
+}
+
+/** The resource a writ names, read without trusting it: only used to pick the default audience. */
+function peekResource(writ: string): string | null {
+  try {
+    const payload = JSON.parse(Buffer.from(writ.split('.')[1] ?? '', 'base64url').toString('utf8')) as { act?: { resource?: unknown } };
+    return typeof payload.act?.resource === 'string' ? payload.act.resource : null;
+  } catch {
+    return null;
+  }
+}

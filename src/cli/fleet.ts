@@ -1,0 +1,174 @@
+/** The fleet commands: `writ authority`, `writ node`, `writ policy push`, `writ fleet add-node`, `writ isolate`, `writ quarantine`, and `writ revoke --nats`. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { issueNodeCertificate, newKeyPair, writePrivateKey } from '../authority/keys.ts';
+import { signRevocation } from '../authority/revocation.ts';
+import { paths, readConfig, writeConfig, HOME_FORMAT } from '../home/config.ts';
+import { authoritySigningKeys } from '../home/open.ts';
+import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
+import { generateKey } from '../ledger/note.ts';
+import type { RevocationKind } from '../node/state.ts';
+import { verifyBundle } from '../policy/verify-bundle.ts';
+import { buildApp } from '../server/app.ts';
+import { startAuthority } from '../sync/authority.ts';
+import { startFleetNode } from '../sync/fleet-node.ts';
+import { startSequencer } from '../sync/sequencer.ts';
+import { BUNDLE_KEY, connectFleet, kvKey } from '../sync/nats.ts';
+import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
+import { CliError, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
+
+const NATS_DEFAULT = process.env.WRIT_NATS ?? 'nats://127.0.0.1:4222';
+const FLEET_HELP = 'fleet name on the NATS server (buckets <fleet>_*, stream <FLEET>_EVIDENCE; default $WRIT_FLEET, else writ)';
+
+/** --home, --nats and --fleet: what every fleet command needs. */
+function fleetOptions(cmd: Command): Command {
+  return homeOption(cmd.option('--nats <url>', 'NATS server', NATS_DEFAULT).option('--fleet <name>', FLEET_HELP));
+}
+
+function until(signal: 'SIGINT' | 'SIGTERM', stop: () => Promise<void>) {
+  process.once(signal, () => void stop().then(() => process.exit(0)));
+}
+
+/** Publishes a signed revocation to the fleet and its evidence to the stream. */
+export async function fleetRevoke(o: { home: string; nats: string; fleet?: string; kind: RevocationKind; value: string; reason: string }): Promise<{ revision: number; ledgerIndex: number }> {
+  const config = readConfig(o.home);
+  const [key] = await authoritySigningKeys(o.home, config);
+  if (!key) throw new CliError(`${o.home} holds no authority key: revocations are signed by the authority`);
+  const fleet = await connectFleet(o.nats, { client: 'writ-revoke', ...(o.fleet && { fleet: o.fleet }) });
+  try {
+    const jws = await signRevocation({ kind: o.kind, value: o.value, reason: o.reason }, key);
+    const leaf = encodeLeaf({ type: 'revocation', v: LEAF_VERSION, time: new Date().toISOString(), kind: o.kind, value: o.value, reason: o.reason, by: 'authority', signed: jws });
+    const ack = await fleet.js.publish(`${fleet.subject}.${kvKey(config.domain)}.authority`, leaf, { msgID: sha256Hex(leaf) });
+    const revision = await fleet.kv.revocations.put(kvKey(o.kind, o.value), jws);
+    return { revision, ledgerIndex: ack.seq - 1 };
+  } finally {
+    await fleet.close();
+  }
+}
+
+export function registerFleet(program: Command, policy: Command): void {
+  fleetOptions(
+    program
+      .command('authority')
+      .description('run the fleet authority: signed freshness beacons per domain (from the bundles pushed to NATS)')
+      .option('--pg <url>', "PostgreSQL for the authority's history of named bundles (its anti-rollback floor across restarts)", process.env.WRIT_PG)
+      .option('--beacon-interval <d>', 'how often beacons are published', '1s')
+      .option('--beacon-ttl <d>', 'how long a beacon is valid', '5s'),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; pg?: string; beaconInterval: string; beaconTtl: string }) => {
+    const a = await startAuthority({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), ...(o.pg && { pg: o.pg }), beaconIntervalMs: parseDuration(o.beaconInterval), beaconTtlMs: parseDuration(o.beaconTtl) });
+    process.stderr.write(`writ authority: publishing beacons on ${o.nats}\n`);
+    until('SIGINT', a.close);
+    until('SIGTERM', a.close);
+  });
+
+  fleetOptions(
+    program
+      .command('node')
+      .description('run a fleet node: policy from NATS, decisions local, evidence acknowledged by JetStream before any writ')
+      .option('--port <port>', 'HTTP API port (0: any)', '8700')
+      .option('--host <host>', 'address to listen on', '127.0.0.1'),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string }) => {
+    const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
+    const h = n.home;
+    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status });
+    const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
+    process.stderr.write(`writ node ${h.config.nodeId}: listening on ${address}\n`);
+    const stop = async () => {
+      await app.close();
+      await n.close();
+    };
+    until('SIGINT', stop);
+    until('SIGTERM', stop);
+  });
+
+  fleetOptions(
+    policy
+      .command('push <file>')
+      .description("publish a signed bundle to the fleet (its domain's bucket); prints the consistency token (--min-version) to wait for it")
+      .option('--json', 'machine-readable output'),
+  ).action(async (file: string, o: { home?: string; nats: string; fleet?: string; json?: boolean }) => {
+    const config = readConfig(homeOf(o));
+    const bytes = readFileSync(file);
+    const b = await verifyBundle(bytes, { trust: { keys: config.authority.keys, threshold: config.authority.threshold }, now: new Date() }).catch((err: unknown) => {
+      throw new CliError(`refused: ${(err as { code?: string }).code ?? 'bundle_malformed'}: ${errorMessage(err)}`);
+    });
+    const fleet = await connectFleet(o.nats, { client: 'writ-push', ...(o.fleet && { fleet: o.fleet }) });
+    try {
+      const revision = await (await fleet.bundles(b.manifest.domain)).put(BUNDLE_KEY, bytes);
+      const out = { pushed: true, domain: b.manifest.domain, version: b.manifest.version, digest: b.digest, revision, minVersion: b.manifest.version };
+      if (o.json) printJson(out);
+      else process.stdout.write(`pushed ${file}: domain ${out.domain}, version ${out.version}; consistency token: --min-version ${out.minVersion}\n`);
+    } finally {
+      await fleet.close();
+    }
+  });
+
+  fleetOptions(
+    program
+      .command('sequencer')
+      .description("build the fleet's Merkle ledger in PostgreSQL from the evidence stream; sign checkpoints; serve proofs")
+      .option('--pg <url>', 'PostgreSQL connection string', process.env.WRIT_PG ?? 'postgres://root@127.0.0.1:5432/test')
+      .option('--port <port>', 'HTTP port for checkpoints and proofs (0: any)', '8790')
+      .option('--host <host>', 'address to listen on', '127.0.0.1'),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; pg: string; port: string; host: string }) => {
+    const s = await startSequencer({ home: homeOf(o), nats: o.nats, pg: o.pg, ...(o.fleet && { fleet: o.fleet }), port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
+    const address = s.app.server.address();
+    process.stderr.write(`writ sequencer: listening on http://${o.host}:${typeof address === 'object' && address ? address.port : o.port}; ledger in PostgreSQL schema ${s.log.schema}\n`);
+    until('SIGINT', s.close);
+    until('SIGTERM', s.close);
+  });
+
+  const fleetCmd = program.command('fleet').description('fleet administration');
+  homeOption(
+    fleetCmd
+      .command('add-node')
+      .description("create a node home certified by this home's authority key")
+      .requiredOption('--node-id <id>', 'the new node id')
+      .requiredOption('--out <dir>', 'the new node home')
+      .option('--domain <name>', "the node's domain (default: the authority home's)")
+      .option('--valid <d>', 'certificate lifetime', '365d'),
+  ).action(async (o: { home?: string; nodeId: string; out: string; domain?: string; valid: string }) => {
+    const home = homeOf(o);
+    const config = readConfig(home);
+    const [key] = await authoritySigningKeys(home, config);
+    if (!key) throw new CliError(`${home} holds no authority key`);
+    const p = paths(o.out);
+    mkdirSync(p.keys, { recursive: true, mode: 0o700 });
+    const nodeKey = await newKeyPair();
+    writePrivateKey(p.nodeKey, nodeKey.pkcs8);
+    const domain = o.domain ?? config.domain;
+    const certificate = await issueNodeCertificate({ id: o.nodeId, domain, jwk: nodeKey.publicJwk }, key, Math.floor(parseDuration(o.valid) / 1000));
+    const adminToken = `writ_admin_${randomBytes(32).toString('base64url')}`;
+    writeFileSync(p.adminToken, adminToken + '\n', { mode: 0o600 });
+    const origin = `writ.local/${domain}/${o.nodeId}`;
+    const logKey = generateKey(origin);
+    writeFileSync(p.logKey, logKey.signerKey + '\n', { mode: 0o600 });
+    writeConfig(o.out, {
+      format: HOME_FORMAT,
+      nodeId: o.nodeId,
+      domain,
+      authority: config.authority,
+      node: { kid: nodeKey.kid, certificate },
+      admin: { tokenSha256: sha256Hex(adminToken) },
+      log: { origin, verifierKey: logKey.verifierKey },
+      writ: config.writ,
+    });
+    process.stdout.write(`created node home ${o.out}: node ${o.nodeId}, domain ${domain}, certified by ${key.kid}\n`);
+  });
+
+  for (const [name, kind, what] of [
+    ['isolate', 'node', 'revoke a node key fleet-wide: its writs stop verifying everywhere'],
+    ['quarantine', 'quarantine', 'stop every decision for a principal fleet-wide'],
+  ] as const) {
+    fleetOptions(
+      program
+        .command(`${name} <value>`)
+        .description(what)
+        .option('--reason <text>', 'recorded with it', `${name}d by operator`),
+    ).action(async (value: string, o: { home?: string; nats: string; fleet?: string; reason: string }) => {
+      const r = await fleetRevoke({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), kind, value, reason: o.reason });
+      process.stdout.write(`${name}d ${value} (revocation version ${r.revision}, ledger ${r.ledgerIndex})\n`);
+    });
+  }
+}

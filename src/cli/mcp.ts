@@ -1,0 +1,100 @@
+/** `writ mcp`: the MCP governance proxy, over stdio or Streamable HTTP. */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { serveHttpProxy, upstreamTransport, type Upstream } from '../enforce/mcp/http.ts';
+import { McpGovernor } from '../enforce/mcp/governor.ts';
+import { joinThroughGovernor } from '../enforce/mcp/proxy.ts';
+import { openHome } from '../home/open.ts';
+import { parseUid } from '../policy/uid.ts';
+import { isRecord, parseDuration, sha256Hex } from '../util.ts';
+import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
+
+interface McpFlags {
+  home?: string;
+  principal?: string;
+  serverName?: string;
+  approvalTimeout: string;
+  listen?: string;
+  host: string;
+  upstream?: string;
+  tokens?: string;
+}
+
+/** A JSON file {"<token>": "<principal uid>"}; kept in memory only as sha256(token). */
+function readTokens(file: string): Map<string, string> {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CliError(`--tokens ${file}: ${(err as Error).message}`, EXIT.usage);
+  }
+  if (!isRecord(v)) throw new CliError(`--tokens ${file}: expected {"<token>": "<principal>"}`, EXIT.usage);
+  const out = new Map<string, string>();
+  for (const [token, principal] of Object.entries(v)) {
+    if (typeof principal !== 'string' || !parseUid(principal)) throw new CliError(`--tokens ${file}: ${JSON.stringify(principal)} is not a Cedar UID`, EXIT.usage);
+    out.set(sha256Hex(token), principal);
+  }
+  return out;
+}
+
+export function registerMcp(program: Command): void {
+  homeOption(
+    program
+      .command('mcp')
+      .description('govern an MCP server: every tools/call, resources/read and prompts/get is authorized before it reaches the server')
+      .option('--principal <uid>', 'who the client acts as (e.g. Agent::"claude"); over HTTP, the default for requests without a bearer token')
+      .option('--server-name <name>', "the server's name in resources (Tool::\"<name>/<tool>\"); default: the name it announces")
+      .option('--approval-timeout <duration>', 'how long a call waits for human approval', '120s')
+      .option('--listen <port>', 'serve Streamable HTTP on this port instead of stdio')
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--upstream <url>', 'with --listen: a Streamable HTTP MCP server to govern (instead of a command)')
+      .option('--tokens <file>', 'with --listen: JSON {"<bearer token>": "<principal uid>"}')
+      .argument('[command...]', 'the stdio MCP server to run and govern')
+      .usage('[options] -- <command> [args...]  |  --listen <port> (--upstream <url> | -- <command> [args...])'),
+  ).action(async (command: string[], o: McpFlags) => {
+    const log = (line: string) => process.stderr.write(line + '\n');
+    if (o.principal !== undefined && !parseUid(o.principal)) throw new CliError(`--principal must be a Cedar UID such as Agent::"claude"`, EXIT.usage);
+    const [cmd, ...args] = command;
+    if (o.upstream && cmd) throw new CliError('give either --upstream or a command, not both', EXIT.usage);
+    if (o.upstream && !o.listen) throw new CliError('--upstream needs --listen (stdio mode runs a command)', EXIT.usage);
+    const upstream: Upstream | null = o.upstream ? { url: o.upstream } : cmd ? { command: cmd, args } : null;
+    if (!upstream) throw new CliError('give the MCP server to govern: -- <command> [args...] (or --upstream <url> with --listen)', EXIT.usage);
+    // One stdio client sends one call at a time: committing on this thread saves the two
+    // thread hops of the writer worker on every decision. Over HTTP, many sessions share
+    // the process, so fsyncs go to the worker and never stall the event loop.
+    const h = await openHome(homeOf(o), { writer: o.listen ? 'worker' : 'inline' });
+    const common = {
+      node: h.node,
+      ledger: h.ledger,
+      state: h.state,
+      approvalTimeoutMs: parseDuration(o.approvalTimeout),
+      log,
+      ...(o.serverName && { serverName: o.serverName }),
+    };
+    if (o.listen) {
+      const tokens = o.tokens ? readTokens(o.tokens) : undefined;
+      if (!o.principal && !tokens) throw new CliError('--listen needs --principal or --tokens', EXIT.usage);
+      const port = o.listen === '0' ? 0 : parsePositiveInt(o.listen, '--listen');
+      const s = await serveHttpProxy({ ...common, port, host: o.host, upstream, ...(o.principal && { principal: o.principal }), ...(tokens && { tokens }) });
+      log(`writ mcp: listening on ${s.url}`);
+      const stop = () => void s.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    if (!o.principal) throw new CliError('--principal is required in stdio mode', EXIT.usage);
+    const governor = new McpGovernor({ ...common, principal: o.principal, session: randomUUID() });
+    const proxy = await joinThroughGovernor(new StdioServerTransport(), upstreamTransport(upstream), governor, { log });
+    // the client closing stdin, or a signal, ends the session (the upstream server is stopped too)
+    const stop = () => void proxy.close();
+    process.stdin.once('end', stop);
+    process.stdin.once('close', stop);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await proxy.closed;
+    h.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,77 @@
+/** `writ up`: the embedded governance server (authority, node and ledger in one process). */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { paths } from '../home/config.ts';
+import { initHome } from '../home/init.ts';
+import { authoritySigningKeys, openHome, type OpenHome } from '../home/open.ts';
+import { buildBundle, readPolicyFolder } from '../policy/sign.ts';
+import { buildApp } from '../server/app.ts';
+import { errorMessage } from '../util.ts';
+import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
+
+export const DEMO_POLICY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'demo', 'policy');
+
+/** Signs and activates the demo policy unless a valid bundle is already active. */
+async function ensureDemoPolicy(h: OpenHome, log: (s: string) => void): Promise<void> {
+  await h.node.policy.refresh();
+  const a = h.node.policy.active;
+  if (a && Date.parse(a.bundle.manifest.expires) > Date.now()) return;
+  const created = new Date();
+  const version = Math.max(Math.floor(created.getTime() / 1000), h.state.maxActivatedVersion(h.config.domain) + 1);
+  const bundle = await buildBundle(
+    readPolicyFolder(DEMO_POLICY_DIR),
+    { domain: h.config.domain, version, created, expires: new Date(created.getTime() + 30 * 86400_000) },
+    await authoritySigningKeys(h.home, h.config),
+  );
+  await h.node.policy.activate(new TextEncoder().encode(JSON.stringify(bundle)));
+  log(`activated the demo policy (${DEMO_POLICY_DIR}) as version ${version}`);
+}
+
+export function registerUp(program: Command): void {
+  homeOption(
+    program
+      .command('up')
+      .description('run the embedded governance server: HTTP API, JWKS, health, metrics, OpenAPI at /openapi.json')
+      .option('--port <port>', 'TCP port', '8700')
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--demo', 'initialize the home if needed and activate the demo policy if no valid bundle is active')
+      .option('--quiet', 'no request logs'),
+  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; quiet?: boolean }) => {
+    const home = homeOf(o);
+    const log = (s: string) => process.stderr.write(`writ: ${s}\n`);
+    if (o.demo && !existsSync(paths(home).config)) {
+      await initHome({ home });
+      log(`initialized ${home} (admin credential in ${paths(home).adminToken})`);
+    }
+    const h = await openHome(home, { writer: 'worker' });
+    if (o.demo) await ensureDemoPolicy(h, log);
+    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet });
+    // Every second: pick up bundles activated by other processes, and sign a checkpoint if the log grew.
+    const refresh = setInterval(() => {
+      h.node.policy.refresh().catch((err: unknown) => log(`could not load the active bundle: ${errorMessage(err)}`));
+      try {
+        h.log.checkpoint();
+      } catch (err) {
+        log(`could not sign a checkpoint: ${errorMessage(err)}`);
+      }
+    }, 1000);
+    const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
+    try {
+      const address = await app.listen({ port, host: o.host });
+      log(`listening on ${address} (OpenAPI: ${address}/openapi.json); home ${home}`);
+    } catch (err) {
+      clearInterval(refresh);
+      throw new CliError(`cannot listen on ${o.host}:${o.port}: ${errorMessage(err)}`, EXIT.error);
+    }
+    const stop = async () => {
+      clearInterval(refresh);
+      await app.close();
+      h.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop());
+    process.once('SIGTERM', () => void stop());
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * Governance: the active bundle per domain (version, digest, signers, expiry), its
+ * policies with Cedar highlighting, the activation history from the ledger's
+ * bundle_activation leaves, and the pending approvals, which the admin may approve or
+ * reject (the credential is entered here and kept for this tab only).
+ */
+import { adminPost, adminToken, getJson } from '../api.ts';
+import { grammarFor, highlighted } from '../cedar.ts';
+import { badge, clear, errorBox, every, h, pageHref, relTime, short, tail } from '../dom.ts';
+// the JSON shapes the server sends (type-only: nothing of the server is bundled)
+import type { Activation } from '../../data.ts';
+import type { ApprovalRecord } from '../../../node/state.ts';
+
+type Approval = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires' | 'status'>;
+
+interface BundleView {
+  domain: string;
+  version: number;
+  digest: string;
+  signers: string[];
+  created: string;
+  expires: string;
+  expired: boolean;
+  files: { name: string; sha256: string | null; size: number; text: string }[];
+}
+interface Governance {
+  node: { id: string; domain: string };
+  bundles: BundleView[];
+  activations: Activation[];
+  approvals: Approval[];
+}
+
+function bundleCard(b: BundleView): HTMLElement {
+  return h(
+    'section',
+    { class: 'card bundle', dataset: { domain: b.domain } },
+    h('h2', null, `Domain ${b.domain}: active bundle`, ' ', badge(!b.expired, b.expired ? 'expired' : 'active')),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', null, 'version'),
+      h('dd', { class: 'bundle-version' }, String(b.version)),
+      h('dt', null, 'digest'),
+      h('dd', { class: 'mono bundle-digest' }, b.digest),
+      h('dt', null, 'signers'),
+      h('dd', { class: 'mono bundle-signers' }, b.signers.join(', ')),
+      h('dt', null, 'created'),
+      h('dd', null, `${b.created} (${relTime(b.created)})`),
+      h('dt', null, 'expires'),
+      h('dd', { class: 'bundle-expires' }, `${b.expires} (${relTime(b.expires)})`),
+    ),
+    h('h3', null, 'Policies'),
+    b.files.map((f) => {
+      const g = grammarFor(f.name);
+      return h(
+        'details',
+        { class: 'policy-file', open: f.name.endsWith('.cedar'), dataset: { file: f.name } },
+        h('summary', null, h('span', { class: 'mono' }, f.name), ' ', h('span', { class: 'muted' }, `${f.size} bytes · sha256 ${short(f.sha256, 16)}`)),
+        highlighted(f.text, g.grammar, g.lang),
+      );
+    }),
+  );
+}
+
+function activationTable(list: Activation[]): HTMLElement {
+  if (list.length === 0) return h('p', { class: 'muted' }, 'No activation recorded yet.');
+  return h(
+    'table',
+    { class: 'grid', id: 'activations' },
+    h('thead', null, h('tr', null, ['ledger #', 'time', 'domain', 'version', 'digest', 'signers', 'expires'].map((t) => h('th', null, t)))),
+    h(
+      'tbody',
+      null,
+      list.map((a) =>
+        h(
+          'tr',
+          { dataset: { version: String(a.version) } },
+          h('td', null, h('a', { href: pageHref('ledger', { entry: a.index }) }, `#${a.index}`)),
+          h('td', null, a.time ?? ''),
+          h('td', null, a.domain ?? ''),
+          h('td', null, String(a.version ?? '')),
+          h('td', { class: 'mono', title: a.digest ?? '' }, short(a.digest, 20)),
+          h('td', { class: 'mono' }, a.signers.map((s) => short(s, 10)).join(', ')),
+          h('td', null, a.expires ?? ''),
+        ),
+      ),
+    ),
+  );
+}
+
+function adminPanel(onChange: () => void): HTMLElement {
+  const input = h('input', { id: 'admin-token', type: 'password', autocomplete: 'off', placeholder: 'writ_admin_…  (keys/admin.token)' });
+  const state = h('span', { class: 'muted', id: 'admin-state' });
+  const show = () => {
+    state.textContent = adminToken.get() ? 'credential set for this tab' : 'not signed in: read-only';
+  };
+  show();
+  return h(
+    'div',
+    { class: 'admin' },
+    h('label', null, 'Admin credential ', input),
+    h('button', { id: 'admin-use', on: { click: () => (adminToken.set(input.value), (input.value = ''), show(), onChange()) } }, 'Use for this tab'),
+    h('button', { class: 'secondary', id: 'admin-forget', on: { click: () => (adminToken.clear(), show(), onChange()) } }, 'Forget'),
+    state,
+  );
+}
+
+function approvalsTable(list: Approval[], act: (id: string, d: 'approve' | 'reject') => void): HTMLElement {
+  if (list.length === 0) return h('p', { class: 'muted', id: 'no-approvals' }, 'No pending approvals.');
+  const admin = adminToken.get() !== '';
+  return h(
+    'table',
+    { class: 'grid', id: 'approvals' },
+    h('thead', null, h('tr', null, ['request', 'principal', 'action', 'resource', 'intent', 'expires', ''].map((t) => h('th', null, t)))),
+    h(
+      'tbody',
+      null,
+      list.map((a) =>
+        h(
+          'tr',
+          { dataset: { approval: a.id } },
+          h('td', { class: 'mono', title: a.id }, tail(a.id, 12)),
+          h('td', null, a.principal),
+          h('td', null, a.action),
+          h('td', null, a.resource),
+          h('td', { class: 'mono', title: a.intent }, short(a.intent, 10)),
+          h('td', null, relTime(a.expires)),
+          h(
+            'td',
+            { class: 'actions' },
+            h('button', { class: 'approve', disabled: !admin, title: admin ? '' : 'enter the admin credential first', on: { click: () => act(a.id, 'approve') } }, 'Approve'),
+            h('button', { class: 'reject danger', disabled: !admin, title: admin ? '' : 'enter the admin credential first', on: { click: () => act(a.id, 'reject') } }, 'Reject'),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+export function render(root: HTMLElement): () => void {
+  const bundles = h('div', { id: 'bundles' }, h('p', { class: 'muted' }, 'Loading…'));
+  const approvals = h('div', { id: 'approvals-box' });
+  const history = h('div', { id: 'history' });
+  const result = h('div', { id: 'approval-result', role: 'status' });
+  let last: Governance | null = null;
+  let shownBundles: string | null = null;
+
+  const act = async (id: string, decision: 'approve' | 'reject') => {
+    try {
+      const r = await adminPost<{ approval: Approval }>(`/console/api/approvals/${encodeURIComponent(id)}`, { decision });
+      clear(result, h('div', { class: 'notice ok' }, `${r.approval.status}: ${r.approval.principal} ${r.approval.action} ${r.approval.resource} (recorded in the ledger)`));
+    } catch (err) {
+      clear(result, errorBox(err));
+    }
+    await load();
+  };
+  const draw = () => {
+    if (!last) return;
+    clear(approvals, approvalsTable(last.approvals, (id, d) => void act(id, d)));
+  };
+  const load = async () => {
+    try {
+      last = await getJson<Governance>('/console/api/governance');
+    } catch (err) {
+      clear(bundles, errorBox(err));
+      return;
+    }
+    // redraw the policies only when the bundle changed, so open/closed sections stay as they are
+    const key = last.bundles.map((b) => b.digest).join();
+    if (key !== shownBundles) {
+      shownBundles = key;
+      clear(bundles, last.bundles.length ? last.bundles.map(bundleCard) : h('div', { class: 'error' }, 'No bundle is active: this node denies everything (no_active_bundle).'));
+    }
+    clear(history, activationTable(last.activations));
+    draw();
+  };
+
+  root.append(
+    h('h1', null, 'Governance'),
+    bundles,
+    h('section', { class: 'card' }, h('h2', null, 'Pending approvals'), adminPanel(draw), result, approvals),
+    h('section', { class: 'card' }, h('h2', null, 'Activation history'), h('p', { class: 'muted' }, 'From the ledger’s bundle_activation entries, newest first.'), history),
+  );
+  return every(3000, load);
+}

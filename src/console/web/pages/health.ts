@@ -1,0 +1,151 @@
+/**
+ * Health: the nodes (version, bundle, beacon age, readiness) and live charts (uPlot)
+ * of the decision rate, the deny rate by reason code and the decision latency
+ * p50/p99, refreshed every second from /console/api/health.
+ */
+import uPlot from 'uplot';
+import { getJson } from '../api.ts';
+import { badge, clear, errorBox, every, h, relTime, short } from '../dom.ts';
+// the JSON shape the server sends (type-only: nothing of the server is bundled)
+import type { NodeHealth } from '../../data.ts';
+
+interface Point {
+  t: number;
+  allow: number;
+  deny: number;
+  denyReasons: Record<string, number>;
+  p50: number | null;
+  p99: number | null;
+}
+interface Health {
+  now: string;
+  nodes: NodeHealth[];
+  stats: { since: string; totals: { allow: number; deny: number; denyReasons: Record<string, number> }; series: Point[] };
+}
+
+const COLORS = ['#d9480f', '#5f3dc4', '#1971c2', '#e8590c', '#c2255c', '#2f9e44', '#f08c00', '#0c8599', '#862e9c', '#495057'];
+
+function nodesTable(nodes: NodeHealth[]): HTMLElement {
+  return h(
+    'table',
+    { class: 'grid', id: 'nodes' },
+    h('thead', null, h('tr', null, ['node', 'domain', 'mode', 'software', 'bundle', 'beacon age', 'ready', 'up since'].map((t) => h('th', null, t)))),
+    h(
+      'tbody',
+      null,
+      nodes.map((n) =>
+        h(
+          'tr',
+          { dataset: { node: n.node } },
+          h('td', { class: 'mono' }, n.node),
+          h('td', null, n.domain),
+          h('td', null, n.mode),
+          h('td', { class: 'node-software' }, `writ ${n.software}`),
+          h('td', { class: 'node-bundle' }, n.bundle ? `v${n.bundle.version} · ${short(n.bundle.digest, 18)} · expires ${relTime(n.bundle.expires)}` : 'none'),
+          h('td', { class: 'node-beacon' }, n.beacon ? `${(n.beacon.ageMs / 1000).toFixed(1)} s` : n.mode === 'embedded' ? 'none (embedded: no beacons)' : 'no beacon'),
+          h('td', { class: 'node-ready' }, badge(n.ready, n.ready ? 'ready' : `not ready: ${n.reason ?? '?'}`)),
+          h('td', null, relTime(n.startedAt)),
+        ),
+      ),
+    ),
+  );
+}
+
+interface Chart {
+  plot: uPlot | null;
+  box: HTMLElement;
+  key: string;
+}
+
+function draw(c: Chart, title: string, labels: { label: string; color: string }[], data: uPlot.AlignedData, yLabel: string, points = false): void {
+  const key = labels.map((l) => l.label).join('|');
+  const width = Math.max(320, c.box.clientWidth - 8);
+  if (!c.plot || c.key !== key) {
+    c.plot?.destroy();
+    c.box.replaceChildren();
+    c.key = key;
+    c.plot = new uPlot(
+      {
+        title,
+        width,
+        height: 220,
+        scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(1, (max ?? 1) * 1.1)] } },
+        axes: [{}, { label: yLabel, size: 60 }],
+        series: [{}, ...labels.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: false, points: { show: points, size: 6, fill: l.color } }))],
+        legend: { live: false },
+      },
+      data,
+      c.box,
+    );
+  } else {
+    c.plot.setData(data);
+    if (Math.abs(c.plot.width - width) > 4) c.plot.setSize({ width, height: 220 });
+  }
+}
+
+export function render(root: HTMLElement): () => void {
+  const nodes = h('div', { id: 'nodes-box' }, h('p', { class: 'muted' }, 'Loading…'));
+  const totals = h('div', { id: 'totals' });
+  const updated = h('span', { id: 'updated', class: 'muted' });
+  const mk = (id: string): Chart => ({ plot: null, box: h('div', { class: 'chart', id }), key: '' });
+  const rate = mk('chart-rate');
+  const denies = mk('chart-deny');
+  const latency = mk('chart-latency');
+  root.append(
+    h('h1', null, 'Health'),
+    h('section', { class: 'card' }, h('h2', null, 'Nodes'), nodes),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', null, 'Decisions, live ', updated),
+      h('p', { class: 'muted' }, 'Per second over the last two minutes (since the node started, if later), refreshed every second. Latency: from request to decision, including the durable ledger append and signing.'),
+      totals,
+      h('div', { class: 'charts' }, rate.box, denies.box, latency.box),
+    ),
+  );
+  let n = 0;
+  let disposed = false;
+  const tick = async () => {
+    let health: Health;
+    try {
+      health = await getJson<Health>('/console/api/health?seconds=120');
+    } catch (err) {
+      clear(nodes, errorBox(err));
+      return;
+    }
+    if (disposed) return;
+    n++;
+    clear(nodes, nodesTable(health.nodes));
+    const s = health.stats;
+    const reasonTotals = Object.entries(s.totals.denyReasons).sort((a, b) => b[1] - a[1]);
+    clear(
+      totals,
+      h(
+        'div',
+        { class: 'totals' },
+        h('span', { class: 'total allow', id: 'total-allow' }, `${s.totals.allow} allowed`),
+        h('span', { class: 'total deny', id: 'total-deny' }, `${s.totals.deny} denied`),
+        h('span', { class: 'muted' }, ` since ${new Date(s.since).toLocaleTimeString()}`),
+        reasonTotals.length ? h('span', { class: 'reasons' }, reasonTotals.map(([r, c]) => h('span', { class: 'reason', dataset: { reason: r } }, `${r}: ${c}`))) : null,
+      ),
+    );
+    // from the node's start (at least the last 30 s), at most the last two minutes
+    const start = Math.min(Math.floor(Date.parse(s.since) / 1000), (s.series.at(-1)?.t ?? 0) - 29);
+    const series = s.series.filter((p) => p.t >= start);
+    const xs = series.map((p) => p.t);
+    draw(rate, 'Decision rate (per second)', [{ label: 'allow', color: '#2f9e44' }, { label: 'deny', color: '#e03131' }], [xs, series.map((p) => p.allow), series.map((p) => p.deny)], 'decisions/s');
+    const reasons = reasonTotals.map(([r]) => r).sort();
+    const reasonLabels = reasons.length ? reasons.map((r, i) => ({ label: r, color: COLORS[i % COLORS.length] as string })) : [{ label: 'no denials yet', color: '#adb5bd' }];
+    const reasonData = reasons.length ? reasons.map((r) => series.map((p) => p.denyReasons[r] ?? 0)) : [series.map(() => 0)];
+    draw(denies, 'Deny rate by reason code (per second)', reasonLabels, [xs, ...reasonData], 'denies/s');
+    draw(latency, 'Decision latency (ms)', [{ label: 'p50', color: '#1971c2' }, { label: 'p99', color: '#f08c00' }], [xs, series.map((p) => p.p50), series.map((p) => p.p99)], 'ms', true);
+    updated.textContent = `· updated ${new Date(health.now).toLocaleTimeString()}`;
+    updated.dataset.updates = String(n);
+  };
+  const stop = every(1000, tick);
+  return () => {
+    disposed = true;
+    stop();
+    for (const c of [rate, denies, latency]) c.plot?.destroy();
+  };
+}

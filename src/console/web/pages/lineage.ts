@@ -1,0 +1,175 @@
+/**
+ * Lineage explorer: search by writ id, principal or MCP session; the causal graph is
+ * drawn by Cytoscape.js. Each vertex shows the decision, the deciding policy and the
+ * outcome, and links to its ledger entry; denied children hang off their parent.
+ */
+import cytoscape from 'cytoscape';
+import { getJson } from '../api.ts';
+import { badge, clear, errorBox, h, pageHref, tail } from '../dom.ts';
+// the JSON shapes the server sends (type-only: nothing of the server is bundled)
+import type { Vertex } from '../../data.ts';
+
+interface Graph {
+  query: string;
+  kind: string;
+  scanned: { from: number; to: number };
+  vertices: Vertex[];
+  edges: { source: string; target: string }[];
+  truncated: boolean;
+}
+
+const outcomeText = (v: Vertex): string => (v.outcome ? `${v.outcome.status}${v.outcome.exitCode !== null ? ` (exit ${v.outcome.exitCode})` : ''}` : v.decision === 'allow' ? 'no outcome yet' : 'not executed');
+const policyText = (v: Vertex): string => (v.policies.length ? v.policies.join(', ') : '(none)');
+
+function label(v: Vertex): string {
+  return [`${v.decision.toUpperCase()} · ${v.action}`, v.resource, `policy: ${policyText(v)}`, `outcome: ${outcomeText(v)}`, `ledger #${v.decisionIndex}`].join('\n');
+}
+
+function details(v: Vertex): HTMLElement {
+  const row = (k: string, ...val: (Node | string)[]) => [h('dt', null, k), h('dd', null, ...val)];
+  return h(
+    'div',
+    { class: 'vertex-detail', dataset: { vertex: v.id } },
+    h('h3', null, badge(v.decision === 'allow', v.decision), ' ', v.jti ? `writ ${v.jti}` : `denied request (ledger #${v.decisionIndex})`),
+    h(
+      'dl',
+      { class: 'facts' },
+      row('principal', v.principal),
+      row('action', v.action),
+      row('resource', v.resource),
+      row('reasons', v.reasons.join(', ')),
+      row('policy', policyText(v)),
+      row('outcome', outcomeText(v), ...(v.outcome ? [' — ', h('a', { href: pageHref('ledger', { entry: v.outcome.index }) }, `ledger #${v.outcome.index}`)] : [])),
+      row('decision entry', h('a', { class: 'entry-link', href: pageHref('ledger', { entry: v.decisionIndex }) }, `ledger #${v.decisionIndex}`)),
+      row('time', v.time ?? ''),
+      ...(v.session ? [row('session', v.session)] : []),
+      ...(v.depth !== null ? [row('depth', String(v.depth))] : []),
+    ),
+  );
+}
+
+function table(g: Graph, select: (v: Vertex) => void): HTMLElement {
+  return h(
+    'table',
+    { class: 'grid', id: 'vertices' },
+    h('thead', null, h('tr', null, ['writ', 'decision', 'principal', 'action', 'resource', 'policy', 'outcome', 'ledger entry'].map((t) => h('th', null, t)))),
+    h(
+      'tbody',
+      null,
+      g.vertices.map((v) =>
+        h(
+          'tr',
+          { class: v.matched ? 'matched' : '', dataset: { vertex: v.id, decision: v.decision }, on: { click: () => select(v) } },
+          h('td', { class: 'mono', title: v.jti ?? '' }, v.jti ? tail(v.jti, 12) : '—'),
+          h('td', null, badge(v.decision === 'allow', v.decision)),
+          h('td', null, v.principal),
+          h('td', null, v.action),
+          h('td', null, v.resource),
+          h('td', { class: 'v-policy' }, policyText(v)),
+          h('td', { class: 'v-outcome' }, outcomeText(v)),
+          h('td', null, h('a', { class: 'entry-link', href: pageHref('ledger', { entry: v.decisionIndex }) }, `#${v.decisionIndex}`)),
+        ),
+      ),
+    ),
+  );
+}
+
+export function render(root: HTMLElement, params: URLSearchParams): () => void {
+  const q = h('input', { id: 'lineage-q', type: 'search', placeholder: 'writ id (jti), principal (Agent::"a1") or MCP session id', value: params.get('q') ?? '' });
+  const kind = h(
+    'select',
+    { id: 'lineage-kind' },
+    ['auto', 'writ', 'principal', 'session'].map((k) => h('option', { value: k, selected: (params.get('kind') ?? 'auto') === k }, k === 'auto' ? 'detect' : k === 'writ' ? 'writ id' : k)),
+  );
+  const status = h('div', { id: 'lineage-status', class: 'muted' });
+  const graphBox = h('div', { id: 'graph', class: 'graph' });
+  const side = h('div', { id: 'vertex', class: 'side' }, h('p', { class: 'muted' }, 'Select a vertex.'));
+  const list = h('div', { id: 'vertex-list' });
+  let cy: cytoscape.Core | null = null;
+  let disposed = false;
+  let searches = 0;
+
+  const search = async () => {
+    const query = q.value.trim();
+    if (!query) return;
+    const mine = ++searches;
+    clear(status, 'Searching…');
+    let g: Graph;
+    try {
+      g = await getJson<Graph>(`/console/api/lineage?q=${encodeURIComponent(query)}&kind=${kind.value}`);
+    } catch (err) {
+      clear(status, errorBox(err));
+      return;
+    }
+    if (disposed || mine !== searches || !graphBox.isConnected) return; // the user went elsewhere meanwhile
+    clear(status, `${g.vertices.length} vertices, ${g.edges.length} edges for ${g.kind} ${g.query}`, g.truncated ? ' (truncated)' : '', ` · searched ledger entries ${g.scanned.from}–${Math.max(g.scanned.to - 1, 0)}`);
+    const select = (v: Vertex) => {
+      clear(side, details(v));
+      cy?.$(':selected').unselect();
+      cy?.getElementById(v.id).select();
+    };
+    clear(list, g.vertices.length ? table(g, select) : h('p', { class: 'muted' }, 'Nothing found.'));
+    cy?.destroy();
+    // Cytoscape adds a <style> element unless this marker exists (its rule is in style.css; the CSP allows no inline style)
+    if (!document.getElementById('__________cytoscape_stylesheet')) document.head.append(h('meta', { id: '__________cytoscape_stylesheet' }));
+    cy = cytoscape({
+      container: graphBox,
+      elements: [
+        ...g.vertices.map((v) => ({ data: { id: v.id, label: label(v), decision: v.decision, matched: v.matched ? 'yes' : 'no' } })),
+        ...g.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.source, target: e.target } })),
+      ],
+      style: [
+        {
+          selector: 'node',
+          style: {
+            shape: 'round-rectangle',
+            'background-color': '#ebfbee',
+            'border-color': '#2f9e44',
+            'border-width': 2,
+            label: 'data(label)',
+            'text-wrap': 'wrap',
+            'text-valign': 'center',
+            'font-size': 10,
+            'font-family': 'ui-monospace, monospace',
+            width: 230,
+            height: 78,
+          },
+        },
+        { selector: 'node[decision = "deny"]', style: { 'background-color': '#fff5f5', 'border-color': '#e03131' } },
+        { selector: 'node[matched = "yes"]', style: { 'border-width': 4 } },
+        { selector: 'node:selected', style: { 'border-color': '#1971c2', 'border-width': 5 } },
+        { selector: 'edge', style: { width: 2, 'line-color': '#868e96', 'target-arrow-color': '#868e96', 'target-arrow-shape': 'triangle', 'curve-style': 'bezier' } },
+      ],
+      layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.15, padding: 20 },
+      wheelSensitivity: 0.3,
+    });
+    cy.on('tap', 'node', (ev) => {
+      const v = g.vertices.find((x) => x.id === ev.target.id());
+      if (v) select(v);
+    });
+    graphBox.dataset.vertices = String(cy.nodes().length);
+    graphBox.dataset.edges = String(cy.edges().length);
+    const first = g.vertices.find((v) => v.matched) ?? g.vertices[0];
+    if (first) select(first);
+    else clear(side, h('p', { class: 'muted' }, 'Select a vertex.'));
+  };
+
+  root.append(
+    h('h1', null, 'Lineage'),
+    h(
+      'form',
+      { class: 'card search', id: 'lineage-form', on: { submit: (e: SubmitEvent) => (e.preventDefault(), void search()) } },
+      q,
+      kind,
+      h('button', { type: 'submit', id: 'lineage-go' }, 'Search'),
+      status,
+    ),
+    h('section', { class: 'card lineage' }, h('div', { class: 'lineage-layout' }, graphBox, side)),
+    h('section', { class: 'card' }, h('h2', null, 'Vertices'), list),
+  );
+  if (q.value) void search();
+  return () => {
+    disposed = true;
+    cy?.destroy();
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * `writ exec`, the process enforcement point. The command is resolved to an absolute
+ * path and hashed; a decision is requested with that digest as attestation; the writ
+ * is verified exactly as any executor verifies it (and consumed); the binary is hashed
+ * again right before spawning, so a binary swapped after the decision never runs.
+ * While it runs, a revocation covering its writ terminates it: SIGTERM, then SIGKILL
+ * after a grace period. The outcome is recorded, linked to the writ's jti.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import type { Ledger } from '../ledger/ledger.ts';
+import { recordOutcome, type Outcome } from '../node/evidence.ts';
+import type { GovernanceNode } from '../node/node.ts';
+import { errorMessage } from '../util.ts';
+import type { WritClaims } from '../writ/claims.ts';
+
+export const EXIT_DENIED = 126;
+export const EXIT_NOT_FOUND = 127;
+
+export class CommandNotFoundError extends Error {
+  override name = 'CommandNotFoundError';
+}
+
+/** Resolves like a shell: a name with a slash is a path, else searched on PATH; symlinks resolved. */
+export function resolveCommand(cmd: string, pathEnv = process.env.PATH ?? ''): string {
+  const candidates = cmd.includes('/') ? [resolve(cmd)] : pathEnv.split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      if (statSync(c).isFile()) return realpathSync(c);
+    } catch {
+      // not here; keep looking
+    }
+  }
+  throw new CommandNotFoundError(`${cmd}: command not found${cmd.includes('/') || isAbsolute(cmd) ? '' : ' on PATH'}`);
+}
+
+export function fileDigest(path: string): string {
+  return `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+}
+
+export interface ExecOptions {
+  node: GovernanceNode;
+  ledger: Ledger;
+  principal: string;
+  command: string;
+  args: string[];
+  resource?: string;
+  /** grace between SIGTERM and SIGKILL after a revocation */
+  graceMs?: number;
+  /** how often revocations are checked while the process runs */
+  pollMs?: number;
+  stdio?: 'inherit' | 'ignore';
+  log?: (line: string) => void;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  decision: 'allow' | 'deny';
+  reason: string | null;
+  jti: string | null;
+}
+
+export async function governedExec(o: ExecOptions): Promise<ExecResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const path = resolveCommand(o.command);
+  const digest = fileDigest(path);
+  const args = { argv: [path, ...o.args] };
+  const binary = `Binary::${JSON.stringify(path)}`;
+  const resource = o.resource ?? binary;
+  // A Binary resource must be the binary that runs: --resource cannot relabel one binary as another.
+  // Other resource types (e.g. App::"deploy") bind the binary through context.attestation.binaryDigest and args.argv[0].
+  if (resource.startsWith('Binary::') && resource !== binary) {
+    const d = await o.node.deny(
+      { principal: o.principal, action: 'Action::"exec"', resource, args, attestation: { binaryDigest: digest } },
+      'request_invalid',
+      `resource ${resource} is not the binary that would run (${binary})`,
+    );
+    log(`writ: denied: request_invalid: ${d.message} (decision ${d.decisionId})`);
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'request_invalid', jti: null };
+  }
+  const d = await o.node.authorize({ principal: o.principal, action: 'Action::"exec"', resource, args, attestation: { binaryDigest: digest } });
+  if (d.decision !== 'allow' || !d.writ) {
+    log(`writ: denied: ${d.reasons.join(',')}: ${d.message} (decision ${d.decisionId})`);
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: d.reasons[0] ?? 'internal_error', jti: null };
+  }
+  let claims: WritClaims;
+  try {
+    ({ claims } = await o.node.verify(d.writ, { audience: resource, args, consume: true, expect: { action: 'Action::"exec"', resource } }));
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'internal_error';
+    log(`writ: denied: ${code}: ${errorMessage(err)} (decision ${d.decisionId})`);
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: code, jti: null };
+  }
+  const base = { jti: claims.jti, node: o.node.identity.nodeId };
+  if (fileDigest(path) !== digest) {
+    await recordOutcome(o.ledger, { ...base, exitCode: null, signal: null, durationMs: 0, status: 'not_started', reason: 'attestation_mismatch' });
+    log(`writ: denied: attestation_mismatch: ${path} changed after it was authorized`);
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: claims.jti };
+  }
+  return run(o, path, claims, base, log);
+}
+
+function run(o: ExecOptions, path: string, claims: WritClaims, base: { jti: string; node: string }, log: (l: string) => void): Promise<ExecResult> {
+  const started = performance.now();
+  // Its own process group, so a revocation terminates everything it started, not just the first process.
+  const child = spawn(path, o.args, { stdio: o.stdio ?? 'inherit', argv0: path, detached: true });
+  const signalGroup = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {
+      child.kill(sig); // the group is gone; signal the process itself if it remains
+    }
+  };
+  // Signals sent to `writ exec` (Ctrl-C, a supervisor's SIGTERM) reach the governed group too.
+  const forward = (sig: NodeJS.Signals) => signalGroup(sig);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
+  let terminatedFor: string | null = null;
+  let killTimer: NodeJS.Timeout | undefined;
+  const watch = setInterval(() => {
+    if (terminatedFor !== null) return;
+    const revoked = o.node.revocationOf(claims);
+    if (revoked === null) return;
+    terminatedFor = revoked;
+    log(`writ: terminating ${path} (pid ${child.pid}): ${revoked}`);
+    signalGroup('SIGTERM');
+    killTimer = setTimeout(() => signalGroup('SIGKILL'), o.graceMs ?? 5000);
+  }, o.pollMs ?? 100);
+
+  return new Promise((resolvePromise) => {
+    const finish = async (exitCode: number | null, signal: string | null, spawnError?: Error) => {
+      clearInterval(watch);
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, forward);
+      if (terminatedFor !== null) {
+        // the group leader is gone; make sure nothing it started outlives the revocation
+        signalGroup('SIGKILL');
+      }
+      clearTimeout(killTimer);
+      const outcome: Outcome = {
+        ...base,
+        exitCode,
+        signal,
+        durationMs: performance.now() - started,
+        status: spawnError ? 'not_started' : terminatedFor !== null ? 'terminated' : exitCode === 0 ? 'ok' : 'failed',
+        reason: spawnError ? 'internal_error' : terminatedFor !== null ? 'writ_revoked' : null,
+      };
+      try {
+        await recordOutcome(o.ledger, outcome);
+      } catch (err) {
+        log(`writ: warning: the outcome could not be recorded: ${errorMessage(err)}`);
+      }
+      if (spawnError) log(`writ: ${path}: ${spawnError.message}`);
+      const code = spawnError ? EXIT_DENIED : exitCode ?? 128 + (signal ? (osConstants.signals[signal as NodeJS.Signals] ?? 1) : 1);
+      resolvePromise({ exitCode: code, decision: 'allow', reason: terminatedFor === null ? null : 'writ_revoked', jti: claims.jti });
+    };
+    child.once('error', (err) => void finish(null, null, err));
+    child.once('exit', (code, signal) => void finish(code, signal));
+  });
+}

@@ -1,0 +1,254 @@
+/**
+ * The MCP governor: sits on the JSON-RPC message stream between an MCP client and an
+ * MCP server and governs what runs. Transport-agnostic (stdio and Streamable HTTP use
+ * the same governor); everything it does not govern passes through unchanged —
+ * initialize, ping, notifications, progress, logging, cancellation, and requests from
+ * the server to the client (sampling, elicitation, roots).
+ *
+ *   tools/call, resources/read, prompts/get   authorized before forwarding; on allow the
+ *        writ travels in params._meta["writ/authorization"]; on deny the client gets a
+ *        JSON-RPC error (code -32003) and the server never sees the call
+ *   tools/list, resources/list, prompts/list  results lose what the principal can never call
+ *   responses to governed calls               outcome recorded, linked to the writ
+ *
+ * Lineage: each session is a root (a decision `Action::"mcp/session"` on
+ * `Server::"<server>"`); each call is its child, or the child of the writ the client
+ * names in params._meta["writ/parent"] (a call made on behalf of another).
+ */
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { Ledger } from '../../ledger/ledger.ts';
+import { awaitApproval } from '../../node/approval.ts';
+import { recordOutcome } from '../../node/evidence.ts';
+import type { Decision, GovernanceNode } from '../../node/node.ts';
+import type { NodeState } from '../../node/state.ts';
+import { parseUid } from '../../policy/uid.ts';
+import { isRecord, sha256Base64urlSync } from '../../util.ts';
+import type { WritClaims } from '../../writ/claims.ts';
+import { canonicalJson } from '../../writ/intent.ts';
+import { GOVERNED, LISTED, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
+
+export interface GovernorOptions {
+  node: GovernanceNode;
+  ledger: Ledger;
+  state: NodeState;
+  principal: string;
+  session: string;
+  /** overrides the server name announced in the initialize result */
+  serverName?: string;
+  approvalTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export type ClientAction = { forward: JSONRPCMessage } | { reply: JSONRPCMessage } | { drop: true };
+
+interface InFlight {
+  method: string;
+  progressToken?: string | number;
+  governed?: { claims: WritClaims; started: number };
+  abort?: AbortController;
+}
+
+type Msg = Record<string, unknown>;
+
+export class McpGovernor {
+  private readonly o: GovernorOptions;
+  private serverName: string | null;
+  private readonly inflight = new Map<RequestId, InFlight>();
+  private session: { writ: string; exp: number } | null = null;
+  /** a governed call cut short by a revocation: its late response is dropped */
+  private readonly cancelled = new Set<RequestId>();
+
+  constructor(o: GovernorOptions) {
+    this.o = o;
+    this.serverName = o.serverName ?? null;
+  }
+
+  get server(): string | null {
+    return this.serverName;
+  }
+
+  /** A message from the client: forward it (possibly with a writ), answer it (a denial), or drop it. */
+  async fromClient(message: JSONRPCMessage): Promise<ClientAction> {
+    const m = message as Msg;
+    if (m.method === 'notifications/cancelled' && isRecord(m.params)) await this.cancelled_(m.params.requestId as RequestId, String(m.params.reason ?? 'cancelled by the client'));
+    if (typeof m.method !== 'string' || m.id === undefined) return { forward: message };
+    const id = m.id as RequestId;
+    const params = isRecord(m.params) ? m.params : {};
+    const meta = isRecord(params._meta) ? params._meta : {};
+    const entry: InFlight = { method: m.method, ...(typeof meta.progressToken === 'string' || typeof meta.progressToken === 'number' ? { progressToken: meta.progressToken } : {}) };
+    this.inflight.set(id, entry);
+    const g = GOVERNED[m.method];
+    if (!g) return { forward: message };
+    entry.abort = new AbortController(); // a cancellation may arrive while the call is being decided
+    const d = await this.decide(g, params, meta, entry.abort.signal);
+    if (entry.abort.signal.aborted) {
+      this.inflight.delete(id);
+      return { drop: true }; // cancelled by the client: neither forwarded nor answered
+    }
+    if (d.decision !== 'allow' || !d.writ || !d.claims) {
+      this.inflight.delete(id);
+      return { reply: denial(id, d) };
+    }
+    entry.governed = { claims: d.claims, started: performance.now() };
+    return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: d.writ } } } as JSONRPCMessage };
+  }
+
+  private async decide(g: Governed, params: Msg, meta: Msg, signal: AbortSignal): Promise<Decision> {
+    const server = this.serverName ?? 'unknown';
+    const name = g.name(params);
+    const resource = mcpResource(g.type, server, String(name ?? ''));
+    if (typeof name !== 'string' || !parseUid(resource)) {
+      return this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"` }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`);
+    }
+    const parent = typeof meta[WRIT_PARENT_META] === 'string' ? (meta[WRIT_PARENT_META] as string) : await this.sessionWrit();
+    if (typeof parent !== 'string') return parent; // the session itself was denied
+    const req = {
+      principal: this.o.principal,
+      action: g.action,
+      resource,
+      args: g.args(params),
+      parent,
+      audience: mcpAudience(server),
+      context: { mcp: { session: this.o.session, server, method: g.method } },
+    };
+    let d = await this.o.node.authorize(req);
+    if (d.reasons[0] === 'approval_required' && d.approvalId) {
+      this.o.log?.(`writ: ${g.method} ${name} for ${this.o.principal} awaits approval: writ approve ${d.approvalId} (or writ reject ${d.approvalId})`);
+      await awaitApproval(this.o.ledger, this.o.state, d.approvalId, { timeoutMs: this.o.approvalTimeoutMs ?? 120_000, signal });
+      // approved → allow; rejected or expired → denied with approval_rejected / approval_expired
+      d = await this.o.node.authorize({ ...req, approval: d.approvalId });
+    }
+    return d;
+  }
+
+  /** A client cancellation: stops a call still being decided; for one already forwarded, records its end. */
+  private async cancelled_(id: RequestId, reason: string): Promise<void> {
+    const entry = this.inflight.get(id);
+    if (!entry) return;
+    entry.abort?.abort();
+    if (!entry.governed) return;
+    this.inflight.delete(id);
+    this.cancelled.add(id); // a late response is not passed on: the client has forgotten the request
+    await recordOutcome(this.o.ledger, { jti: entry.governed.claims.jti, node: this.o.node.identity.nodeId, status: 'terminated', exitCode: null, signal: null, durationMs: performance.now() - entry.governed.started, reason: `cancelled: ${reason}`.slice(0, 120) }).catch(() => undefined);
+  }
+
+  /**
+   * The session's lineage root; renewed only when it nears expiry. A revoked session
+   * stays revoked: its later calls are denied (parent_revoked), never re-rooted.
+   */
+  private async sessionWrit(): Promise<string | Decision> {
+    const now = Math.floor(Date.now() / 1000);
+    if (this.session) {
+      const claims = decodeClaims(this.session.writ);
+      if (this.o.node.revocationOf(claims) !== null) return this.session.writ; // the child request is denied parent_revoked
+      if (this.session.exp - now > 30) return this.session.writ;
+    }
+    const server = this.serverName ?? 'unknown';
+    const d = await this.o.node.authorize({
+      principal: this.o.principal,
+      action: 'Action::"mcp/session"',
+      resource: `Server::${JSON.stringify(server)}`,
+      args: { session: this.o.session },
+      audience: mcpAudience(server),
+      ttlSeconds: this.o.node.limits.maxWritLifetimeSeconds,
+      context: { mcp: { session: this.o.session, server, method: 'session' } },
+    });
+    if (d.decision !== 'allow' || !d.writ || !d.claims) return d;
+    this.session = { writ: d.writ, exp: d.claims.exp };
+    return d.writ;
+  }
+
+  /** A message from the server: filtered lists, outcomes recorded; null to drop it. */
+  async fromUpstream(message: JSONRPCMessage): Promise<JSONRPCMessage | null> {
+    const m = message as Msg;
+    if (m.method !== undefined || m.id === undefined) return message; // server → client requests and notifications pass
+    const id = m.id as RequestId;
+    if (this.cancelled.delete(id)) return null;
+    const entry = this.inflight.get(id);
+    if (!entry) return message; // a response to something we did not see (should not happen): pass
+    this.inflight.delete(id);
+    if (entry.method === 'initialize' && isRecord(m.result) && isRecord(m.result.serverInfo) && this.serverName === null) {
+      this.serverName = String(m.result.serverInfo.name);
+    }
+    // recorded after the response is on its way: an outcome is evidence of what happened, not a gate
+    if (entry.governed) void this.recordResult(entry.governed, m);
+    const list = LISTED[entry.method];
+    if (list && isRecord(m.result) && Array.isArray(m.result[list.key])) {
+      await this.o.node.policy.refresh({ maxAgeMs: 100 }).catch(() => undefined); // no bundle: everything is hidden
+      const server = this.serverName ?? 'unknown';
+      const visible = (m.result[list.key] as Msg[]).filter((item) => this.mayCall(list.action, mcpResource(list.type, server, String(list.name(item)))));
+      return { ...message, result: { ...m.result, [list.key]: visible } } as JSONRPCMessage;
+    }
+    return message;
+  }
+
+  private mayCall(action: string, resource: string): boolean {
+    const engine = this.o.node.policy.active?.engine;
+    const p = parseUid(this.o.principal);
+    const a = parseUid(action);
+    const r = parseUid(resource);
+    return !!engine && !!p && !!a && !!r && engine.mayEverAllow(p, a, r);
+  }
+
+  private async recordResult(g: { claims: WritClaims; started: number }, m: Msg): Promise<void> {
+    const isError = m.error !== undefined || (isRecord(m.result) && m.result.isError === true);
+    await recordOutcome(this.o.ledger, {
+      jti: g.claims.jti,
+      node: this.o.node.identity.nodeId,
+      status: isError ? 'failed' : 'ok',
+      exitCode: null,
+      signal: null,
+      durationMs: performance.now() - g.started,
+      reason: null,
+      isError,
+      resultDigest: sha256Base64urlSync(canonicalJson(m.result ?? m.error ?? null)),
+    }).catch((err: unknown) => this.o.log?.(`writ: the outcome of ${g.claims.jti} could not be recorded: ${String(err)}`));
+  }
+
+  /**
+   * Governed calls still running whose writ (or session, principal, …) was revoked:
+   * the caller cancels them upstream and answers the client with these errors.
+   */
+  async revoked(): Promise<{ id: RequestId; reply: JSONRPCMessage; cancel: JSONRPCMessage }[]> {
+    const out = [];
+    for (const [id, entry] of this.inflight) {
+      if (!entry.governed) continue;
+      const reason = this.o.node.revocationOf(entry.governed.claims);
+      if (reason === null) continue;
+      this.inflight.delete(id);
+      this.cancelled.add(id);
+      await recordOutcome(this.o.ledger, { jti: entry.governed.claims.jti, node: this.o.node.identity.nodeId, status: 'terminated', exitCode: null, signal: null, durationMs: performance.now() - entry.governed.started, reason: 'writ_revoked' }).catch(() => undefined);
+      out.push({
+        id,
+        reply: { jsonrpc: '2.0', id, error: { code: WRIT_DENIED, message: `writ: revoked while running: ${reason}`, data: { reasons: ['writ_revoked'], jti: entry.governed.claims.jti } } } as JSONRPCMessage,
+        cancel: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `writ revoked: ${reason}` } } as JSONRPCMessage,
+      });
+    }
+    return out;
+  }
+
+  /** Which client request a server message belongs to (for Streamable HTTP routing). */
+  relatedRequest(message: JSONRPCMessage): RequestId | undefined {
+    const m = message as Msg;
+    if (m.id !== undefined && m.method === undefined) return m.id as RequestId;
+    const token = isRecord(m.params) ? m.params.progressToken : undefined;
+    let latest: RequestId | undefined;
+    for (const [id, e] of this.inflight) {
+      if (token !== undefined && e.progressToken === token) return id;
+      latest = id;
+    }
+    return latest;
+  }
+}
+
+function denial(id: RequestId, d: Decision): JSONRPCMessage {
+  return {
+    jsonrpc: '2.0',
+    id,
+    error: { code: WRIT_DENIED, message: `writ: ${d.message}`, data: { reasons: d.reasons, decisionId: d.decisionId, policies: d.policies, ...(d.approvalId && { approvalId: d.approvalId }) } },
+  } as JSONRPCMessage;
+}
+
+function decodeClaims(writ: string): WritClaims {
+  return JSON.parse(Buffer.from(writ.split('.')[1] ?? '', 'base64url').toString('utf8')) as WritClaims;
+}

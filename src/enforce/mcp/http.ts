@@ -1,0 +1,138 @@
+/**
+ * `writ mcp --listen PORT`: the governing proxy over Streamable HTTP. Each MCP session
+ * (Mcp-Session-Id) gets its own governor and its own upstream: a Streamable HTTP
+ * server (`--upstream URL`) or a stdio server process (`-- CMD ARGS`). The principal
+ * is the bearer credential's (from a token file) or the configured default.
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { errorMessage, sha256Hex } from '../../util.ts';
+import { McpGovernor, type GovernorOptions } from './governor.ts';
+import { joinThroughGovernor, type ProxyHandle } from './proxy.ts';
+
+export type Upstream = { url: string } | { command: string; args: string[] };
+
+export interface HttpProxyOptions extends Omit<GovernorOptions, 'session' | 'principal'> {
+  port: number;
+  host: string;
+  upstream: Upstream;
+  /** principal for requests without a (known) bearer credential; none: such requests get 401 */
+  principal?: string;
+  /** sha256(token) hex → principal */
+  tokens?: Map<string, string>;
+  path?: string;
+  /** close sessions idle this long (default 15 minutes) */
+  idleSessionMs?: number;
+}
+
+export function upstreamTransport(u: Upstream): Transport {
+  if ('url' in u) return new StreamableHTTPClientTransport(new URL(u.url));
+  return new StdioClientTransport({ command: u.command, args: u.args, stderr: 'inherit', env: process.env as Record<string, string> });
+}
+
+function principalOf(req: IncomingMessage, o: HttpProxyOptions): string | null {
+  const header = req.headers.authorization ?? '';
+  if (header.startsWith('Bearer ') && o.tokens) {
+    const digest = Buffer.from(sha256Hex(header.slice(7).trim()), 'hex');
+    for (const [hash, principal] of o.tokens) {
+      const h = Buffer.from(hash, 'hex');
+      if (h.length === digest.length && timingSafeEqual(h, digest)) return principal;
+    }
+    return null; // a credential we do not know is refused, not downgraded to the default
+  }
+  return o.principal ?? null;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/**
+ * DNS-rebinding protection (MCP transport spec): the Host header must name this server
+ * (loopback names, or the address it listens on), and an Origin, when sent, too.
+ */
+function hostAllowed(req: IncomingMessage, listenHost: string): boolean {
+  const allowed = (hostname: string) => LOOPBACK.has(hostname) || hostname === listenHost;
+  const host = req.headers.host;
+  if (!host) return false;
+  try {
+    if (!allowed(new URL(`http://${host}`).hostname)) return false;
+    const origin = req.headers.origin;
+    return origin === undefined || allowed(new URL(origin).hostname);
+  } catch {
+    return false;
+  }
+}
+
+function refuse(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
+  res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
+}
+
+async function readJson(req: IncomingMessage, limit = 4 * 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(c as Buffer);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; principal: string; proxy: ProxyHandle; seen: number }>();
+  // sessions a client abandoned (no DELETE) are closed after an idle period
+  const idleMs = o.idleSessionMs ?? 15 * 60_000;
+  const sweep = setInterval(() => {
+    for (const s of sessions.values()) if (Date.now() - s.seen > idleMs) void s.proxy.close();
+  }, Math.min(60_000, idleMs));
+  sweep.unref();
+  const path = o.path ?? '/mcp';
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (!hostAllowed(req, o.host)) return refuse(res, 403, 'Host or Origin not allowed');
+    if (new URL(req.url ?? '/', 'http://x').pathname !== path) return refuse(res, 404, `not found: MCP is served at ${path}`);
+    const principal = principalOf(req, o);
+    if (principal === null) return refuse(res, 401, 'a known bearer credential is required');
+    const sid = req.headers['mcp-session-id'];
+    const body = req.method === 'POST' ? await readJson(req) : undefined;
+    if (typeof sid === 'string') {
+      const s = sessions.get(sid);
+      if (!s) return refuse(res, 404, 'unknown or expired session');
+      if (s.principal !== principal) return refuse(res, 403, 'this session belongs to another principal');
+      s.seen = Date.now();
+      return s.transport.handleRequest(req, res, body);
+    }
+    if (req.method !== 'POST') return refuse(res, 400, 'no session: start with an initialize request');
+    const session = randomUUID();
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => session,
+      onsessioninitialized: (id) => void id,
+    });
+    const governor = new McpGovernor({ ...o, principal, session });
+    const proxy = await joinThroughGovernor(transport, upstreamTransport(o.upstream), governor, { log: o.log ?? (() => undefined) });
+    sessions.set(session, { transport, principal, proxy, seen: Date.now() });
+    void proxy.closed.then(() => sessions.delete(session));
+    return transport.handleRequest(req, res, body);
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      o.log?.(`writ mcp: ${errorMessage(err)}`);
+      if (!res.headersSent) refuse(res, 400, errorMessage(err));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(o.port, o.host, resolve));
+  const a = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${o.host}:${a.port}${path}`,
+    async close() {
+      clearInterval(sweep);
+      await Promise.allSettled([...sessions.values()].map((s) => s.proxy.close()));
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

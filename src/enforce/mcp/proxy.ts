@@ -1,0 +1,73 @@
+/**
+ * Joins a client-facing transport and an upstream transport through a governor.
+ * Client messages are handled concurrently (an approval wait must not hold up other
+ * traffic); each is forwarded, answered or dropped as the governor says. A watcher
+ * cancels governed calls whose writ is revoked while they run.
+ */
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { errorMessage } from '../../util.ts';
+import type { McpGovernor } from './governor.ts';
+
+export interface ProxyHandle {
+  close(): Promise<void>;
+  closed: Promise<void>;
+}
+
+export async function joinThroughGovernor(client: Transport, upstream: Transport, governor: McpGovernor, o: { log: (line: string) => void; revocationPollMs?: number }): Promise<ProxyHandle> {
+  let resolveClosed: () => void = () => undefined;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
+  let closing = false;
+  const close = async () => {
+    if (closing) return;
+    closing = true;
+    clearInterval(watch);
+    await Promise.allSettled([client.close(), upstream.close()]);
+    resolveClosed();
+  };
+  const toClient = (m: JSONRPCMessage) => {
+    const relatedRequestId = governor.relatedRequest(m);
+    client.send(m, relatedRequestId === undefined ? {} : { relatedRequestId }).catch((err: unknown) => o.log(`writ mcp: cannot send to the client: ${errorMessage(err)}`));
+  };
+  client.onmessage = (m: JSONRPCMessage) => {
+    governor
+      .fromClient(m)
+      .then((action) => {
+        if ('forward' in action) return upstream.send(action.forward);
+        if ('reply' in action) toClient(action.reply);
+      })
+      .catch((err: unknown) => o.log(`writ mcp: ${errorMessage(err)}`));
+  };
+  // Server messages keep their order (a last progress notification must not overtake
+  // the result it belongs to): they pass through one chain.
+  let fromServer: Promise<void> = Promise.resolve();
+  upstream.onmessage = (m: JSONRPCMessage) => {
+    const result = (m as { result?: { protocolVersion?: unknown; serverInfo?: unknown } }).result;
+    if (typeof result?.protocolVersion === 'string' && result.serverInfo !== undefined) upstream.setProtocolVersion?.(result.protocolVersion);
+    fromServer = fromServer
+      .then(() => governor.fromUpstream(m))
+      .then((out) => {
+        if (out) toClient(out);
+      })
+      .catch((err: unknown) => o.log(`writ mcp: ${errorMessage(err)}`));
+  };
+  client.onclose = () => void close();
+  upstream.onclose = () => void close();
+  client.onerror = (err) => o.log(`writ mcp: client transport: ${err.message}`);
+  upstream.onerror = (err) => o.log(`writ mcp: upstream transport: ${err.message}`);
+  const watch = setInterval(() => {
+    governor
+      .revoked()
+      .then((list) => {
+        for (const r of list) {
+          void upstream.send(r.cancel).catch(() => undefined);
+          toClient(r.reply);
+        }
+      })
+      .catch((err: unknown) => o.log(`writ mcp: revocation check: ${errorMessage(err)}`));
+  }, o.revocationPollMs ?? 200);
+  watch.unref();
+  await upstream.start();
+  await client.start();
+  return { close, closed };
+}

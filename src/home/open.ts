@@ -1,0 +1,102 @@
+/** Opens a home: the SQLite store, the ledger, the node state, the active policy and the node. */
+import type { DatabaseSync } from 'node:sqlite';
+import { readdirSync } from 'node:fs';
+import type { JSONWebKeySet } from 'jose';
+import { readPrivateKey, verifyNodeCertificate } from '../authority/keys.ts';
+import { openDatabase } from '../ledger/sqlite-batch.ts';
+import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
+import { TransparencyLog } from '../ledger/log.ts';
+import { newSigner, newVerifier } from '../ledger/note.ts';
+import { readFileSync } from 'node:fs';
+import { ActivePolicy } from '../node/active-policy.ts';
+import { GovernanceNode, type NodeLimits } from '../node/node.ts';
+import { SqliteNodeState } from '../node/sqlite-state.ts';
+import type { SigningKey } from '../policy/sign.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { FreshnessCheck } from '../node/freshness.ts';
+import type { AuthorityTrust } from '../policy/verify-bundle.ts';
+import { paths, readConfig, type HomeConfig } from './config.ts';
+
+export interface OpenHome {
+  home: string;
+  config: HomeConfig;
+  db: DatabaseSync;
+  /** the local SQLite ledger (the ledger of record in embedded mode) */
+  ledger: SqliteLedger;
+  /** where this node's evidence goes: `ledger`, or the fleet's stream */
+  evidence: Ledger;
+  state: SqliteNodeState;
+  trust: AuthorityTrust;
+  node: GovernanceNode;
+  jwks: JSONWebKeySet;
+  log: TransparencyLog;
+  close(): void;
+}
+
+/**
+ * `writer: 'worker'` (for long-running servers) commits evidence on a worker thread so
+ * fsyncs do not stall the event loop; one-shot commands use the inline writer.
+ */
+export async function openHome(
+  home: string,
+  o: {
+    limits?: Partial<NodeLimits>;
+    now?: () => Date;
+    writer?: 'inline' | 'worker';
+    /** fleet nodes: where evidence goes (the JetStream stream) instead of the local ledger */
+    evidence?: Ledger;
+    /** fleet nodes: the beacon rule */
+    freshness?: FreshnessCheck;
+  } = {},
+): Promise<OpenHome> {
+  const config = readConfig(home);
+  const p = paths(home);
+  const cert = await verifyNodeCertificate(config.node.certificate, config.authority.keys);
+  if (cert.sub !== config.nodeId || cert.jwk.kid !== config.node.kid) throw new Error('node certificate does not match this node');
+  const jwks: JSONWebKeySet = { keys: [cert.jwk] };
+  const db = openDatabase(p.db);
+  const ledger = new SqliteLedger(db, { writer: o.writer ?? 'inline', file: p.db });
+  const state = new SqliteNodeState(db);
+  const trust: AuthorityTrust = { keys: config.authority.keys, threshold: config.authority.threshold };
+  const now = o.now ?? (() => new Date());
+  const evidence = o.evidence ?? ledger;
+  const policy = new ActivePolicy({ state, ledger: evidence, trust, domain: config.domain, now });
+  const node = new GovernanceNode({
+    identity: { nodeId: config.nodeId, domain: config.domain, kid: config.node.kid, privateKey: await readPrivateKey(p.nodeKey), verifierKeys: jwks },
+    limits: {
+      writLifetimeSeconds: config.writ.lifetimeSeconds,
+      maxWritLifetimeSeconds: config.writ.maxLifetimeSeconds,
+      clockSkewSeconds: config.writ.clockSkewSeconds,
+      ...o.limits,
+    },
+    policy,
+    ledger: evidence,
+    state,
+    now,
+    ...(o.freshness && { freshness: o.freshness }),
+  });
+  const log = new TransparencyLog(db, {
+    origin: config.log.origin,
+    verifier: newVerifier(config.log.verifierKey),
+    signer: newSigner(readFileSync(p.logKey, 'utf8').trim()),
+  });
+  return {
+    home, config, db, ledger, evidence, state, trust, node, jwks, log,
+    close: () => {
+      void ledger.close();
+      db.close();
+    },
+  };
+}
+
+/** The authority's signing keys in this home (only the authority side needs them). */
+export async function authoritySigningKeys(home: string, config: HomeConfig): Promise<SigningKey[]> {
+  const files = readdirSync(paths(home).keys).filter((f) => /^authority-\d+\.key$/.test(f)).sort();
+  const keys: SigningKey[] = [];
+  for (const [i, jwk] of config.authority.keys.entries()) {
+    const file = paths(home).authorityKey(i + 1);
+    if (!files.includes(file.split('/').at(-1) as string)) continue;
+    keys.push({ kid: jwk.kid as string, key: await readPrivateKey(file) });
+  }
+  return keys;
+}

@@ -1,0 +1,27 @@
+/**
+ * Ledger leaves: every piece of evidence is one leaf, the RFC 8785 canonical JSON
+ * of an object with a `type` and a format version `v` (docs/ledger-leaf.md).
+ * Leaf hashing follows RFC 6962: SHA-256(0x00 || leaf bytes) (merkle.ts).
+ */
+import { canonicalJson } from '../writ/intent.ts';
+
+export const LEAF_VERSION = 1;
+// 65,535: a tlog-tiles entry bundle prefixes each entry with a uint16 length
+export const MAX_LEAF_BYTES = 64 * 1024 - 1;
+
+export type LeafType = 'decision' | 'outcome' | 'revocation' | 'bundle_activation' | 'key_change' | 'approval';
+
+export interface LeafBase {
+  type: LeafType;
+  v: number;
+  /** RFC 3339 time the node wrote the leaf */
+  time: string;
+}
+
+export function encodeLeaf(leaf: LeafBase & Record<string, unknown>): Uint8Array {
+  const bytes = new TextEncoder().encode(canonicalJson(leaf));
+  if (bytes.byteLength > MAX_LEAF_BYTES) {
+    throw new RangeError(`leaf of ${bytes.byteLength} bytes exceeds ${MAX_LEAF_BYTES}; store large payloads by digest`);
+  }
+  return bytes;
+}

@@ -1,0 +1,59 @@
+/** What the node needs of a ledger: durable, ordered appends. Storage is a parameter. */
+import type { LeafType } from './leaf.ts';
+
+export interface AppendRequest {
+  type: LeafType;
+  /** canonical leaf bytes (encodeLeaf) */
+  leaf: Uint8Array;
+  /** index keys, so evidence can be found without scanning */
+  jti?: string | null;
+  decisionId?: string | null;
+  /**
+   * Nothing waits on this entry to act (an outcome: the execution is over): it may wait
+   * a few milliseconds to share the next decision's commit instead of taking an fsync of
+   * its own ahead of it.
+   */
+  deferrable?: boolean;
+  /** refuse this append (only this one) if an entry of the same type already names the jti */
+  oncePerJti?: boolean;
+  /** for an allowed decision: the writ it produced, indexed for lineage queries */
+  writ?: WritIndexRow;
+}
+
+/** Lineage index row: one per issued writ, derived from its decision leaf. */
+export interface WritIndexRow {
+  jti: string;
+  decisionIndex: number;
+  principal: string;
+  action: string;
+  resource: string;
+  parent: string | null;
+  /** jti of the lineage root (itself for a root) */
+  root: string;
+  depth: number;
+  exp: number;
+}
+
+/** An append refused by its `oncePerJti` rule; other appends of its batch are unaffected. */
+export class DuplicateEntryError extends Error {
+  override name = 'DuplicateEntryError';
+}
+
+export interface LedgerEntry {
+  index: number;
+  type: LeafType;
+  leaf: Uint8Array;
+}
+
+export interface Ledger {
+  /** Resolves with the leaf's index once it is durably stored; rejects if it is not. */
+  append(req: AppendRequest): Promise<number>;
+  entry(index: number): LedgerEntry | null;
+  size(): number;
+  /** entries in index order, from `from` (inclusive) */
+  entries(from: number, limit: number): LedgerEntry[];
+  findByJti(jti: string, type?: LeafType): LedgerEntry[];
+  findByDecisionId(id: string): LedgerEntry | null;
+  writ(jti: string): WritIndexRow | null;
+  children(jti: string): WritIndexRow[];
+}

@@ -1,0 +1,279 @@
+/**
+ * Signed notes, as specified by C2SP signed-note (c2sp.org/signed-note) and
+ * implemented by golang.org/x/mod/sumdb/note, with Ed25519 keys only.
+ *
+ * A signed note is a text ending in a newline, a blank line, then one or more
+ * signature lines: em dash (U+2014), space, key name, space, base64 signature,
+ * newline. The whole note must be valid UTF-8 without ASCII control characters
+ * other than newline. The text is everything up to and including the newline
+ * before the last blank line. A signature is base64(key ID || signature): a
+ * 4-byte big-endian key ID, then the signature of the text bytes (Ed25519:
+ * 64 bytes, RFC 8032).
+ *
+ * Key names are non-empty and contain neither Unicode spaces nor plus signs.
+ * An Ed25519 key's ID is the first 4 bytes of
+ * SHA-256(name || 0x0A || 0x01 || 32-byte public key). Keys are written
+ *
+ *     verifier key:  <name>+<8 hex digit key ID>+base64(0x01 || public key)
+ *     signer key:    PRIVATE+KEY+<name>+<8 hex digit key ID>+base64(0x01 || seed)
+ *
+ * Opening a note: signatures whose (name, key ID) match no known key are kept
+ * as unverified and otherwise ignored; a known key's signature must verify, or
+ * the whole note is rejected; at least one known key must have signed. Repeated
+ * signatures by one key are dropped, as are repeated identical unknown ones.
+ * More than 100 signature lines make the note malformed (the spec requires
+ * accepting at least 16). Base64 must be canonical standard encoding (RFC 4648
+ * §4); this is stricter than Go, which accepts non-zero padding bits.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+
+const ALG_ED25519 = 0x01;
+const MAX_SIGNATURES = 100;
+const SIG_PREFIX = '\u2014 '; // em dash, space
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Decodes canonical standard base64 (RFC 4648 §4); undefined if `s` is not that. */
+export function decodeBase64(s: string): Uint8Array | undefined {
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined;
+  const bytes = Buffer.from(s, 'base64');
+  return bytes.toString('base64') === s ? new Uint8Array(bytes) : undefined;
+}
+
+export function encodeBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+export type NoteErrorCode = 'malformed' | 'bad-key' | 'invalid-signer' | 'ambiguous-key' | 'invalid-signature' | 'unverified';
+
+export class NoteError extends Error {
+  readonly code: NoteErrorCode;
+  /** for 'unverified': the parsed note, none of whose signatures is by a known key */
+  readonly note?: Note;
+  constructor(code: NoteErrorCode, message: string, note?: Note) {
+    super(message);
+    this.name = 'NoteError';
+    this.code = code;
+    if (note) this.note = note;
+  }
+}
+
+const malformed = (): NoteError => new NoteError('malformed', 'malformed note');
+
+export interface NoteVerifier {
+  readonly name: string;
+  readonly keyId: number;
+  verify(msg: Uint8Array, sig: Uint8Array): boolean;
+}
+
+export interface NoteSigner {
+  readonly name: string;
+  readonly keyId: number;
+  sign(msg: Uint8Array): Uint8Array;
+}
+
+export interface NoteSignature {
+  name: string;
+  keyId: number;
+  /** base64(key ID || signature), as in the note */
+  base64: string;
+}
+
+export interface Note {
+  text: string;
+  sigs: NoteSignature[];
+  unverifiedSigs: NoteSignature[];
+}
+
+/** A valid key name is non-empty, well-formed, and has no Unicode space (Go's unicode.IsSpace) or '+'. */
+export function isValidKeyName(name: string): boolean {
+  return name !== '' && name.isWellFormed() && !/[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000+]/.test(name);
+}
+
+/** The key ID: the first 4 bytes, big-endian, of SHA-256(name || 0x0A || encoded key). */
+export function keyId(name: string, key: Uint8Array): number {
+  return createHash('sha256').update(name).update('\n').update(key).digest().readUInt32BE(0);
+}
+
+const hex8 = (id: number): string => id.toString(16).padStart(8, '0');
+
+/** Splits s at the first `sep`; [s, ''] if absent (Go's chop). */
+function chop(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + sep.length)];
+}
+
+function ed25519PublicKey(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, pub]), format: 'der', type: 'spki' });
+}
+
+function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  return new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32));
+}
+
+/** Parses a verifier key `<name>+<hex key ID>+<base64 key>`. Throws NoteError('bad-key'). */
+export function newVerifier(vkey: string): NoteVerifier {
+  const [name, rest] = chop(vkey, '+');
+  const [id16, key64] = chop(rest, '+');
+  const key = decodeBase64(key64);
+  const bad = (why: string): NoteError => new NoteError('bad-key', `malformed verifier key: ${why}`);
+  if (!/^[0-9a-fA-F]{8}$/.test(id16) || !key || key.length === 0 || !isValidKeyName(name)) throw bad('syntax');
+  const id = parseInt(id16, 16);
+  if (id !== keyId(name, key)) throw bad('key ID does not match key');
+  if (key[0] !== ALG_ED25519) throw bad('unknown algorithm');
+  if (key.length !== 33) throw bad('Ed25519 key is not 32 bytes');
+  const pub = ed25519PublicKey(key.subarray(1));
+  return {
+    name,
+    keyId: id,
+    verify: (msg, sig) => sig.length === 64 && verify(null, msg, pub, sig),
+  };
+}
+
+/** Parses a signer key `PRIVATE+KEY+<name>+<hex key ID>+<base64 seed>`. Throws NoteError('bad-key'). */
+export function newSigner(skey: string): NoteSigner {
+  const [priv1, r1] = chop(skey, '+');
+  const [priv2, r2] = chop(r1, '+');
+  const [name, r3] = chop(r2, '+');
+  const [id16, key64] = chop(r3, '+');
+  const key = decodeBase64(key64);
+  const bad = (why: string): NoteError => new NoteError('bad-key', `malformed signer key: ${why}`);
+  if (priv1 !== 'PRIVATE' || priv2 !== 'KEY' || !/^[0-9a-fA-F]{8}$/.test(id16) || !key || key.length === 0 || !isValidKeyName(name)) {
+    throw bad('syntax');
+  }
+  if (key[0] !== ALG_ED25519) throw bad('unknown algorithm');
+  if (key.length !== 33) throw bad('Ed25519 seed is not 32 bytes');
+  const priv = ed25519PrivateKey(key.subarray(1));
+  // The ID is of the public key: derive it, then check.
+  const id = parseInt(id16, 16);
+  if (id !== keyId(name, Uint8Array.of(ALG_ED25519, ...rawPublicKey(priv)))) throw bad('key ID does not match key');
+  return { name, keyId: id, sign: (msg) => new Uint8Array(sign(null, msg, priv)) };
+}
+
+/** The verifier key string for a raw 32-byte Ed25519 public key. */
+export function ed25519VerifierKey(name: string, publicKey: Uint8Array): string {
+  if (!isValidKeyName(name)) throw new NoteError('bad-key', `invalid key name ${JSON.stringify(name)}`);
+  if (publicKey.length !== 32) throw new NoteError('bad-key', `Ed25519 public key of ${publicKey.length} bytes`);
+  const key = Uint8Array.of(ALG_ED25519, ...publicKey);
+  return `${name}+${hex8(keyId(name, key))}+${encodeBase64(key)}`;
+}
+
+/** The signer key string for a 32-byte Ed25519 seed (RFC 8032 private key). */
+export function ed25519SignerKey(name: string, seed: Uint8Array): string {
+  if (seed.length !== 32) throw new NoteError('bad-key', `Ed25519 seed of ${seed.length} bytes`);
+  if (!isValidKeyName(name)) throw new NoteError('bad-key', `invalid key name ${JSON.stringify(name)}`);
+  const id = keyId(name, Uint8Array.of(ALG_ED25519, ...rawPublicKey(ed25519PrivateKey(seed))));
+  return `PRIVATE+KEY+${name}+${hex8(id)}+${encodeBase64(Uint8Array.of(ALG_ED25519, ...seed))}`;
+}
+
+/** A new Ed25519 key pair for `name`, as signer and verifier key strings. */
+export function generateKey(name: string): { signerKey: string; verifierKey: string } {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const seed = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32));
+  const signerKey = ed25519SignerKey(name, seed);
+  return { signerKey, verifierKey: ed25519VerifierKey(name, rawPublicKey(privateKey)) };
+}
+
+/** Checks the note-wide rules: well-formed text with no control characters but newline. */
+function isNoteText(s: string): boolean {
+  if (!s.isWellFormed()) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 && c !== 0x0a) return false;
+  }
+  return true;
+}
+
+/**
+ * Signs `text` (which must end in a newline) with each signer and returns the
+ * signed note: text, blank line, one signature line per signer.
+ */
+export function signNote(text: string, signers: NoteSigner[]): string {
+  if (!text.endsWith('\n') || !isNoteText(text)) throw malformed();
+  const msg = new TextEncoder().encode(text);
+  let sigs = '';
+  for (const s of signers) {
+    if (!isValidKeyName(s.name) || !Number.isInteger(s.keyId) || s.keyId < 0 || s.keyId > 0xffffffff) {
+      throw new NoteError('invalid-signer', 'invalid signer');
+    }
+    const id = Buffer.alloc(4);
+    id.writeUInt32BE(s.keyId);
+    sigs += `${SIG_PREFIX}${s.name} ${encodeBase64(Buffer.concat([id, s.sign(msg)]))}\n`;
+  }
+  return `${text}\n${sigs}`;
+}
+
+/**
+ * Parses the signed note `msg` and checks its signatures against the known
+ * verifiers. Returns the note with its verified and unverified signatures, or
+ * throws NoteError: 'malformed', 'ambiguous-key' (two known keys share a name
+ * and ID), 'invalid-signature' (a known key's signature fails), or 'unverified'
+ * (no known key signed; the parsed note is on the error).
+ */
+export function openNote(msg: Uint8Array | string, verifiers: NoteVerifier[]): Note {
+  let all: string;
+  if (typeof msg === 'string') {
+    all = msg;
+  } else {
+    try {
+      all = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(msg);
+    } catch {
+      throw malformed();
+    }
+  }
+  if (!isNoteText(all)) throw malformed();
+
+  // Must end with a signature block preceded by a blank line.
+  const split = all.lastIndexOf('\n\n');
+  if (split < 0) throw malformed();
+  const text = all.slice(0, split + 1);
+  let sigs = all.slice(split + 2);
+  if (sigs === '' || !sigs.endsWith('\n')) throw malformed();
+  const textBytes = new TextEncoder().encode(text);
+
+  const known = new Map<string, NoteVerifier[]>();
+  for (const v of verifiers) {
+    const k = `${v.name}+${hex8(v.keyId)}`;
+    known.set(k, [...(known.get(k) ?? []), v]);
+  }
+
+  const note: Note = { text, sigs: [], unverifiedSigs: [] };
+  const seen = new Set<string>();
+  const seenUnverified = new Set<string>();
+  let numSig = 0;
+  while (sigs !== '') {
+    const i = sigs.indexOf('\n');
+    let line = sigs.slice(0, i);
+    sigs = sigs.slice(i + 1);
+    if (!line.startsWith(SIG_PREFIX)) throw malformed();
+    line = line.slice(SIG_PREFIX.length);
+    const [name, b64] = chop(line, ' ');
+    const sig = decodeBase64(b64);
+    if (!sig || !isValidKeyName(name) || b64 === '' || sig.length < 5) throw malformed();
+    const id = Buffer.from(sig.buffer, sig.byteOffset, 4).readUInt32BE(0);
+    if (++numSig > MAX_SIGNATURES) throw malformed(); // avoid spending forever on many signatures
+
+    const k = `${name}+${hex8(id)}`;
+    const candidates = known.get(k);
+    if (!candidates) {
+      if (!seenUnverified.has(line)) {
+        seenUnverified.add(line);
+        note.unverifiedSigs.push({ name, keyId: id, base64: b64 });
+      }
+      continue;
+    }
+    if (candidates.length > 1) throw new NoteError('ambiguous-key', `ambiguous key ${k}`);
+    if (seen.has(k)) continue; // repeated signature by one key
+    seen.add(k);
+    if (!(candidates[0] as NoteVerifier).verify(textBytes, sig.subarray(4))) {
+      throw new NoteError('invalid-signature', `invalid signature for key ${k}`);
+    }
+    note.sigs.push({ name, keyId: id, base64: b64 });
+  }
+  if (note.sigs.length === 0) throw new NoteError('unverified', 'note has no verifiable signatures', note);
+  return note;
+}

@@ -1,0 +1,201 @@
+/**
+ * The fleet's ledger of record in PostgreSQL (via `pg`), written only by the sequencer:
+ * entries in stream order, the RFC 6962 tree as stored hashes (Go tlog layout), the
+ * lineage index and signed checkpoints — the same shapes as the embedded SQLite log.
+ * The merkle functions read hashes synchronously; here every read is prefetched: a
+ * function is first run against a recording reader that reports which stored hashes
+ * it needs, those are fetched in one query, and it is run again.
+ */
+import type { Pool, PoolClient } from 'pg';
+import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts';
+import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from './merkle.ts';
+import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
+
+export function pgSchema(schema: string): string {
+  return `
+CREATE SCHEMA IF NOT EXISTS ${schema};
+CREATE TABLE IF NOT EXISTS ${schema}.entries (idx BIGINT PRIMARY KEY, type TEXT NOT NULL, leaf BYTEA NOT NULL, jti TEXT, decision_id TEXT, subject TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_jti ON ${schema}.entries(jti) WHERE jti IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ${schema}.hashes (id BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS ${schema}.writs (jti TEXT PRIMARY KEY, decision_idx BIGINT NOT NULL, principal TEXT NOT NULL, action TEXT NOT NULL, resource TEXT NOT NULL, parent TEXT, root TEXT NOT NULL, depth INT NOT NULL, exp BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS writs_parent ON ${schema}.writs(parent) WHERE parent IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ${schema}.checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created TIMESTAMPTZ NOT NULL DEFAULT now());
+`;
+}
+
+class NeedHashes extends Error {
+  readonly indexes: number[];
+  constructor(indexes: number[]) {
+    super('prefetch');
+    this.indexes = indexes;
+  }
+}
+
+export interface EvidenceMessage {
+  seq: number;
+  subject: string;
+  leaf: Uint8Array;
+}
+
+export class PgLog {
+  readonly schema: string;
+  private readonly pool: Pool;
+  readonly origin: string;
+  private readonly verifier: NoteVerifier;
+  private readonly signer: NoteSigner | null;
+
+  constructor(pool: Pool, o: { schema: string; origin: string; verifier: NoteVerifier; signer?: NoteSigner }) {
+    if (!/^[a-z][a-z0-9_]{0,40}$/.test(o.schema)) throw new Error(`invalid schema name ${o.schema}`);
+    this.pool = pool;
+    this.schema = o.schema;
+    this.origin = o.origin;
+    this.verifier = o.verifier;
+    this.signer = o.signer ?? null;
+  }
+
+  async init(): Promise<void> {
+    await this.pool.query(pgSchema(this.schema));
+  }
+
+  async size(db: Pool | PoolClient = this.pool): Promise<number> {
+    const r = await db.query<{ n: string }>(`SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ${this.schema}.entries`);
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  private async fetch(db: Pool | PoolClient, indexes: number[], into: Map<number, Uint8Array>): Promise<void> {
+    const missing = indexes.filter((i) => !into.has(i));
+    if (missing.length === 0) return;
+    const r = await db.query<{ id: string; hash: Buffer }>(`SELECT id, hash FROM ${this.schema}.hashes WHERE id = ANY($1::bigint[])`, [missing]);
+    for (const row of r.rows) into.set(Number(row.id), new Uint8Array(row.hash));
+    for (const i of missing) if (!into.has(i)) throw new Error(`ledger: stored hash ${i} is missing`);
+  }
+
+  /** Runs a merkle function with every hash it reads prefetched from PostgreSQL. */
+  async withHashes<T>(f: (reader: HashReader) => T, db: Pool | PoolClient = this.pool, known = new Map<number, Uint8Array>()): Promise<T> {
+    for (let round = 0; round < 4; round++) {
+      try {
+        return f((indexes) => {
+          const missing = indexes.filter((i) => !known.has(i));
+          if (missing.length > 0) throw new NeedHashes(missing);
+          return indexes.map((i) => known.get(i) as Uint8Array);
+        });
+      } catch (err) {
+        if (!(err instanceof NeedHashes)) throw err;
+        await this.fetch(db, err.indexes, known);
+      }
+    }
+    throw new Error('ledger: hash prefetch did not converge');
+  }
+
+  /**
+   * Appends stream messages in order, in one transaction. A message at or below the
+   * current size was applied before (a redelivery) and is skipped; one beyond it is a
+   * gap and is refused — the stream is the order, nothing may be skipped.
+   */
+  async append(messages: EvidenceMessage[]): Promise<number> {
+    return this.transaction(async (client) => {
+      await client.query(`LOCK TABLE ${this.schema}.entries IN EXCLUSIVE MODE`);
+      let next = await this.size(client);
+      const known = new Map<number, Uint8Array>();
+      for (const m of messages.sort((a, b) => a.seq - b.seq)) {
+        const idx = m.seq - 1;
+        if (idx < next) continue;
+        if (idx > next) throw new Error(`evidence stream gap: expected sequence ${next + 1}, got ${m.seq}`);
+        const leaf = JSON.parse(new TextDecoder().decode(m.leaf)) as Record<string, unknown>;
+        const writ = leaf.type === 'decision' && leaf.writ && typeof leaf.writ === 'object' ? (leaf.writ as { jti: string; exp: number; lin: { parent: string | null; root: string; depth: number } }) : null;
+        const request = (leaf.request ?? {}) as { principal?: string; action?: string; resource?: string };
+        const jti = writ?.jti ?? (typeof leaf.jti === 'string' ? leaf.jti : null);
+        await client.query(`INSERT INTO ${this.schema}.entries (idx, type, leaf, jti, decision_id, subject) VALUES ($1, $2, $3, $4, $5, $6)`, [
+          idx,
+          String(leaf.type),
+          Buffer.from(m.leaf),
+          jti,
+          typeof leaf.id === 'string' && leaf.type === 'decision' ? leaf.id : null,
+          m.subject,
+        ]);
+        const hashes = await this.withHashes((reader) => storedHashes(idx, m.leaf, reader), client, known);
+        const base = storedHashIndex(0, idx);
+        for (const [k, h] of hashes.entries()) {
+          known.set(base + k, h);
+          await client.query(`INSERT INTO ${this.schema}.hashes (id, hash) VALUES ($1, $2)`, [base + k, Buffer.from(h)]);
+        }
+        if (writ) {
+          await client.query(`INSERT INTO ${this.schema}.writs (jti, decision_idx, principal, action, resource, parent, root, depth, exp) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, [
+            writ.jti, idx, request.principal ?? '', request.action ?? '', request.resource ?? '', writ.lin.parent, writ.lin.root, writ.lin.depth, writ.exp,
+          ]);
+        }
+        next++;
+      }
+      return next;
+    });
+  }
+
+  /**
+   * One transaction on a checked-out connection. If PostgreSQL drops the connection
+   * meanwhile, the pending query fails (and the caller retries); the connection's own
+   * 'error' event must not escape as an unhandled error that ends the process.
+   */
+  private async transaction<T>(f: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const onError = () => undefined;
+    client.on('error', onError);
+    let failed: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await f(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      failed = err instanceof Error ? err : new Error(String(err));
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(failed); // a failed connection is discarded, not reused
+    }
+  }
+
+  async latestCheckpoint(): Promise<{ size: number; root: Uint8Array; note: string } | null> {
+    const r = await this.pool.query<{ size: string; root: Buffer; note: string }>(`SELECT size, root, note FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT 1`);
+    const row = r.rows[0];
+    return row ? { size: Number(row.size), root: new Uint8Array(row.root), note: row.note } : null;
+  }
+
+  /** Signs a checkpoint of the current tree if it grew, proven consistent with the last signed one first. */
+  async checkpoint(): Promise<{ size: number; note: string } | null> {
+    const signer = this.signer;
+    if (!signer) throw new Error('no log signing key');
+    return this.transaction(async (client) => {
+      await client.query(`LOCK TABLE ${this.schema}.checkpoints IN EXCLUSIVE MODE`);
+      const last = await this.latestCheckpoint();
+      const size = await this.size(client);
+      if (size === 0 || (last && last.size >= size)) return last;
+      const root = await this.withHashes((r) => treeHash(size, r), client);
+      if (last) {
+        const signed = parseCheckpoint(openNote(last.note, [this.verifier]).text);
+        const proof = await this.withHashes((r) => proveTree(size, signed.size, r), client);
+        verifyConsistency(signed.size, size, proof, signed.rootHash, root);
+      }
+      const note = signNote(formatCheckpoint({ origin: this.origin, size, rootHash: root }), [signer]);
+      await client.query(`INSERT INTO ${this.schema}.checkpoints (size, root, note) VALUES ($1, $2, $3)`, [size, Buffer.from(root), note]);
+      return { size, note };
+    });
+  }
+
+  async entry(index: number): Promise<Uint8Array | null> {
+    const r = await this.pool.query<{ leaf: Buffer }>(`SELECT leaf FROM ${this.schema}.entries WHERE idx = $1`, [index]);
+    return r.rows[0] ? new Uint8Array(r.rows[0].leaf) : null;
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    return this.withHashes((r) => proveRecord(size, index, r));
+  }
+
+  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    return this.withHashes((r) => proveTree(to, from, r));
+  }
+
+  async treeHash(size: number): Promise<Uint8Array> {
+    return this.withHashes((r) => treeHash(size, r));
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * Offline inclusion proofs, as specified by C2SP tlog-proof (c2sp.org/tlog-proof),
+ * version 1. A proof file is a sequence of newline-separated lines:
+ *
+ *     c2sp.org/tlog-proof@v1
+ *     extra <base64 opaque data>          (optional, unauthenticated)
+ *     index <decimal, no leading zeroes>
+ *     <base64 hash>                        (zero or more: the RFC 6962 inclusion
+ *     ...                                   proof, leaf's sibling first)
+ *     <empty line>
+ *     <the signed checkpoint note, verbatim>
+ *
+ * Base64 is the standard encoding of RFC 4648 §4; each hash is 32 bytes.
+ * Files should use the extension .tlog-proof.
+ *
+ * verifyProofFile checks a proof file against the entry bytes and the log's
+ * verifier key alone, in this order, and reports every check:
+ *
+ *   format       the file parses as above;
+ *   log-key      the verifier key parses (./note.ts);
+ *   signature    the checkpoint note carries a valid signature by that key;
+ *   checkpoint   the note text is a well-formed checkpoint (./checkpoint.ts);
+ *   origin       the checkpoint origin equals the key name;
+ *   index        the index is below the checkpoint's tree size;
+ *   inclusion    the proof leads from SHA-256(0x00 || entry) at the index to the
+ *                checkpoint's root hash (RFC 9162 §2.1.3.2).
+ *
+ * A check whose inputs come from a failed check is not run; it is reported with
+ * ok false and skipped true, so the first failure that is not skipped is the cause.
+ */
+import { parseCheckpoint, parseDecimal, type Checkpoint } from './checkpoint.ts';
+import { leafHash, verifyInclusion, HASH_SIZE } from './merkle.ts';
+import { decodeBase64, encodeBase64, newVerifier, openNote, type NoteVerifier } from './note.ts';
+
+export const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
+
+export interface ProofFile {
+  /** opaque extra data; not authenticated */
+  extra?: Uint8Array;
+  index: number;
+  /** inclusion proof hashes, leaf's sibling first */
+  proof: Uint8Array[];
+  /** the signed checkpoint note, verbatim */
+  checkpoint: string;
+}
+
+export class ProofFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProofFileError';
+  }
+}
+
+/** Writes a tlog-proof@v1 file. */
+export function formatProofFile(p: ProofFile): string {
+  if (!Number.isSafeInteger(p.index) || p.index < 0) throw new ProofFileError(`invalid index ${p.index}`);
+  if (p.proof.some((h) => h.length !== HASH_SIZE)) throw new ProofFileError('proof hashes must be 32 bytes');
+  if (p.checkpoint === '' || !p.checkpoint.endsWith('\n')) throw new ProofFileError('checkpoint must be a signed note');
+  let out = `${TLOG_PROOF_HEADER}\n`;
+  if (p.extra) out += `extra ${encodeBase64(p.extra)}\n`;
+  out += `index ${p.index}\n`;
+  for (const h of p.proof) out += `${encodeBase64(h)}\n`;
+  return `${out}\n${p.checkpoint}`;
+}
+
+/** Parses a tlog-proof@v1 file; throws ProofFileError. The checkpoint is not verified here. */
+export function parseProofFile(text: string): ProofFile {
+  let rest = text;
+  const next = (): string => {
+    const i = rest.indexOf('\n');
+    if (i < 0) throw new ProofFileError('proof file ends before the checkpoint');
+    const line = rest.slice(0, i);
+    rest = rest.slice(i + 1);
+    return line;
+  };
+  if (next() !== TLOG_PROOF_HEADER) throw new ProofFileError(`first line is not ${TLOG_PROOF_HEADER}`);
+  let line = next();
+  let extra: Uint8Array | undefined;
+  if (line.startsWith('extra ')) {
+    extra = decodeBase64(line.slice('extra '.length));
+    if (!extra) throw new ProofFileError('extra data is not base64');
+    line = next();
+  }
+  if (!line.startsWith('index ')) throw new ProofFileError('missing index line');
+  const index = parseDecimal(line.slice('index '.length));
+  if (index === undefined) throw new ProofFileError(`malformed index ${JSON.stringify(line.slice(6))}`);
+  const proof: Uint8Array[] = [];
+  for (line = next(); line !== ''; line = next()) {
+    const h = decodeBase64(line);
+    if (!h || h.length !== HASH_SIZE) throw new ProofFileError(`proof line ${proof.length + 1} is not a base64 SHA-256 hash`);
+    proof.push(h);
+  }
+  if (rest === '') throw new ProofFileError('missing checkpoint');
+  return extra ? { extra, index, proof, checkpoint: rest } : { index, proof, checkpoint: rest };
+}
+
+export type ProofCheckName = 'format' | 'log-key' | 'signature' | 'checkpoint' | 'origin' | 'index' | 'inclusion';
+
+export interface ProofCheck {
+  name: ProofCheckName;
+  ok: boolean;
+  detail: string;
+  /** true if not run because a check it depends on failed */
+  skipped?: boolean;
+}
+
+export interface ProofVerification {
+  ok: boolean;
+  checks: ProofCheck[];
+  /** what the file claims, as far as it could be parsed */
+  index?: number;
+  checkpoint?: Checkpoint;
+  extra?: Uint8Array;
+}
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Verifies a tlog-proof file for `entry` (the exact leaf bytes) against the log's
+ * verifier key string `<name>+<hex id>+<base64 key>`. Never throws.
+ */
+export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey: string): ProofVerification {
+  const checks: ProofCheck[] = [];
+  const result: ProofVerification = { ok: false, checks };
+  const pass = (name: ProofCheckName, detail: string): void => void checks.push({ name, ok: true, detail });
+  const fail = (name: ProofCheckName, detail: string): void => void checks.push({ name, ok: false, detail });
+  const skip = (name: ProofCheckName, after: ProofCheckName): void =>
+    void checks.push({ name, ok: false, skipped: true, detail: `not checked: ${after} failed` });
+
+  let file: ProofFile | undefined;
+  try {
+    file = parseProofFile(fileText);
+    result.index = file.index;
+    if (file.extra) result.extra = file.extra;
+    pass('format', `${TLOG_PROOF_HEADER}, index ${file.index}, ${file.proof.length} proof hashes`);
+  } catch (e) {
+    fail('format', message(e));
+  }
+
+  let verifier: NoteVerifier | undefined;
+  try {
+    verifier = newVerifier(verifierKey);
+    pass('log-key', `key ${verifier.name}+${verifier.keyId.toString(16).padStart(8, '0')}`);
+  } catch (e) {
+    fail('log-key', message(e));
+  }
+
+  let text: string | undefined;
+  if (!file) skip('signature', 'format');
+  else if (!verifier) skip('signature', 'log-key');
+  else {
+    try {
+      text = openNote(file.checkpoint, [verifier]).text;
+      pass('signature', `signed by ${verifier.name}`);
+    } catch (e) {
+      fail('signature', message(e));
+    }
+  }
+
+  let cp: Checkpoint | undefined;
+  if (text === undefined) skip('checkpoint', 'signature');
+  else {
+    try {
+      cp = parseCheckpoint(text);
+      result.checkpoint = cp;
+      pass('checkpoint', `origin ${cp.origin}, tree size ${cp.size}`);
+    } catch (e) {
+      fail('checkpoint', message(e));
+    }
+  }
+
+  if (!cp || !verifier) skip('origin', 'checkpoint');
+  else if (cp.origin !== verifier.name) fail('origin', `checkpoint origin ${JSON.stringify(cp.origin)} is not the key name ${JSON.stringify(verifier.name)}`);
+  else pass('origin', `origin is ${cp.origin}`);
+
+  let indexOk = false;
+  if (!cp || !file) skip('index', 'checkpoint');
+  else if (file.index >= cp.size) fail('index', `index ${file.index} is not below tree size ${cp.size}`);
+  else {
+    indexOk = true;
+    pass('index', `index ${file.index} < tree size ${cp.size}`);
+  }
+
+  if (!cp || !file || !indexOk) skip('inclusion', 'index');
+  else {
+    try {
+      verifyInclusion(file.index, cp.size, leafHash(entry), file.proof, cp.rootHash);
+      pass('inclusion', `entry is leaf ${file.index} of the tree of size ${cp.size}`);
+    } catch (e) {
+      fail('inclusion', message(e));
+    }
+  }
+
+  result.ok = checks.every((c) => c.ok);
+  return result;
+}

@@ -1,0 +1,202 @@
+/**
+ * The ledger on SQLite (node:sqlite). Appends are group-committed: every append that
+ * arrives while a batch is being committed joins the next batch, and one transaction
+ * (one fsync) makes a batch durable; each caller's promise resolves only after its
+ * batch's COMMIT returned. With `writer: 'worker'` the commits (and their fsyncs) run
+ * on a worker thread, so the event loop keeps deciding while the disk works.
+ * Index = position in the log, assigned in commit order (0-based).
+ */
+import { Worker } from 'node:worker_threads';
+import type { DatabaseSync } from 'node:sqlite';
+import type { LeafType } from './leaf.ts';
+import { DuplicateEntryError, type AppendRequest, type Ledger, type LedgerEntry, type WritIndexRow } from './ledger.ts';
+import { commitBatch, LEDGER_SCHEMA } from './sqlite-batch.ts';
+
+interface Pending {
+  req: AppendRequest;
+  resolve: (index: number) => void;
+  reject: (err: Error) => void;
+}
+
+type WorkerReply = { id: number; indexes: (number | null)[] } | { id: number; error: string };
+
+interface WritRow {
+  jti: string;
+  decision_idx: number;
+  principal: string;
+  action: string;
+  resource: string;
+  parent: string | null;
+  root: string;
+  depth: number;
+  exp: number;
+}
+
+function toWrit(r: WritRow): WritIndexRow {
+  return {
+    jti: r.jti,
+    decisionIndex: Number(r.decision_idx),
+    principal: r.principal,
+    action: r.action,
+    resource: r.resource,
+    parent: r.parent,
+    root: r.root,
+    depth: Number(r.depth),
+    exp: Number(r.exp),
+  };
+}
+
+interface Row {
+  idx: number;
+  type: string;
+  leaf: Uint8Array;
+}
+
+function toEntry(r: Row | undefined): LedgerEntry | null {
+  return r ? { index: r.idx, type: r.type as LeafType, leaf: new Uint8Array(r.leaf) } : null;
+}
+
+const WORKER_URL = new URL('./sqlite-writer-worker.ts', import.meta.url);
+/** how long a deferrable append may wait for a decision's commit to share */
+const DEFER_MS = 20;
+
+export class SqliteLedger implements Ledger {
+  private readonly db: DatabaseSync;
+  private readonly worker: Worker | null;
+  private pending: Pending[] = [];
+  private inFlight: Map<number, Pending[]> = new Map();
+  private scheduled = false;
+  private batchId = 0;
+  private readonly maxIdx;
+  /** test hook: makes the next commits fail, to prove the node denies without evidence */
+  failNextAppends = 0;
+
+  /** `file` is the database path (needed by the worker writer, which opens its own connection). */
+  constructor(db: DatabaseSync, o: { writer?: 'inline' | 'worker'; file?: string } = {}) {
+    this.db = db;
+    db.exec(LEDGER_SCHEMA);
+    this.maxIdx = db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries');
+    if (o.writer === 'worker') {
+      if (!o.file) throw new Error('the worker writer needs the database file');
+      this.worker = new Worker(WORKER_URL, { workerData: { file: o.file } });
+      this.worker.unref();
+      this.worker.on('message', (m: WorkerReply) => this.settle(m));
+      this.worker.on('error', (err) => this.failAll(err));
+    } else {
+      this.worker = null;
+    }
+  }
+
+  append(req: AppendRequest): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ req, resolve, reject });
+      if (req.deferrable && this.pending.every((p) => p.req.deferrable)) {
+        this.deferTimer ??= setTimeout(() => {
+          this.deferTimer = null;
+          this.schedule();
+        }, DEFER_MS);
+        return;
+      }
+      this.schedule();
+    });
+  }
+
+  private deferTimer: NodeJS.Timeout | null = null;
+
+  /** One batch in flight at a time: appends arriving meanwhile form the next batch. */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight.size > 0 || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    const id = ++this.batchId;
+    if (this.failNextAppends > 0) {
+      this.failNextAppends--;
+      this.inFlight.set(id, batch);
+      this.settle({ id, error: 'injected ledger failure' });
+      return;
+    }
+    this.inFlight.set(id, batch);
+    if (this.worker) {
+      this.worker.ref(); // an unfinished commit keeps the process alive
+      this.worker.postMessage({ id, batch: batch.map((p) => p.req) });
+      return;
+    }
+    try {
+      this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req)) });
+    } catch (err) {
+      this.settle({ id, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private settle(m: WorkerReply): void {
+    const batch = this.inFlight.get(m.id);
+    this.inFlight.delete(m.id);
+    if (this.worker && this.inFlight.size === 0) this.worker.unref();
+    if (batch) {
+      if ('error' in m) for (const p of batch) p.reject(new Error(`ledger append failed: ${m.error}`));
+      else
+        batch.forEach((p, i) => {
+          const index = m.indexes[i];
+          if (typeof index === 'number') p.resolve(index);
+          else p.reject(new DuplicateEntryError(`a ${p.req.type} entry for ${p.req.jti} already exists`));
+        });
+    }
+    this.schedule();
+  }
+
+  private failAll(err: Error): void {
+    for (const batch of this.inFlight.values()) for (const p of batch) p.reject(err);
+    this.inFlight.clear();
+    for (const p of this.pending) p.reject(err);
+    this.pending = [];
+  }
+
+  /** Stops the writer worker; appends still pending are rejected. */
+  async close(): Promise<void> {
+    if (this.worker) await this.worker.terminate();
+    this.failAll(new Error('ledger closed'));
+  }
+
+  entry(index: number): LedgerEntry | null {
+    return toEntry(this.db.prepare('SELECT idx, type, leaf FROM ledger_entries WHERE idx = ?').get(index) as Row | undefined);
+  }
+
+  size(): number {
+    return Number((this.maxIdx.get() as { n: number }).n);
+  }
+
+  entries(from: number, limit: number): LedgerEntry[] {
+    const rows = this.db.prepare('SELECT idx, type, leaf FROM ledger_entries WHERE idx >= ? ORDER BY idx LIMIT ?').all(from, limit) as unknown as Row[];
+    return rows.map((r) => toEntry(r) as LedgerEntry);
+  }
+
+  findByJti(jti: string, type?: LeafType): LedgerEntry[] {
+    const rows = (type
+      ? this.db.prepare('SELECT idx, type, leaf FROM ledger_entries WHERE jti = ? AND type = ? ORDER BY idx').all(jti, type)
+      : this.db.prepare('SELECT idx, type, leaf FROM ledger_entries WHERE jti = ? ORDER BY idx').all(jti)) as unknown as Row[];
+    return rows.map((r) => toEntry(r) as LedgerEntry);
+  }
+
+  findByDecisionId(id: string): LedgerEntry | null {
+    return toEntry(this.db.prepare("SELECT idx, type, leaf FROM ledger_entries WHERE decision_id = ? AND type = 'decision'").get(id) as Row | undefined);
+  }
+
+  private writStmt: ReturnType<DatabaseSync['prepare']> | null = null;
+
+  writ(jti: string): WritIndexRow | null {
+    this.writStmt ??= this.db.prepare('SELECT * FROM ledger_writs WHERE jti = ?');
+    const r = this.writStmt.get(jti) as WritRow | undefined;
+    return r ? toWrit(r) : null;
+  }
+
+  children(jti: string): WritIndexRow[] {
+    return (this.db.prepare('SELECT * FROM ledger_writs WHERE parent = ? ORDER BY decision_idx').all(jti) as unknown as WritRow[]).map(toWrit);
+  }
+}

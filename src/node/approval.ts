@@ -1,0 +1,85 @@
+/**
+ * Human approval. A permit policy annotated `@approval("required")` makes an allow
+ * conditional: the first decision is recorded as a denial `approval_required` and
+ * opens an approval request (id = that decision's id) bound to the exact intent
+ * digest, the bundle digest and an expiry. `writ approve` / `writ reject` decide it
+ * (recorded in the ledger). A request that then names the approval is allowed only if
+ * the approval is approved, unexpired, unused and bound to the same intent and policy;
+ * it is used once.
+ */
+import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import { DenyError } from '../reasons.ts';
+import type { ApprovalRecord, NodeState } from './state.ts';
+
+export const DEFAULT_APPROVAL_TTL_MS = 120_000;
+
+/** Throws a DenyError unless `id` is an approval that lets exactly this request through now. */
+export function checkApproval(state: NodeState, id: string, want: Pick<ApprovalRecord, 'intent' | 'policyDigest' | 'principal' | 'action' | 'resource'>, now: Date): void {
+  const a = state.approval(id);
+  if (!a) throw new DenyError('approval_invalid', `no approval request ${id}`);
+  if (a.status === 'rejected') throw new DenyError('approval_rejected', `approval ${id} was rejected by ${a.decidedBy ?? 'an operator'}`);
+  if (a.status === 'expired' || Date.parse(a.expires) <= now.getTime()) throw new DenyError('approval_expired', `approval ${id} expired at ${a.expires}`);
+  if (a.status === 'pending') throw new DenyError('approval_required', `approval ${id} is still pending`);
+  if (a.intent !== want.intent || a.principal !== want.principal || a.action !== want.action || a.resource !== want.resource) {
+    throw new DenyError('approval_invalid', `approval ${id} was given for another call (principal, action, resource or arguments differ)`);
+  }
+  if (a.policyDigest !== want.policyDigest) throw new DenyError('approval_invalid', `approval ${id} was given under another policy bundle`);
+  if (!state.useApproval(id)) throw new DenyError('approval_invalid', `approval ${id} was already used`);
+}
+
+export class ApprovalStateError extends Error {
+  override name = 'ApprovalStateError';
+}
+
+/** Approve, reject or expire a pending request: evidence first, then state. */
+export async function decideApproval(
+  ledger: Ledger,
+  state: NodeState,
+  id: string,
+  status: 'approved' | 'rejected' | 'expired',
+  by: string,
+  now = new Date(),
+): Promise<ApprovalRecord> {
+  const a = state.approval(id);
+  if (!a) throw new ApprovalStateError(`no approval request ${id}`);
+  if (a.status !== 'pending') throw new ApprovalStateError(`approval ${id} is already ${a.status}`);
+  if (status === 'approved' && Date.parse(a.expires) <= now.getTime()) throw new ApprovalStateError(`approval ${id} expired at ${a.expires}`);
+  const leaf = encodeLeaf({
+    type: 'approval',
+    v: LEAF_VERSION,
+    time: now.toISOString(),
+    id,
+    status,
+    by,
+    intent: a.intent,
+    principal: a.principal,
+    action: a.action,
+    resource: a.resource,
+    policyDigest: a.policyDigest,
+    expires: a.expires,
+  });
+  await ledger.append({ type: 'approval', leaf, decisionId: null });
+  if (!state.decideApproval(id, status, by, now)) throw new ApprovalStateError(`approval ${id} was decided concurrently`);
+  return state.approval(id) as ApprovalRecord;
+}
+
+/** Waits (bounded) for a pending approval to be decided; expires it on timeout. */
+export async function awaitApproval(
+  ledger: Ledger,
+  state: NodeState,
+  id: string,
+  o: { timeoutMs: number; pollMs?: number; signal?: AbortSignal },
+): Promise<ApprovalRecord['status']> {
+  const deadline = Date.now() + o.timeoutMs;
+  for (;;) {
+    const a = state.approval(id);
+    if (!a) return 'expired';
+    if (a.status !== 'pending') return a.status;
+    if (Date.now() >= deadline || o.signal?.aborted || Date.parse(a.expires) <= Date.now()) {
+      await decideApproval(ledger, state, id, 'expired', o.signal?.aborted ? 'cancelled' : 'timeout').catch(() => undefined);
+      return state.approval(id)?.status ?? 'expired';
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 100));
+  }
+}

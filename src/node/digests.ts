@@ -1,0 +1,26 @@
+/** Digests and messages of a decision: the intent, the canonical input, the text of a denial. */
+import type { EvaluationRequest } from '../policy/engine.ts';
+import { uidText } from '../policy/uid.ts';
+import type { ReasonCode } from '../reasons.ts';
+import { sha256Base64urlSync } from '../util.ts';
+import { canonicalJson, intentCanonical } from '../writ/intent.ts';
+
+/** The intent digest of a request (see writ/intent.ts), computed synchronously. */
+export function intentOf(input: EvaluationRequest, args: unknown): string {
+  return sha256Base64urlSync(intentCanonical({ principal: uidText(input.principal), action: uidText(input.action), resource: uidText(input.resource), args: args ?? {} }));
+}
+
+/** base64url SHA-256 of the canonical decision input (the writ's `in` claim). Memoized: computed for the claim and the leaf. */
+const inputDigests = new WeakMap<EvaluationRequest, string>();
+export function inputDigest(input: EvaluationRequest): string {
+  let d = inputDigests.get(input);
+  if (d === undefined) inputDigests.set(input, (d = sha256Base64urlSync(canonicalJson(input))));
+  return d;
+}
+
+export function describeDeny(reasons: ReasonCode[], policies: string[], errors: string[]): string {
+  const by = policies.length > 0 ? ` by ${policies.join(', ')}` : '';
+  const why = errors.length > 0 ? `: ${errors.join('; ')}` : '';
+  return `denied (${reasons.join(', ')})${by}${why}`;
+}
+

@@ -1,0 +1,410 @@
+/**
+ * The governed decision path (DESIGN §2) on one node:
+ *   gate (bundle, revocations, lineage) → Cedar → evidence (durable leaf) → writ.
+ * Every failure ends in deny with a reason code; nothing here throws to the caller
+ * except for programming errors, and even those become `internal_error` denials.
+ * Storage (ledger, state) and identity are parameters: no I/O of its own.
+ */
+// Time-ordered ids (UUIDv7): decision ids and jtis are index keys of the ledger, and
+// random keys would scatter every append across the index pages.
+import { v7 as newId } from 'uuid';
+import type { CryptoKey, JSONWebKeySet } from 'jose';
+import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { EvaluationRequest } from '../policy/engine.ts';
+import { parseUid, uidText } from '../policy/uid.ts';
+import { DenyError, type DenyReason, type ReasonCode } from '../reasons.ts';
+import { errorMessage, sha256Base64urlSync } from '../util.ts';
+import type { WritClaims } from '../writ/claims.ts';
+import { canonicalJson } from '../writ/intent.ts';
+import { signWrit } from '../writ/issue.ts';
+import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
+import { childLineage, revocationOf, type Lineage } from '../lineage/gate.ts';
+import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
+import { describeDeny, inputDigest, intentOf } from './digests.ts';
+import type { FreshnessCheck } from './freshness.ts';
+import { checkApproval, DEFAULT_APPROVAL_TTL_MS } from './approval.ts';
+import { buildContext } from './context.ts';
+import type { NodeState } from './state.ts';
+
+export interface NodeIdentity {
+  nodeId: string;
+  domain: string;
+  kid: string;
+  privateKey: CryptoKey;
+  /** public keys of every certified, trusted node (including this one) */
+  verifierKeys: JSONWebKeySet;
+  /** SHA-256 of the running node binary, reported as attestation */
+  binaryDigest?: string;
+}
+
+export interface NodeLimits {
+  writLifetimeSeconds: number;
+  maxWritLifetimeSeconds: number;
+  clockSkewSeconds: number;
+  maxLineageDepth: number;
+  /** how long a request waits for a bundle at least `minVersion` before denying */
+  minVersionWaitMs: number;
+  /** how long an approval request stays open */
+  approvalTtlMs: number;
+}
+
+export const DEFAULT_LIMITS: NodeLimits = {
+  writLifetimeSeconds: 60,
+  maxWritLifetimeSeconds: 300,
+  clockSkewSeconds: 5,
+  maxLineageDepth: 16,
+  minVersionWaitMs: 500,
+  approvalTtlMs: DEFAULT_APPROVAL_TTL_MS,
+};
+
+export interface AuthorizeRequest {
+  principal: string;
+  action: string;
+  resource: string;
+  args?: unknown;
+  context?: Record<string, unknown>;
+  /** parent writ (compact JWS) this request is made on behalf of */
+  parent?: string;
+  /** who will verify the writ; default: the resource */
+  audience?: string;
+  ttlSeconds?: number;
+  minVersion?: number;
+  /** facts measured by the enforcement point (e.g. the binary about to run) */
+  attestation?: { binaryDigest?: string };
+  /** an approval id (from an earlier `approval_required` decision) that was approved */
+  approval?: string;
+}
+
+export interface Decision {
+  decision: 'allow' | 'deny';
+  decisionId: string;
+  reasons: ReasonCode[];
+  policies: string[];
+  errors: string[];
+  message: string;
+  policy: PolicyRef | null;
+  ledgerIndex: number | null;
+  writ?: string;
+  claims?: WritClaims;
+  /** with `approval_required`: the approval request to approve (`writ approve <id>`) */
+  approvalId?: string;
+}
+
+export type DecisionObserver = (d: Decision, seconds: number) => void;
+
+
+export class GovernanceNode {
+  readonly identity: NodeIdentity;
+  readonly limits: NodeLimits;
+  readonly policy: ActivePolicy;
+  private readonly ledger: Ledger;
+  private readonly state: NodeState;
+  private readonly now: () => Date;
+  private readonly observers: DecisionObserver[] = [];
+
+  /** fleet nodes: beacons prove the active policy is current; embedded nodes have none */
+  private readonly freshness: FreshnessCheck | null;
+
+  constructor(deps: { identity: NodeIdentity; limits?: Partial<NodeLimits>; policy: ActivePolicy; ledger: Ledger; state: NodeState; now?: () => Date; freshness?: FreshnessCheck }) {
+    this.freshness = deps.freshness ?? null;
+    this.identity = deps.identity;
+    this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    this.policy = deps.policy;
+    this.ledger = deps.ledger;
+    this.state = deps.state;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /**
+   * Writs of this node's domain are accepted; a writ of another domain only if this
+   * domain's policy permits `Domain::"<theirs>"` to `Action::"accept-writ"` on `Domain::"<ours>"`.
+   */
+  acceptsDomain(domain: string): boolean {
+    if (domain === this.identity.domain) return true;
+    const engine = this.policy.active?.engine;
+    if (!engine) return false;
+    const r = engine.evaluate({ principal: { type: 'Domain', id: domain }, action: { type: 'Action', id: 'accept-writ' }, resource: { type: 'Domain', id: this.identity.domain }, context: {} });
+    return r.decision === 'allow';
+  }
+
+  /** Why this node would deny everything right now (stale policy), or null. */
+  staleness(now = this.now()): string | null {
+    const a = this.policy.active;
+    if (!a) return 'no active bundle';
+    return this.freshness?.stale({ version: a.bundle.manifest.version, digest: a.bundle.digest }, now) ?? null;
+  }
+
+  onDecision(o: DecisionObserver): void {
+    this.observers.push(o);
+  }
+
+  async authorize(req: AuthorizeRequest): Promise<Decision> {
+    const started = performance.now();
+    const d = await this.decide(req);
+    const seconds = (performance.now() - started) / 1000;
+    for (const o of this.observers) o(d, seconds);
+    return d;
+  }
+
+  private async decide(req: AuthorizeRequest): Promise<Decision> {
+    const decisionId = newId();
+    const now = this.now();
+    let policy: PolicyRef | null = null;
+    let parent: string | null = null;
+    try {
+      const principal = this.uid(req.principal, 'principal');
+      const action = this.uid(req.action, 'action');
+      const resource = this.uid(req.resource, 'resource');
+      const active = await this.awaitPolicy(req.minVersion);
+      policy = policyRef(active.bundle);
+      if (Date.parse(active.bundle.manifest.expires) <= now.getTime()) {
+        throw new DenyError('bundle_expired', `active bundle version ${policy.version} expired at ${active.bundle.manifest.expires}`);
+      }
+      const stale = this.freshness?.stale(policy, now) ?? null;
+      if (stale !== null) throw new DenyError('stale_policy', stale);
+      const revoked = this.state.revocations();
+      if (revoked.has('bundle', String(policy.version))) throw new DenyError('bundle_revoked', `bundle version ${policy.version} is revoked`);
+      if (revoked.has('node', this.identity.nodeId)) throw new DenyError('node_revoked', `node ${this.identity.nodeId} is isolated`);
+      const principalText = uidText(principal);
+      if (revoked.has('quarantine', principalText)) throw new DenyError('principal_quarantined', `${principalText} is quarantined`);
+      if (revoked.has('principal', principalText)) throw new DenyError('principal_revoked', `${principalText} is revoked`);
+      const lineage = await childLineage(req.parent, principalText, {
+        keys: this.identity.verifierKeys,
+        now,
+        maxLifetimeSeconds: this.limits.maxWritLifetimeSeconds,
+        maxDepth: this.limits.maxLineageDepth,
+        ledger: this.ledger,
+        revocationOf: (c) => this.revocationOf(c),
+      });
+      parent = lineage.parent;
+      // Everything that can deny is settled before Cedar runs, so a recorded evaluation
+      // is exactly what replay re-evaluates.
+      const window = this.writWindow(now, req.ttlSeconds, lineage);
+      const attestation = req.attestation ?? {};
+      if (attestation.binaryDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(attestation.binaryDigest)) {
+        throw new DenyError('attestation_mismatch', 'attestation.binaryDigest must be sha256:<64 hex>');
+      }
+      const input: EvaluationRequest = {
+        principal,
+        action,
+        resource,
+        context: buildContext(req.context, req.args, {
+          now,
+          lineage: { depth: lineage.depth, rootPrincipal: lineage.rootPrincipal, parentAction: lineage.parentAction, parent: lineage.parent ?? '' },
+          attestation: { binaryDigest: attestation.binaryDigest ?? '', domain: this.identity.domain, node: this.identity.nodeId },
+        }),
+      };
+      const result = active.engine.evaluate(input);
+      if (result.decision === 'deny') {
+        return await this.record({ decisionId, now, policy, input, req, parent, reasons: result.reasons, policies: result.policies, errors: result.errors });
+      }
+      let approval: string | null = null;
+      if (result.requiresApproval) {
+        const bound = { intent: intentOf(input, req.args), principal: principalText, action: uidText(action), resource: uidText(resource), policyDigest: policy.digest };
+        if (req.approval === undefined) return await this.askApproval(decisionId, now, policy, input, req, parent, result.policies, bound);
+        checkApproval(this.state, req.approval, bound, now); // throws a DenyError: recorded below, not replayed
+        approval = req.approval;
+      }
+      return await this.allow({ decisionId, now, policy, input, req, lineage, window, policies: result.policies, approval });
+    } catch (err) {
+      const code = err instanceof DenyError ? err.code : 'internal_error';
+      const message = err instanceof DenyError ? err.message : `internal error: ${errorMessage(err)}`;
+      if (code === 'ledger_append_failed') return this.unrecorded(decisionId, policy, message, []);
+      // no input: a denial that did not come from evaluation is not replayed
+      return this.record({ decisionId, now, policy, input: null, req, parent, reasons: [code], policies: [], errors: [message] }).catch((e: unknown) =>
+        this.unrecorded(decisionId, policy, `${message}; and the denial could not be recorded: ${errorMessage(e)}`, [code]),
+      );
+    }
+  }
+
+  /** Records `approval_required` (replay re-derives it from the policy) and opens the approval request. */
+  private async askApproval(
+    decisionId: string,
+    now: Date,
+    policy: PolicyRef,
+    input: EvaluationRequest,
+    req: AuthorizeRequest,
+    parent: string | null,
+    policies: string[],
+    bound: { intent: string; principal: string; action: string; resource: string; policyDigest: string },
+  ): Promise<Decision> {
+    const errors = [`human approval required: writ approve ${decisionId}`];
+    const d = await this.record({ decisionId, now, policy, input, req, parent, reasons: ['approval_required'], policies, errors });
+    if (d.ledgerIndex === null) return d;
+    this.state.createApproval({ id: decisionId, ...bound, expires: new Date(now.getTime() + this.limits.approvalTtlMs).toISOString() });
+    return { ...d, approvalId: decisionId };
+  }
+
+  /** Records a denial decided by an enforcement point itself (e.g. a refused request shape). */
+  async deny(req: AuthorizeRequest, code: DenyReason, message: string): Promise<Decision> {
+    await this.policy.refresh().catch(() => undefined); // only to name the active bundle in the record
+    const d = await this.record({ decisionId: newId(), now: this.now(), policy: this.policy.active ? policyRef(this.policy.active.bundle) : null, input: null, req, parent: null, reasons: [code], policies: [], errors: [message] }).catch(
+      (e: unknown) => this.unrecorded(newId(), null, `${message}; and the denial could not be recorded: ${errorMessage(e)}`, [code]),
+    );
+    for (const o of this.observers) o(d, 0);
+    return d;
+  }
+
+  /** The writ's validity window: the requested or default lifetime, never beyond the parent's. */
+  private writWindow(now: Date, ttlSeconds: number | undefined, lineage: Lineage): { iat: number; exp: number } {
+    const ttl = ttlSeconds ?? this.limits.writLifetimeSeconds;
+    if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > this.limits.maxWritLifetimeSeconds) {
+      throw new DenyError('request_invalid', `ttlSeconds must be between 1 and ${this.limits.maxWritLifetimeSeconds}`);
+    }
+    const iat = Math.floor(now.getTime() / 1000);
+    let exp = iat + ttl;
+    if (lineage.parentExp !== null && exp > lineage.parentExp) {
+      if (ttlSeconds !== undefined) throw new DenyError('child_wider_than_parent', 'requested lifetime outlives the parent writ');
+      exp = lineage.parentExp; // a child never outlives its parent
+    }
+    return { iat, exp };
+  }
+
+  private uid(text: unknown, what: string) {
+    const uid = typeof text === 'string' ? parseUid(text) : null;
+    if (!uid) throw new DenyError('request_invalid', `${what} must be a Cedar entity UID such as Agent::"a1", got ${JSON.stringify(text)}`);
+    return uid;
+  }
+
+  private async awaitPolicy(minVersion: number | undefined) {
+    const deadline = Date.now() + this.limits.minVersionWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      await this.policy.refresh({ maxAgeMs: attempt === 0 ? 100 : 0 });
+      const active = this.policy.active;
+      if (!active) throw new DenyError('no_active_bundle', 'no policy bundle is active on this node');
+      const current = minVersion === undefined || active.bundle.manifest.version >= minVersion;
+      // synchronize-before-authorize: with minVersion, also wait (bounded) for the beacon naming it
+      if (current && (minVersion === undefined || this.staleness() === null)) return active;
+      if (current && Date.now() >= deadline) return active; // the gate then denies stale_policy
+      if (Date.now() >= deadline) {
+        throw new DenyError('behind_min_version', `active bundle version ${active.bundle.manifest.version} is behind the requested ${minVersion}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Null if no revocation covers the writ (see lineage/gate.ts). */
+  revocationOf(c: WritClaims): string | null {
+    return revocationOf(c, this.state.revocations(), this.ledger, this.limits.maxLineageDepth);
+  }
+
+  private async allow(a: {
+    decisionId: string;
+    now: Date;
+    policy: PolicyRef;
+    input: EvaluationRequest;
+    req: AuthorizeRequest;
+    lineage: Lineage;
+    window: { iat: number; exp: number };
+    policies: string[];
+    approval: string | null;
+  }): Promise<Decision> {
+    const { iat, exp } = a.window;
+    const jti = newId();
+    const principal = uidText(a.input.principal);
+    const action = uidText(a.input.action);
+    const resource = uidText(a.input.resource);
+    const intent = intentOf(a.input, a.req.args);
+    const claimsBase = {
+      v: 1,
+      iss: this.identity.nodeId,
+      sub: principal,
+      aud: a.req.audience ?? resource,
+      iat,
+      nbf: iat,
+      exp,
+      jti,
+      act: { action, resource },
+      intent,
+      pol: a.policy,
+      in: inputDigest(a.input),
+      lin: { parent: a.lineage.parent, root: a.lineage.root ?? jti, depth: a.lineage.depth },
+    };
+    const recorded = await this.record({ ...a, parent: a.lineage.parent, reasons: ['policy_permit'], errors: [], writ: claimsBase });
+    if (recorded.decision !== 'allow' || recorded.ledgerIndex === null) return recorded; // no evidence, no writ
+    const claims: WritClaims = { ...claimsBase, led: recorded.ledgerIndex };
+    const writ = await signWrit(claims, this.identity.privateKey, this.identity.kid);
+    return { ...recorded, writ, claims };
+  }
+
+  /** Appends the decision leaf durably; for an allow, the writ is signed only after this resolves. */
+  private async record(r: {
+    decisionId: string;
+    now: Date;
+    policy: PolicyRef | null;
+    input: EvaluationRequest | null;
+    req: AuthorizeRequest;
+    parent: string | null;
+    reasons: ReasonCode[];
+    policies: string[];
+    errors: string[];
+    writ?: Omit<WritClaims, 'led'>;
+    approval?: string | null;
+  }): Promise<Decision> {
+    const decision = r.writ ? 'allow' : 'deny';
+    const message = decision === 'allow' ? `allowed by ${r.policies.join(', ')}` : describeDeny(r.reasons, r.policies, r.errors);
+    const leaf = {
+      type: 'decision' as const,
+      v: LEAF_VERSION,
+      time: r.now.toISOString(),
+      id: r.decisionId,
+      node: this.identity.nodeId,
+      request: {
+        principal: String(r.req.principal),
+        action: String(r.req.action),
+        resource: String(r.req.resource),
+        args: r.req.args ?? {},
+        parent: r.parent,
+      },
+      input: r.input,
+      inputDigest: r.input ? inputDigest(r.input) : null,
+      policy: r.policy,
+      result: { decision, reasons: r.reasons, policies: r.policies, errors: r.errors },
+      writ: r.writ ? { jti: r.writ.jti, aud: r.writ.aud, exp: r.writ.exp, intent: r.writ.intent, lin: r.writ.lin } : null,
+      approval: r.approval ?? null,
+    };
+    let ledgerIndex: number;
+    try {
+      const bytes = encodeLeaf(leaf);
+      const w = r.writ;
+      ledgerIndex = await this.ledger.append({
+        type: 'decision',
+        leaf: bytes,
+        decisionId: r.decisionId,
+        jti: w?.jti ?? null,
+        ...(w && {
+          writ: { jti: w.jti, decisionIndex: -1, principal: w.sub, action: w.act.action, resource: w.act.resource, parent: w.lin.parent, root: w.lin.root, depth: w.lin.depth, exp: w.exp },
+        }),
+      });
+    } catch (err) {
+      if (err instanceof RangeError) {
+        return this.record({ ...r, input: null, req: { ...r.req, args: { digest: sha256Base64urlSync(canonicalJson(r.req.args ?? {})) } }, reasons: ['request_invalid'], policies: [], errors: [err.message], writ: undefined });
+      }
+      // a denial keeps its own reasons; an allow that could not be recorded is no allow
+      return this.unrecorded(r.decisionId, r.policy, `the decision could not be recorded durably (${errorMessage(err)}): no evidence, no writ`, r.writ ? [] : r.reasons);
+    }
+    return { decision, decisionId: r.decisionId, reasons: r.reasons, policies: r.policies, errors: r.errors, message, policy: r.policy, ledgerIndex };
+  }
+
+  private unrecorded(decisionId: string, policy: PolicyRef | null, message: string, reasons: ReasonCode[]): Decision {
+    return { decision: 'deny', decisionId, reasons: [...reasons.filter((c) => c !== 'ledger_append_failed'), 'ledger_append_failed'], policies: [], errors: [message], message, policy, ledgerIndex: null };
+  }
+
+  /** Verification as every enforcement point does it: pinned keys, single use, revocation. */
+  verify(writ: unknown, o: { audience: string; args: unknown; consume: boolean; expect?: { action?: string; resource?: string } }): Promise<VerifiedWrit> {
+    return verifyWrit(writ, {
+      keys: this.identity.verifierKeys,
+      audience: o.audience,
+      args: o.args,
+      consume: o.consume ? (jti, exp) => this.state.consumeJti(jti, exp) : false,
+      isConsumed: (jti) => this.state.isJtiConsumed(jti),
+      acceptDomain: (domain) => this.acceptsDomain(domain),
+      isRevoked: (c) => this.revocationOf(c),
+      clockToleranceSeconds: this.limits.clockSkewSeconds,
+      maxLifetimeSeconds: this.limits.maxWritLifetimeSeconds,
+      now: this.now(),
+      ...(o.expect && { expect: o.expect }),
+    });
+  }
+}

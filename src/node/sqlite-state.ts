@@ -1,0 +1,168 @@
+/** NodeState on SQLite; shares the database (and its durability settings) with the ledger. */
+import type { DatabaseSync } from 'node:sqlite';
+import { RollbackError, type ApprovalRecord, type NodeState, type RevocationKind, type RevocationView, type StoredBundle } from './state.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS bundles (
+  digest TEXT PRIMARY KEY, domain TEXT NOT NULL, version INTEGER NOT NULL, bytes BLOB NOT NULL, stored_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bundle_floor (domain TEXT PRIMARY KEY, max_version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bundle_active (domain TEXT PRIMARY KEY, digest TEXT NOT NULL REFERENCES bundles(digest));
+CREATE TABLE IF NOT EXISTS approvals (
+  id TEXT PRIMARY KEY, intent TEXT NOT NULL, principal TEXT NOT NULL, action TEXT NOT NULL, resource TEXT NOT NULL,
+  policy_digest TEXT NOT NULL, expires TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', decided_by TEXT, decided_at TEXT,
+  used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS consumed_jti (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revocations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
+  UNIQUE (kind, value)
+);
+`;
+
+interface ApprovalRow {
+  id: string;
+  intent: string;
+  principal: string;
+  action: string;
+  resource: string;
+  policy_digest: string;
+  expires: string;
+  status: ApprovalRecord['status'];
+  decided_by: string | null;
+  used: number;
+}
+
+const toApproval = (r: ApprovalRow): ApprovalRecord => ({
+  id: r.id,
+  intent: r.intent,
+  principal: r.principal,
+  action: r.action,
+  resource: r.resource,
+  policyDigest: r.policy_digest,
+  expires: r.expires,
+  status: r.status,
+  decidedBy: r.decided_by,
+  used: Number(r.used) === 1,
+});
+
+export class SqliteNodeState implements NodeState {
+  private readonly db: DatabaseSync;
+  private readonly stmt;
+  // Revocations only ever grow (seq is monotonic), so a cache brought up to date by
+  // reading rows past the last seen seq is exact; other processes' revocations arrive too.
+  private readonly revoked = new Set<string>();
+  private revokedSeq = 0;
+  private readonly view: RevocationView = { has: (kind, value) => this.revoked.has(`${kind}\u0000${value}`) };
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    db.exec(SCHEMA);
+    this.stmt = {
+      floor: db.prepare('SELECT max_version FROM bundle_floor WHERE domain = ?'),
+      consume: db.prepare('INSERT INTO consumed_jti (jti, exp) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+      consumed: db.prepare('SELECT 1 FROM consumed_jti WHERE jti = ?'),
+      revokedSince: db.prepare('SELECT seq, kind, value FROM revocations WHERE seq > ? ORDER BY seq'),
+    };
+  }
+
+  maxActivatedVersion(domain: string): number {
+    const r = this.stmt.floor.get(domain) as { max_version: number } | undefined;
+    return r ? Number(r.max_version) : 0;
+  }
+
+  activateBundle(b: StoredBundle): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      // re-checked inside the transaction: another process may have activated meanwhile
+      if (b.version <= this.maxActivatedVersion(b.domain)) {
+        throw new RollbackError(`version ${b.version} is not above ${this.maxActivatedVersion(b.domain)}, the highest ever activated here`);
+      }
+      this.db
+        .prepare('INSERT INTO bundles (digest, domain, version, bytes, stored_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(b.digest, b.domain, b.version, b.bytes, new Date().toISOString());
+      this.db
+        .prepare('INSERT INTO bundle_floor (domain, max_version) VALUES (?, ?) ON CONFLICT(domain) DO UPDATE SET max_version = excluded.max_version')
+        .run(b.domain, b.version);
+      this.db
+        .prepare('INSERT INTO bundle_active (domain, digest) VALUES (?, ?) ON CONFLICT(domain) DO UPDATE SET digest = excluded.digest')
+        .run(b.domain, b.digest);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  activeBundleDigest(domain: string): string | null {
+    const r = this.db.prepare('SELECT digest FROM bundle_active WHERE domain = ?').get(domain) as { digest: string } | undefined;
+    return r?.digest ?? null;
+  }
+
+  bundle(digest: string): StoredBundle | null {
+    const r = this.db.prepare('SELECT digest, domain, version, bytes FROM bundles WHERE digest = ?').get(digest) as
+      | { digest: string; domain: string; version: number; bytes: Uint8Array }
+      | undefined;
+    return r ? { digest: r.digest, domain: r.domain, version: Number(r.version), bytes: new Uint8Array(r.bytes) } : null;
+  }
+
+  createApproval(a: Omit<ApprovalRecord, 'status' | 'decidedBy' | 'used'>): void {
+    this.db
+      .prepare('INSERT INTO approvals (id, intent, principal, action, resource, policy_digest, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(a.id, a.intent, a.principal, a.action, a.resource, a.policyDigest, a.expires);
+  }
+
+  approval(id: string): ApprovalRecord | null {
+    const r = this.db.prepare('SELECT * FROM approvals WHERE id = ?').get(id) as ApprovalRow | undefined;
+    return r ? toApproval(r) : null;
+  }
+
+  pendingApprovals(): ApprovalRecord[] {
+    return (this.db.prepare("SELECT * FROM approvals WHERE status = 'pending' ORDER BY expires").all() as unknown as ApprovalRow[]).map(toApproval);
+  }
+
+  decideApproval(id: string, status: 'approved' | 'rejected' | 'expired', by: string, at: Date): boolean {
+    const r = this.db.prepare("UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'").run(status, by, at.toISOString(), id);
+    return Number(r.changes) === 1;
+  }
+
+  useApproval(id: string): boolean {
+    return Number(this.db.prepare("UPDATE approvals SET used = 1 WHERE id = ? AND status = 'approved' AND used = 0").run(id).changes) === 1;
+  }
+
+  consumeJti(jti: string, exp: number): boolean {
+    return Number(this.stmt.consume.run(jti, exp).changes) === 1;
+  }
+
+  isJtiConsumed(jti: string): boolean {
+    return this.stmt.consumed.get(jti) !== undefined;
+  }
+
+  revoke(kind: RevocationKind, value: string, reason: string): boolean {
+    const r = this.db
+      .prepare('INSERT INTO revocations (kind, value, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(kind, value, reason, new Date().toISOString());
+    return Number(r.changes) === 1;
+  }
+
+  isRevoked(kind: RevocationKind, value: string): boolean {
+    return this.revocations().has(kind, value);
+  }
+
+  revocations(): RevocationView {
+    for (const r of this.stmt.revokedSince.all(this.revokedSeq) as unknown as { seq: number; kind: string; value: string }[]) {
+      this.revoked.add(`${r.kind}\u0000${r.value}`);
+      this.revokedSeq = Number(r.seq);
+    }
+    return this.view;
+  }
+
+  revocationsSince(since: number): { seq: number; kind: RevocationKind; value: string }[] {
+    const rows = this.db.prepare('SELECT seq, kind, value FROM revocations WHERE seq > ? ORDER BY seq').all(since) as unknown as {
+      seq: number;
+      kind: RevocationKind;
+      value: string;
+    }[];
+    return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, value: r.value }));
+  }
+}

@@ -1,0 +1,60 @@
+/** What the decision path needs of persistent node state. Storage is a parameter. */
+export type RevocationKind = 'writ' | 'principal' | 'node' | 'bundle' | 'quarantine';
+
+/** activateBundle found the version not above the floor (another activation got there first). */
+export class RollbackError extends Error {
+  override name = 'RollbackError';
+}
+
+export interface RevocationView {
+  has(kind: RevocationKind, value: string): boolean;
+}
+
+export interface ApprovalRecord {
+  /** the id of the decision that asked for it */
+  id: string;
+  intent: string;
+  principal: string;
+  action: string;
+  resource: string;
+  policyDigest: string;
+  expires: string;
+  status: 'pending' | 'approved' | 'rejected' | 'expired';
+  decidedBy: string | null;
+  used: boolean;
+}
+
+export interface StoredBundle {
+  digest: string;
+  domain: string;
+  version: number;
+  bytes: Uint8Array;
+}
+
+export interface NodeState {
+  /** highest bundle version ever activated for the domain (anti-rollback), 0 if none */
+  maxActivatedVersion(domain: string): number;
+  /** stores the bundle, raises the anti-rollback floor and makes it active, atomically; refuses a version not above the floor */
+  activateBundle(b: StoredBundle): void;
+  activeBundleDigest(domain: string): string | null;
+  bundle(digest: string): StoredBundle | null;
+
+  createApproval(a: Omit<ApprovalRecord, 'status' | 'decidedBy' | 'used'>): void;
+  approval(id: string): ApprovalRecord | null;
+  pendingApprovals(): ApprovalRecord[];
+  /** pending → approved/rejected/expired; false if it was not pending */
+  decideApproval(id: string, status: 'approved' | 'rejected' | 'expired', by: string, at: Date): boolean;
+  /** marks an approved approval used; false if it was used before */
+  useApproval(id: string): boolean;
+
+  /** marks a jti as used; false if it was used before */
+  consumeJti(jti: string, exp: number): boolean;
+  isJtiConsumed(jti: string): boolean;
+
+  revoke(kind: RevocationKind, value: string, reason: string): boolean;
+  isRevoked(kind: RevocationKind, value: string): boolean;
+  /** every revocation known now, brought up to date once; for checking several things at one instant */
+  revocations(): RevocationView;
+  /** revocations created after `since` (a monotonic sequence number) */
+  revocationsSince(since: number): { seq: number; kind: RevocationKind; value: string }[];
+}

@@ -1,0 +1,245 @@
+/**
+ * The Cedar evaluator for one active bundle, through `@cedar-policy/cedar-wasm`
+ * with prepared (pre-parsed) policy sets.
+ *
+ * Semantics are Cedar's — default deny, forbid overrides permit — with one
+ * stricter rule: if any policy errors during evaluation, the decision is deny
+ * (`policy_evaluation_error`). Cedar itself skips an erroring policy, which would
+ * turn a forbid that failed to evaluate into an allow.
+ *
+ * Speed: the ScopeIndex picks the policies whose scope matches; the set of them is
+ * pre-parsed once (cached by its membership) and Cedar sees only those, plus the
+ * slice of entities reachable from the request and the policies. Both are exact:
+ * a policy outside its scope cannot apply, an unreachable entity cannot be read.
+ */
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
+import type { ReasonCode } from '../reasons.ts';
+import { Hierarchy, literalEntities, ScopeIndex } from './scope-index.ts';
+import { loadPolicySource, schemaActionParents, type PolicyEntry, type PolicySource } from './source.ts';
+import { uidFromJson, uidText, type EntityUid } from './uid.ts';
+
+export interface EvaluationRequest {
+  principal: EntityUid;
+  action: EntityUid;
+  resource: EntityUid;
+  context: Record<string, CedarValueJson>;
+}
+
+export interface Evaluation {
+  decision: 'allow' | 'deny';
+  reasons: ReasonCode[];
+  /** determining policies (for deny by error: the erroring ones) */
+  policies: string[];
+  errors: string[];
+  /** an allow whose determining permit policies include one annotated @approval("required") */
+  requiresApproval?: boolean;
+}
+
+const MAX_PREPARED_SLICES = 1024;
+let engineCounter = 0;
+
+interface Slice {
+  psetId: string;
+  policyIds: string[];
+  literals: string[];
+  /** top-level context attributes the slice's policies read, or null for all */
+  contextKeys: string[] | null;
+}
+
+const isContextVar = (e: unknown) => typeof e === 'object' && e !== null && (e as { Var?: unknown }).Var === 'context';
+
+/**
+ * The context attributes a policy reads: every `context.k` and `context has k`.
+ * Any other use of `context` (as a whole value) means all of it.
+ */
+function contextKeysOf(json: unknown, out: Set<string>): boolean {
+  if (Array.isArray(json)) return json.every((v) => contextKeysOf(v, out));
+  if (typeof json !== 'object' || json === null) return true;
+  if (isContextVar(json)) return false;
+  for (const [k, v] of Object.entries(json)) {
+    if ((k === '.' || k === 'has') && typeof v === 'object' && v !== null && isContextVar((v as { left?: unknown }).left)) {
+      const attr = (v as { attr: string | string[] }).attr;
+      out.add(Array.isArray(attr) ? (attr[0] as string) : attr);
+      continue;
+    }
+    if (!contextKeysOf(v, out)) return false;
+  }
+  return true;
+}
+
+export class PolicyEngine {
+  readonly source: PolicySource;
+  private readonly id = `e${++engineCounter}`;
+  private readonly index: ScopeIndex;
+  private readonly entities = new Map<string, EntityJson>();
+  private readonly reach = new Map<string, Set<string>>();
+  private readonly slices = new Map<string, Slice>();
+  private readonly schemaName: string | null;
+  private nextSlot = 0;
+  private readonly annotations = new Map<string, Record<string, string>>();
+
+  constructor(source: PolicySource) {
+    this.source = source;
+    const hierarchy = new Hierarchy(source.entities, schemaActionParents(source.schemaJson));
+    this.index = new ScopeIndex(source.policies.map((p) => p.json), hierarchy);
+    for (const p of source.policies) this.annotations.set(p.id, p.annotations);
+    for (const e of source.entities) {
+      const uid = uidFromJson(e.uid);
+      if (uid) this.entities.set(uidText(uid), e);
+    }
+    this.schemaName = source.schemaText === null ? null : `${this.id}:schema`;
+    if (this.schemaName !== null && source.schemaText !== null) {
+      const r = cedar.preparseSchema(this.schemaName, source.schemaText);
+      if (r.type === 'failure') throw new Error(`schema: ${r.errors.map((e) => e.message).join('; ')}`);
+    }
+  }
+
+  static fromFiles(files: Map<string, Uint8Array>): PolicyEngine {
+    return new PolicyEngine(loadPolicySource(files));
+  }
+
+  get policies(): readonly PolicyEntry[] {
+    return this.source.policies;
+  }
+
+  get hasSchema(): boolean {
+    return this.schemaName !== null;
+  }
+
+  private slice(indexes: number[]): Slice {
+    const key = indexes.join(',');
+    const hit = this.slices.get(key);
+    if (hit) {
+      // refresh LRU position
+      this.slices.delete(key);
+      this.slices.set(key, hit);
+      return hit;
+    }
+    let psetId = `${this.id}:${this.nextSlot}`;
+    if (this.slices.size >= MAX_PREPARED_SLICES) {
+      const [oldKey, old] = this.slices.entries().next().value as [string, Slice];
+      this.slices.delete(oldKey);
+      psetId = old.psetId; // re-preparsing an id replaces its set in the wasm cache
+    } else {
+      this.nextSlot++;
+    }
+    const chosen = indexes.map((i) => this.source.policies[i] as PolicyEntry);
+    const r = cedar.preparsePolicySet(psetId, { staticPolicies: Object.fromEntries(chosen.map((p) => [p.id, p.text])) });
+    if (r.type === 'failure') throw new Error(`prepare policy set: ${r.errors.map((e) => e.message).join('; ')}`);
+    const literals = new Set<string>();
+    for (const p of chosen) literalEntities(p.json, literals);
+    // With a schema the whole context is validated, so it is always passed whole.
+    const keys = new Set<string>();
+    const partial = this.schemaName === null && chosen.every((p) => contextKeysOf(p.json.conditions, keys));
+    const s: Slice = { psetId, policyIds: chosen.map((p) => p.id), literals: [...literals], contextKeys: partial ? [...keys] : null };
+    this.slices.set(key, s);
+    return s;
+  }
+
+  /** entities reachable from `uid` through parents and entity-valued attributes */
+  private reachable(uid: string): Set<string> {
+    const cached = this.reach.get(uid);
+    if (cached) return cached;
+    const out = new Set<string>();
+    const stack = [uid];
+    while (stack.length > 0) {
+      const next = stack.pop() as string;
+      if (out.has(next)) continue;
+      const e = this.entities.get(next);
+      if (!e) continue;
+      out.add(next);
+      stack.push(...literalEntities([e.parents, e.attrs, e.tags ?? {}]));
+    }
+    this.reach.set(uid, out);
+    return out;
+  }
+
+  private entitySlice(roots: Iterable<string>): EntityJson[] {
+    const uids = new Set<string>();
+    for (const r of roots) for (const u of this.reachable(r)) uids.add(u);
+    return [...uids].map((u) => this.entities.get(u) as EntityJson);
+  }
+
+  evaluate(req: EvaluationRequest): Evaluation {
+    const principal = uidText(req.principal);
+    const action = uidText(req.action);
+    const resource = uidText(req.resource);
+    const indexes = this.index.candidates({
+      principal: { text: principal, type: req.principal.type },
+      action,
+      resource: { text: resource, type: req.resource.type },
+    });
+    const slice = this.slice(indexes);
+    // Passing values into wasm costs per attribute, so Cedar gets only the context
+    // attributes the slice reads; the full context is what is recorded and replayed.
+    const context = slice.contextKeys === null ? req.context : pick(req.context, slice.contextKeys);
+    const roots = [principal, action, resource, ...slice.literals, ...literalEntities(context)];
+    const answer = cedar.statefulIsAuthorized({
+      principal: req.principal,
+      action: req.action,
+      resource: req.resource,
+      context,
+      preparsedPolicySetId: slice.psetId,
+      ...(this.schemaName === null ? {} : { preparsedSchemaName: this.schemaName, validateRequest: true }),
+      entities: this.entitySlice(roots),
+    });
+    if (answer.type === 'failure') {
+      const errors = answer.errors.map((e) => e.message);
+      return { decision: 'deny', reasons: [this.schemaName === null ? 'request_invalid' : 'schema_violation'], policies: [], errors };
+    }
+    const { decision, diagnostics } = answer.response;
+    if (diagnostics.errors.length > 0) {
+      return {
+        decision: 'deny',
+        reasons: ['policy_evaluation_error'],
+        policies: diagnostics.errors.map((e) => e.policyId),
+        errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`),
+      };
+    }
+    if (decision === 'allow') {
+      const requiresApproval = diagnostics.reason.some((id) => this.annotations.get(id)?.approval === 'required');
+      return { decision, reasons: ['policy_permit'], policies: diagnostics.reason, errors: [], ...(requiresApproval && { requiresApproval }) };
+    }
+    if (diagnostics.reason.length > 0) return { decision, reasons: ['policy_forbid'], policies: diagnostics.reason, errors: [] };
+    return { decision, reasons: ['no_permit'], policies: [], errors: [] };
+  }
+
+  /**
+   * False when the request can never be allowed, whatever its arguments and context:
+   * no permit policy's scope matches, or Cedar's partial evaluation with every context
+   * attribute the policies read left unknown still decides deny. True when it might be
+   * (used to hide tools a principal can never call; calling still goes through evaluate).
+   */
+  mayEverAllow(principal: EntityUid, action: EntityUid, resource: EntityUid): boolean {
+    const p = uidText(principal);
+    const a = uidText(action);
+    const r = uidText(resource);
+    const indexes = this.index.candidates({ principal: { text: p, type: principal.type }, action: a, resource: { text: r, type: resource.type } });
+    if (!indexes.some((i) => this.source.policies[i]?.json.effect === 'permit')) return false;
+    const slice = this.slice(indexes);
+    if (slice.contextKeys === null) return true; // a policy reads the whole context: cannot bound it
+    const context: Record<string, CedarValueJson> = Object.fromEntries(slice.contextKeys.map((k) => [k, { __extn: { fn: 'unknown', arg: k } }]));
+    const chosen = indexes.map((i) => this.source.policies[i] as PolicyEntry);
+    const answer = cedar.isAuthorizedPartial({
+      principal,
+      action,
+      resource,
+      context,
+      policies: { staticPolicies: Object.fromEntries(chosen.map((x) => [x.id, x.text])) },
+      entities: this.entitySlice([p, a, r, ...slice.literals]),
+    });
+    return !(answer.type === 'residuals' && answer.response.decision === 'deny');
+  }
+
+  /** Releases the wasm-side prepared sets of this engine (when a newer bundle replaces it). */
+  dispose(): void {
+    for (const s of this.slices.values()) cedar.preparsePolicySet(s.psetId, { staticPolicies: {} });
+    this.slices.clear();
+  }
+}
+
+function pick(context: Record<string, CedarValueJson>, keys: string[]): Record<string, CedarValueJson> {
+  // fromEntries defines own properties, so even a key named __proto__ is passed on as data
+  return Object.fromEntries(keys.filter((k) => Object.hasOwn(context, k)).map((k) => [k, context[k] as CedarValueJson]));
+}

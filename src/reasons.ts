@@ -1,0 +1,86 @@
+/**
+ * Every reason code Writ can give, in one place (docs/reason-codes.md). Stable:
+ * codes are recorded in the ledger and matched by operators, so they are only ever
+ * added, never renamed. A decision carries one or more of them.
+ */
+import { WRIT_REASONS } from './writ/reasons.ts';
+
+export const ALLOW_REASONS = ['policy_permit'] as const;
+
+export const BUNDLE_REASONS = [
+  'bundle_malformed',
+  'bundle_signature_invalid',
+  'bundle_unknown_key',
+  'bundle_threshold_not_met',
+  'bundle_expired',
+  'bundle_file_mismatch',
+  'bundle_rollback',
+  'bundle_domain_mismatch',
+  'bundle_policy_invalid',
+  'bundle_revoked',
+  'ledger_append_failed', // the activation could not be recorded: the previous bundle stays active
+] as const;
+
+export const DENY_REASONS = [
+  // policy
+  'no_permit', // default deny: no permit policy applied
+  'policy_forbid', // a forbid policy applied (forbid overrides permit)
+  'policy_evaluation_error', // any policy errored while evaluating: fail closed
+  'schema_violation', // unknown principal/action/resource type or context shape under the schema
+  'request_invalid', // the request itself is malformed
+  // node state
+  'no_active_bundle',
+  'bundle_expired',
+  'stale_policy', // no unexpired beacon, or active bundle differs from it
+  'behind_min_version',
+  // identity and revocation
+  'principal_quarantined',
+  'principal_revoked',
+  'bundle_revoked',
+  'node_revoked',
+  // lineage
+  'parent_invalid',
+  'parent_revoked',
+  'parent_principal_mismatch',
+  'child_wider_than_parent',
+  'lineage_too_deep',
+  // attestation
+  'attestation_mismatch',
+  // human approval (a permit annotated @approval("required"))
+  'approval_required',
+  'approval_rejected',
+  'approval_expired',
+  'approval_invalid',
+  // evidence and internals
+  'ledger_append_failed',
+  'internal_error',
+] as const;
+
+export type AllowReason = (typeof ALLOW_REASONS)[number];
+export type BundleReason = (typeof BUNDLE_REASONS)[number];
+export type DenyReason = (typeof DENY_REASONS)[number];
+export type ReasonCode = AllowReason | DenyReason | BundleReason | (typeof WRIT_REASONS)[number];
+
+export const ALL_REASONS: readonly ReasonCode[] = [
+  ...new Set<ReasonCode>([...ALLOW_REASONS, ...DENY_REASONS, ...BUNDLE_REASONS, ...WRIT_REASONS]),
+];
+
+/** An error on the decision path that must end in deny with this reason. */
+export class DenyError extends Error {
+  readonly code: DenyReason;
+  constructor(code: DenyReason, message: string) {
+    super(message);
+    this.name = 'DenyError';
+    this.code = code;
+  }
+}
+
+/** A bundle was refused; the active bundle is unchanged. */
+export class BundleError extends Error {
+  readonly code: BundleReason;
+  constructor(code: BundleReason, message: string) {
+    super(message);
+    this.name = 'BundleError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The HTTP API of an embedded node (`writ up`), on Fastify. Every body is validated
+ * against a JSON Schema (no coercion, no silently dropped fields); malformed or
+ * oversized input gets a 4xx JSON error and changes nothing; no error path allows.
+ * The OpenAPI document is generated from the same schemas and served at /openapi.json.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { JSONWebKeySet } from 'jose';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { TransparencyLog } from '../ledger/log.ts';
+import { DuplicateOutcomeError, recordOutcome, revoke, UnknownWritError } from '../node/evidence.ts';
+import type { Decision, GovernanceNode } from '../node/node.ts';
+import type { NodeState, RevocationKind } from '../node/state.ts';
+import { MAX_BUNDLE_BYTES } from '../policy/manifest.ts';
+import { BundleError } from '../reasons.ts';
+import { errorMessage, isRecord, sha256Hex } from '../util.ts';
+import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
+import { registerLogRoutes } from './log-routes.ts';
+import { registerConsole } from '../console/routes.ts';
+import { nodeMetrics } from './metrics.ts';
+import { authorizeBody, authorizeResponses, outcomeBody, revokeBody, verifyBody } from './schemas.ts';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface AppDeps {
+  node: GovernanceNode;
+  ledger: Ledger;
+  state: NodeState;
+  jwks: JSONWebKeySet;
+  adminTokenSha256: string;
+  log: TransparencyLog;
+  logger?: boolean;
+  /** fleet nodes: version, beacon age and readiness, for the console's health page */
+  nodeStatus?: () => Record<string, unknown>;
+}
+
+function decisionBody(d: Decision) {
+  const common = { decision: d.decision, decisionId: d.decisionId, policies: d.policies, ledgerIndex: d.ledgerIndex, reasons: d.reasons };
+  return d.decision === 'allow' ? { ...common, writ: d.writ, claims: d.claims } : { ...common, errors: d.errors, message: d.message };
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { node, ledger, state } = deps;
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: MAX_BODY_BYTES,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  });
+  const metrics = nodeMetrics(node);
+  // JSON only: text/plain is a CORS-simple type a browser page could send cross-origin.
+  app.removeContentTypeParser('text/plain');
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Writ node API', version: '1', description: 'Execution governance: no writ, no execution.' },
+      components: { securitySchemes: { admin: { type: 'http', scheme: 'bearer', description: 'admin credential (keys/admin.token)' } } },
+    },
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'internal error');
+    const code = err.validation ? 'invalid_request' : status === 413 ? 'body_too_large' : status === 415 ? 'unsupported_media_type' : status === 500 ? 'internal_error' : 'bad_request';
+    void reply.code(status).send({ error: code, message: status === 500 ? 'internal error' : err.message });
+  });
+  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url} does not exist` }));
+
+  const requireAdmin = async (req: FastifyRequest, reply: FastifyReply) => {
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    const given = Buffer.from(sha256Hex(token), 'hex');
+    const expected = Buffer.from(deps.adminTokenSha256, 'hex');
+    if (token === '' || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'admin credential required' });
+    }
+  };
+
+  app.post('/v1/authorize', { schema: { body: authorizeBody, response: authorizeResponses, tags: ['decisions'] } }, async (req, reply) => {
+    const d = await node.authorize(req.body as Parameters<GovernanceNode['authorize']>[0]);
+    return reply.code(d.decision === 'allow' ? 200 : d.reasons.includes('ledger_append_failed') ? 503 : 403).send(decisionBody(d));
+  });
+
+  app.post('/v1/verify', { schema: { body: verifyBody, tags: ['decisions'] } }, async (req, reply) => {
+    const b = req.body as { writ: string; args?: object; audience: string; consume: boolean; expect?: { action?: string; resource?: string } };
+    try {
+      const audience = b.audience;
+      const { claims } = await node.verify(b.writ, { audience, args: b.args ?? {}, consume: b.consume, ...(b.expect && { expect: b.expect }) });
+      return { valid: true, claims };
+    } catch (err) {
+      if (!(err instanceof WritVerificationError)) throw err;
+      return reply.code(403).send({ valid: false, reason: err.code, message: err.message });
+    }
+  });
+
+  app.post('/v1/outcome', { schema: { body: outcomeBody, tags: ['evidence'] } }, async (req, reply) => {
+    const b = req.body as { writ: string; status: 'ok' | 'failed' | 'terminated' | 'not_started'; exitCode?: number | null; signal?: string | null; durationMs: number; reason?: string | null; isError?: boolean; resultDigest?: string | null };
+    let jti: string;
+    try {
+      // the writ proves the caller ran under it; its time window may have closed since
+      const { claims } = await verifyWritAuthenticity(b.writ, { keys: deps.jwks, now: new Date(decodeIat(b.writ) * 1000), maxLifetimeSeconds: node.limits.maxWritLifetimeSeconds });
+      jti = claims.jti;
+    } catch (err) {
+      return reply.code(403).send({ error: err instanceof WritVerificationError ? err.code : 'writ_malformed', message: errorMessage(err) });
+    }
+    try {
+      const ledgerIndex = await recordOutcome(ledger, {
+        jti,
+        node: node.identity.nodeId,
+        status: b.status,
+        exitCode: b.exitCode ?? null,
+        signal: b.signal ?? null,
+        durationMs: b.durationMs,
+        reason: b.reason ?? null,
+        ...(b.isError !== undefined && { isError: b.isError }),
+        resultDigest: b.resultDigest ?? null,
+      });
+      return reply.code(201).send({ recorded: true, jti, ledgerIndex });
+    } catch (err) {
+      if (err instanceof UnknownWritError) return reply.code(404).send({ error: 'unknown_writ', message: err.message });
+      if (err instanceof DuplicateOutcomeError) return reply.code(409).send({ error: 'outcome_already_recorded', message: err.message });
+      throw err;
+    }
+  });
+
+  app.post('/v1/revoke', { schema: { body: revokeBody, tags: ['admin'], security: [{ admin: [] }] }, onRequest: requireAdmin }, async (req, reply) => {
+    const b = req.body as { kind: RevocationKind; value: string; reason: string };
+    const r = await revoke(ledger, state, { kind: b.kind, value: b.value, reason: b.reason, by: 'http-admin' });
+    return reply.code(r.created ? 201 : 200).send({ revoked: true, kind: b.kind, value: b.value, ...r });
+  });
+
+  app.post(
+    '/v1/bundles',
+    { bodyLimit: MAX_BUNDLE_BYTES, schema: { body: { type: 'object', required: ['format', 'manifest', 'files'] }, tags: ['admin'], security: [{ admin: [] }] }, onRequest: requireAdmin },
+    async (req, reply) => {
+      try {
+        await node.policy.refresh();
+        const { bundle, ledgerIndex } = await node.policy.activate(new TextEncoder().encode(JSON.stringify(req.body)));
+        return reply.code(201).send({ activated: true, domain: bundle.manifest.domain, version: bundle.manifest.version, digest: bundle.digest, ledgerIndex });
+      } catch (err) {
+        if (err instanceof BundleError) return reply.code(err.code === 'ledger_append_failed' ? 503 : 422).send({ activated: false, reason: err.code, message: err.message });
+        throw err;
+      }
+    },
+  );
+
+  app.get('/.well-known/jwks.json', { schema: { tags: ['keys'] } }, async () => deps.jwks);
+  app.get('/healthz', { schema: { tags: ['health'] } }, async () => ({ ok: true }));
+  app.get('/readyz', { schema: { tags: ['health'] } }, async (_req, reply) => {
+    try {
+      await node.policy.refresh();
+    } catch (err) {
+      return reply.code(503).send({ ready: false, reason: 'bundle_malformed', message: errorMessage(err) });
+    }
+    const a = node.policy.active;
+    if (!a) return reply.code(503).send({ ready: false, reason: 'no_active_bundle' });
+    if (Date.parse(a.bundle.manifest.expires) <= Date.now()) return reply.code(503).send({ ready: false, reason: 'bundle_expired', expires: a.bundle.manifest.expires });
+    const stale = node.staleness();
+    if (stale !== null) return reply.code(503).send({ ready: false, reason: 'stale_policy', message: stale });
+    return { ready: true, domain: a.bundle.manifest.domain, version: a.bundle.manifest.version, digest: a.bundle.digest, expires: a.bundle.manifest.expires };
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerLogRoutes(app, { log: deps.log, ledger });
+  await registerConsole(app, deps);
+  return app;
+}
+
+function decodePayload(writ: string): Record<string, unknown> {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(writ.split('.')[1] ?? '', 'base64url').toString('utf8'));
+  } catch {
+    throw new WritVerificationError('writ_malformed', 'writ payload is not base64url JSON');
+  }
+  if (!isRecord(payload)) throw new WritVerificationError('writ_malformed', 'writ payload is not a JSON object');
+  return payload;
+}
+
+function decodeIat(writ: string): number {
+  const iat = decodePayload(writ).iat;
+  if (typeof iat !== 'number') throw new WritVerificationError('writ_malformed', 'writ has no iat');
+  return iat;
+}
+

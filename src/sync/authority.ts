@@ -1,0 +1,154 @@
+/**
+ * `writ authority`: publishes a signed beacon per domain every second (default),
+ * valid for five (default), naming the domain's current bundle — the newest one in the
+ * bundles bucket that verifies against the pinned keys and threshold — and the
+ * revocation-list version (the revocations bucket's highest revision). If the
+ * authority stops, beacons expire and every node denies with stale_policy; when it
+ * returns, nodes resume without a restart.
+ */
+import type { CryptoKey } from 'jose';
+import { signBeacon } from '../authority/beacon.ts';
+import { verifyRevocation } from '../authority/revocation.ts';
+import { readConfig } from '../home/config.ts';
+import { authoritySigningKeys } from '../home/open.ts';
+import { verifyBundle } from '../policy/verify-bundle.ts';
+import { errorMessage } from '../util.ts';
+import pg from 'pg';
+import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
+import { verifyNodeCertificate } from '../authority/keys.ts';
+
+export interface AuthorityHandle {
+  fleet: Fleet;
+  /** the beacon contents currently published, per domain */
+  current(): Map<string, { version: number; digest: string }>;
+  close(): Promise<void>;
+}
+
+export async function startAuthority(o: {
+  home: string;
+  nats: string;
+  /** PostgreSQL: the authority's own record of every bundle it named current (its anti-rollback floor across restarts) */
+  pg?: string;
+  fleet?: string;
+  beaconIntervalMs?: number;
+  beaconTtlMs?: number;
+  log?: (s: string) => void;
+}): Promise<AuthorityHandle> {
+  const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const config = readConfig(o.home);
+  const [key] = await authoritySigningKeys(o.home, config);
+  if (!key) throw new Error(`${o.home} holds no authority key: beacons cannot be signed here`);
+  const signer: { kid: string; key: CryptoKey } = key;
+  const trust = { keys: config.authority.keys, threshold: config.authority.threshold };
+  const fleet = await connectFleet(o.nats, { client: 'writ-authority', ...(o.fleet && { fleet: o.fleet }) });
+  const bundles = new Map<string, { version: number; digest: string }>([]);
+  // With PostgreSQL, the authority never names a bundle older than one it named before,
+  // even after a restart and even if a bucket is rolled back: its history is the floor.
+  const history = o.pg ? new AuthorityHistory(o.pg, fleet.name) : null;
+  if (history) for (const [domain, b] of await history.load()) bundles.set(domain, b);
+  let revocationVersion = 0;
+  let seq = 0;
+
+  const ttlMs = o.beaconTtlMs ?? 5000;
+  const publish = async () => {
+    const domains = new Set([config.domain, ...bundles.keys()]);
+    for (const domain of domains) {
+      seq = Math.max(seq + 1, Date.now()); // strictly increasing across restarts
+      const now = Math.floor(Date.now() / 1000);
+      const exp = Math.ceil((Date.now() + ttlMs) / 1000); // valid for at least the TTL
+      const jws = await signBeacon({ domain, seq, iat: now, exp, bundle: bundles.get(domain) ?? null, revocations: { version: revocationVersion } }, signer);
+      await fleet.kv.beacons.put(kvKey(domain), jws);
+    }
+  };
+  // One bundle bucket per domain: the authority watches its own domain's and that of
+  // every certified node that registers.
+  const watching = new Map<string, { stop(): void }>();
+  const watchDomain = async (domain: string) => {
+    if (watching.has(domain)) return;
+    const w = await (await fleet.bundles(domain)).watch({ key: BUNDLE_KEY });
+    watching.set(domain, w);
+    void (async () => {
+      for await (const e of w) {
+        if (e.operation !== 'PUT') continue;
+        try {
+          const b = await verifyBundle(e.value, { trust, now: new Date(), domain });
+          const cur = bundles.get(domain);
+          if (!cur || b.manifest.version > cur.version) {
+            await history?.record(domain, b.manifest.version, b.digest);
+            bundles.set(domain, { version: b.manifest.version, digest: b.digest });
+            // name it at once: nodes that activated it are stale until a beacon does
+            await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));
+          }
+        } catch (err) {
+          log(`writ authority: ignoring bundle for ${domain} (revision ${e.revision}): ${errorMessage(err)}`);
+        }
+      }
+    })();
+  };
+  await watchDomain(config.domain);
+  const nw = await fleet.kv.nodes.watch();
+  void (async () => {
+    for await (const e of nw) {
+      if (e.operation !== 'PUT') continue;
+      const cert = await verifyNodeCertificate(new TextDecoder().decode(e.value), config.authority.keys).catch(() => null);
+      if (cert && typeof cert.domain === 'string') await watchDomain(cert.domain).catch((err: unknown) => log(`writ authority: domain ${cert.domain}: ${errorMessage(err)}`));
+    }
+  })();
+  const rw = await fleet.kv.revocations.watch();
+  void (async () => {
+    for await (const e of rw) {
+      if (e.operation !== 'PUT') continue;
+      // only revocations nodes can apply count; a bad one would freeze the fleet as stale
+      const ok = await verifyRevocation(new TextDecoder().decode(e.value), config.authority.keys).then(
+        () => true,
+        (err: unknown) => (log(`writ authority: ignoring revocation ${e.key}: ${errorMessage(err)}`), false),
+      );
+      if (ok) revocationVersion = Math.max(revocationVersion, e.revision);
+      await publish().catch(() => undefined);
+    }
+  })();
+
+  const timer = setInterval(() => void publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`)), o.beaconIntervalMs ?? 1000);
+  await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));
+  return {
+    fleet,
+    current: () => new Map(bundles),
+    async close() {
+      await history?.close();
+      clearInterval(timer);
+      for (const w of watching.values()) w.stop();
+      nw.stop();
+      rw.stop();
+      await fleet.close().catch(() => undefined);
+    },
+  };
+}
+
+/** The bundles an authority named current, per domain, in PostgreSQL (schema = fleet name). */
+class AuthorityHistory {
+  private readonly pool: pg.Pool;
+  private readonly schema: string;
+
+  constructor(url: string, schema: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: 2 });
+    this.pool.on('error', () => undefined); // idle-connection errors: the next query reports
+    this.schema = schema;
+  }
+
+  async load(): Promise<Map<string, { version: number; digest: string }>> {
+    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}; CREATE TABLE IF NOT EXISTS ${this.schema}.authority_bundles (domain TEXT NOT NULL, version BIGINT NOT NULL, digest TEXT NOT NULL, named TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (domain, version))`);
+    const r = await this.pool.query<{ domain: string; version: string; digest: string }>(
+      `SELECT DISTINCT ON (domain) domain, version, digest FROM ${this.schema}.authority_bundles ORDER BY domain, version DESC`,
+    );
+    return new Map(r.rows.map((row) => [row.domain, { version: Number(row.version), digest: row.digest }]));
+  }
+
+  /** Recorded before the beacon names it; a failure here means the bundle is not named. */
+  async record(domain: string, version: number, digest: string): Promise<void> {
+    await this.pool.query(`INSERT INTO ${this.schema}.authority_bundles (domain, version, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [domain, version, digest]);
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * `writ node`: an enforcement node of a fleet. It decides locally (no decision waits
+ * on the network) and is fed by watches on the fleet's KV buckets:
+ *   bundles      verified, anti-rollback, activated            (ActivePolicy)
+ *   beacons      verified, newest kept                          (BeaconTracker → stale_policy)
+ *   revocations  verified, applied to local state; the applied version feeds the beacon rule
+ *   nodes        certificates of the fleet's nodes → the keys writs are verified with
+ * Evidence goes to the JetStream stream and is acknowledged before a writ is returned.
+ * Every second the node reports its state in the status bucket.
+ */
+import type { KV } from '@nats-io/kv';
+import type { JSONWebKeySet } from 'jose';
+import { verifyRevocation } from '../authority/revocation.ts';
+import { verifyNodeCertificate } from '../authority/keys.ts';
+import { readConfig } from '../home/config.ts';
+import { openHome, type OpenHome } from '../home/open.ts';
+import { BeaconTracker } from '../node/freshness.ts';
+import { errorMessage } from '../util.ts';
+import { JetStreamLedger } from './jetstream-ledger.ts';
+import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
+
+export interface FleetNode {
+  home: OpenHome;
+  fleet: Fleet;
+  beacons: BeaconTracker;
+  /** highest revocation-list version (KV revision) applied */
+  appliedRevocations(): number;
+  status(): Record<string, unknown>;
+  /** waits (bounded) until the node holds a current bundle and beacon; a one-shot enforcement point calls it first */
+  waitFresh(timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+async function watch(name: string, kv: KV, key: string | undefined, onEntry: (value: Uint8Array, key: string, revision: number) => Promise<void>, log: (s: string) => void): Promise<() => void> {
+  const w = await kv.watch(key === undefined ? {} : { key });
+  void (async () => {
+    for await (const e of w) {
+      if (e.operation !== 'PUT') continue;
+      await onEntry(e.value, e.key, e.revision).catch((err: unknown) => log(`writ node: ${name} ${e.key}: ${errorMessage(err)}`));
+    }
+  })();
+  return () => w.stop();
+}
+
+export async function startFleetNode(o: { home: string; nats: string; fleet?: string; log?: (s: string) => void }): Promise<FleetNode> {
+  const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const fleet = await connectFleet(o.nats, { client: 'writ-node', ...(o.fleet && { fleet: o.fleet }) });
+  let applied = 0;
+  let pendingRevocations = Promise.resolve();
+  const config = readConfig(o.home);
+  const beacons = new BeaconTracker({ keys: config.authority.keys, domain: config.domain, appliedRevocations: () => applied });
+  const evidence = new JetStreamLedger(fleet.js, { subject: fleet.subject, domain: config.domain, nodeId: config.nodeId, nc: fleet.nc });
+  const h = await openHome(o.home, { evidence, freshness: beacons });
+  // the fleet's certified nodes: writs from any of them verify here, unless isolated
+  const keys: JSONWebKeySet = h.node.identity.verifierKeys;
+  await fleet.kv.nodes.put(kvKey(config.nodeId), config.node.certificate);
+
+  const stops = [
+    await watch('bundles', await fleet.bundles(config.domain), BUNDLE_KEY, async (bytes) => {
+      const { bundle } = await h.node.policy.activate(bytes);
+      log(`writ node ${config.nodeId}: activated bundle ${bundle.manifest.version} (${bundle.digest})`);
+    }, log),
+    await watch('beacons', fleet.kv.beacons, kvKey(config.domain), async (bytes) => {
+      await beacons.offer(new TextDecoder().decode(bytes));
+    }, log),
+    await watch('revocations', fleet.kv.revocations, undefined, (bytes, _key, revision) => {
+      // applied strictly in revision order, so `applied` never claims one that is not
+      pendingRevocations = pendingRevocations
+        .then(async () => {
+          const r = await verifyRevocation(new TextDecoder().decode(bytes), config.authority.keys);
+          h.state.revoke(r.kind, r.value, r.reason);
+          applied = Math.max(applied, revision);
+        })
+        .catch((err: unknown) => log(`writ node ${config.nodeId}: revocation ${revision} refused: ${errorMessage(err)}`)); // the chain goes on
+      return pendingRevocations;
+    }, log),
+    await watch('nodes', fleet.kv.nodes, undefined, async (bytes) => {
+      const cert = await verifyNodeCertificate(new TextDecoder().decode(bytes), config.authority.keys);
+      const jwk = cert.jwk;
+      const i = keys.keys.findIndex((k) => k.kid === jwk.kid);
+      if (i >= 0) keys.keys[i] = jwk;
+      else keys.keys.push(jwk);
+    }, log),
+  ];
+
+  const status = () => {
+    const a = h.node.policy.active;
+    const b = beacons.beacon;
+    const stale = a ? beacons.stale({ version: a.bundle.manifest.version, digest: a.bundle.digest }, new Date()) : 'no active bundle';
+    return {
+      node: config.nodeId,
+      domain: config.domain,
+      version: a?.bundle.manifest.version ?? null,
+      digest: a?.bundle.digest ?? null,
+      beacon: b ? { seq: b.seq, ageMs: Date.now() - b.iat * 1000, exp: b.exp } : null,
+      revocations: applied,
+      ready: stale === null,
+      reason: stale,
+      time: new Date().toISOString(),
+    };
+  };
+  const report = setInterval(() => {
+    fleet.kv.status.put(kvKey(config.nodeId), JSON.stringify(status())).catch(() => undefined);
+  }, 1000);
+  report.unref();
+
+  return {
+    home: h,
+    fleet,
+    beacons,
+    appliedRevocations: () => applied,
+    status,
+    async waitFresh(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (h.node.staleness() !== null) {
+        if (Date.now() >= deadline) return false;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return true;
+    },
+    async close() {
+      clearInterval(report);
+      for (const stop of stops) stop();
+      await fleet.close().catch(() => undefined);
+      h.close();
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * A fleet node's evidence ledger: each leaf is published to the JetStream evidence
+ * stream and append() resolves only when JetStream acknowledged it — no ack, no writ.
+ * The stream sequence is the ledger index (the sequencer builds the tree in stream
+ * order), so `led` is known at ack time. Publishes carry a message id (the leaf's
+ * SHA-256), so a retried publish is deduplicated and keeps its first sequence.
+ *
+ * Reads (lineage lookups, outcome checks) are served from a bounded in-memory mirror
+ * of what this node appended; the ledger of record is the sequencer's.
+ */
+import { createHash } from 'node:crypto';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { LeafType } from '../ledger/leaf.ts';
+import { DuplicateEntryError, type AppendRequest, type Ledger, type LedgerEntry, type WritIndexRow } from '../ledger/ledger.ts';
+import { kvKey } from './nats.ts';
+
+const MIRROR_LIMIT = 200_000;
+
+export class JetStreamLedger implements Ledger {
+  private readonly js: JetStreamClient;
+  private readonly subject: string;
+  private readonly timeoutMs: number;
+  private readonly entriesByIndex = new Map<number, LedgerEntry & { jti: string | null; decisionId: string | null }>();
+  private readonly writs = new Map<string, WritIndexRow>();
+  private highest = -1;
+
+  private connected = true;
+
+  constructor(js: JetStreamClient, o: { subject: string; domain: string; nodeId: string; timeoutMs?: number; nc?: NatsConnection }) {
+    this.js = js;
+    // While disconnected, appends fail at once instead of waiting out the publish timeout.
+    if (o.nc) {
+      void (async () => {
+        for await (const s of (o.nc as NatsConnection).status()) {
+          if (s.type === 'disconnect' || s.type === 'close') this.connected = false;
+          else if (s.type === 'reconnect') this.connected = true;
+        }
+      })();
+    }
+    this.subject = `${o.subject}.${kvKey(o.domain)}.${kvKey(o.nodeId)}`;
+    this.timeoutMs = o.timeoutMs ?? 2000;
+  }
+
+  async append(req: AppendRequest): Promise<number> {
+    if (req.oncePerJti && req.jti && this.findByJti(req.jti, req.type).length > 0) throw new DuplicateEntryError(`a ${req.type} entry for ${req.jti} already exists`);
+    if (!this.connected) throw new Error('not connected to NATS: evidence cannot be acknowledged');
+    const msgID = createHash('sha256').update(req.leaf).digest('hex');
+    const ack = await this.js.publish(this.subject, req.leaf, { msgID, timeout: this.timeoutMs });
+    const index = ack.seq - 1;
+    this.entriesByIndex.set(index, { index, type: req.type, leaf: req.leaf, jti: req.jti ?? null, decisionId: req.decisionId ?? null });
+    if (req.writ) this.writs.set(req.writ.jti, { ...req.writ, decisionIndex: index });
+    this.highest = Math.max(this.highest, index);
+    if (this.entriesByIndex.size > MIRROR_LIMIT) {
+      const oldest = this.entriesByIndex.keys().next().value as number;
+      const e = this.entriesByIndex.get(oldest);
+      this.entriesByIndex.delete(oldest);
+      if (e?.jti) this.writs.delete(e.jti);
+    }
+    return index;
+  }
+
+  entry(index: number): LedgerEntry | null {
+    const e = this.entriesByIndex.get(index);
+    return e ? { index: e.index, type: e.type, leaf: e.leaf } : null;
+  }
+
+  /** the highest index this node has seen acknowledged, plus one */
+  size(): number {
+    return this.highest + 1;
+  }
+
+  entries(from: number, limit: number): LedgerEntry[] {
+    return [...this.entriesByIndex.values()].filter((e) => e.index >= from).sort((a, b) => a.index - b.index).slice(0, limit);
+  }
+
+  findByJti(jti: string, type?: LeafType): LedgerEntry[] {
+    return [...this.entriesByIndex.values()].filter((e) => e.jti === jti && (type === undefined || e.type === type));
+  }
+
+  findByDecisionId(id: string): LedgerEntry | null {
+    return [...this.entriesByIndex.values()].find((e) => e.decisionId === id && e.type === 'decision') ?? null;
+  }
+
+  writ(jti: string): WritIndexRow | null {
+    return this.writs.get(jti) ?? null;
+  }
+
+  children(jti: string): WritIndexRow[] {
+    return [...this.writs.values()].filter((w) => w.parent === jti);
+  }
+}

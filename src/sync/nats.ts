@@ -1,0 +1,78 @@
+/**
+ * The fleet's bus on NATS JetStream (docs/fleet.md):
+ *   KV writ_bundles_<domain>  key bundle    the domain's current signed bundle (bytes): one bucket per domain
+ *   KV writ_beacons       key <domain>        the newest signed beacon (compact JWS)
+ *   KV writ_revocations   key <kind>.<id>     signed revocations; the bucket's revision is the revocation-list version
+ *   KV writ_nodes         key <node id>       node certificates (compact JWS by the authority)
+ *   KV writ_status        key <node id>       each node's active version, digest, beacon age, readiness
+ *   stream WRIT_EVIDENCE  writ.evidence.<domain>.<node>   decision and outcome leaves; the stream
+ *                         sequence is the ledger index (led = seq - 1); a node returns a writ only
+ *                         after JetStream acknowledged its leaf
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+
+export const BUCKETS = ['beacons', 'revocations', 'nodes', 'status'] as const;
+export const BUNDLE_KEY = 'bundle';
+
+/**
+ * Names of a fleet's buckets and stream. Several fleets can share one NATS server,
+ * each under its own name (`--fleet`, default `writ`): buckets `<fleet>_bundles`, …,
+ * stream `<FLEET>_EVIDENCE` on subjects `<fleet>.evidence.<domain>.<node>`.
+ */
+export function fleetNames(fleet: string) {
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(fleet)) throw new Error(`invalid fleet name ${JSON.stringify(fleet)}: lower-case letters, digits, _`);
+  return {
+    bucket: (b: (typeof BUCKETS)[number]) => `${fleet}_${b}`,
+    /** bucket names allow [A-Za-z0-9_-]: a domain with other characters is base64url-encoded */
+    bundleBucket: (domain: string) => `${fleet}_bundles_${/^[a-z0-9_-]+$/.test(domain) ? domain : `b64_${Buffer.from(domain).toString('base64url')}`}`,
+    stream: `${fleet.toUpperCase()}_EVIDENCE`,
+    subject: `${fleet}.evidence`,
+  };
+}
+
+export interface Fleet {
+  name: string;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  kv: Record<(typeof BUCKETS)[number], KV>;
+  /** the bundle bucket of a domain (created on first use) */
+  bundles(domain: string): Promise<KV>;
+  stream: string;
+  /** where evidence is published: `<subject>.<domain>.<node>` */
+  subject: string;
+  close(): Promise<void>;
+}
+
+/** KV keys allow [-/_=.a-zA-Z0-9]: anything else (a Cedar UID, say) is base64url-encoded. */
+export function kvKey(...parts: string[]): string {
+  return parts.map((p) => (/^[-_=a-zA-Z0-9]+$/.test(p) ? p : `b64_${Buffer.from(p).toString('base64url')}`)).join('.');
+}
+
+export async function connectFleet(url: string, o: { fleet?: string; client?: string } = {}): Promise<Fleet> {
+  const name = o.fleet ?? process.env.WRIT_FLEET ?? 'writ';
+  const names = fleetNames(name);
+  const nc = await connect({ servers: url, name: o.client ?? 'writ', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(names.stream);
+  } catch {
+    await jsm.streams.add({ name: names.stream, subjects: [`${names.subject}.>`], duplicate_window: 120_000_000_000 });
+  }
+  const kvm = new Kvm(nc);
+  const open = (b: (typeof BUCKETS)[number], history: number) => kvm.create(names.bucket(b), { history });
+  const bundleBuckets = new Map<string, Promise<KV>>();
+  const bundles = (domain: string) => {
+    let b = bundleBuckets.get(domain);
+    if (!b) bundleBuckets.set(domain, (b = kvm.create(names.bundleBucket(domain), { history: 10 })));
+    return b;
+  };
+  const kv = {
+    beacons: await open('beacons', 1),
+    revocations: await open('revocations', 1),
+    nodes: await open('nodes', 1),
+    status: await open('status', 1),
+  };
+  return { name, nc, js: jetstream(nc), kv, bundles, stream: names.stream, subject: names.subject, close: () => nc.drain() };
+}

@@ -1,0 +1,117 @@
+/**
+ * `writ sequencer`: turns the fleet's evidence stream into the one Merkle ledger in
+ * PostgreSQL. PostgreSQL is the only record of progress: an ordered consumer reads the
+ * stream from the sequence after the last entry applied; each batch is applied in one
+ * PostgreSQL transaction (entries, tree hashes, lineage index). After a crash, or any
+ * error (a gap, a lost connection), reading restarts from PostgreSQL's size — nothing
+ * waits for acknowledgement timeouts, and nothing is applied twice. Every second, if the log grew, it signs a
+ * checkpoint (C2SP signed note with its log key) after proving it consistent with the
+ * last one. It serves the checkpoint, proofs and entries over HTTP.
+ */
+import { readFileSync } from 'node:fs';
+import { DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
+import Fastify, { type FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { paths, readConfig } from '../home/config.ts';
+import { encodeBase64, newSigner, newVerifier } from '../ledger/note.ts';
+import { PgLog } from '../ledger/pg-log.ts';
+import { errorMessage } from '../util.ts';
+import { connectFleet, type Fleet } from './nats.ts';
+
+export interface SequencerHandle {
+  log: PgLog;
+  fleet: Fleet;
+  app: FastifyInstance;
+  /** resolves once everything published so far is in PostgreSQL */
+  caughtUp(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startSequencer(o: { home: string; nats: string; pg: string; fleet?: string; port?: number; host?: string; log?: (s: string) => void }): Promise<SequencerHandle> {
+  const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const config = readConfig(o.home);
+  const fleet = await connectFleet(o.nats, { client: 'writ-sequencer', ...(o.fleet && { fleet: o.fleet }) });
+  const pool = new pg.Pool({ connectionString: o.pg, max: 4 });
+  pool.on('error', (err) => log(`writ sequencer: postgres: ${err.message}`));
+  const plog = new PgLog(pool, {
+    schema: fleet.name,
+    origin: config.log.origin,
+    verifier: newVerifier(config.log.verifierKey),
+    signer: newSigner(readFileSync(paths(o.home).logKey, 'utf8').trim()),
+  });
+  await plog.init();
+  const jsm = await jetstreamManager(fleet.nc);
+  let running = true;
+  let applied = await plog.size();
+  const loop = (async () => {
+    while (running) {
+      try {
+        applied = await plog.size();
+        const consumer = await fleet.js.consumers.get(fleet.stream, { opt_start_seq: applied + 1, deliver_policy: DeliverPolicy.StartSequence });
+        while (running) {
+          const batch = [];
+          const msgs = await consumer.fetch({ max_messages: 500, expires: 1000 });
+          for await (const m of msgs) batch.push(m);
+          if (batch.length === 0) continue;
+          applied = await plog.append(batch.map((m) => ({ seq: m.seq, subject: m.subject, leaf: m.data })));
+        }
+      } catch (err) {
+        if (running) log(`writ sequencer: ${errorMessage(err)}; resuming from PostgreSQL`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  })();
+  const timer = setInterval(() => void plog.checkpoint().catch((err: unknown) => log(`writ sequencer: checkpoint: ${errorMessage(err)}`)), 1000);
+
+  const app = Fastify({ logger: false });
+  app.get('/v1/log/checkpoint', async (_req, reply) => {
+    const cp = await plog.latestCheckpoint();
+    if (!cp) return reply.code(404).send({ error: 'not_found', message: 'no checkpoint yet' });
+    return reply.type('text/plain; charset=utf-8').send(cp.note);
+  });
+  app.get('/v1/log/entries/:index', async (req, reply) => {
+    const i = Number((req.params as { index: string }).index);
+    const leaf = Number.isSafeInteger(i) && i >= 0 ? await plog.entry(i) : null;
+    if (!leaf) return reply.code(404).send({ error: 'not_found', message: 'no such entry' });
+    return reply.type('application/json').send(Buffer.from(leaf));
+  });
+  app.get('/v1/log/proof/inclusion', async (req, reply) => {
+    const q = req.query as { index?: string; size?: string };
+    const cp = await plog.latestCheckpoint();
+    const size = q.size === undefined ? (cp?.size ?? 0) : Number(q.size);
+    const index = Number(q.index);
+    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size || size > (await plog.size())) {
+      return reply.code(400).send({ error: 'bad_proof_request', message: `index ${q.index} is not in a tree of size ${size}` });
+    }
+    return { index, size, root: encodeBase64(await plog.treeHash(size)), proof: (await plog.inclusionProof(index, size)).map(encodeBase64) };
+  });
+  app.get('/v1/log/proof/consistency', async (req, reply) => {
+    const q = req.query as { from?: string; to?: string };
+    const from = Number(q.from);
+    const to = Number(q.to);
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || from > to || to > (await plog.size())) {
+      return reply.code(400).send({ error: 'bad_proof_request', message: 'need 0 <= from <= to <= size' });
+    }
+    return { from, to, proof: (await plog.consistencyProof(from, to)).map(encodeBase64) };
+  });
+  if (o.port !== undefined) await app.listen({ port: o.port, host: o.host ?? '127.0.0.1' });
+
+  return {
+    log: plog,
+    fleet,
+    app,
+    async caughtUp() {
+      const info = await jsm.streams.info(fleet.stream);
+      const last = info.state.last_seq;
+      while (applied < last) await new Promise((r) => setTimeout(r, 50));
+    },
+    async close() {
+      running = false;
+      clearInterval(timer);
+      await loop;
+      await app.close();
+      await fleet.close().catch(() => undefined);
+      await pool.end();
+    },
+  };
+}

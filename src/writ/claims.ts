@@ -1,0 +1,68 @@
+/**
+ * The writ claims, format version 1 (docs/writ.md). A writ is a compact JWS with
+ * header {alg: "Ed25519", typ: "writ+jwt", kid}; these are its payload.
+ */
+export const WRIT_TYP = 'writ+jwt';
+export const WRIT_ALG = 'Ed25519';
+export const WRIT_FORMAT_VERSION = 1;
+
+export interface WritClaims {
+  /** format version of these claims */
+  v: number;
+  /** node id of the issuing node */
+  iss: string;
+  /** principal, Cedar UID text */
+  sub: string;
+  /** enforcement point or resource the writ is for */
+  aud: string;
+  iat: number;
+  nbf: number;
+  exp: number;
+  /** unique id, consumed once */
+  jti: string;
+  act: { action: string; resource: string };
+  /** base64url SHA-256 of JCS {principal, action, resource, args} */
+  intent: string;
+  pol: { domain: string; version: number; digest: string };
+  /** base64url SHA-256 of the canonical decision input */
+  in: string;
+  lin: { parent: string | null; root: string; depth: number };
+  /** ledger index of the decision's leaf */
+  led: number;
+  /** optional constraints the executor must enforce */
+  cst?: { maxRunSeconds?: number };
+  /** optional holder key confirmation (RFC 7800) */
+  cnf?: { jkt: string };
+}
+
+function isString(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0;
+}
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v);
+}
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Structural check of a decoded payload; returns the first problem or null. */
+export function claimsProblem(p: Record<string, unknown>): string | null {
+  if (p.v !== WRIT_FORMAT_VERSION) return `unsupported claims version ${String(p.v)}`;
+  for (const k of ['iss', 'sub', 'aud', 'jti', 'intent', 'in'] as const) {
+    if (!isString(p[k])) return `claim ${k} missing or not a string`;
+  }
+  for (const k of ['iat', 'nbf', 'exp', 'led'] as const) {
+    if (!isInt(p[k])) return `claim ${k} missing or not an integer`;
+  }
+  const act = p.act;
+  if (!isRecord(act) || !isString(act.action) || !isString(act.resource)) return 'claim act malformed';
+  const pol = p.pol;
+  if (!isRecord(pol) || !isString(pol.domain) || !isInt(pol.version) || !isString(pol.digest)) {
+    return 'claim pol malformed';
+  }
+  const lin = p.lin;
+  if (!isRecord(lin) || !(lin.parent === null || isString(lin.parent)) || !isString(lin.root) || !isInt(lin.depth)) {
+    return 'claim lin malformed';
+  }
+  return null;
+}
