@@ -10,6 +10,7 @@ import type { Pool, PoolClient } from 'pg';
 import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts';
 import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from './merkle.ts';
 import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
+import { applyDdl } from './pg-ddl.ts';
 
 export function pgSchema(schema: string): string {
   return `
@@ -54,7 +55,7 @@ export class PgLog {
   }
 
   async init(): Promise<void> {
-    await this.pool.query(pgSchema(this.schema));
+    await applyDdl(this.pool, this.schema, pgSchema(this.schema));
   }
 
   async size(db: Pool | PoolClient = this.pool): Promise<number> {

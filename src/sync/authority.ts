@@ -13,6 +13,7 @@ import { readConfig } from '../home/config.ts';
 import { authoritySigningKeys } from '../home/open.ts';
 import { verifyBundle } from '../policy/verify-bundle.ts';
 import { errorMessage } from '../util.ts';
+import { applyDdl } from '../ledger/pg-ddl.ts';
 import pg from 'pg';
 import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
 import { verifyNodeCertificate } from '../authority/keys.ts';
@@ -136,7 +137,7 @@ class AuthorityHistory {
   }
 
   async load(): Promise<Map<string, { version: number; digest: string }>> {
-    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}; CREATE TABLE IF NOT EXISTS ${this.schema}.authority_bundles (domain TEXT NOT NULL, version BIGINT NOT NULL, digest TEXT NOT NULL, named TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (domain, version))`);
+    await applyDdl(this.pool, this.schema, `CREATE SCHEMA IF NOT EXISTS ${this.schema}; CREATE TABLE IF NOT EXISTS ${this.schema}.authority_bundles (domain TEXT NOT NULL, version BIGINT NOT NULL, digest TEXT NOT NULL, named TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (domain, version))`);
     const r = await this.pool.query<{ domain: string; version: string; digest: string }>(
       `SELECT DISTINCT ON (domain) domain, version, digest FROM ${this.schema}.authority_bundles ORDER BY domain, version DESC`,
     );
