@@ -4,7 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { DecisionStats } from '../src/console/stats.ts';
+import { DecisionStats } from '../src/telemetry/decision-stats.ts';
+import { nodeConsoleSource } from '../src/console/node-source.ts';
 import { CONSOLE_CSP, registerConsole } from '../src/console/routes.ts';
 import { fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
 
@@ -25,7 +26,8 @@ describe('console routes', () => {
     writeFileSync(join(assets, 'index.html'), '<!doctype html><title>t</title>');
     writeFileSync(join(assets, 'assets', 'app-1234.js'), 'export {};');
     app = Fastify();
-    await registerConsole(app, { node: f.node, ledger: f.ledger, state: f.state, log: f.log, adminTokenSha256: f.config.admin.tokenSha256, consoleAssets: assets });
+    const source = nodeConsoleSource({ node: f.node, ledger: f.ledger, state: f.state, log: f.log, software: 'test' });
+    await registerConsole(app, { source, adminTokenSha256: f.config.admin.tokenSha256, consoleAssets: assets });
     await app.ready();
   });
   after(async () => {
@@ -57,7 +59,7 @@ describe('console routes', () => {
 
   it('reads carry no secret', async () => {
     await f.node.authorize({ principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"' });
-    for (const url of ['/console/api/governance', '/console/api/health', '/console/api/entries', '/console/api/checkpoints', '/console/api/lineage?q=Agent%3A%3A%22a1%22']) {
+    for (const url of ['/console/api/about', '/console/api/governance', '/console/api/health', '/console/api/entries', '/console/api/checkpoints', '/console/api/lineage?q=Agent%3A%3A%22a1%22']) {
       const r = await app.inject({ method: 'GET', url });
       assert.equal(r.statusCode, 200, url);
       assert.ok(!r.body.includes(f.adminToken) && !r.body.includes('PRIVATE') && !r.body.includes('"d":'), url);

@@ -270,6 +270,8 @@ export interface FleetOptions {
   beaconTtl?: string;
   /** the first bundle version to sign and push (0: none) */
   initialVersion?: number;
+  /** run the authority with --pg (its history, and the fleet ledger on its console) */
+  authorityPg?: boolean;
 }
 
 /** Runs the `writ` CLI to completion (without blocking the event loop). */
@@ -305,7 +307,7 @@ export class TestFleet {
     this.authHome = join(this.dir, 'authority');
     this.env = childEnv(this.name);
     const beacon = ['--beacon-interval', o.beaconInterval ?? '250ms', '--beacon-ttl', o.beaconTtl ?? '2s'];
-    this.authority = new Proc('authority', () => ['authority', '--home', this.authHome, '--fleet', this.name, '--nats', NATS_URL, ...beacon], /publishing beacons/, this.env);
+    this.authority = new Proc('authority', () => ['authority', '--home', this.authHome, '--fleet', this.name, '--nats', NATS_URL, '--port', '0', ...beacon, ...(o.authorityPg ? ['--pg', PG_URL] : [])], /publishing beacons.*listening on (http:\/\/[^\s)]+)/, this.env);
     this.sequencer = o.sequencer
       ? new Proc('sequencer', () => ['sequencer', '--home', this.authHome, '--fleet', this.name, '--nats', NATS_URL, '--pg', PG_URL, '--port', '0'], /listening on (http:\/\/[^\s;]+)/, this.env)
       : null;

@@ -11,6 +11,7 @@ import { generateKey } from '../ledger/note.ts';
 import type { RevocationKind } from '../node/state.ts';
 import { verifyBundle } from '../policy/verify-bundle.ts';
 import { buildApp } from '../server/app.ts';
+import { buildAuthorityApp } from '../server/authority-app.ts';
 import { startAuthority } from '../sync/authority.ts';
 import { startFleetNode } from '../sync/fleet-node.ts';
 import { startSequencer } from '../sync/sequencer.ts';
@@ -51,15 +52,24 @@ export function registerFleet(program: Command, policy: Command): void {
   fleetOptions(
     program
       .command('authority')
-      .description('run the fleet authority: signed freshness beacons per domain (from the bundles pushed to NATS)')
-      .option('--pg <url>', "PostgreSQL for the authority's history of named bundles (its anti-rollback floor across restarts)", process.env.WRIT_PG)
+      .description('run the fleet authority: signed freshness beacons per domain (from the bundles pushed to NATS), and the fleet console over HTTP')
+      .option('--pg <url>', "PostgreSQL: the authority's history of named bundles (its anti-rollback floor across restarts), and the fleet ledger the console shows", process.env.WRIT_PG)
       .option('--beacon-interval <d>', 'how often beacons are published', '1s')
-      .option('--beacon-ttl <d>', 'how long a beacon is valid', '5s'),
-  ).action(async (o: { home?: string; nats: string; fleet?: string; pg?: string; beaconInterval: string; beaconTtl: string }) => {
+      .option('--beacon-ttl <d>', 'how long a beacon is valid', '5s')
+      .option('--port <port>', 'HTTP port of the fleet console (0: any)', '8780')
+      .option('--host <host>', 'address to listen on', '127.0.0.1'),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; pg?: string; beaconInterval: string; beaconTtl: string; port: string; host: string }) => {
+    const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
     const a = await startAuthority({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), ...(o.pg && { pg: o.pg }), beaconIntervalMs: parseDuration(o.beaconInterval), beaconTtlMs: parseDuration(o.beaconTtl) });
-    process.stderr.write(`writ authority: publishing beacons on ${o.nats}\n`);
-    until('SIGINT', a.close);
-    until('SIGTERM', a.close);
+    const app = await buildAuthorityApp(a, { ...(o.pg && { pg: o.pg }) });
+    const address = await app.listen({ port, host: o.host });
+    process.stderr.write(`writ authority: publishing beacons on ${o.nats}; console on ${address}/console/ (listening on ${address})\n`);
+    const stop = async () => {
+      await app.close();
+      await a.close();
+    };
+    until('SIGINT', stop);
+    until('SIGTERM', stop);
   });
 
   fleetOptions(
@@ -71,8 +81,9 @@ export function registerFleet(program: Command, policy: Command): void {
   ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string }) => {
     const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
     const h = n.home;
-    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status });
+    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.fleet.name });
     const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
+    n.advertise(address);
     process.stderr.write(`writ node ${h.config.nodeId}: listening on ${address}\n`);
     const stop = async () => {
       await app.close();

@@ -7,7 +7,9 @@
 import type { Ledger, LedgerEntry } from '../ledger/ledger.ts';
 import { lineageOf, type LineageNode } from '../lineage/lineage.ts';
 import type { GovernanceNode } from '../node/node.ts';
+import type { VerifiedBundle } from '../policy/manifest.ts';
 import { isRecord } from '../util.ts';
+import type { BundleView } from './source.ts';
 
 const decoder = new TextDecoder();
 
@@ -24,30 +26,24 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const rec = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
-/** The active bundle of each domain this node serves (one in embedded mode), with its files as text. */
-export function activeBundles(node: GovernanceNode, now = new Date()) {
-  const a = node.policy.active;
-  if (!a) return [];
-  const m = a.bundle.manifest;
-  const files = [...a.bundle.files.entries()]
+/** A verified bundle as the governance page shows it: manifest facts and its files as text, policies first. */
+export function bundleView(b: VerifiedBundle, now = new Date()): BundleView {
+  const m = b.manifest;
+  const files = [...b.files.entries()]
     .sort(([x], [y]) => (x.endsWith('.cedar') === y.endsWith('.cedar') ? x.localeCompare(y) : x.endsWith('.cedar') ? -1 : 1))
     .map(([name, bytes]) => ({ name, sha256: m.files[name]?.sha256 ?? null, size: bytes.byteLength, text: decoder.decode(bytes) }));
-  return [
-    {
-      domain: m.domain,
-      version: m.version,
-      digest: a.bundle.digest,
-      signers: a.bundle.signers,
-      created: m.created,
-      expires: m.expires,
-      expired: Date.parse(m.expires) <= now.getTime(),
-      files,
-    },
-  ];
+  return { domain: m.domain, version: m.version, digest: b.digest, signers: b.signers, created: m.created, expires: m.expires, expired: Date.parse(m.expires) <= now.getTime(), files };
+}
+
+/** The active bundle of each domain this node serves (one). */
+export function activeBundles(node: GovernanceNode, now = new Date()): BundleView[] {
+  const a = node.policy.active;
+  return a ? [bundleView(a.bundle, now)] : [];
 }
 
 export interface Activation {
-  index: number;
+  /** the bundle_activation leaf; null where the history is the authority's (it names bundles, nodes activate them) */
+  index: number | null;
   time: string | null;
   domain: string | null;
   version: number | null;
@@ -262,7 +258,13 @@ export interface NodeHealth {
   beacon: { ageMs: number } | null;
   ready: boolean;
   reason: string | null;
-  startedAt: string;
+  startedAt: string | null;
+  /** fleet view (authority): ms since the node's last status report */
+  reportAgeMs?: number | null;
+  /** fleet view (authority): where the node says its console is */
+  address?: string | null;
+  /** fleet view (authority): whether it holds a valid certificate */
+  certified?: boolean;
 }
 
 /** This node's health, judged as /readyz judges it; a fleet node's status report fills in the beacon. */

@@ -1,5 +1,5 @@
 /**
- * The web console, served by `writ up` (and by every server built with buildApp):
+ * The web console, served by `writ up`, `writ node` and `writ authority`:
  * the built single-page app under /console/ (Vite output in dist/console, built by
  * `npm run build:console`, which `npm ci` runs through `prepare`) and the JSON reads
  * its pages need under /console/api/.
@@ -13,18 +13,10 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { extname, join, resolve, sep } from 'node:path';
+import { extname, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Ledger } from '../ledger/ledger.ts';
-import type { TransparencyLog } from '../ledger/log.ts';
-import { formatProofFile } from '../ledger/proof-file.ts';
-import { ApprovalStateError, decideApproval } from '../node/approval.ts';
-import type { GovernanceNode } from '../node/node.ts';
-import type { NodeState } from '../node/state.ts';
 import { sha256Hex } from '../util.ts';
-import { ActivationHistory, activeBundles, nodeHealth, searchLineage } from './data.ts';
-import { DecisionStats } from './stats.ts';
+import type { ConsoleSource } from './source.ts';
 
 export const CONSOLE_CSP = [
   "default-src 'self'",
@@ -63,24 +55,12 @@ const CONTENT_TYPES: Record<string, string> = {
 
 export const DEFAULT_ASSETS_DIR = resolve(import.meta.dirname, '..', '..', 'dist', 'console');
 
-const SOFTWARE_VERSION = (() => {
-  try {
-    return String((JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown }).version ?? 'unknown');
-  } catch {
-    return 'unknown';
-  }
-})();
 
 export interface ConsoleDeps {
-  node: GovernanceNode;
-  ledger: Ledger;
-  state: NodeState;
-  log: TransparencyLog;
+  source: ConsoleSource;
   adminTokenSha256: string;
   /** where the built console is (default dist/console) */
   consoleAssets?: string;
-  /** a fleet node's status report (beacon age, readiness); embedded nodes have none */
-  nodeStatus?: () => Record<string, unknown>;
 }
 
 const index = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
@@ -119,12 +99,13 @@ async function sendAsset(reply: FastifyReply, dir: string, rel: string) {
   return reply.type(type).header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-store').send(body);
 }
 
+function notAvailable(reply: FastifyReply, source: ConsoleSource, what: string) {
+  return reply.code(404).send({ error: 'not_available', message: [`this console has no ${what}`, ...source.about.notes].join('. ') });
+}
+
 export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): Promise<void> {
-  const { node, ledger, state, log } = deps;
+  const { source } = deps;
   const dir = deps.consoleAssets ?? DEFAULT_ASSETS_DIR;
-  const stats = DecisionStats.observe(node);
-  const history = new ActivationHistory();
-  const startedAt = new Date().toISOString();
 
   // The pages poll every second or so: keep their reads out of the request log (the approval POST stays in it).
   await app.register(async (scope) => {
@@ -143,46 +124,29 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       return sendAsset(reply, dir, rel);
     });
 
-    scope.get('/console/api/governance', { schema: hide }, async () => {
-      await node.policy.refresh().catch(() => undefined);
-      return {
-        node: { id: node.identity.nodeId, domain: node.identity.domain },
-        bundles: activeBundles(node),
-        activations: await history.list(ledger),
-        approvals: state.pendingApprovals(),
-      };
-    });
+    scope.get('/console/api/about', { schema: hide }, async () => source.about);
+    scope.get('/console/api/governance', { schema: hide }, async () => source.governance());
 
     scope.get(
       '/console/api/health',
       { schema: { ...hide, querystring: { type: 'object', additionalProperties: false, properties: { seconds: { type: 'string', pattern: '^[0-9]{1,3}$' } } } } },
-      async (req) => {
-        const seconds = Number((req.query as { seconds?: string }).seconds ?? 120);
-        return {
-          now: new Date().toISOString(),
-          nodes: [nodeHealth(node, { software: SOFTWARE_VERSION, startedAt, ...(deps.nodeStatus && { status: deps.nodeStatus }) })],
-          stats: stats.snapshot(seconds),
-        };
-      },
+      async (req) => source.health(Number((req.query as { seconds?: string }).seconds ?? 120)),
     );
 
     scope.get(
       '/console/api/entries',
       { schema: { ...hide, querystring: { type: 'object', additionalProperties: false, properties: { from: index, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } } } } },
-      async (req) => {
+      async (req, reply) => {
+        if (!source.ledger) return notAvailable(reply, source, 'ledger');
         const q = req.query as { from?: string; limit?: string };
-        const size = ledger.size();
         const limit = Math.min(Math.max(Number(q.limit ?? 25), 1), 100);
-        const from = q.from === undefined ? Math.max(0, size - limit) : Number(q.from);
-        const cp = log.latestCheckpoint();
-        const entries = ledger.entries(from, limit).map((e) => ({ index: e.index, type: e.type, leaf: new TextDecoder().decode(e.leaf) }));
-        return { size, checkpoint: cp ? { size: cp.size, created: cp.created } : null, entries };
+        return source.ledger.entries(q.from === undefined ? undefined : Number(q.from), limit);
       },
     );
 
-    scope.get('/console/api/checkpoints', { schema: hide }, async () => {
-      const all = log.checkpoints();
-      return { checkpoints: all.slice(-50).reverse().map((c) => ({ size: c.size, created: c.created, note: c.note })) };
+    scope.get('/console/api/checkpoints', { schema: hide }, async (_req, reply) => {
+      if (!source.ledger) return notAvailable(reply, source, 'ledger');
+      return { checkpoints: await source.ledger.checkpoints() };
     });
 
     scope.get(
@@ -198,21 +162,19 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
           },
         },
       },
-      async (req) => {
+      async (req, reply) => {
+        if (!source.lineage) return notAvailable(reply, source, 'lineage index');
         const q = req.query as { q: string; kind?: 'auto' | 'writ' | 'principal' | 'session' };
-        return searchLineage(ledger, q.q, q.kind ?? 'auto');
+        return source.lineage(q.q, q.kind ?? 'auto');
       },
     );
 
     // A proof file and the exact entry bytes, for the proof viewer to check against the
     // key the user pinned: untrusted input like any other, never a verdict.
     scope.get('/console/api/proof', { schema: { ...hide, querystring: { type: 'object', required: ['index'], additionalProperties: false, properties: { index } } } }, async (req, reply) => {
-      const i = Number((req.query as { index: string }).index);
-      const cp = log.latestCheckpoint();
-      const entry = log.entry(i);
-      if (!entry) return reply.code(404).send({ error: 'not_found', message: `no entry ${i}` });
-      if (!cp || cp.size <= i) return reply.code(404).send({ error: 'not_found', message: `no signed checkpoint covers entry ${i} yet` });
-      return { index: i, proof: formatProofFile({ index: i, proof: log.inclusionProof(i, cp.size), checkpoint: cp.note }), entry: new TextDecoder().decode(entry) };
+      if (!source.ledger) return notAvailable(reply, source, 'ledger');
+      const p = await source.ledger.proof(Number((req.query as { index: string }).index));
+      return 'missing' in p ? reply.code(404).send({ error: 'not_found', message: p.missing }) : p;
     });
 
     scope.post(
@@ -227,16 +189,9 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         },
       },
       async (req, reply) => {
-        const id = (req.params as { id: string }).id;
-        const decision = (req.body as { decision: 'approve' | 'reject' }).decision;
-        try {
-          const a = await decideApproval(ledger, state, id, decision === 'approve' ? 'approved' : 'rejected', 'console-admin');
-          return { approval: a };
-        } catch (err) {
-          if (!(err instanceof ApprovalStateError)) throw err;
-          const missing = state.approval(id) === null;
-          return reply.code(missing ? 404 : 409).send({ error: missing ? 'unknown_approval' : 'approval_not_pending', message: err.message });
-        }
+        if (!source.decideApproval) return notAvailable(reply, source, 'approvals to decide: each is decided at the node that holds it');
+        const r = await source.decideApproval((req.params as { id: string }).id, (req.body as { decision: 'approve' | 'reject' }).decision);
+        return 'approval' in r ? r : reply.code(r.status).send({ error: r.error, message: r.message });
       },
     );
   }, { logLevel: 'warn' });

@@ -199,4 +199,16 @@ export class PgLog {
   async treeHash(size: number): Promise<Uint8Array> {
     return this.withHashes((r) => treeHash(size, r));
   }
+
+  /** Up to `limit` entries from index `from`, in order. */
+  async entries(from: number, limit: number): Promise<{ index: number; type: string; leaf: Uint8Array }[]> {
+    const r = await this.pool.query<{ idx: string; type: string; leaf: Buffer }>(`SELECT idx, type, leaf FROM ${this.schema}.entries WHERE idx >= $1 ORDER BY idx LIMIT $2`, [from, limit]);
+    return r.rows.map((row) => ({ index: Number(row.idx), type: row.type, leaf: new Uint8Array(row.leaf) }));
+  }
+
+  /** The newest `limit` signed checkpoints, newest first. */
+  async checkpoints(limit: number): Promise<{ size: number; created: string; note: string }[]> {
+    const r = await this.pool.query<{ size: string; created: Date; note: string }>(`SELECT size, created, note FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT $1`, [limit]);
+    return r.rows.map((row) => ({ size: Number(row.size), created: row.created.toISOString(), note: row.note }));
+  }
 }

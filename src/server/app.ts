@@ -18,7 +18,10 @@ import { BundleError } from '../reasons.ts';
 import { errorMessage, isRecord, sha256Hex } from '../util.ts';
 import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
 import { registerLogRoutes } from './log-routes.ts';
+import { nodeConsoleSource } from '../console/node-source.ts';
 import { registerConsole } from '../console/routes.ts';
+import { SOFTWARE_VERSION } from '../version.ts';
+import { installJsonErrors } from './errors.ts';
 import { nodeMetrics } from './metrics.ts';
 import { authorizeBody, authorizeResponses, outcomeBody, revokeBody, verifyBody } from './schemas.ts';
 
@@ -34,6 +37,10 @@ export interface AppDeps {
   logger?: boolean;
   /** fleet nodes: version, beacon age and readiness, for the console's health page */
   nodeStatus?: () => Record<string, unknown>;
+  /** the fleet this node belongs to, if any */
+  fleet?: string;
+  /** where the built console is (default dist/console) */
+  consoleAssets?: string;
 }
 
 function decisionBody(d: Decision) {
@@ -60,13 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 500) req.log.error({ err }, 'internal error');
-    const code = err.validation ? 'invalid_request' : status === 413 ? 'body_too_large' : status === 415 ? 'unsupported_media_type' : status === 500 ? 'internal_error' : 'bad_request';
-    void reply.code(status).send({ error: code, message: status === 500 ? 'internal error' : err.message });
-  });
-  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url} does not exist` }));
+  installJsonErrors(app);
 
   const requireAdmin = async (req: FastifyRequest, reply: FastifyReply) => {
     const header = req.headers.authorization ?? '';
@@ -164,7 +165,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerLogRoutes(app, { log: deps.log, ledger });
-  await registerConsole(app, deps);
+  const source = nodeConsoleSource({
+    node,
+    ledger,
+    state,
+    log: deps.log,
+    software: SOFTWARE_VERSION,
+    ...(deps.nodeStatus && { nodeStatus: deps.nodeStatus }),
+    ...(deps.fleet && { fleet: deps.fleet }),
+  });
+  await registerConsole(app, { source, adminTokenSha256: deps.adminTokenSha256, ...(deps.consoleAssets && { consoleAssets: deps.consoleAssets }) });
   return app;
 }
 

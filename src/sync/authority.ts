@@ -9,19 +9,35 @@
 import type { CryptoKey } from 'jose';
 import { signBeacon } from '../authority/beacon.ts';
 import { verifyRevocation } from '../authority/revocation.ts';
-import { readConfig } from '../home/config.ts';
+import { readConfig, type HomeConfig } from '../home/config.ts';
 import { authoritySigningKeys } from '../home/open.ts';
+import type { VerifiedBundle } from '../policy/manifest.ts';
 import { verifyBundle } from '../policy/verify-bundle.ts';
 import { errorMessage } from '../util.ts';
 import { applyDdl } from '../ledger/pg-ddl.ts';
 import pg from 'pg';
 import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
-import { verifyNodeCertificate } from '../authority/keys.ts';
+import { watchFleet, type FleetView } from './fleet-view.ts';
+
+export interface NamedBundle {
+  domain: string;
+  version: number;
+  digest: string;
+  /** when this authority first named it current */
+  named: string;
+}
 
 export interface AuthorityHandle {
   fleet: Fleet;
+  config: HomeConfig;
+  /** the fleet's nodes: certificates and status reports */
+  view: FleetView;
   /** the beacon contents currently published, per domain */
   current(): Map<string, { version: number; digest: string }>;
+  /** the verified bundle each beacon names, per domain (once its bytes were seen) */
+  bundles(): Map<string, VerifiedBundle>;
+  /** every bundle named current, newest first: from PostgreSQL with --pg, else since this process started */
+  named(): Promise<NamedBundle[]>;
   close(): Promise<void>;
 }
 
@@ -43,6 +59,8 @@ export async function startAuthority(o: {
   const trust = { keys: config.authority.keys, threshold: config.authority.threshold };
   const fleet = await connectFleet(o.nats, { client: 'writ-authority', ...(o.fleet && { fleet: o.fleet }) });
   const bundles = new Map<string, { version: number; digest: string }>([]);
+  const verified = new Map<string, VerifiedBundle>();
+  const namedHere: NamedBundle[] = [];
   // With PostgreSQL, the authority never names a bundle older than one it named before,
   // even after a restart and even if a bucket is rolled back: its history is the floor.
   const history = o.pg ? new AuthorityHistory(o.pg, fleet.name) : null;
@@ -74,9 +92,12 @@ export async function startAuthority(o: {
         try {
           const b = await verifyBundle(e.value, { trust, now: new Date(), domain });
           const cur = bundles.get(domain);
+          if (cur && cur.version === b.manifest.version && cur.digest === b.digest) verified.set(domain, b); // named before a restart
           if (!cur || b.manifest.version > cur.version) {
             await history?.record(domain, b.manifest.version, b.digest);
             bundles.set(domain, { version: b.manifest.version, digest: b.digest });
+            verified.set(domain, b);
+            namedHere.unshift({ domain, version: b.manifest.version, digest: b.digest, named: new Date().toISOString() });
             // name it at once: nodes that activated it are stale until a beacon does
             await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));
           }
@@ -87,14 +108,8 @@ export async function startAuthority(o: {
     })();
   };
   await watchDomain(config.domain);
-  const nw = await fleet.kv.nodes.watch();
-  void (async () => {
-    for await (const e of nw) {
-      if (e.operation !== 'PUT') continue;
-      const cert = await verifyNodeCertificate(new TextDecoder().decode(e.value), config.authority.keys).catch(() => null);
-      if (cert && typeof cert.domain === 'string') await watchDomain(cert.domain).catch((err: unknown) => log(`writ authority: domain ${cert.domain}: ${errorMessage(err)}`));
-    }
-  })();
+  const view = await watchFleet(fleet, config.authority.keys, log);
+  view.onCertified((node, domain) => void watchDomain(domain).catch((err: unknown) => log(`writ authority: domain ${domain} (node ${node}): ${errorMessage(err)}`)));
   const rw = await fleet.kv.revocations.watch();
   void (async () => {
     for await (const e of rw) {
@@ -113,12 +128,16 @@ export async function startAuthority(o: {
   await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));
   return {
     fleet,
+    config,
+    view,
     current: () => new Map(bundles),
+    bundles: () => new Map(verified),
+    named: async () => (history ? history.list() : [...namedHere]),
     async close() {
       await history?.close();
       clearInterval(timer);
       for (const w of watching.values()) w.stop();
-      nw.stop();
+      view.stop();
       rw.stop();
       await fleet.close().catch(() => undefined);
     },
@@ -142,6 +161,14 @@ class AuthorityHistory {
       `SELECT DISTINCT ON (domain) domain, version, digest FROM ${this.schema}.authority_bundles ORDER BY domain, version DESC`,
     );
     return new Map(r.rows.map((row) => [row.domain, { version: Number(row.version), digest: row.digest }]));
+  }
+
+  async list(limit = 200): Promise<NamedBundle[]> {
+    const r = await this.pool.query<{ domain: string; version: string; digest: string; named: Date }>(
+      `SELECT domain, version, digest, named FROM ${this.schema}.authority_bundles ORDER BY named DESC, version DESC LIMIT $1`,
+      [limit],
+    );
+    return r.rows.map((row) => ({ domain: row.domain, version: Number(row.version), digest: row.digest, named: row.named.toISOString() }));
   }
 
   /** Recorded before the beacon names it; a failure here means the bundle is not named. */

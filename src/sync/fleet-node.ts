@@ -14,10 +14,17 @@ import { verifyRevocation } from '../authority/revocation.ts';
 import { verifyNodeCertificate } from '../authority/keys.ts';
 import { readConfig } from '../home/config.ts';
 import { openHome, type OpenHome } from '../home/open.ts';
+import { DecisionStats } from '../telemetry/decision-stats.ts';
+import { SOFTWARE_VERSION } from '../version.ts';
 import { BeaconTracker } from '../node/freshness.ts';
 import { errorMessage } from '../util.ts';
 import { JetStreamLedger } from './jetstream-ledger.ts';
 import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
+
+/** pending approvals listed in a status report (the rest stay visible on the node's own console) */
+const MAX_REPORTED_APPROVALS = 50;
+/** seconds of decision statistics per report: a report every second, so a few lost ones leave no gap */
+const STATS_REPORT_SECONDS = 5;
 
 export interface FleetNode {
   home: OpenHome;
@@ -26,6 +33,8 @@ export interface FleetNode {
   /** highest revocation-list version (KV revision) applied */
   appliedRevocations(): number;
   status(): Record<string, unknown>;
+  /** the URL this node's HTTP API and console are reached at, for the authority's console */
+  advertise(url: string): void;
   /** waits (bounded) until the node holds a current bundle and beacon; a one-shot enforcement point calls it first */
   waitFresh(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -83,6 +92,9 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     }, log),
   ];
 
+  const stats = DecisionStats.observe(h.node);
+  const startedAt = new Date().toISOString();
+  let address: string | null = null;
   const status = () => {
     const a = h.node.policy.active;
     const b = beacons.beacon;
@@ -92,6 +104,7 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
       domain: config.domain,
       version: a?.bundle.manifest.version ?? null,
       digest: a?.bundle.digest ?? null,
+      expires: a?.bundle.manifest.expires ?? null,
       beacon: b ? { seq: b.seq, ageMs: Date.now() - b.iat * 1000, exp: b.exp } : null,
       revocations: applied,
       ready: stale === null,
@@ -99,8 +112,17 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
       time: new Date().toISOString(),
     };
   };
+  // What the authority's console shows of this node (docs/fleet.md, "Status reports").
+  const fullReport = () => ({
+    ...status(),
+    software: SOFTWARE_VERSION,
+    startedAt,
+    address,
+    approvals: h.state.pendingApprovals().slice(0, MAX_REPORTED_APPROVALS).map(({ id, intent, principal, action, resource, policyDigest, expires, status: st }) => ({ id, intent, principal, action, resource, policyDigest, expires, status: st })),
+    stats: stats.report(STATS_REPORT_SECONDS),
+  });
   const report = setInterval(() => {
-    fleet.kv.status.put(kvKey(config.nodeId), JSON.stringify(status())).catch(() => undefined);
+    fleet.kv.status.put(kvKey(config.nodeId), JSON.stringify(fullReport())).catch(() => undefined);
   }, 1000);
   report.unref();
 
@@ -110,6 +132,7 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     beacons,
     appliedRevocations: () => applied,
     status,
+    advertise: (url) => void (address = url),
     async waitFresh(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (h.node.staleness() !== null) {

@@ -6,6 +6,7 @@
  * decision on the hot path.
  */
 import type { GovernanceNode } from '../node/node.ts';
+import { LatencyHistogram, type HistogramPairs } from './histogram.ts';
 
 const WINDOW_SECONDS = 300;
 /** latencies kept per second (reservoir sampling beyond this) */
@@ -17,6 +18,8 @@ interface Slot {
   deny: number;
   reasons: Map<string, number>;
   latencies: number[];
+  /** every latency of the second, for reports the authority merges */
+  histogram: LatencyHistogram;
   seen: number;
   /** quantiles computed when `seen` was this */
   cached?: { seen: number; p50: number | null; p99: number | null };
@@ -46,6 +49,21 @@ function quantile(sorted: number[], q: number): number | null {
   return sorted[i] ?? null;
 }
 
+/** One second of a node's decisions as it reports them to the fleet (status bucket). */
+export interface SecondReport {
+  t: number;
+  allow: number;
+  deny: number;
+  denyReasons: Record<string, number>;
+  latency: HistogramPairs;
+}
+
+export interface StatsReport {
+  since: string;
+  totals: StatsSnapshot['totals'];
+  seconds: SecondReport[];
+}
+
 export class DecisionStats {
   private readonly slots: (Slot | undefined)[] = new Array<Slot | undefined>(WINDOW_SECONDS);
   private readonly started = new Date();
@@ -67,7 +85,7 @@ export class DecisionStats {
     const i = second % WINDOW_SECONDS;
     let s = this.slots[i];
     if (!s || s.second !== second) {
-      s = { second, allow: 0, deny: 0, reasons: new Map(), latencies: [], seen: 0 };
+      s = { second, allow: 0, deny: 0, reasons: new Map(), latencies: [], histogram: new LatencyHistogram(), seen: 0 };
       this.slots[i] = s;
     }
     return s;
@@ -87,6 +105,7 @@ export class DecisionStats {
       }
     }
     const ms = seconds * 1000;
+    s.histogram.record(ms);
     s.seen++;
     if (s.latencies.length < SAMPLES_PER_SECOND) s.latencies.push(ms);
     else {
@@ -117,5 +136,18 @@ export class DecisionStats {
       totals: { allow: this.totals.allow, deny: this.totals.deny, denyReasons: Object.fromEntries(this.totals.denyReasons) },
       series,
     };
+  }
+
+  /** The last `seconds` seconds that saw decisions, with mergeable latency histograms. */
+  report(seconds = 5): StatsReport {
+    const now = Math.floor(this.clock() / 1000);
+    const out: SecondReport[] = [];
+    for (let t = now - Math.min(seconds, WINDOW_SECONDS) + 1; t <= now; t++) {
+      const s = this.slots[t % WINDOW_SECONDS];
+      if (s?.second !== t || s.allow + s.deny === 0) continue;
+      out.push({ t, allow: s.allow, deny: s.deny, denyReasons: Object.fromEntries(s.reasons), latency: s.histogram.pairs() });
+    }
+    const { totals } = this.snapshot(1);
+    return { since: this.started.toISOString(), totals, seconds: out };
   }
 }

@@ -1,0 +1,81 @@
+/**
+ * The console of a fleet's authority (`writ authority`): every node's health from the
+ * status bucket (version, beacon age, readiness, as each node reports it), the fleet's
+ * decision rate, deny reasons and latency (the nodes' reports merged), the bundle each
+ * domain's beacon names with its policies, the bundles the authority named over time,
+ * every node's pending approvals — and, with PostgreSQL, the fleet's ledger as the
+ * sequencer wrote it. Approvals are decided at the node that holds them.
+ */
+import { formatProofFile } from '../ledger/proof-file.ts';
+import type { PgLog } from '../ledger/pg-log.ts';
+import type { AuthorityHandle } from '../sync/authority.ts';
+import { REPORT_STALE_MS, type FleetNodeView } from '../sync/fleet-view.ts';
+import { bundleView, type Activation, type NodeHealth } from './data.ts';
+import type { ConsoleLedger, ConsoleSource, PageName } from './source.ts';
+
+const decoder = new TextDecoder();
+
+/** A node as the health page shows it, judged on the authority's clock. */
+export function fleetNodeHealth(n: FleetNodeView): NodeHealth {
+  const r = n.report;
+  const age = n.reportAgeMs;
+  const silent = r === null || age === null || age > REPORT_STALE_MS;
+  return {
+    node: n.node,
+    domain: r?.domain ?? n.certified?.domain ?? '',
+    mode: 'fleet',
+    software: r?.software ?? 'unknown',
+    bundle: r && r.version !== null && r.digest !== null ? { version: r.version, digest: r.digest, expires: r.expires ?? '' } : null,
+    beacon: r?.beacon && age !== null ? { ageMs: r.beacon.ageMs + age } : null,
+    ready: !silent && r.ready && n.certified !== null,
+    reason: r === null ? 'never_reported' : silent ? 'not_reporting' : n.certified === null ? 'not_certified' : r.reason,
+    startedAt: r?.startedAt ?? null,
+    reportAgeMs: age,
+    address: r?.address ?? null,
+    certified: n.certified !== null,
+  };
+}
+
+function pgLedger(plog: PgLog): ConsoleLedger {
+  return {
+    async entries(from, limit) {
+      const [size, [cp]] = await Promise.all([plog.size(), plog.checkpoints(1)]);
+      const start = from ?? Math.max(0, size - limit);
+      const entries = (await plog.entries(start, limit)).map((e) => ({ index: e.index, type: e.type, leaf: decoder.decode(e.leaf) }));
+      return { size, checkpoint: cp ? { size: cp.size, created: cp.created } : null, entries };
+    },
+    checkpoints: () => plog.checkpoints(50),
+    async proof(i) {
+      const [cp, entry] = await Promise.all([plog.latestCheckpoint(), plog.entry(i)]);
+      if (!entry) return { missing: `no entry ${i}` };
+      if (!cp || cp.size <= i) return { missing: `no signed checkpoint covers entry ${i} yet` };
+      return { index: i, proof: formatProofFile({ index: i, proof: await plog.inclusionProof(i, cp.size), checkpoint: cp.note }), entry: decoder.decode(entry) };
+    },
+  };
+}
+
+export function authorityConsoleSource(a: AuthorityHandle, o: { software: string; ledger?: PgLog }): ConsoleSource {
+  const pages: PageName[] = ['governance', 'health', 'proof', ...(o.ledger ? (['ledger'] as const) : [])];
+  const notes = [
+    'Node health and approvals are as each node reports them in the status bucket',
+    'Lineage is searched on a node’s own console',
+    ...(o.ledger ? [] : ['The fleet’s ledger is shown when the authority runs with --pg (the sequencer’s PostgreSQL)']),
+  ];
+  return {
+    about: { role: 'authority', id: 'authority', domain: a.config.domain, fleet: a.fleet.name, software: o.software, pages, notes },
+    async governance() {
+      const bundles = [...a.bundles().values()].sort((x, y) => x.manifest.domain.localeCompare(y.manifest.domain));
+      const byDigest = new Map(bundles.map((b) => [b.digest, b]));
+      const activations: Activation[] = (await a.named()).map((n) => {
+        const b = byDigest.get(n.digest);
+        return { index: null, time: n.named, domain: n.domain, version: n.version, digest: n.digest, signers: b?.signers ?? [], expires: b?.manifest.expires ?? null };
+      });
+      const approvals = a.view.nodes().flatMap((n) => (n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS ? n.report.approvals.map((ap) => ({ ...ap, node: n.node })) : []));
+      return { node: { id: 'authority', domain: a.config.domain }, bundles: bundles.map((b) => bundleView(b)), activations, approvals, approvalsDecidedHere: false };
+    },
+    async health(seconds) {
+      return { now: new Date().toISOString(), nodes: a.view.nodes().map(fleetNodeHealth), stats: a.view.stats.snapshot(seconds) };
+    },
+    ...(o.ledger && { ledger: pgLedger(o.ledger) }),
+  };
+}

@@ -1,0 +1,88 @@
+/** The console of one node (`writ up`, `writ node`): its bundle, its ledger, its approvals. */
+import type { Ledger } from '../ledger/ledger.ts';
+import type { TransparencyLog } from '../ledger/log.ts';
+import { formatProofFile } from '../ledger/proof-file.ts';
+import { ApprovalStateError, decideApproval } from '../node/approval.ts';
+import type { GovernanceNode } from '../node/node.ts';
+import type { NodeState } from '../node/state.ts';
+import { ActivationHistory, activeBundles, nodeHealth, searchLineage } from './data.ts';
+import type { ConsoleSource } from './source.ts';
+import { DecisionStats } from '../telemetry/decision-stats.ts';
+
+export interface NodeConsoleDeps {
+  node: GovernanceNode;
+  ledger: Ledger;
+  state: NodeState;
+  log: TransparencyLog;
+  software: string;
+  /** a fleet node's status report (beacon age, readiness); embedded nodes have none */
+  nodeStatus?: () => Record<string, unknown>;
+  fleet?: string;
+}
+
+const decoder = new TextDecoder();
+
+export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
+  const { node, ledger, state, log } = deps;
+  const stats = DecisionStats.observe(node);
+  const history = new ActivationHistory();
+  const startedAt = new Date().toISOString();
+  return {
+    about: {
+      role: 'node',
+      id: node.identity.nodeId,
+      domain: node.identity.domain,
+      fleet: deps.fleet ?? null,
+      software: deps.software,
+      pages: ['governance', 'health', 'lineage', 'proof', 'ledger'],
+      notes: deps.nodeStatus ? ['This is one fleet node: the ledger shown is what this node wrote; the authority’s console shows the whole fleet.'] : [],
+    },
+    async governance() {
+      await node.policy.refresh().catch(() => undefined);
+      return {
+        node: { id: node.identity.nodeId, domain: node.identity.domain },
+        bundles: activeBundles(node),
+        activations: await history.list(ledger),
+        approvals: state.pendingApprovals(),
+        approvalsDecidedHere: true,
+      };
+    },
+    async health(seconds) {
+      return {
+        now: new Date().toISOString(),
+        nodes: [nodeHealth(node, { software: deps.software, startedAt, ...(deps.nodeStatus && { status: deps.nodeStatus }) })],
+        stats: stats.snapshot(seconds),
+      };
+    },
+    ledger: {
+      async entries(from, limit) {
+        const size = ledger.size();
+        const start = from ?? Math.max(0, size - limit);
+        const cp = log.latestCheckpoint();
+        const entries = ledger.entries(start, limit).map((e) => ({ index: e.index, type: e.type, leaf: decoder.decode(e.leaf) }));
+        return { size, checkpoint: cp ? { size: cp.size, created: cp.created } : null, entries };
+      },
+      async checkpoints() {
+        return log.checkpoints().slice(-50).reverse().map((c) => ({ size: c.size, created: c.created, note: c.note }));
+      },
+      async proof(i) {
+        const cp = log.latestCheckpoint();
+        const entry = log.entry(i);
+        if (!entry) return { missing: `no entry ${i}` };
+        if (!cp || cp.size <= i) return { missing: `no signed checkpoint covers entry ${i} yet` };
+        return { index: i, proof: formatProofFile({ index: i, proof: log.inclusionProof(i, cp.size), checkpoint: cp.note }), entry: decoder.decode(entry) };
+      },
+    },
+    lineage: (q, kind) => searchLineage(ledger, q, kind),
+    async decideApproval(id, decision) {
+      try {
+        const a = await decideApproval(ledger, state, id, decision === 'approve' ? 'approved' : 'rejected', 'console-admin');
+        return { approval: a };
+      } catch (err) {
+        if (!(err instanceof ApprovalStateError)) throw err;
+        const missing = state.approval(id) === null;
+        return { status: missing ? 404 : 409, error: missing ? 'unknown_approval' : 'approval_not_pending', message: err.message };
+      }
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * What a console shows, independent of who serves it. `writ up` and `writ node` serve
+ * one node's view (node-source.ts); `writ authority` serves the fleet's (authority-source.ts):
+ * every node's health from the status bucket, the bundle of every domain, and — with
+ * PostgreSQL — the fleet's ledger. routes.ts turns a source into HTTP; the pages import
+ * these shapes as types only. A part a source does not have is absent, and its routes
+ * answer 404 `not_available` with the reason.
+ */
+import type { ApprovalRecord } from '../node/state.ts';
+import type { Activation, LineageGraph, NodeHealth } from './data.ts';
+import type { StatsSnapshot } from '../telemetry/decision-stats.ts';
+
+export type PageName = 'governance' | 'health' | 'lineage' | 'proof' | 'ledger';
+
+export interface ConsoleAbout {
+  role: 'node' | 'authority';
+  /** node id, or `authority` */
+  id: string;
+  domain: string;
+  /** the fleet's name; null for an embedded node */
+  fleet: string | null;
+  software: string;
+  /** the pages this console can fill */
+  pages: PageName[];
+  /** why pages are missing, for the user */
+  notes: string[];
+}
+
+export interface BundleFile {
+  name: string;
+  sha256: string | null;
+  size: number;
+  text: string;
+}
+
+export interface BundleView {
+  domain: string;
+  version: number;
+  digest: string;
+  signers: string[];
+  created: string;
+  expires: string;
+  expired: boolean;
+  files: BundleFile[];
+}
+
+export type ApprovalView = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires' | 'status'> & {
+  /** the node that holds it, where the console is not that node's (the authority's) */
+  node?: string;
+};
+
+export interface GovernanceView {
+  node: { id: string; domain: string };
+  bundles: BundleView[];
+  activations: Activation[];
+  approvals: ApprovalView[];
+  /** whether approvals can be decided through this console */
+  approvalsDecidedHere: boolean;
+}
+
+export interface HealthView {
+  now: string;
+  nodes: NodeHealth[];
+  stats: StatsSnapshot;
+}
+
+export interface EntriesPage {
+  size: number;
+  checkpoint: { size: number; created: string } | null;
+  entries: { index: number; type: string; leaf: string }[];
+}
+
+export interface StoredCheckpointView {
+  size: number;
+  created: string;
+  note: string;
+}
+
+export interface ProofView {
+  index: number;
+  /** a C2SP tlog-proof@v1 file */
+  proof: string;
+  entry: string;
+}
+
+export interface ConsoleLedger {
+  entries(from: number | undefined, limit: number): Promise<EntriesPage>;
+  checkpoints(): Promise<StoredCheckpointView[]>;
+  /** the proof of an entry at the latest checkpoint; a message when there is none */
+  proof(index: number): Promise<ProofView | { missing: string }>;
+}
+
+export type ApprovalOutcome = { approval: ApprovalRecord } | { status: 404 | 409; error: string; message: string };
+
+export interface ConsoleSource {
+  about: ConsoleAbout;
+  governance(): Promise<GovernanceView>;
+  health(seconds: number): Promise<HealthView>;
+  ledger?: ConsoleLedger;
+  lineage?(query: string, kind: 'auto' | 'writ' | 'principal' | 'session'): Promise<LineageGraph>;
+  decideApproval?(id: string, decision: 'approve' | 'reject'): Promise<ApprovalOutcome>;
+}

@@ -1,0 +1,45 @@
+/**
+ * The authority's HTTP server (`writ authority --port`): the fleet console, the fleet's
+ * JWKS (every certified node's writ key), health, and — with PostgreSQL — the fleet
+ * ledger's read endpoints. It decides nothing and signs nothing over HTTP: beacons go to
+ * NATS; the only mutating console route answers that approvals are decided at their node.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { authorityConsoleSource } from '../console/authority-source.ts';
+import { registerConsole } from '../console/routes.ts';
+import { newVerifier } from '../ledger/note.ts';
+import { PgLog } from '../ledger/pg-log.ts';
+import type { AuthorityHandle } from '../sync/authority.ts';
+import { SOFTWARE_VERSION } from '../version.ts';
+import { installJsonErrors } from './errors.ts';
+import { registerPgLogRoutes } from './pg-log-routes.ts';
+
+export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; consoleAssets?: string; logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit: 16 * 1024 });
+  app.removeContentTypeParser('text/plain');
+  installJsonErrors(app);
+
+  let ledger: PgLog | undefined;
+  if (o.pg) {
+    const pool = new pg.Pool({ connectionString: o.pg, max: 4 });
+    pool.on('error', () => undefined); // idle-connection errors: the next query reports
+    app.addHook('onClose', async () => pool.end());
+    // read-only: the sequencer alone appends and signs checkpoints
+    ledger = new PgLog(pool, { schema: a.fleet.name, origin: a.config.log.origin, verifier: newVerifier(a.config.log.verifierKey) });
+    await ledger.init();
+    registerPgLogRoutes(app, ledger);
+  }
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    if (a.fleet.nc.isClosed()) return reply.code(503).send({ ready: false, reason: 'nats_closed' });
+    const named = Object.fromEntries([...a.current()].map(([domain, b]) => [domain, b]));
+    return { ready: true, fleet: a.fleet.name, named };
+  });
+  app.get('/.well-known/jwks.json', async () => ({ keys: a.view.keys() }));
+
+  const source = authorityConsoleSource(a, { software: SOFTWARE_VERSION, ...(ledger && { ledger }) });
+  await registerConsole(app, { source, adminTokenSha256: a.config.admin.tokenSha256, ...(o.consoleAssets && { consoleAssets: o.consoleAssets }) });
+  return app;
+}
