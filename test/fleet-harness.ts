@@ -375,11 +375,11 @@ export class TestFleet {
   }
 
   /** Signs the demo policy as `version` with the authority key (as `writ policy sign` does); returns the bundle file. */
-  async sign(version: number, o: { expiresInMs?: number } = {}): Promise<string> {
+  async sign(version: number, o: { expiresInMs?: number; policyDir?: string } = {}): Promise<string> {
     const file = join(this.dir, `bundle-${version}.json`);
     const config = readConfig(this.authHome);
     const created = new Date(Date.now() - 1000);
-    const bundle = await buildBundle(readPolicyFolder(DEMO_POLICY), { domain: config.domain, version, created, expires: new Date(created.getTime() + (o.expiresInMs ?? 3600_000)) }, await authoritySigningKeys(this.authHome, config));
+    const bundle = await buildBundle(readPolicyFolder(o.policyDir ?? DEMO_POLICY), { domain: config.domain, version, created, expires: new Date(created.getTime() + (o.expiresInMs ?? 3600_000)) }, await authoritySigningKeys(this.authHome, config));
     writeFileSync(file, JSON.stringify(bundle));
     return file;
   }
@@ -431,7 +431,8 @@ export class TestFleet {
     const out = new Map<string, NodeStatus>();
     for (const n of this.nodes) {
       const e = await this.fleet.kv.status.get(kvKey(n.id));
-      if (e && e.operation === 'PUT') out.set(n.id, e.json<NodeStatus>());
+      // a compact JWS signed by the node (src/sync/status-report.ts); the payload is the report
+      if (e && e.operation === 'PUT') out.set(n.id, JSON.parse(Buffer.from(e.string().split('.')[1] ?? '', 'base64url').toString('utf8')) as NodeStatus);
     }
     return out;
   }

@@ -70,7 +70,7 @@ export function authorityConsoleSource(a: AuthorityHandle, o: { software: string
         const b = byDigest.get(n.digest);
         return { index: null, time: n.named, domain: n.domain, version: n.version, digest: n.digest, signers: b?.signers ?? [], expires: b?.manifest.expires ?? null };
       });
-      const approvals = a.view.nodes().flatMap((n) => (n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS ? n.report.approvals.map((ap) => ({ ...ap, node: n.node })) : []));
+      const approvals = a.view.nodes().flatMap((n) => (n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS ? n.report.approvals.map((ap) => ({ ...ap, node: n.node, at: n.report?.address ?? null })) : []));
       return { node: { id: 'authority', domain: a.config.domain }, bundles: bundles.map((b) => bundleView(b)), activations, approvals, approvalsDecidedHere: false };
     },
     async health(seconds) {

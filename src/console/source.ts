@@ -47,6 +47,8 @@ export interface BundleView {
 export type ApprovalView = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires' | 'status'> & {
   /** the node that holds it, where the console is not that node's (the authority's) */
   node?: string;
+  /** where that node says its console is */
+  at?: string | null;
 };
 
 export interface GovernanceView {

@@ -19,6 +19,7 @@ import { SOFTWARE_VERSION } from '../version.ts';
 import { BeaconTracker } from '../node/freshness.ts';
 import { errorMessage } from '../util.ts';
 import { JetStreamLedger } from './jetstream-ledger.ts';
+import { signStatusReport } from './status-report.ts';
 import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
 
 /** pending approvals listed in a status report (the rest stay visible on the node's own console) */
@@ -122,7 +123,9 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     stats: stats.report(STATS_REPORT_SECONDS),
   });
   const report = setInterval(() => {
-    fleet.kv.status.put(kvKey(config.nodeId), JSON.stringify(fullReport())).catch(() => undefined);
+    signStatusReport(fullReport(), h.node.identity.privateKey, h.node.identity.kid)
+      .then((jws) => fleet.kv.status.put(kvKey(config.nodeId), jws))
+      .catch(() => undefined);
   }, 1000);
   report.unref();
 

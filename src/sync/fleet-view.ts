@@ -3,9 +3,10 @@
  * (the nodes bucket, each certificate verified against the pinned authority keys) and
  * what each last reported (the status bucket, once a second per node).
  *
- * A status report is the node's word, not proof: anyone who may write the bucket could
- * write one. It is parsed strictly and shown as reported; the console says so. What
- * makes a node deny (beacons, bundles, revocations) never depends on it. Ages are
+ * A status report is signed by its node (status-report.ts) and believed only under the
+ * key of that node's certificate; it is then parsed strictly. It remains the node's own
+ * account of itself, and what makes a node deny (beacons, bundles, revocations) never
+ * depends on it. Ages are
  * measured on the authority's clock from when a report arrived, so a node's clock skew
  * cannot make it look fresh.
  */
@@ -14,6 +15,7 @@ import { verifyNodeCertificate } from '../authority/keys.ts';
 import { FleetStats } from '../telemetry/fleet-stats.ts';
 import { isRecord } from '../util.ts';
 import { kvKey, type Fleet } from './nats.ts';
+import { openStatusReport, statusKid } from './status-report.ts';
 
 /** a node reports every second: after this long without one it is shown as not reporting */
 export const REPORT_STALE_MS = 3000;
@@ -119,20 +121,32 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
       for (const f of listeners) f(cert.sub, cert.domain);
     }
   })();
+  // a report is believed only under its node's certified key; one that arrives before
+  // the certificate waits for it (the latest per node)
+  const waiting = new Map<string, string>();
+  const accept = async (key: string, jws: string): Promise<void> => {
+    const kid = statusKid(jws);
+    const node = [...certified].find(([id, c]) => kvKey(id) === key && c.jwk.kid === kid);
+    if (!node) {
+      if (waiting.size < 10_000) waiting.set(key, jws);
+      return;
+    }
+    waiting.delete(key);
+    const raw = await openStatusReport(jws, node[1].jwk).catch(() => null);
+    const report = raw === null ? null : parseStatusReport(raw, key);
+    if (!report || report.node !== node[0]) return;
+    reports.set(report.node, { report, at: clock() });
+    if (isRecord(raw)) stats.offer(report.node, raw.stats);
+  };
+  listeners.push((node) => {
+    const jws = waiting.get(kvKey(node));
+    if (jws) void accept(kvKey(node), jws);
+  });
   const sw = await fleet.kv.status.watch();
   void (async () => {
     for await (const e of sw) {
       if (e.operation !== 'PUT') continue;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(decoder.decode(e.value));
-      } catch {
-        continue;
-      }
-      const report = parseStatusReport(raw, e.key);
-      if (!report) continue;
-      reports.set(report.node, { report, at: clock() });
-      if (isRecord(raw)) stats.offer(report.node, raw.stats);
+      await accept(e.key, decoder.decode(e.value));
     }
   })();
 

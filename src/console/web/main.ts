@@ -4,6 +4,8 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { getJson } from './api.ts';
 import { clear, errorBox, h } from './dom.ts';
+// the JSON shape the server sends (type-only: nothing of the server is bundled)
+import type { ConsoleAbout } from '../source.ts';
 
 export type Cleanup = () => void;
 export interface Page {
@@ -20,6 +22,8 @@ const pages: Record<string, () => Promise<Page>> = {
 
 let cleanup: Cleanup | void = undefined;
 let generation = 0;
+/** what this console serves: a node's view or the fleet authority's */
+const about: Promise<ConsoleAbout | null> = getJson<ConsoleAbout>('/console/api/about').catch(() => null);
 
 async function route(): Promise<void> {
   const hash = window.location.hash.replace(/^#\/?/, '');
@@ -34,6 +38,12 @@ async function route(): Promise<void> {
   clear(main, root);
   document.title = `Writ console — ${page}`;
   try {
+    const a = await about;
+    if (mine !== generation) return;
+    if (a && !a.pages.includes(page as ConsoleAbout['pages'][number])) {
+      root.append(h('h1', null, 'Not available here'), h('div', { class: 'notice', id: 'not-available' }, `This ${a.role === 'authority' ? 'authority' : 'node'} console has no ${page} page.`, a.notes.map((n) => h('p', null, n))));
+      return;
+    }
     const mod = await pages[page]!();
     if (mine !== generation) return;
     const c = await mod.render(root, new URLSearchParams(query));
@@ -44,16 +54,16 @@ async function route(): Promise<void> {
   }
 }
 
-async function nodeBadge(): Promise<void> {
-  try {
-    const health = await getJson<{ nodes: { node: string; domain: string }[] }>('/console/api/health?seconds=1');
-    const n = health.nodes[0];
-    if (n) (document.getElementById('node-id') as HTMLElement).textContent = `node ${n.node} · domain ${n.domain}`;
-  } catch {
-    // the pages say what is wrong
-  }
+async function identify(): Promise<void> {
+  const a = await about;
+  if (!a) return;
+  const label = a.role === 'authority' ? `fleet ${a.fleet ?? '?'} · authority · domain ${a.domain}` : `node ${a.id} · domain ${a.domain}${a.fleet ? ` · fleet ${a.fleet}` : ''}`;
+  const badge = document.getElementById('node-id') as HTMLElement;
+  badge.textContent = label;
+  badge.dataset.role = a.role;
+  for (const link of document.querySelectorAll<HTMLAnchorElement>('#nav a')) link.hidden = !a.pages.includes(link.dataset.page as ConsoleAbout['pages'][number]);
 }
 
 window.addEventListener('hashchange', () => void route());
 void route();
-void nodeBadge();
+void identify();

@@ -9,26 +9,7 @@ import { grammarFor, highlighted } from '../cedar.ts';
 import { badge, clear, errorBox, every, h, pageHref, relTime, short, tail } from '../dom.ts';
 // the JSON shapes the server sends (type-only: nothing of the server is bundled)
 import type { Activation } from '../../data.ts';
-import type { ApprovalRecord } from '../../../node/state.ts';
-
-type Approval = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires' | 'status'>;
-
-interface BundleView {
-  domain: string;
-  version: number;
-  digest: string;
-  signers: string[];
-  created: string;
-  expires: string;
-  expired: boolean;
-  files: { name: string; sha256: string | null; size: number; text: string }[];
-}
-interface Governance {
-  node: { id: string; domain: string };
-  bundles: BundleView[];
-  activations: Activation[];
-  approvals: Approval[];
-}
+import type { ApprovalView as Approval, BundleView, GovernanceView as Governance } from '../../source.ts';
 
 function bundleCard(b: BundleView): HTMLElement {
   return h(
@@ -75,7 +56,7 @@ function activationTable(list: Activation[]): HTMLElement {
         h(
           'tr',
           { dataset: { version: String(a.version) } },
-          h('td', null, h('a', { href: pageHref('ledger', { entry: a.index }) }, `#${a.index}`)),
+          h('td', null, a.index === null ? '—' : h('a', { href: pageHref('ledger', { entry: a.index }) }, `#${a.index}`)),
           h('td', null, a.time ?? ''),
           h('td', null, a.domain ?? ''),
           h('td', null, String(a.version ?? '')),
@@ -102,6 +83,33 @@ function adminPanel(onChange: () => void): HTMLElement {
     h('button', { id: 'admin-use', on: { click: () => (adminToken.set(input.value), (input.value = ''), show(), onChange()) } }, 'Use for this tab'),
     h('button', { class: 'secondary', id: 'admin-forget', on: { click: () => (adminToken.clear(), show(), onChange()) } }, 'Forget'),
     state,
+  );
+}
+
+/** The authority lists every node's pending approvals; each is decided on its node's console. */
+function fleetApprovalsTable(list: Approval[]): HTMLElement {
+  if (list.length === 0) return h('p', { class: 'muted', id: 'no-approvals' }, 'No node reports a pending approval.');
+  return h(
+    'table',
+    { class: 'grid', id: 'approvals' },
+    h('thead', null, h('tr', null, ['node', 'request', 'principal', 'action', 'resource', 'expires', 'decide at'].map((t) => h('th', null, t)))),
+    h(
+      'tbody',
+      null,
+      list.map((a) =>
+        h(
+          'tr',
+          { dataset: { approval: a.id, node: a.node ?? '' } },
+          h('td', { class: 'mono' }, a.node ?? ''),
+          h('td', { class: 'mono', title: a.id }, tail(a.id, 12)),
+          h('td', null, a.principal),
+          h('td', null, a.action),
+          h('td', null, a.resource),
+          h('td', null, relTime(a.expires)),
+          h('td', null, a.at ? h('a', { href: `${a.at}/console/#/governance`, rel: 'noreferrer' }, `${a.node ?? 'node'} console`) : `writ approve ${a.id} on ${a.node ?? 'the node'}`),
+        ),
+      ),
+    ),
   );
 }
 
@@ -144,6 +152,7 @@ export function render(root: HTMLElement): () => void {
   const result = h('div', { id: 'approval-result', role: 'status' });
   let last: Governance | null = null;
   let shownBundles: string | null = null;
+  const historyNote = h('p', { class: 'muted', id: 'history-note' });
 
   const act = async (id: string, decision: 'approve' | 'reject') => {
     try {
@@ -156,7 +165,7 @@ export function render(root: HTMLElement): () => void {
   };
   const draw = () => {
     if (!last) return;
-    clear(approvals, approvalsTable(last.approvals, (id, d) => void act(id, d)));
+    clear(approvals, last.approvalsDecidedHere ? approvalsTable(last.approvals, (id, d) => void act(id, d)) : fleetApprovalsTable(last.approvals));
   };
   const load = async () => {
     try {
@@ -169,17 +178,23 @@ export function render(root: HTMLElement): () => void {
     const key = last.bundles.map((b) => b.digest).join();
     if (key !== shownBundles) {
       shownBundles = key;
-      clear(bundles, last.bundles.length ? last.bundles.map(bundleCard) : h('div', { class: 'error' }, 'No bundle is active: this node denies everything (no_active_bundle).'));
+      const none = last.approvalsDecidedHere ? 'No bundle is active: this node denies everything (no_active_bundle).' : 'No beacon names a bundle yet: every node denies (stale_policy) until one is pushed (writ policy push).';
+      clear(bundles, last.bundles.length ? last.bundles.map(bundleCard) : h('div', { class: 'error' }, none));
     }
+    adminBox.hidden = !last.approvalsDecidedHere;
+    historyNote.textContent = last.approvalsDecidedHere
+      ? 'From the ledger’s bundle_activation entries, newest first.'
+      : 'The bundles this authority named current in its beacons, newest first (each node’s activations are in the fleet ledger).';
     clear(history, activationTable(last.activations));
     draw();
   };
 
+  const adminBox = adminPanel(draw);
   root.append(
     h('h1', null, 'Governance'),
     bundles,
-    h('section', { class: 'card' }, h('h2', null, 'Pending approvals'), adminPanel(draw), result, approvals),
-    h('section', { class: 'card' }, h('h2', null, 'Activation history'), h('p', { class: 'muted' }, 'From the ledger’s bundle_activation entries, newest first.'), history),
+    h('section', { class: 'card' }, h('h2', null, 'Pending approvals'), adminBox, result, approvals),
+    h('section', { class: 'card' }, h('h2', null, 'Activation history'), historyNote, history),
   );
   return every(3000, load);
 }

@@ -6,30 +6,26 @@
 import uPlot from 'uplot';
 import { getJson } from '../api.ts';
 import { badge, clear, errorBox, every, h, relTime, short } from '../dom.ts';
-// the JSON shape the server sends (type-only: nothing of the server is bundled)
+// the JSON shapes the server sends (type-only: nothing of the server is bundled)
 import type { NodeHealth } from '../../data.ts';
-
-interface Point {
-  t: number;
-  allow: number;
-  deny: number;
-  denyReasons: Record<string, number>;
-  p50: number | null;
-  p99: number | null;
-}
-interface Health {
-  now: string;
-  nodes: NodeHealth[];
-  stats: { since: string; totals: { allow: number; deny: number; denyReasons: Record<string, number> }; series: Point[] };
-}
+import type { HealthView as Health } from '../../source.ts';
 
 const COLORS = ['#d9480f', '#5f3dc4', '#1971c2', '#e8590c', '#c2255c', '#2f9e44', '#f08c00', '#0c8599', '#862e9c', '#495057'];
 
+function reportCell(n: NodeHealth): HTMLElement {
+  const age = n.reportAgeMs;
+  const text = age === null || age === undefined ? 'never' : `${(age / 1000).toFixed(1)} s ago`;
+  return h('td', { class: 'node-report' }, n.address ? h('a', { href: `${n.address}/console/#/health`, rel: 'noreferrer' }, text) : text);
+}
+
 function nodesTable(nodes: NodeHealth[]): HTMLElement {
+  // the authority's view has each node's last report (and a link to its console)
+  const fleetView = nodes.some((n) => n.reportAgeMs !== undefined);
+  if (nodes.length === 0) return h('p', { class: 'muted', id: 'no-nodes' }, 'No node has registered yet (writ fleet add-node, then writ node).');
   return h(
     'table',
     { class: 'grid', id: 'nodes' },
-    h('thead', null, h('tr', null, ['node', 'domain', 'mode', 'software', 'bundle', 'beacon age', 'ready', 'up since'].map((t) => h('th', null, t)))),
+    h('thead', null, h('tr', null, ['node', 'domain', 'mode', 'software', 'bundle', 'beacon age', 'ready', 'up since', ...(fleetView ? ['last report'] : [])].map((t) => h('th', null, t)))),
     h(
       'tbody',
       null,
@@ -44,7 +40,8 @@ function nodesTable(nodes: NodeHealth[]): HTMLElement {
           h('td', { class: 'node-bundle' }, n.bundle ? `v${n.bundle.version} · ${short(n.bundle.digest, 18)} · expires ${relTime(n.bundle.expires)}` : 'none'),
           h('td', { class: 'node-beacon' }, n.beacon ? `${(n.beacon.ageMs / 1000).toFixed(1)} s` : n.mode === 'embedded' ? 'none (embedded: no beacons)' : 'no beacon'),
           h('td', { class: 'node-ready' }, badge(n.ready, n.ready ? 'ready' : `not ready: ${n.reason ?? '?'}`)),
-          h('td', null, relTime(n.startedAt)),
+          h('td', null, n.startedAt ? relTime(n.startedAt) : ''),
+          fleetView ? reportCell(n) : null,
         ),
       ),
     ),
@@ -87,6 +84,9 @@ export function render(root: HTMLElement): () => void {
   const nodes = h('div', { id: 'nodes-box' }, h('p', { class: 'muted' }, 'Loading…'));
   const totals = h('div', { id: 'totals' });
   const updated = h('span', { id: 'updated', class: 'muted' });
+  const NODE_NOTE = 'Per second over the last two minutes (since the node started, if later), refreshed every second. Latency: from request to decision, including the durable ledger append and signing.';
+  const FLEET_NOTE = 'The whole fleet, per second over the last two minutes, refreshed every second: the sum of what every node reports each second. Latency p50/p99 are quantiles of the nodes’ merged latency histograms (within ±5%), from request to decision including the acknowledged evidence append.';
+  const note = h('p', { class: 'muted', id: 'decisions-note' }, NODE_NOTE);
   const mk = (id: string): Chart => ({ plot: null, box: h('div', { class: 'chart', id }), key: '' });
   const rate = mk('chart-rate');
   const denies = mk('chart-deny');
@@ -98,7 +98,7 @@ export function render(root: HTMLElement): () => void {
       'section',
       { class: 'card' },
       h('h2', null, 'Decisions, live ', updated),
-      h('p', { class: 'muted' }, 'Per second over the last two minutes (since the node started, if later), refreshed every second. Latency: from request to decision, including the durable ledger append and signing.'),
+      note,
       totals,
       h('div', { class: 'charts' }, rate.box, denies.box, latency.box),
     ),
@@ -116,6 +116,7 @@ export function render(root: HTMLElement): () => void {
     if (disposed) return;
     n++;
     clear(nodes, nodesTable(health.nodes));
+    note.textContent = health.nodes.some((x) => x.reportAgeMs !== undefined) ? FLEET_NOTE : NODE_NOTE;
     const s = health.stats;
     const reasonTotals = Object.entries(s.totals.denyReasons).sort((a, b) => b[1] - a[1]);
     clear(
