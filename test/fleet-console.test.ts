@@ -12,13 +12,19 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readConfig } from '../src/home/config.ts';
 import { verifyProofFile } from '../src/ledger/proof-file.ts';
+import { randomBytes } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { generateKeyPair } from 'jose';
+import { buildAuthorityApp } from '../src/server/authority-app.ts';
+import { startAuthority } from '../src/sync/authority.ts';
+import { connectFleet } from '../src/sync/nats.ts';
 import { kvKey } from '../src/sync/nats.ts';
 import { signStatusReport } from '../src/sync/status-report.ts';
 import type { GovernanceView, HealthView } from '../src/console/source.ts';
+import type { LineageGraph } from '../src/console/data.ts';
 import { browse, buildConsole, ROOT, type Browsing } from './console-harness.ts';
-import { A1, CALL, READ, sleep, TestFleet, waitFor, type FleetNodeProc } from './fleet-harness.ts';
-import { tempDir } from './helpers.ts';
+import { A1, CALL, decodeClaims, NATS_URL, READ, sleep, TestFleet, waitFor, type FleetNodeProc } from './fleet-harness.ts';
+import { fixture, tempDir } from './helpers.ts';
 
 // What the page functions below touch of the browser (this file is type-checked without the DOM library).
 interface MiniElement {
@@ -29,6 +35,7 @@ interface MiniElement {
 declare const document: { getElementById(id: string): MiniElement | null; querySelector(selector: string): MiniElement | null; querySelectorAll(selector: string): ArrayLike<MiniElement> };
 
 const WRITE = 'Tool::"fs/write"';
+const SESSION = 'sess-fleet-7';
 
 async function getJson<T>(base: string, path: string): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(`${base}${path}`);
@@ -43,6 +50,9 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
   let approvalId: string;
   let pushed: { version: number; digest: string };
   let b: Browsing | undefined;
+  let rootWrit: string;
+  let rootJti: string;
+  let childJti: string;
 
   before(async () => {
     buildConsole();
@@ -63,6 +73,16 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     const ask = await f.authorize(n2, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/out.txt' } });
     assert.deepEqual(ask.body.reasons, ['approval_required']);
     approvalId = String(ask.body.decisionId);
+
+    // a causal tree across two nodes: a root on n1 (MCP session), a child on n2, a denied child on n1
+    const root = await f.authorize(n1, { principal: A1, action: CALL, resource: READ, args: { path: '/srv/data/root.txt' }, context: { mcp: { session: SESSION } }, ttlSeconds: 300 });
+    rootWrit = String(root.body.writ);
+    rootJti = decodeClaims(rootWrit).jti;
+    const child = await f.authorize(n2, { principal: A1, action: CALL, resource: READ, args: { path: '/srv/data/child.txt' }, context: { mcp: { session: SESSION } }, parent: rootWrit });
+    assert.equal(child.body.decision, 'allow', JSON.stringify(child.body));
+    childJti = decodeClaims(String(child.body.writ)).jti;
+    const deniedChild = await f.authorize(n1, { principal: A1, action: 'Action::"exec"', resource: 'Binary::"/usr/bin/echo"', args: { argv: ['/usr/bin/echo', 'hi'] }, parent: rootWrit });
+    assert.deepEqual(deniedChild.body.policies, ['children-never-exec']);
   });
 
   after(async () => {
@@ -70,22 +90,41 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     await f?.close();
   });
 
-  it('says what it is: the authority of this fleet, with a ledger (--pg) and no lineage page', async () => {
+  it('says what it is: the authority of this fleet, with the fleet ledger and lineage (--pg)', async () => {
     const r = await getJson<{ role: string; fleet: string; pages: string[]; notes: string[] }>(base, '/console/api/about');
     assert.equal(r.status, 200);
     assert.equal(r.body.role, 'authority');
     assert.equal(r.body.fleet, f.name);
-    assert.deepEqual(r.body.pages, ['governance', 'health', 'proof', 'ledger']);
-    const lineage = await getJson<{ error: string }>(base, '/console/api/lineage?q=x');
-    assert.equal(lineage.status, 404);
-    assert.equal(lineage.body.error, 'not_available');
+    assert.deepEqual(r.body.pages, ['governance', 'health', 'lineage', 'proof', 'ledger']);
+  });
+
+  it('lineage: the fleet-wide causal tree from PostgreSQL, across nodes — by writ id, principal and session', async () => {
+    await waitFor('the sequencer indexed the tree', async () => (await getJson<LineageGraph>(base, `/console/api/lineage?q=${rootJti}`)).body.vertices.length === 3, 15_000);
+    const byWrit = (await getJson<LineageGraph>(base, `/console/api/lineage?q=${rootJti}`)).body;
+    assert.equal(byWrit.kind, 'writ');
+    const shape = (g: LineageGraph) => g.vertices.map((v) => `${v.kind}:${v.decision}:${v.jti ?? v.policies.join()}:${v.matched}`).sort();
+    assert.deepEqual(shape(byWrit), [`denied:deny:children-never-exec:false`, `writ:allow:${childJti}:false`, `writ:allow:${rootJti}:true`].sort());
+    assert.equal(byWrit.edges.length, 2);
+    assert.ok(byWrit.edges.every((e) => e.source === `w:${rootJti}`));
+    // n1's own console sees only what n1 decided: not n2's child
+    const atN1 = (await getJson<LineageGraph>(n1.url, `/console/api/lineage?q=${rootJti}`)).body;
+    assert.deepEqual(atN1.vertices.map((v) => v.id).sort(), byWrit.vertices.filter((v) => v.jti !== childJti).map((v) => v.id).sort());
+    const bySession = (await getJson<LineageGraph>(base, `/console/api/lineage?q=${SESSION}`)).body;
+    assert.equal(bySession.kind, 'session');
+    assert.deepEqual(bySession.vertices.filter((v) => v.matched).map((v) => v.jti).sort(), [rootJti, childJti].sort());
+    const byPrincipal = (await getJson<LineageGraph>(base, `/console/api/lineage?q=${encodeURIComponent(A1)}&kind=principal`)).body;
+    assert.equal(byPrincipal.kind, 'principal');
+    assert.ok(byPrincipal.vertices.filter((v) => v.kind === 'writ').length >= 7, 'every allow of a1, on both nodes');
+    assert.ok(byPrincipal.vertices.some((v) => v.kind === 'denied' && v.policies.includes('no-secrets') && v.matched));
+    const nothing = (await getJson<LineageGraph>(base, '/console/api/lineage?q=no-such-session')).body;
+    assert.deepEqual(nothing.vertices, []);
   });
 
   it('health: every node with its version, beacon age and readiness; the fleet decision totals by reason', async () => {
     let h: HealthView | null = null;
     await waitFor('both nodes reported their decisions', async () => {
       h = (await getJson<HealthView>(base, '/console/api/health?seconds=60')).body;
-      return h.nodes.length === 2 && h.nodes.every((n) => n.ready) && h.stats.totals.allow >= 5 && h.stats.totals.deny >= 3;
+      return h.nodes.length === 2 && h.nodes.every((n) => n.ready) && h.stats.totals.allow >= 7 && h.stats.totals.deny >= 4;
     }, 10_000);
     const health = h as unknown as HealthView;
     assert.deepEqual(health.nodes.map((n) => [n.node, n.mode, n.bundle?.version, n.bundle?.digest, n.certified, n.address]), [
@@ -96,9 +135,9 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
       assert.ok(n.beacon && n.beacon.ageMs >= 0 && n.beacon.ageMs < 2000, `beacon age of ${n.node}: ${JSON.stringify(n.beacon)}`);
       assert.ok(typeof n.reportAgeMs === 'number' && n.reportAgeMs < 3000);
     }
-    assert.deepEqual(health.stats.totals, { allow: 5, deny: 3, denyReasons: { policy_forbid: 1, no_permit: 1, approval_required: 1 } });
+    assert.deepEqual(health.stats.totals, { allow: 7, deny: 4, denyReasons: { policy_forbid: 2, no_permit: 1, approval_required: 1 } });
     const seen = health.stats.series.filter((p) => p.allow + p.deny > 0);
-    assert.equal(seen.reduce((s, p) => s + p.allow, 0), 5, 'per-second allows add up across nodes');
+    assert.equal(seen.reduce((s, p) => s + p.allow, 0), 7, 'per-second allows add up across nodes');
     assert.ok(seen.every((p) => p.p50 !== null && p.p99 !== null && p.p50 > 0 && p.p99 >= p.p50));
   });
 
@@ -181,14 +220,14 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     await f.waitReady(1, [n1]);
   });
 
-  it('in Chromium: the fleet health table, live charts, the bundle with its policies, fleet approvals, the ledger; no lineage page', async () => {
+  it('in Chromium: the fleet health table, live charts, the bundle with its policies, fleet approvals, the fleet lineage graph, the ledger', async () => {
     b = await browse(base);
     const p = b.page;
     await p.goto(`${base}/console/#/health`);
     await p.waitForFunction(() => document.querySelectorAll('#nodes tbody tr').length >= 2 && /ready/.test(document.querySelector('#nodes tr[data-node="n2"] .node-ready')?.textContent ?? ''));
     assert.equal(await p.evaluate(() => document.getElementById('node-id')?.dataset.role), 'authority');
     assert.match((await p.textContent('#node-id')) ?? '', new RegExp(`fleet ${f.name} · authority`));
-    assert.equal(await p.evaluate(() => document.querySelector('#nav a[data-page="lineage"]')?.hidden), true);
+    assert.equal(await p.evaluate(() => document.querySelector('#nav a[data-page="lineage"]')?.hidden), false);
     await waitFor('n1 ready again', async () => /^ready$/.test((await p.textContent('#nodes tr[data-node="n1"] .node-ready'))?.trim() ?? ''), 10_000);
     assert.match((await p.textContent('#nodes tr[data-node="n1"] .node-bundle')) ?? '', /^v1 · /);
     assert.match((await p.textContent('#nodes tr[data-node="n1"] .node-beacon')) ?? '', /^\d+\.\d s$/);
@@ -213,12 +252,47 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     await p.waitForFunction(() => document.querySelectorAll('#entries tbody tr, .entry').length > 0);
     await b.shot('fleet-ledger');
 
-    await p.goto(`${base}/console/#/lineage`);
-    await p.waitForSelector('#not-available');
-    assert.match((await p.textContent('#not-available')) ?? '', /Lineage is searched on a node/);
+    await p.goto(`${base}/console/#/lineage?q=${rootJti}`);
+    await p.waitForFunction(() => Number(document.getElementById('graph')?.dataset.vertices) === 3);
+    assert.equal(await p.locator('#graph canvas').count() > 0, true, 'drawn by Cytoscape');
+    assert.equal(await p.locator('#graph').getAttribute('data-edges'), '2');
+    await b.shot('fleet-lineage');
 
     assert.deepEqual(b.requests.filter((r) => new URL(r.url).origin !== new URL(base).origin), [], 'no request leaves the origin');
     assert.deepEqual(b.problems, []);
     assert.match(b.csp.get(`${base}/console/`) ?? '', /default-src 'self'/);
+  });
+});
+
+describe('fleet console without PostgreSQL', { timeout: 60_000 }, () => {
+  it('serves governance and health, and says why ledger and lineage are not available', async () => {
+    const fx = await fixture({ policyDir: null });
+    const fleetName = `t_${randomBytes(5).toString('hex')}`;
+    const a = await startAuthority({ home: fx.home, nats: NATS_URL, fleet: fleetName, beaconIntervalMs: 200, log: () => undefined });
+    const app = await buildAuthorityApp(a);
+    try {
+      const about = (await app.inject({ method: 'GET', url: '/console/api/about' })).json<{ pages: string[]; notes: string[] }>();
+      assert.deepEqual(about.pages, ['governance', 'health', 'proof']);
+      for (const url of ['/console/api/entries', '/console/api/checkpoints', '/console/api/lineage?q=x', '/console/api/proof?index=0']) {
+        const r = await app.inject({ method: 'GET', url });
+        assert.equal(r.statusCode, 404, url);
+        assert.equal(r.json<{ error: string }>().error, 'not_available', url);
+        assert.match(r.json<{ message: string }>().message, /--pg/, url);
+      }
+      const g = (await app.inject({ method: 'GET', url: '/console/api/governance' })).json<GovernanceView>();
+      assert.deepEqual([g.bundles, g.approvals, g.approvalsDecidedHere], [[], [], false]);
+      const h = (await app.inject({ method: 'GET', url: '/console/api/health' })).json<HealthView>();
+      assert.deepEqual(h.nodes, []);
+      assert.equal((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: unknown[] }>().keys.length, 0);
+      assert.equal((await app.inject({ method: 'GET', url: '/v1/log/checkpoint' })).statusCode, 404);
+    } finally {
+      await app.close();
+      await a.close();
+      const bus = await connectFleet(NATS_URL, { fleet: fleetName, client: 'test-cleanup' });
+      const m = await jetstreamManager(bus.nc);
+      for await (const name of m.streams.names()) if (name.startsWith(`KV_${fleetName}_`) || name === `${fleetName.toUpperCase()}_EVIDENCE`) await m.streams.delete(name);
+      await bus.close();
+      fx.cleanup();
+    }
   });
 });

@@ -42,6 +42,9 @@ export interface AuthorizeBody {
   action: string;
   resource: string;
   args?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+  parent?: string;
+  ttlSeconds?: number;
   minVersion?: number;
 }
 
@@ -49,6 +52,7 @@ export interface DecisionBody {
   decision: 'allow' | 'deny';
   decisionId: string;
   reasons: string[];
+  policies: string[];
   message?: string;
   ledgerIndex: number | null;
   writ?: string;

@@ -54,12 +54,11 @@ function pgLedger(plog: PgLog): ConsoleLedger {
   };
 }
 
-export function authorityConsoleSource(a: AuthorityHandle, o: { software: string; ledger?: PgLog }): ConsoleSource {
-  const pages: PageName[] = ['governance', 'health', 'proof', ...(o.ledger ? (['ledger'] as const) : [])];
+export function authorityConsoleSource(a: AuthorityHandle, o: { software: string; ledger?: PgLog; lineage?: ConsoleSource['lineage'] }): ConsoleSource {
+  const pages: PageName[] = ['governance', 'health', ...(o.lineage ? (['lineage'] as const) : []), 'proof', ...(o.ledger ? (['ledger'] as const) : [])];
   const notes = [
-    'Node health and approvals are as each node reports them in the status bucket',
-    'Lineage is searched on a node’s own console',
-    ...(o.ledger ? [] : ['The fleet’s ledger is shown when the authority runs with --pg (the sequencer’s PostgreSQL)']),
+    'Node health and approvals are as each node reports them in its signed status report',
+    ...(o.ledger ? [] : ['The fleet’s ledger and lineage are shown when the authority runs with --pg (the sequencer’s PostgreSQL)']),
   ];
   return {
     about: { role: 'authority', id: 'authority', domain: a.config.domain, fleet: a.fleet.name, software: o.software, pages, notes },
@@ -77,5 +76,6 @@ export function authorityConsoleSource(a: AuthorityHandle, o: { software: string
       return { now: new Date().toISOString(), nodes: a.view.nodes().map(fleetNodeHealth), stats: a.view.stats.snapshot(seconds) };
     },
     ...(o.ledger && { ledger: pgLedger(o.ledger) }),
+    ...(o.lineage && { lineage: o.lineage }),
   };
 }

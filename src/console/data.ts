@@ -122,16 +122,17 @@ export interface LineageGraph {
   truncated: boolean;
 }
 
-const SCAN_LIMIT = 50_000;
-const MAX_ROOTS = 25;
-const MAX_VERTICES = 500;
+/** how far back (entries) a principal or session search looks, and how much it returns */
+export const SCAN_LIMIT = 50_000;
+export const MAX_ROOTS = 25;
+export const MAX_VERTICES = 500;
 
-function sessionOf(l: Record<string, unknown>): string | null {
+export function sessionOf(l: Record<string, unknown>): string | null {
   const mcp = rec(rec(rec(l.input).context).mcp);
   return str(mcp.session) ?? str(rec(rec(l.request).args).session);
 }
 
-function deniedVertex(index: number, l: Record<string, unknown>, matched: boolean): Vertex {
+export function deniedVertex(index: number, l: Record<string, unknown>, matched: boolean): Vertex {
   const req = rec(l.request);
   const result = rec(l.result);
   return {
@@ -149,6 +150,28 @@ function deniedVertex(index: number, l: Record<string, unknown>, matched: boolea
     depth: null,
     session: sessionOf(l),
     outcome: null,
+    matched,
+  };
+}
+
+/** A writ's vertex: its lineage row and its decision leaf. */
+export function writVertex(n: Omit<LineageNode, 'children'>, l: Record<string, unknown>, matched: boolean): Vertex {
+  const result = rec(l.result);
+  return {
+    id: `w:${n.jti}`,
+    kind: 'writ',
+    jti: n.jti,
+    decision: 'allow',
+    principal: n.principal,
+    action: n.action,
+    resource: n.resource,
+    reasons: strings(result.reasons),
+    policies: strings(result.policies),
+    decisionIndex: n.decisionIndex,
+    time: str(l.time),
+    depth: n.depth,
+    session: sessionOf(l),
+    outcome: n.outcome,
     matched,
   };
 }
@@ -216,25 +239,7 @@ export async function searchLineage(ledger: Ledger, query: string, kind: 'auto' 
     }
     const id = `w:${n.jti}`;
     const entry = ledger.entry(n.decisionIndex);
-    const l = entry ? leafJson(entry) : {};
-    const result = rec(l.result);
-    vertices.set(id, {
-      id,
-      kind: 'writ',
-      jti: n.jti,
-      decision: 'allow',
-      principal: n.principal,
-      action: n.action,
-      resource: n.resource,
-      reasons: strings(result.reasons),
-      policies: strings(result.policies),
-      decisionIndex: n.decisionIndex,
-      time: str(l.time),
-      depth: n.depth,
-      session: sessionOf(l),
-      outcome: n.outcome,
-      matched: matchedJtis.has(n.jti),
-    });
+    vertices.set(id, writVertex(n, entry ? leafJson(entry) : {}, matchedJtis.has(n.jti)));
     if (parentId) edges.push({ source: parentId, target: id });
     addDenied(n.jti);
     for (const c of n.children) walk(c, id);

@@ -20,6 +20,7 @@ CREATE INDEX IF NOT EXISTS entries_jti ON ${schema}.entries(jti) WHERE jti IS NO
 CREATE TABLE IF NOT EXISTS ${schema}.hashes (id BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS ${schema}.writs (jti TEXT PRIMARY KEY, decision_idx BIGINT NOT NULL, principal TEXT NOT NULL, action TEXT NOT NULL, resource TEXT NOT NULL, parent TEXT, root TEXT NOT NULL, depth INT NOT NULL, exp BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS writs_parent ON ${schema}.writs(parent) WHERE parent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS writs_root ON ${schema}.writs(root);
 CREATE TABLE IF NOT EXISTS ${schema}.checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created TIMESTAMPTZ NOT NULL DEFAULT now());
 `;
 }

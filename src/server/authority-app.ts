@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { authorityConsoleSource } from '../console/authority-source.ts';
+import { pgLineageSearch } from '../console/pg-lineage.ts';
 import { registerConsole } from '../console/routes.ts';
 import { newVerifier } from '../ledger/note.ts';
 import { PgLog } from '../ledger/pg-log.ts';
@@ -21,6 +22,7 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
   installJsonErrors(app);
 
   let ledger: PgLog | undefined;
+  let lineage: ReturnType<typeof pgLineageSearch> | undefined;
   if (o.pg) {
     const pool = new pg.Pool({ connectionString: o.pg, max: 4 });
     pool.on('error', () => undefined); // idle-connection errors: the next query reports
@@ -28,6 +30,7 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
     // read-only: the sequencer alone appends and signs checkpoints
     ledger = new PgLog(pool, { schema: a.fleet.name, origin: a.config.log.origin, verifier: newVerifier(a.config.log.verifierKey) });
     await ledger.init();
+    lineage = pgLineageSearch(pool, a.fleet.name);
     registerPgLogRoutes(app, ledger);
   }
 
@@ -39,7 +42,7 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
   });
   app.get('/.well-known/jwks.json', async () => ({ keys: a.view.keys() }));
 
-  const source = authorityConsoleSource(a, { software: SOFTWARE_VERSION, ...(ledger && { ledger }) });
+  const source = authorityConsoleSource(a, { software: SOFTWARE_VERSION, ...(ledger && { ledger }), ...(lineage && { lineage }) });
   await registerConsole(app, { source, adminTokenSha256: a.config.admin.tokenSha256, ...(o.consoleAssets && { consoleAssets: o.consoleAssets }) });
   return app;
 }
