@@ -262,6 +262,19 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     assert.deepEqual(b.problems, []);
     assert.match(b.csp.get(`${base}/console/`) ?? '', /default-src 'self'/);
   });
+
+  it('an isolated node (writ isolate) is shown not ready, node_revoked, and its key leaves the fleet JWKS', async () => {
+    const kid = readConfig(n2.home).node.kid;
+    const kids = async () => (await getJson<{ keys: { kid: string }[] }>(base, '/.well-known/jwks.json')).body.keys.map((k) => k.kid);
+    assert.ok((await kids()).includes(kid));
+    await f.cliOk(['isolate', 'n2', '--home', f.authHome, '--fleet', f.name, '--nats', NATS_URL, '--reason', 'test']);
+    await waitFor('n2 shown isolated', async () => {
+      const n = (await getJson<HealthView>(base, '/console/api/health')).body.nodes.find((x) => x.node === 'n2');
+      return n?.ready === false && n.reason === 'node_revoked';
+    }, 5000);
+    assert.ok(!(await kids()).includes(kid));
+    assert.ok((await kids()).includes(readConfig(n1.home).node.kid));
+  });
 });
 
 describe('fleet console without PostgreSQL', { timeout: 60_000 }, () => {

@@ -17,7 +17,7 @@ after(async () => {
 });
 
 test('many processes creating one fleet schema at once all succeed, and the tables exist once', async () => {
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < 20; round++) {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     const starters = Array.from({ length: 16 }, () => applyDdl(pool, schema, pgSchema(schema)));
     const results = await Promise.allSettled(starters);

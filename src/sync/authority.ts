@@ -115,11 +115,11 @@ export async function startAuthority(o: {
     for await (const e of rw) {
       if (e.operation !== 'PUT') continue;
       // only revocations nodes can apply count; a bad one would freeze the fleet as stale
-      const ok = await verifyRevocation(new TextDecoder().decode(e.value), config.authority.keys).then(
-        () => true,
-        (err: unknown) => (log(`writ authority: ignoring revocation ${e.key}: ${errorMessage(err)}`), false),
+      const r = await verifyRevocation(new TextDecoder().decode(e.value), config.authority.keys).catch(
+        (err: unknown) => (log(`writ authority: ignoring revocation ${e.key}: ${errorMessage(err)}`), null),
       );
-      if (ok) revocationVersion = Math.max(revocationVersion, e.revision);
+      if (r) revocationVersion = Math.max(revocationVersion, e.revision);
+      if (r?.kind === 'node') view.isolate(r.value);
       await publish().catch(() => undefined);
     }
   })();

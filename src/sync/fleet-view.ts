@@ -49,6 +49,8 @@ export interface StatusReport {
 
 export interface FleetNodeView {
   node: string;
+  /** isolated by a verified node revocation (`writ isolate`) */
+  isolated: boolean;
   /** from its certificate; null if it reported without a valid one */
   certified: { domain: string; expires: string } | null;
   report: StatusReport | null;
@@ -97,8 +99,10 @@ export function parseStatusReport(v: unknown, key: string): StatusReport | null 
 
 export interface FleetView {
   nodes(): FleetNodeView[];
-  /** the certified nodes' writ keys: the fleet's JWKS */
+  /** the writ keys of the certified nodes that are not isolated: the fleet's JWKS */
   keys(): JWK[];
+  /** marks a node isolated (the authority calls it for each verified node revocation) */
+  isolate(node: string): void;
   stats: FleetStats;
   onCertified(f: (node: string, domain: string) => void): void;
   stop(): void;
@@ -109,6 +113,7 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
   const reports = new Map<string, { report: StatusReport; at: number }>();
   const stats = new FleetStats(clock);
   const listeners: ((node: string, domain: string) => void)[] = [];
+  const isolated = new Set<string>();
   const decoder = new TextDecoder();
 
   const nw = await fleet.kv.nodes.watch();
@@ -157,10 +162,11 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
       return ids.map((id) => {
         const c = certified.get(id);
         const r = reports.get(id);
-        return { node: id, certified: c ? { domain: c.domain, expires: c.expires } : null, report: r?.report ?? null, reportAgeMs: r ? now - r.at : null };
+        return { node: id, isolated: isolated.has(id), certified: c ? { domain: c.domain, expires: c.expires } : null, report: r?.report ?? null, reportAgeMs: r ? now - r.at : null };
       });
     },
-    keys: () => [...certified.values()].map((c) => c.jwk),
+    keys: () => [...certified].filter(([id]) => !isolated.has(id)).map(([, c]) => c.jwk),
+    isolate: (node) => void isolated.add(node),
     stats,
     onCertified(f) {
       listeners.push(f);
