@@ -98,6 +98,18 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     assert.deepEqual(r.body.pages, ['governance', 'health', 'lineage', 'proof', 'ledger']);
   });
 
+  it('reads carry no secret: no admin token, no private key', async () => {
+    const token = readFileSync(join(f.authHome, 'keys', 'admin.token'), 'utf8').trim();
+    const nodeTokens = [n1, n2].map((n) => readFileSync(join(n.home, 'keys', 'admin.token'), 'utf8').trim());
+    for (const path of ['/console/api/about', '/console/api/governance', '/console/api/health', '/console/api/entries', '/console/api/checkpoints', `/console/api/lineage?q=${encodeURIComponent(A1)}`, '/.well-known/jwks.json', '/readyz']) {
+      const r = await fetch(`${base}${path}`);
+      const body = await r.text();
+      assert.equal(r.status, 200, path);
+      for (const secret of [token, ...nodeTokens]) assert.ok(!body.includes(secret), `${path} leaks an admin token`);
+      assert.ok(!body.includes('PRIVATE') && !body.includes('"d":'), `${path} leaks private key material`);
+    }
+  });
+
   it('lineage: the fleet-wide causal tree from PostgreSQL, across nodes — by writ id, principal and session', async () => {
     await waitFor('the sequencer indexed the tree', async () => (await getJson<LineageGraph>(base, `/console/api/lineage?q=${rootJti}`)).body.vertices.length === 3, 15_000);
     const byWrit = (await getJson<LineageGraph>(base, `/console/api/lineage?q=${rootJti}`)).body;
