@@ -6,21 +6,13 @@
  * JSON in PostgreSQL; a writ id goes straight to the index.
  */
 import type { Pool } from 'pg';
+import type { WritIndexRow } from '../ledger/ledger.ts';
 import type { LineageNode } from '../lineage/lineage.ts';
 import { isRecord } from '../util.ts';
 import { deniedVertex, MAX_ROOTS, MAX_VERTICES, SCAN_LIMIT, writVertex, type LineageGraph, type Vertex } from './data.ts';
 
-interface WritRow {
-  jti: string;
-  decision_idx: string;
-  principal: string;
-  action: string;
-  resource: string;
-  parent: string | null;
-  root: string;
-  depth: number;
-  exp: string;
-}
+/** the writs table's columns, as the ledger's WritIndexRow (bigints arrive as strings) */
+const WRIT_COLUMNS = 'jti, decision_idx::float8 AS "decisionIndex", principal, action, resource, parent, root, depth, exp::float8 AS exp';
 
 const leafOf = (b: Buffer): Record<string, unknown> => {
   try {
@@ -37,7 +29,7 @@ export function pgLineageSearch(pool: Pool, schema: string) {
   if (!/^[a-z][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
   const J = `convert_from(leaf, 'UTF8')::jsonb`;
   const q = <T extends object>(sql: string, params: unknown[]) => pool.query<T>(sql, params).then((r) => r.rows);
-  const writ = async (jti: string) => (await q<WritRow>(`SELECT * FROM ${schema}.writs WHERE jti = $1`, [jti]))[0] ?? null;
+  const writ = async (jti: string) => (await q<WritIndexRow>(`SELECT ${WRIT_COLUMNS} FROM ${schema}.writs WHERE jti = $1`, [jti]))[0] ?? null;
 
   return async (query: string, kind: 'auto' | 'writ' | 'principal' | 'session'): Promise<LineageGraph> => {
     const needle = query.trim();
@@ -75,11 +67,11 @@ export function pgLineageSearch(pool: Pool, schema: string) {
     }
 
     const chosen = [...roots].slice(0, MAX_ROOTS);
-    const rows = chosen.length ? await q<WritRow>(`SELECT * FROM ${schema}.writs WHERE root = ANY($1) ORDER BY decision_idx LIMIT ${MAX_VERTICES + 1}`, [chosen]) : [];
+    const rows = chosen.length ? await q<WritIndexRow>(`SELECT ${WRIT_COLUMNS} FROM ${schema}.writs WHERE root = ANY($1) ORDER BY decision_idx LIMIT ${MAX_VERTICES + 1}`, [chosen]) : [];
     const jtis = rows.map((r) => r.jti);
     const [decisions, outcomes, denied] = jtis.length
       ? await Promise.all([
-          q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE idx = ANY($1::bigint[])`, [rows.map((r) => r.decision_idx)]),
+          q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE idx = ANY($1::bigint[])`, [rows.map((r) => r.decisionIndex)]),
           q<{ idx: string; jti: string; leaf: Buffer }>(`SELECT idx, jti, leaf FROM ${schema}.entries WHERE type = 'outcome' AND jti = ANY($1) ORDER BY idx`, [jtis]),
           q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE type = 'decision' AND idx >= $1 AND ${J} #>> '{request,parent}' = ANY($2) AND ${J} #>> '{result,decision}' <> 'allow' ORDER BY idx LIMIT ${MAX_VERTICES}`, [from, jtis]),
         ])
@@ -95,7 +87,7 @@ export function pgLineageSearch(pool: Pool, schema: string) {
     const vertices = new Map<string, Vertex>();
     const edges: { source: string; target: string }[] = [];
     for (const r of rows.slice(0, MAX_VERTICES)) {
-      const n = { jti: r.jti, principal: r.principal, action: r.action, resource: r.resource, depth: r.depth, decisionIndex: Number(r.decision_idx), exp: Number(r.exp), outcome: outcomeOf.get(r.jti) ?? null };
+      const n = { jti: r.jti, principal: r.principal, action: r.action, resource: r.resource, depth: r.depth, decisionIndex: r.decisionIndex, exp: r.exp, outcome: outcomeOf.get(r.jti) ?? null };
       vertices.set(`w:${r.jti}`, writVertex(n, leafAt.get(n.decisionIndex) ?? {}, matched.has(r.jti)));
       if (r.parent !== null) edges.push({ source: `w:${r.parent}`, target: `w:${r.jti}` });
     }

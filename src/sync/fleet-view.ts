@@ -12,6 +12,7 @@
  */
 import type { JWK } from 'jose';
 import { verifyNodeCertificate } from '../authority/keys.ts';
+import type { ApprovalRecord } from '../node/state.ts';
 import { FleetStats } from '../telemetry/fleet-stats.ts';
 import { isRecord } from '../util.ts';
 import { kvKey, type Fleet } from './nats.ts';
@@ -20,16 +21,7 @@ import { openStatusReport, statusKid } from './status-report.ts';
 /** a node reports every second: after this long without one it is shown as not reporting */
 export const REPORT_STALE_MS = 3000;
 
-export interface PendingApprovalReport {
-  id: string;
-  intent: string;
-  principal: string;
-  action: string;
-  resource: string;
-  policyDigest: string;
-  expires: string;
-  status: 'pending';
-}
+export type PendingApprovalReport = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires'> & { status: 'pending' };
 
 export interface StatusReport {
   node: string;
