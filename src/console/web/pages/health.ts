@@ -135,7 +135,8 @@ export function render(root: HTMLElement): () => void {
     const series = s.series.filter((p) => p.t >= start);
     const xs = series.map((p) => p.t);
     draw(rate, 'Decision rate (per second)', [{ label: 'allow', color: '#2f9e44' }, { label: 'deny', color: '#e03131' }], [xs, series.map((p) => p.allow), series.map((p) => p.deny)], 'decisions/s');
-    const reasons = reasonTotals.map(([r]) => r).sort();
+    // every reason charted: the totals' and the window's (a restarted node's totals start over)
+    const reasons = [...new Set([...reasonTotals.map(([r]) => r), ...series.flatMap((p) => Object.keys(p.denyReasons))])].sort();
     const reasonLabels = reasons.length ? reasons.map((r, i) => ({ label: r, color: COLORS[i % COLORS.length] as string })) : [{ label: 'no denials yet', color: '#adb5bd' }];
     const reasonData = reasons.length ? reasons.map((r) => series.map((p) => p.denyReasons[r] ?? 0)) : [series.map(() => 0)];
     draw(denies, 'Deny rate by reason code (per second)', reasonLabels, [xs, ...reasonData], 'denies/s');
