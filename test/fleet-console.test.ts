@@ -257,6 +257,8 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     await p.waitForSelector(`#approvals tr[data-approval="${approvalId}"]`);
     assert.equal(await p.getAttribute(`#approvals tr[data-approval="${approvalId}"] a`, 'href'), `${n2.url}/console/#/governance`);
     assert.equal(await p.locator('button.approve').count(), 0, 'no approve button at the authority');
+    assert.equal(await p.locator('#admin-token').isVisible(), false, 'no credential field at the authority');
+    assert.match((await p.textContent('.bundle h2')) ?? '', /bundle named by the beacon/);
     assert.match((await p.textContent('#history-note')) ?? '', /authority named current/);
     await b.shot('fleet-governance');
 

@@ -11,11 +11,11 @@ import { badge, clear, errorBox, every, h, pageHref, relTime, short, tail } from
 import type { Activation } from '../../data.ts';
 import type { ApprovalView as Approval, BundleView, GovernanceView as Governance } from '../../source.ts';
 
-function bundleCard(b: BundleView): HTMLElement {
+function bundleCard(b: BundleView, what: string): HTMLElement {
   return h(
     'section',
     { class: 'card bundle', dataset: { domain: b.domain } },
-    h('h2', null, `Domain ${b.domain}: active bundle`, ' ', badge(!b.expired, b.expired ? 'expired' : 'active')),
+    h('h2', null, `Domain ${b.domain}: ${what}`, ' ', badge(!b.expired, b.expired ? 'expired' : 'active')),
     h(
       'dl',
       { class: 'facts' },
@@ -179,7 +179,8 @@ export function render(root: HTMLElement): () => void {
     if (key !== shownBundles) {
       shownBundles = key;
       const none = last.approvalsDecidedHere ? 'No bundle is active: this node denies everything (no_active_bundle).' : 'No beacon names a bundle yet: every node denies (stale_policy) until one is pushed (writ policy push).';
-      clear(bundles, last.bundles.length ? last.bundles.map(bundleCard) : h('div', { class: 'error' }, none));
+      const what = last.approvalsDecidedHere ? 'active bundle' : 'bundle named by the beacon';
+      clear(bundles, last.bundles.length ? last.bundles.map((x) => bundleCard(x, what)) : h('div', { class: 'error' }, none));
     }
     adminBox.hidden = !last.approvalsDecidedHere;
     historyNote.textContent = last.approvalsDecidedHere
