@@ -118,6 +118,7 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     assert.deepEqual(shape(byWrit), [`denied:deny:children-never-exec:false`, `writ:allow:${childJti}:false`, `writ:allow:${rootJti}:true`].sort());
     assert.equal(byWrit.edges.length, 2);
     assert.ok(byWrit.edges.every((e) => e.source === `w:${rootJti}`));
+    assert.deepEqual(byWrit.vertices.map((v) => [v.jti ?? 'denied', v.node]).sort(), [[rootJti, 'n1'], [childJti, 'n2'], ['denied', 'n1']].sort(), 'each vertex names the node that decided');
     // n1's own console sees only what n1 decided: not n2's child
     const atN1 = (await getJson<LineageGraph>(n1.url, `/console/api/lineage?q=${rootJti}`)).body;
     assert.deepEqual(atN1.vertices.map((v) => v.id).sort(), byWrit.vertices.filter((v) => v.jti !== childJti).map((v) => v.id).sort());

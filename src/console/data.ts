@@ -108,6 +108,8 @@ export interface Vertex {
   time: string | null;
   depth: number | null;
   session: string | null;
+  /** the node that decided (from the decision leaf) */
+  node: string | null;
   outcome: LineageNode['outcome'];
   matched: boolean;
 }
@@ -149,6 +151,7 @@ export function deniedVertex(index: number, l: Record<string, unknown>, matched:
     time: str(l.time),
     depth: null,
     session: sessionOf(l),
+    node: str(l.node),
     outcome: null,
     matched,
   };
@@ -171,6 +174,7 @@ export function writVertex(n: Omit<LineageNode, 'children'>, l: Record<string, u
     time: str(l.time),
     depth: n.depth,
     session: sessionOf(l),
+    node: str(l.node),
     outcome: n.outcome,
     matched,
   };

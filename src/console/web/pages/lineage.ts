@@ -22,7 +22,7 @@ const outcomeText = (v: Vertex): string => (v.outcome ? `${v.outcome.status}${v.
 const policyText = (v: Vertex): string => (v.policies.length ? v.policies.join(', ') : '(none)');
 
 function label(v: Vertex): string {
-  return [`${v.decision.toUpperCase()} · ${v.action}`, v.resource, `policy: ${policyText(v)}`, `outcome: ${outcomeText(v)}`, `ledger #${v.decisionIndex}`].join('\n');
+  return [`${v.decision.toUpperCase()} · ${v.action}`, v.resource, `policy: ${policyText(v)}`, `outcome: ${outcomeText(v)}`, `ledger #${v.decisionIndex}${v.node ? ` · ${v.node}` : ''}`].join('\n');
 }
 
 function details(v: Vertex): HTMLElement {
@@ -42,6 +42,7 @@ function details(v: Vertex): HTMLElement {
       row('outcome', outcomeText(v), ...(v.outcome ? [' — ', h('a', { href: pageHref('ledger', { entry: v.outcome.index }) }, `ledger #${v.outcome.index}`)] : [])),
       row('decision entry', h('a', { class: 'entry-link', href: pageHref('ledger', { entry: v.decisionIndex }) }, `ledger #${v.decisionIndex}`)),
       row('time', v.time ?? ''),
+      ...(v.node ? [row('node', v.node)] : []),
       ...(v.session ? [row('session', v.session)] : []),
       ...(v.depth !== null ? [row('depth', String(v.depth))] : []),
     ),
