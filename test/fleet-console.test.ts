@@ -20,6 +20,8 @@ import { startAuthority } from '../src/sync/authority.ts';
 import { connectFleet } from '../src/sync/nats.ts';
 import { kvKey } from '../src/sync/nats.ts';
 import { signStatusReport } from '../src/sync/status-report.ts';
+import { signApprovalDecision } from '../src/authority/approval-decision.ts';
+import { authoritySigningKeys } from '../src/home/open.ts';
 import type { GovernanceView, HealthView } from '../src/console/source.ts';
 import type { LineageGraph } from '../src/console/data.ts';
 import { browse, buildConsole, ROOT, type Browsing } from './console-harness.ts';
@@ -156,7 +158,7 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
 
   it('governance: the bundle the beacon names, its policies, the authority’s history, and every node’s pending approvals', async () => {
     const g = (await getJson<GovernanceView>(base, '/console/api/governance')).body;
-    assert.equal(g.approvalsDecidedHere, false);
+    assert.equal(g.scope, 'fleet');
     assert.deepEqual(g.bundles.map((x) => [x.domain, x.version, x.digest]), [[readConfig(f.authHome).domain, 1, pushed.digest]]);
     assert.match(g.bundles[0]?.files.find((x) => x.name === 'policy.cedar')?.text ?? '', /careful-write/);
     assert.deepEqual(g.activations.map((a) => [a.index, a.version, a.digest]), [[null, 1, pushed.digest]]);
@@ -168,17 +170,62 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     assert.deepEqual([a?.node, a?.at, a?.principal, a?.resource, a?.status], ['n2', n2.url, A1, WRITE, 'pending']);
   });
 
-  it('approvals are not decided at the authority, with or without its admin credential', async () => {
+  it('an approval decided at the authority (admin only) is applied and recorded by the node that holds it; the call then goes through once', async () => {
     const token = readFileSync(join(f.authHome, 'keys', 'admin.token'), 'utf8').trim();
-    const post = (auth?: string) =>
-      fetch(`${base}/console/api/approvals/${approvalId}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth && { authorization: `Bearer ${auth}` }) }, body: JSON.stringify({ decision: 'approve' }) });
-    assert.equal((await post()).status, 401);
-    assert.equal((await post('writ_admin_wrong')).status, 401);
-    const r = await post(token);
-    assert.equal(r.status, 404);
-    assert.match(((await r.json()) as { message: string }).message, /decided at the node/);
-    const still = await fetch(`${n2.url}/console/api/governance`);
-    assert.ok(((await still.json()) as GovernanceView).approvals.some((x) => x.id === approvalId && x.status === 'pending'));
+    const post = (id: string, auth?: string, decision = 'approve') =>
+      fetch(`${base}/console/api/approvals/${id}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth && { authorization: `Bearer ${auth}` }) }, body: JSON.stringify({ decision }) });
+    assert.equal((await post(approvalId)).status, 401);
+    assert.equal((await post(approvalId, 'writ_admin_wrong')).status, 401);
+    const nodeToken = readFileSync(join(n2.home, 'keys', 'admin.token'), 'utf8').trim();
+    assert.equal((await post(approvalId, nodeToken)).status, 401, "a node's credential is not the authority's");
+    const unknown = await post('0193a000-0000-7000-8000-000000000000', token);
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { error: string }).error, 'unknown_approval');
+    const call = { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/out.txt' } };
+    assert.deepEqual((await f.authorize(n2, { ...call, approval: approvalId })).body.reasons, ['approval_required'], 'pending until decided');
+
+    const r = await post(approvalId, token);
+    assert.equal(r.status, 200, await r.clone().text());
+    const body = (await r.json()) as { approval: { status: string; decidedBy: string } };
+    assert.deepEqual([body.approval.status, body.approval.decidedBy], ['approved', 'authority-console']);
+    const g = (await getJson<GovernanceView>(n2.url, '/console/api/governance')).body;
+    assert.ok(!g.approvals.some((x) => x.id === approvalId), 'no longer pending at n2');
+    assert.equal((await post(approvalId, token)).status, 404, 'decided once');
+
+    const allowed = await f.authorize(n2, { ...call, approval: approvalId });
+    assert.equal(allowed.body.decision, 'allow', JSON.stringify(allowed.body));
+    assert.deepEqual((await f.authorize(n2, { ...call, approval: approvalId })).body.reasons, ['approval_invalid'], 'used once');
+    await waitFor('the approval leaf is in the fleet ledger', async () => {
+      const e = (await getJson<{ entries: { type: string; leaf: string }[] }>(base, '/console/api/entries?from=0&limit=100')).body.entries;
+      return e.some((x) => x.type === 'approval' && x.leaf.includes(approvalId) && x.leaf.includes('"by":"authority-console"') && x.leaf.includes('"status":"approved"'));
+    }, 10_000);
+  });
+
+  it('an approval decision not signed by the authority, or addressed to another node, is not applied', async () => {
+    const ask = await f.authorize(n1, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/other.txt' } });
+    const id = String(ask.body.decisionId);
+    const intent = await waitFor('n1 reports the request', async () =>
+      (await getJson<GovernanceView>(base, '/console/api/governance')).body.approvals.find((x) => x.id === id)?.intent,
+    );
+    const stranger = await generateKeyPair('Ed25519');
+    const authKid = readConfig(f.authHome).authority.keys[0]?.kid as string;
+    const [authKey] = await authoritySigningKeys(f.authHome, readConfig(f.authHome));
+    const forgeries = {
+      'signed by a key the authority does not have': await signApprovalDecision({ node: 'n1', id, intent, decision: 'approved' }, { kid: authKid, key: stranger.privateKey }),
+      'addressed to another node': await signApprovalDecision({ node: 'n2', id, intent, decision: 'approved' }, authKey!),
+      'for another intent': await signApprovalDecision({ node: 'n1', id, intent: 'another-intent', decision: 'approved' }, authKey!),
+    };
+    for (const [what, jws] of Object.entries(forgeries)) {
+      await f.fleet.kv.approvals.put(kvKey('n1', id), jws);
+      await sleep(400); // each is seen by n1's watch before the next replaces it
+      const g = (await getJson<GovernanceView>(n1.url, '/console/api/governance')).body;
+      assert.equal(g.approvals.find((x) => x.id === id)?.status, 'pending', `still pending at n1 after a decision ${what}`);
+    }
+    // the authority's own decision, through its console, goes through
+    const token = readFileSync(join(f.authHome, 'keys', 'admin.token'), 'utf8').trim();
+    const r = await fetch(`${base}/console/api/approvals/${id}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ decision: 'reject' }) });
+    assert.equal(r.status, 200);
+    assert.deepEqual((await f.authorize(n1, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/other.txt' }, approval: id })).body.reasons, ['approval_rejected']);
   });
 
   it('ledger: the fleet ledger from PostgreSQL; a proof from the console verifies offline against the log key', async () => {
@@ -255,10 +302,22 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     await p.waitForSelector('.bundle .bundle-version');
     assert.equal((await p.textContent('.bundle .bundle-version'))?.trim(), '1');
     assert.match((await p.textContent('.policy-file[data-file="policy.cedar"]')) ?? '', /careful-write/);
-    await p.waitForSelector(`#approvals tr[data-approval="${approvalId}"]`);
-    assert.equal(await p.getAttribute(`#approvals tr[data-approval="${approvalId}"] a`, 'href'), `${n2.url}/console/#/governance`);
-    assert.equal(await p.locator('button.approve').count(), 0, 'no approve button at the authority');
-    assert.equal(await p.locator('#admin-token').isVisible(), false, 'no credential field at the authority');
+    // a fresh request at n2, approved through the authority's page
+    const ask = await f.authorize(n2, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/page.txt' } });
+    const pageApproval = String(ask.body.decisionId);
+    const row = p.locator(`#approvals tr[data-approval="${pageApproval}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('.approval-node a').getAttribute('href'), `${n2.url}/console/#/governance`);
+    assert.equal(await row.locator('button.approve').isDisabled(), true, 'read-only without the credential');
+    assert.match((await p.textContent('#approvals-note')) ?? '', /signed by the authority/);
+    await p.fill('#admin-token', readFileSync(join(f.authHome, 'keys', 'admin.token'), 'utf8').trim());
+    await p.click('#admin-use');
+    await row.locator('button.approve:not([disabled])').waitFor();
+    await b.shot('fleet-governance-approval');
+    await row.locator('button.approve').click();
+    await p.locator('#approval-result .notice').waitFor({ timeout: 10_000 });
+    assert.match((await p.textContent('#approval-result')) ?? '', /^approved: Agent::"a1" Action::"tools\/call" Tool::"fs\/write"/);
+    assert.equal((await f.authorize(n2, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/page.txt' }, approval: pageApproval })).body.decision, 'allow');
     assert.match((await p.textContent('.bundle h2')) ?? '', /bundle named by the beacon/);
     assert.match((await p.textContent('#history-note')) ?? '', /authority named current/);
     await b.shot('fleet-governance');
@@ -308,7 +367,7 @@ describe('fleet console without PostgreSQL', { timeout: 60_000 }, () => {
         assert.match(r.json<{ message: string }>().message, /--pg/, url);
       }
       const g = (await app.inject({ method: 'GET', url: '/console/api/governance' })).json<GovernanceView>();
-      assert.deepEqual([g.bundles, g.approvals, g.approvalsDecidedHere], [[], [], false]);
+      assert.deepEqual([g.bundles, g.approvals, g.scope], [[], [], 'fleet']);
       const h = (await app.inject({ method: 'GET', url: '/console/api/health' })).json<HealthView>();
       assert.deepEqual(h.nodes, []);
       assert.equal((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: unknown[] }>().keys.length, 0);

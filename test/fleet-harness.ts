@@ -45,6 +45,7 @@ export interface AuthorizeBody {
   context?: Record<string, unknown>;
   parent?: string;
   ttlSeconds?: number;
+  approval?: string;
   minVersion?: number;
 }
 

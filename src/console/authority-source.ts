@@ -3,8 +3,9 @@
  * status bucket (version, beacon age, readiness, as each node reports it), the fleet's
  * decision rate, deny reasons and latency (the nodes' reports merged), the bundle each
  * domain's beacon names with its policies, the bundles the authority named over time,
- * every node's pending approvals — and, with PostgreSQL, the fleet's ledger as the
- * sequencer wrote it. Approvals are decided at the node that holds them.
+ * every node's pending approvals, which the admin may decide here (signed by the authority,
+ * applied by the node that holds the request) — and, with PostgreSQL, the fleet's ledger
+ * and lineage as the sequencer wrote them.
  */
 import { formatProofFile } from '../ledger/proof-file.ts';
 import type { PgLog } from '../ledger/pg-log.ts';
@@ -14,6 +15,8 @@ import { bundleView, type Activation, type NodeHealth } from './data.ts';
 import type { ConsoleLedger, ConsoleSource, PageName } from './source.ts';
 
 const decoder = new TextDecoder();
+/** how long a decision made here waits for its node to report it applied */
+const APPROVAL_CONFIRM_MS = 5000;
 
 /** A node as the health page shows it, judged on the authority's clock. */
 export function fleetNodeHealth(n: FleetNodeView): NodeHealth {
@@ -70,7 +73,25 @@ export function authorityConsoleSource(a: AuthorityHandle, o: { software: string
         return { index: null, time: n.named, domain: n.domain, version: n.version, digest: n.digest, signers: b?.signers ?? [], expires: b?.manifest.expires ?? null };
       });
       const approvals = a.view.nodes().flatMap((n) => (n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS ? n.report.approvals.map((ap) => ({ ...ap, node: n.node, at: n.report?.address ?? null })) : []));
-      return { node: { id: 'authority', domain: a.config.domain }, bundles: bundles.map((b) => bundleView(b)), activations, approvals, approvalsDecidedHere: false };
+      return { node: { id: 'authority', domain: a.config.domain }, bundles: bundles.map((b) => bundleView(b)), activations, approvals, scope: 'fleet' };
+    },
+    // Signed here, applied (and recorded in the ledger) by the node that holds the request;
+    // answered once that node's next status report no longer lists it as pending.
+    async decideApproval(id, decision) {
+      const holder = a.view.nodes().find((n) => n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS && n.report.approvals.some((x) => x.id === id));
+      const pending = holder?.report?.approvals.find((x) => x.id === id);
+      if (!holder || !pending) return { status: 404, error: 'unknown_approval', message: `no reporting node holds a pending approval ${id}` };
+      const status = decision === 'approve' ? 'approved' : 'rejected';
+      const sent = Date.now();
+      await a.sendApprovalDecision({ node: holder.node, id, intent: pending.intent, decision: status });
+      for (let waited = 0; waited < APPROVAL_CONFIRM_MS; waited += 100) {
+        await new Promise((r) => setTimeout(r, 100));
+        const n = a.view.nodes().find((x) => x.node === holder.node);
+        if (n?.report && n.reportAgeMs !== null && n.reportAgeMs < Date.now() - sent && !n.report.approvals.some((x) => x.id === id)) {
+          return { approval: { ...pending, status, decidedBy: 'authority-console', used: false } };
+        }
+      }
+      return { status: 504, error: 'approval_not_confirmed', message: `the decision was sent to ${holder.node}, which has not reported it applied within ${APPROVAL_CONFIRM_MS / 1000} s` };
     },
     async health(seconds) {
       return { now: new Date().toISOString(), nodes: a.view.nodes().map(fleetNodeHealth), stats: a.view.stats.snapshot(seconds) };

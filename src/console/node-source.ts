@@ -44,7 +44,7 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
         bundles: activeBundles(node),
         activations: await history.list(ledger),
         approvals: state.pendingApprovals(),
-        approvalsDecidedHere: true,
+        scope: 'node',
       };
     },
     async health(seconds) {

@@ -56,8 +56,8 @@ export interface GovernanceView {
   bundles: BundleView[];
   activations: Activation[];
   approvals: ApprovalView[];
-  /** whether approvals can be decided through this console */
-  approvalsDecidedHere: boolean;
+  /** one node's view (its active bundle, its ledger) or the fleet's (what the authority names) */
+  scope: 'node' | 'fleet';
 }
 
 export interface HealthView {
@@ -92,7 +92,7 @@ export interface ConsoleLedger {
   proof(index: number): Promise<ProofView | { missing: string }>;
 }
 
-export type ApprovalOutcome = { approval: ApprovalRecord } | { status: 404 | 409; error: string; message: string };
+export type ApprovalOutcome = { approval: ApprovalRecord } | { status: 404 | 409 | 504; error: string; message: string };
 
 export interface ConsoleSource {
   about: ConsoleAbout;

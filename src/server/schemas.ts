@@ -21,6 +21,7 @@ export const authorizeBody = {
     audience: { type: 'string', minLength: 1, maxLength: 1024 },
     ttlSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
     minVersion: { type: 'integer', minimum: 1 },
+    approval: { type: 'string', minLength: 1, maxLength: 128, description: 'the id of an approved approval request (the decisionId of an earlier approval_required denial)' },
     attestation: {
       type: 'object',
       additionalProperties: false,

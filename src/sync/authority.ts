@@ -8,6 +8,7 @@
  */
 import type { CryptoKey } from 'jose';
 import { signBeacon } from '../authority/beacon.ts';
+import { signApprovalDecision } from '../authority/approval-decision.ts';
 import { verifyRevocation } from '../authority/revocation.ts';
 import { readConfig, type HomeConfig } from '../home/config.ts';
 import { authoritySigningKeys } from '../home/open.ts';
@@ -38,6 +39,8 @@ export interface AuthorityHandle {
   bundles(): Map<string, VerifiedBundle>;
   /** every bundle named current, newest first: from PostgreSQL with --pg, else since this process started */
   named(): Promise<NamedBundle[]>;
+  /** signs an approval decision and puts it where the node holding the request applies it */
+  sendApprovalDecision(d: { node: string; id: string; intent: string; decision: 'approved' | 'rejected' }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -133,6 +136,9 @@ export async function startAuthority(o: {
     current: () => new Map(bundles),
     bundles: () => new Map(verified),
     named: async () => (history ? history.list() : [...namedHere]),
+    async sendApprovalDecision(d) {
+      await fleet.kv.approvals.put(kvKey(d.node, d.id), await signApprovalDecision(d, signer));
+    },
     async close() {
       await history?.close();
       clearInterval(timer);

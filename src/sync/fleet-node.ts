@@ -5,12 +5,15 @@
  *   beacons      verified, newest kept                          (BeaconTracker → stale_policy)
  *   revocations  verified, applied to local state; the applied version feeds the beacon rule
  *   nodes        certificates of the fleet's nodes → the keys writs are verified with
+ *   approvals    decisions signed at the authority's console → this node's pending approvals
  * Evidence goes to the JetStream stream and is acknowledged before a writ is returned.
  * Every second the node reports its state in the status bucket.
  */
 import type { KV } from '@nats-io/kv';
 import type { JSONWebKeySet } from 'jose';
+import { verifyApprovalDecision } from '../authority/approval-decision.ts';
 import { verifyRevocation } from '../authority/revocation.ts';
+import { decideApproval } from '../node/approval.ts';
 import { verifyNodeCertificate } from '../authority/keys.ts';
 import { readConfig } from '../home/config.ts';
 import { openHome, type OpenHome } from '../home/open.ts';
@@ -83,6 +86,16 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
         })
         .catch((err: unknown) => log(`writ node ${config.nodeId}: revocation ${revision} refused: ${errorMessage(err)}`)); // the chain goes on
       return pendingRevocations;
+    }, log),
+    await watch('approvals', fleet.kv.approvals, `${kvKey(config.nodeId)}.>`, async (bytes) => {
+      const d = await verifyApprovalDecision(new TextDecoder().decode(bytes), config.authority.keys);
+      if (d.node !== config.nodeId) throw new Error(`the decision names node ${d.node}`);
+      const a = h.state.approval(d.id);
+      if (!a) throw new Error(`no approval request ${d.id}`);
+      if (a.status !== 'pending') return; // decided already: a replay of the bucket, or decided here first
+      if (a.intent !== d.intent) throw new Error(`approval ${d.id}: the decision was made for another intent`);
+      await decideApproval(h.evidence, h.state, d.id, d.decision, 'authority-console');
+      log(`writ node ${config.nodeId}: approval ${d.id} ${d.decision} at the authority's console`);
     }, log),
     await watch('nodes', fleet.kv.nodes, undefined, async (bytes) => {
       const cert = await verifyNodeCertificate(new TextDecoder().decode(bytes), config.authority.keys);

@@ -4,7 +4,8 @@
  *   KV writ_beacons       key <domain>        the newest signed beacon (compact JWS)
  *   KV writ_revocations   key <kind>.<id>     signed revocations; the bucket's revision is the revocation-list version
  *   KV writ_nodes         key <node id>       node certificates (compact JWS by the authority)
- *   KV writ_status        key <node id>       each node's active version, digest, beacon age, readiness
+ *   KV writ_status        key <node id>       each node's signed status report (version, digest, beacon age, readiness, …)
+ *   KV writ_approvals     key <node>.<id>     approval decisions signed by the authority, for the node holding the request
  *   stream WRIT_EVIDENCE  writ.evidence.<domain>.<node>   decision and outcome leaves; the stream
  *                         sequence is the ledger index (led = seq - 1); a node returns a writ only
  *                         after JetStream acknowledged its leaf
@@ -13,7 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 
-export const BUCKETS = ['beacons', 'revocations', 'nodes', 'status'] as const;
+export const BUCKETS = ['beacons', 'revocations', 'nodes', 'status', 'approvals'] as const;
 export const BUNDLE_KEY = 'bundle';
 
 /**
@@ -73,6 +74,7 @@ export async function connectFleet(url: string, o: { fleet?: string; client?: st
     revocations: await open('revocations', 1),
     nodes: await open('nodes', 1),
     status: await open('status', 1),
+    approvals: await open('approvals', 1),
   };
   return { name, nc, js: jetstream(nc), kv, bundles, stream: names.stream, subject: names.subject, close: () => nc.drain() };
 }

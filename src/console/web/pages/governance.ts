@@ -86,47 +86,23 @@ function adminPanel(onChange: () => void): HTMLElement {
   );
 }
 
-/** The authority lists every node's pending approvals; each is decided on its node's console. */
-function fleetApprovalsTable(list: Approval[]): HTMLElement {
-  if (list.length === 0) return h('p', { class: 'muted', id: 'no-approvals' }, 'No node reports a pending approval.');
-  return h(
-    'table',
-    { class: 'grid', id: 'approvals' },
-    h('thead', null, h('tr', null, ['node', 'request', 'principal', 'action', 'resource', 'expires', 'decide at'].map((t) => h('th', null, t)))),
-    h(
-      'tbody',
-      null,
-      list.map((a) =>
-        h(
-          'tr',
-          { dataset: { approval: a.id, node: a.node ?? '' } },
-          h('td', { class: 'mono' }, a.node ?? ''),
-          h('td', { class: 'mono', title: a.id }, tail(a.id, 12)),
-          h('td', null, a.principal),
-          h('td', null, a.action),
-          h('td', null, a.resource),
-          h('td', null, relTime(a.expires)),
-          h('td', null, a.at ? h('a', { href: `${a.at}/console/#/governance`, rel: 'noreferrer' }, `${a.node ?? 'node'} console`) : `writ approve ${a.id} on ${a.node ?? 'the node'}`),
-        ),
-      ),
-    ),
-  );
-}
-
 function approvalsTable(list: Approval[], act: (id: string, d: 'approve' | 'reject') => void): HTMLElement {
   if (list.length === 0) return h('p', { class: 'muted', id: 'no-approvals' }, 'No pending approvals.');
   const admin = adminToken.get() !== '';
+  // the authority lists every node's: which node holds each, linked to its console
+  const fleet = list.some((a) => a.node !== undefined);
   return h(
     'table',
     { class: 'grid', id: 'approvals' },
-    h('thead', null, h('tr', null, ['request', 'principal', 'action', 'resource', 'intent', 'expires', ''].map((t) => h('th', null, t)))),
+    h('thead', null, h('tr', null, [...(fleet ? ['node'] : []), 'request', 'principal', 'action', 'resource', 'intent', 'expires', ''].map((t) => h('th', null, t)))),
     h(
       'tbody',
       null,
       list.map((a) =>
         h(
           'tr',
-          { dataset: { approval: a.id } },
+          { dataset: { approval: a.id, ...(a.node !== undefined && { node: a.node }) } },
+          fleet ? h('td', { class: 'mono approval-node' }, a.at ? h('a', { href: `${a.at}/console/#/governance`, rel: 'noreferrer' }, a.node ?? '') : (a.node ?? '')) : null,
           h('td', { class: 'mono', title: a.id }, tail(a.id, 12)),
           h('td', null, a.principal),
           h('td', null, a.action),
@@ -153,6 +129,7 @@ export function render(root: HTMLElement): () => void {
   let last: Governance | null = null;
   let shownBundles: string | null = null;
   const historyNote = h('p', { class: 'muted', id: 'history-note' });
+  const approvalsNote = h('p', { class: 'muted', id: 'approvals-note', hidden: true }, 'Every node’s pending approvals, as each reports them. A decision made here is signed by the authority and applied — and recorded in the ledger — by the node that holds the request; the answer comes once that node reports it applied.');
 
   const act = async (id: string, decision: 'approve' | 'reject') => {
     try {
@@ -165,7 +142,7 @@ export function render(root: HTMLElement): () => void {
   };
   const draw = () => {
     if (!last) return;
-    clear(approvals, last.approvalsDecidedHere ? approvalsTable(last.approvals, (id, d) => void act(id, d)) : fleetApprovalsTable(last.approvals));
+    clear(approvals, approvalsTable(last.approvals, (id, d) => void act(id, d)));
   };
   const load = async () => {
     try {
@@ -178,12 +155,12 @@ export function render(root: HTMLElement): () => void {
     const key = last.bundles.map((b) => b.digest).join();
     if (key !== shownBundles) {
       shownBundles = key;
-      const none = last.approvalsDecidedHere ? 'No bundle is active: this node denies everything (no_active_bundle).' : 'No beacon names a bundle yet: every node denies (stale_policy) until one is pushed (writ policy push).';
-      const what = last.approvalsDecidedHere ? 'active bundle' : 'bundle named by the beacon';
+      const none = last.scope === 'node' ? 'No bundle is active: this node denies everything (no_active_bundle).' : 'No beacon names a bundle yet: every node denies (stale_policy) until one is pushed (writ policy push).';
+      const what = last.scope === 'node' ? 'active bundle' : 'bundle named by the beacon';
       clear(bundles, last.bundles.length ? last.bundles.map((x) => bundleCard(x, what)) : h('div', { class: 'error' }, none));
     }
-    adminBox.hidden = !last.approvalsDecidedHere;
-    historyNote.textContent = last.approvalsDecidedHere
+    approvalsNote.hidden = last.scope === 'node';
+    historyNote.textContent = last.scope === 'node'
       ? 'From the ledger’s bundle_activation entries, newest first.'
       : 'The bundles this authority named current in its beacons, newest first (each node’s activations are in the fleet ledger).';
     clear(history, activationTable(last.activations));
@@ -194,7 +171,7 @@ export function render(root: HTMLElement): () => void {
   root.append(
     h('h1', null, 'Governance'),
     bundles,
-    h('section', { class: 'card' }, h('h2', null, 'Pending approvals'), adminBox, result, approvals),
+    h('section', { class: 'card' }, h('h2', null, 'Pending approvals'), approvalsNote, adminBox, result, approvals),
     h('section', { class: 'card' }, h('h2', null, 'Activation history'), historyNote, history),
   );
   return every(3000, load);
