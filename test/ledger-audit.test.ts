@@ -6,11 +6,11 @@
  * Each tampering runs on its own copy of one honest home (built once, for speed).
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { readConfig } from '../src/home/config.ts';
 import { authoritySigningKeys, openHome } from '../src/home/open.ts';
 import { storedHashes, storedHashIndex } from '../src/ledger/merkle.ts';
@@ -20,26 +20,12 @@ import { revoke } from '../src/node/evidence.ts';
 import type { AuthorizeRequest } from '../src/node/node.ts';
 import { buildBundle, readPolicyFolder } from '../src/policy/sign.ts';
 import { canonicalJson } from '../src/writ/intent.ts';
+import { copyHome, out, scratchDir, tamper, writ } from './audit-helpers.ts';
 import { bundleBytes, CLI, DEMO_POLICY, fixture, policyFolder, tempDir } from './helpers.ts';
 
 const A1 = 'Agent::"a1"';
 const READ = (path: string): AuthorizeRequest => ({ principal: A1, action: 'Action::"tools/call"', resource: 'Tool::"fs/read"', args: { path } });
 const WRITE: AuthorizeRequest = { principal: A1, action: 'Action::"tools/call"', resource: 'Tool::"fs/write"', args: { path: '/srv/w' } };
-
-const scratch: string[] = [];
-after(() => {
-  for (const d of scratch) rmSync(d, { recursive: true, force: true });
-});
-
-function writ(args: string[]): SpawnSyncReturns<string> {
-  const env = { ...process.env };
-  delete env.WRIT_HOME;
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, timeout: 30_000 });
-  if (r.error) throw r.error;
-  return r;
-}
-
-const out = (r: SpawnSyncReturns<string>) => `${r.stdout}${r.stderr}`;
 
 interface Template {
   home: string;
@@ -91,27 +77,11 @@ async function buildTemplate(): Promise<Template> {
   assert.equal(t.checkpointSizes.length, 3);
   assert.equal(t.checkpointSizes.at(-1), t.size);
   f.close();
-  scratch.push(t.home);
+  scratchDir(t.home);
   return t;
 }
 
-/** A fresh copy of the honest home (its own directory and database). */
-function freshHome(t: Template): string {
-  const dir = tempDir('writ-audit-');
-  scratch.push(dir);
-  const home = join(dir, 'home');
-  cpSync(t.home, home, { recursive: true });
-  return home;
-}
-
-function tamper(home: string, f: (db: DatabaseSync) => void): void {
-  const db = new DatabaseSync(join(home, 'state.db'), { enableForeignKeyConstraints: false });
-  try {
-    f(db);
-  } finally {
-    db.close();
-  }
-}
+const freshHome = (t: Template): string => copyHome(t.home);
 
 function leafOf(db: DatabaseSync, idx: number): Uint8Array {
   const r = db.prepare('SELECT leaf FROM ledger_entries WHERE idx = ?').get(idx) as { leaf: Uint8Array } | undefined;
@@ -213,7 +183,7 @@ describe('writ audit verify', () => {
       'policy.cedar': readFileSync(join(DEMO_POLICY, 'policy.cedar'), 'utf8').replace('"/srv/*"', '"/nowhere/*"'),
       'entities.json': readFileSync(join(DEMO_POLICY, 'entities.json'), 'utf8'),
     });
-    scratch.push(dir);
+    scratchDir(dir);
     const home2 = freshHome(t);
     const config = readConfig(home2);
     const resigned = await buildBundle(
@@ -294,7 +264,7 @@ describe('writ audit entry / prove / verify-proof, writ keys --log', () => {
     t = await buildTemplate();
     home = freshHome(t);
     dir = tempDir('writ-proof-');
-    scratch.push(dir);
+    scratchDir(dir);
   });
 
   it('writ keys --log prints the verifier key as name+8hex+base64, named after the origin', () => {

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openHome, type OpenHome } from '../home/open.ts';
 import { auditLog } from '../ledger/audit.ts';
+import { auditState } from '../node/audit-state.ts';
 import { encodeBase64 } from '../ledger/note.ts';
 import { verifyProofFile } from '../ledger/proof-file.ts';
 import { formatLineage, lineageOf } from '../lineage/lineage.ts';
@@ -50,7 +51,7 @@ export function registerAudit(program: Command): void {
   homeOption(
     audit
       .command('verify')
-      .description('recompute the tree from the stored entries, check every checkpoint (signature, root, consistency) and replay every decision; exit 1 at the first divergence')
+      .description('recompute the tree from the stored entries, check every checkpoint (signature, root, consistency), the derived indexes, the revocations and approvals in force, and replay every decision; exit 1 at the first divergence')
       .option('--json', 'machine-readable output'),
   ).action((o: { home?: string; json?: boolean }) =>
     withHome(o, async (h) => {
@@ -62,13 +63,20 @@ export function registerAudit(program: Command): void {
         replay = { decisions: 0, replayed: 0, gateDenials: 0, differences: [{ index: -1, decisionId: '', recorded: { decision: '?', reasons: [], policies: [] }, replayed: null, error: (err as Error).message }] };
       }
       const firstDiff = replay.differences[0];
-      const ok = log.problems.length === 0 && firstDiff === undefined;
-      if (o.json) printJson({ ok, log, replay });
+      // the state is derived from this ledger only in embedded mode (a fleet node's evidence is in the fleet's)
+      const state = h.evidence === h.ledger ? await auditState(h.ledger, h.state) : null;
+      const ok = log.problems.length === 0 && firstDiff === undefined && (state ?? []).length === 0;
+      if (o.json) printJson({ ok, log, replay, state });
       else {
         process.stdout.write(`log ${h.log.origin}: ${log.size} entries, ${log.checkpoints} checkpoints\n`);
         for (const p of log.problems) process.stdout.write(`  FIRST DIVERGENCE at ${p.index}: ${p.kind}: ${p.message}\n`);
         printReplay(replay);
-        process.stdout.write(ok ? 'ok: the log is intact and every decision replays the same\n' : 'FAILED\n');
+        if (state === null) process.stdout.write('state: not checked (a fleet node: its evidence is in the fleet ledger)\n');
+        else {
+          process.stdout.write(`state: revocations and approvals checked against the ledger: ${state.length === 0 ? 'consistent' : `${state.length} problem(s)`}\n`);
+          for (const p of state) process.stdout.write(`  ${p.kind}${p.index !== null ? ` at ${p.index}` : ''}: ${p.message}\n`);
+        }
+        process.stdout.write(ok ? 'ok: the log is intact, every decision replays the same, and the state agrees with the ledger\n' : 'FAILED\n');
       }
       if (!ok) process.exitCode = EXIT.error;
     }),

@@ -4,6 +4,7 @@
  * leaves), the lineage graph around a writ, a principal or an MCP session, and the
  * node's health. Read-only; nothing here carries a secret (no keys, no admin token).
  */
+import { leafObject } from '../ledger/leaf.ts';
 import type { Ledger, LedgerEntry } from '../ledger/ledger.ts';
 import { lineageOf, type LineageNode } from '../lineage/lineage.ts';
 import type { GovernanceNode } from '../node/node.ts';
@@ -14,12 +15,7 @@ import type { BundleView } from './source.ts';
 const decoder = new TextDecoder();
 
 export function leafJson(e: LedgerEntry): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(decoder.decode(e.leaf));
-    return isRecord(v) ? v : {};
-  } catch {
-    return {};
-  }
+  return leafObject(e.leaf);
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);

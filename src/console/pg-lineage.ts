@@ -6,6 +6,7 @@
  * JSON in PostgreSQL; a writ id goes straight to the index.
  */
 import type { Pool } from 'pg';
+import { leafObject } from '../ledger/leaf.ts';
 import type { WritIndexRow } from '../ledger/ledger.ts';
 import type { LineageNode } from '../lineage/lineage.ts';
 import { isRecord } from '../util.ts';
@@ -14,14 +15,7 @@ import { deniedVertex, MAX_ROOTS, MAX_VERTICES, SCAN_LIMIT, writVertex, type Lin
 /** the writs table's columns, as the ledger's WritIndexRow (bigints arrive as strings) */
 const WRIT_COLUMNS = 'jti, decision_idx::float8 AS "decisionIndex", principal, action, resource, parent, root, depth, exp::float8 AS exp';
 
-const leafOf = (b: Buffer): Record<string, unknown> => {
-  try {
-    const v: unknown = JSON.parse(b.toString('utf8'));
-    return isRecord(v) ? v : {};
-  } catch {
-    return {};
-  }
-};
+const leafOf = (b: Buffer): Record<string, unknown> => leafObject(b);
 const rec = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 

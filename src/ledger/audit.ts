@@ -4,18 +4,21 @@
  * entries, every checkpoint's signature verifies, its root is the recomputed root of
  * its size, and each checkpoint is consistent with the one before. Memory does not
  * grow with the log: entries are streamed, and a stored hash is read only after it
- * was itself checked against the recomputation.
+ * was itself checked against the recomputation. The derived index columns and the
+ * lineage index are checked against the leaves too (audit-index.ts).
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { parseCheckpoint } from './checkpoint.ts';
 import { proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from './merkle.ts';
 import { openNote, type NoteVerifier } from './note.ts';
 import { sqliteHashReader } from './sqlite-batch.ts';
+import { indexAuditor } from './audit-index.ts';
+import { leafObject } from './leaf.ts';
 
 export interface LogProblem {
   /** the entry index (or the checkpoint size) where the log first diverges */
   index: number;
-  kind: 'missing_entry' | 'type_mismatch' | 'hash_mismatch' | 'missing_hash' | 'checkpoint_signature' | 'checkpoint_root' | 'checkpoint_inconsistent' | 'checkpoint_malformed';
+  kind: 'missing_entry' | 'type_mismatch' | 'index_mismatch' | 'hash_mismatch' | 'missing_hash' | 'checkpoint_signature' | 'checkpoint_root' | 'checkpoint_inconsistent' | 'checkpoint_malformed';
   message: string;
 }
 
@@ -25,13 +28,6 @@ export interface LogAuditReport {
   problems: LogProblem[];
 }
 
-function leafType(leaf: Uint8Array): unknown {
-  try {
-    return (JSON.parse(new TextDecoder().decode(leaf)) as { type?: unknown }).type;
-  } catch {
-    return undefined;
-  }
-}
 
 const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
 
@@ -42,7 +38,8 @@ export function auditLog(db: DatabaseSync, o: { origin: string; verifier: NoteVe
   let size = 0;
   const hashAt = db.prepare('SELECT hash FROM ledger_hashes WHERE id = ?');
   // 1. entries and tree hashes, streamed in index order
-  const rows = db.prepare('SELECT idx, type, leaf FROM ledger_entries ORDER BY idx').iterate() as Iterable<{ idx: number; type: string; leaf: Uint8Array }>;
+  const rows = db.prepare('SELECT idx, type, leaf, jti, decision_id FROM ledger_entries ORDER BY idx').iterate() as Iterable<{ idx: number; type: string; leaf: Uint8Array; jti: string | null; decision_id: string | null }>;
+  const index = indexAuditor(db);
   for (const row of rows) {
     const idx = Number(row.idx);
     if (idx !== size) {
@@ -65,11 +62,22 @@ export function auditLog(db: DatabaseSync, o: { origin: string; verifier: NoteVe
       }
     }
     // the type column is an index for queries; it must say what the (hashed) leaf says
-    if (leafType(row.leaf) !== row.type) {
-      problems.push({ index: idx, kind: 'type_mismatch', message: `entry ${idx}: indexed as ${row.type} but the leaf says ${String(leafType(row.leaf))}` });
+    const leaf = leafObject(row.leaf);
+    if (leaf.type !== row.type) {
+      problems.push({ index: idx, kind: 'type_mismatch', message: `entry ${idx}: indexed as ${row.type} but the leaf says ${String(leaf.type)}` });
+      return { size, checkpoints: checkpointCount, problems };
+    }
+    const wrongIndex = index.check(idx, row, leaf);
+    if (wrongIndex) {
+      problems.push({ index: idx, kind: 'index_mismatch', message: wrongIndex });
       return { size, checkpoints: checkpointCount, problems };
     }
     size++;
+  }
+  const orphan = index.orphan();
+  if (orphan) {
+    problems.push({ index: size, kind: 'index_mismatch', message: orphan });
+    return { size, checkpoints: checkpointCount, problems };
   }
   // 2. checkpoints: signature, root, consistency with the previous one
   const reader: HashReader = stored; // every hash it can return was checked above

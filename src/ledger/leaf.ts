@@ -25,3 +25,13 @@ export function encodeLeaf(leaf: LeafBase & Record<string, unknown>): Uint8Array
   }
   return bytes;
 }
+
+/** A stored leaf read back as an object for queries and audits; bytes that are not a JSON object read as {} (the tree, not this, decides what is intact). */
+export function leafObject(leaf: Uint8Array): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(new TextDecoder().decode(leaf));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

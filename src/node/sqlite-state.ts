@@ -121,6 +121,10 @@ export class SqliteNodeState implements NodeState {
     return (this.db.prepare("SELECT * FROM approvals WHERE status = 'pending' ORDER BY expires").all() as unknown as ApprovalRow[]).map(toApproval);
   }
 
+  allApprovals(): ApprovalRecord[] {
+    return (this.db.prepare('SELECT * FROM approvals ORDER BY id').all() as unknown as ApprovalRow[]).map(toApproval);
+  }
+
   decideApproval(id: string, status: 'approved' | 'rejected' | 'expired', by: string, at: Date): boolean {
     const r = this.db.prepare("UPDATE approvals SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'").run(status, by, at.toISOString(), id);
     return Number(r.changes) === 1;

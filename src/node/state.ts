@@ -42,6 +42,8 @@ export interface NodeState {
   createApproval(a: Omit<ApprovalRecord, 'status' | 'decidedBy' | 'used'>): void;
   approval(id: string): ApprovalRecord | null;
   pendingApprovals(): ApprovalRecord[];
+  /** every approval request, whatever its status (for the audit) */
+  allApprovals(): ApprovalRecord[];
   /** pending → approved/rejected/expired; false if it was not pending */
   decideApproval(id: string, status: 'approved' | 'rejected' | 'expired', by: string, at: Date): boolean;
   /** marks an approved approval used; false if it was used before */
