@@ -1,61 +1,20 @@
-/**
- * Signed policy bundles: every refusal has its exact reason code and leaves the
- * active bundle (version + digest), the anti-rollback floor and the ledger exactly
- * as they were. Also `writ policy lint` and the policy-folder reader.
- */
+/** Signed policy bundle activation: every refusal has its exact reason code and leaves the active bundle (version + digest), the anti-rollback floor and the ledger exactly as they were. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { base64url, GeneralSign } from 'jose';
 import { newKeyPair } from '../src/authority/keys.ts';
-import { authoritySigningKeys, openHome, type OpenHome } from '../src/home/open.ts';
+import { authoritySigningKeys, type OpenHome } from '../src/home/open.ts';
 import { BUNDLE_FORMAT, MANIFEST_TYP, MAX_BUNDLE_BYTES, type BundleFile, type BundleManifest } from '../src/policy/manifest.ts';
-import { buildBundle, buildManifest, readPolicyFolder, signManifest } from '../src/policy/sign.ts';
+import { buildBundle, buildManifest, readPolicyFolder } from '../src/policy/sign.ts';
 import { verifyBundle } from '../src/policy/verify-bundle.ts';
 import { canonicalJson } from '../src/writ/intent.ts';
-import { BundleError, type BundleReason } from '../src/reasons.ts';
-import { bundleBytes, CLI, DEMO_POLICY, fixture, policyFolder, type Fixture } from './helpers.ts';
+import { BundleError } from '../src/reasons.ts';
+import { bundleBytes, fixture, policyFolder, type Fixture } from './helpers.ts';
+import { expectRefused, GOOD_POLICY, snapshot } from './bundle-fixture.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-const GOOD_POLICY = {
-  'policy.cedar': '@id("allow-read")\npermit (principal, action == Action::"read", resource);\n',
-  'entities.json': '[{"uid":{"type":"User","id":"u1"},"attrs":{},"parents":[]}]',
-};
-
-interface Snapshot {
-  version: number | undefined;
-  digest: string | undefined;
-  storedDigest: string | null;
-  floor: number;
-  ledgerSize: number;
-}
-
-function snapshot(h: OpenHome): Snapshot {
-  const a = h.node.policy.active;
-  return {
-    version: a?.bundle.manifest.version,
-    digest: a?.bundle.digest,
-    storedDigest: h.state.activeBundleDigest(h.config.domain),
-    floor: h.state.maxActivatedVersion(h.config.domain),
-    ledgerSize: h.ledger.size(),
-  };
-}
-
-/** Activation must fail with exactly `code`, and nothing may change. */
-async function expectRefused(h: OpenHome, bytes: Uint8Array, code: BundleReason): Promise<void> {
-  const before = snapshot(h);
-  assert.ok(before.digest !== undefined, 'test setup: a bundle must be active before');
-  await assert.rejects(h.node.policy.activate(bytes), (err: unknown) => {
-    assert.ok(err instanceof BundleError, `expected a BundleError, got ${String(err)}`);
-    assert.equal(err.code, code, `expected ${code}, got ${err.code}: ${err.message}`);
-    return true;
-  });
-  assert.deepEqual(snapshot(h), before, 'a refused bundle must leave the active bundle, the floor and the ledger unchanged');
-}
 
 function clone(b: BundleFile): BundleFile {
   return structuredClone(b);
@@ -290,173 +249,5 @@ describe('bundle activation (one authority key)', () => {
     // equal version with different content, and the very same bundle again
     await expectRefused(f, bundleBytes(await f.sign(policyFolder({ 'p.cedar': 'permit (principal, action, resource);' }), { version: 500 })), 'bundle_rollback');
     await expectRefused(f, bundleBytes(high), 'bundle_rollback');
-  });
-});
-
-describe('bundle rollback floor survives a restart', () => {
-  it('refuses an older bundle after the home is closed and reopened', async () => {
-    const f = await fixture();
-    const dir = policyFolder(GOOD_POLICY);
-    const v1 = await f.sign(dir, { version: 5 });
-    const v7 = await f.sign(dir, { version: 7 });
-    await f.node.policy.activate(bundleBytes(v7));
-    const digest = f.node.policy.active?.bundle.digest;
-    f.close();
-
-    const h = await openHome(f.home);
-    try {
-      assert.equal(h.state.maxActivatedVersion(h.config.domain), 7);
-      await h.node.policy.refresh();
-      assert.equal(h.node.policy.active?.bundle.manifest.version, 7);
-      assert.equal(h.node.policy.active?.bundle.digest, digest);
-      await expectRefused(h, bundleBytes(v1), 'bundle_rollback');
-      await expectRefused(h, bundleBytes(v7), 'bundle_rollback');
-      // a newer one still activates
-      await h.node.policy.activate(bundleBytes(await f.sign(dir, { version: 8 })));
-      assert.equal(h.node.policy.active?.bundle.manifest.version, 8);
-    } finally {
-      h.close();
-    }
-
-    // and once more, the raised floor persists
-    const h2 = await openHome(f.home);
-    try {
-      assert.equal(h2.state.maxActivatedVersion(h2.config.domain), 8);
-      await h2.node.policy.refresh();
-      await expectRefused(h2, bundleBytes(v7), 'bundle_rollback');
-    } finally {
-      h2.close();
-      rmSync(f.home, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('k-of-n authority signatures (3 keys, threshold 2)', () => {
-  let f: Fixture;
-  let dir: string;
-  before(async () => {
-    f = await fixture({ authorityKeys: 3, threshold: 2 }); // demo policy active, signed by all three
-    dir = policyFolder(GOOD_POLICY);
-  });
-  after(() => f.cleanup());
-
-  it('one signature is not enough (bundle_threshold_not_met)', async () => {
-    for (const k of [1, 2, 3]) await expectRefused(f, bundleBytes(await f.sign(dir, { version: 10 + k, keyIndexes: [k] })), 'bundle_threshold_not_met');
-  });
-
-  it('the same key twice counts once (bundle_threshold_not_met)', async () => {
-    const b = await f.sign(dir, { version: 20, keyIndexes: [2, 2] });
-    assert.equal(b.manifest.signatures.length, 2);
-    await expectRefused(f, bundleBytes(b), 'bundle_threshold_not_met');
-    // also when the signature is duplicated by copying it
-    const one = await f.sign(dir, { version: 21, keyIndexes: [1] });
-    const sig = one.manifest.signatures[0];
-    assert.ok(sig);
-    one.manifest.signatures = [sig, { ...sig }];
-    await expectRefused(f, bundleBytes(one), 'bundle_threshold_not_met');
-  });
-
-  it('a valid signature plus a forged one by another pinned key is refused (bundle_signature_invalid)', async () => {
-    const b = await f.sign(dir, { version: 30, keyIndexes: [1] });
-    const other = await f.sign(dir, { version: 31, keyIndexes: [2] }); // valid signature, but over another payload
-    const sig2 = other.manifest.signatures[0];
-    assert.ok(sig2);
-    b.manifest.signatures.push(sig2);
-    await expectRefused(f, bundleBytes(b), 'bundle_signature_invalid');
-  });
-
-  it('two distinct pinned keys meet the threshold', async () => {
-    for (const [i, keys] of [[1, 3], [3, 2]].entries()) {
-      const b = await f.sign(dir, { version: 40 + i, keyIndexes: keys });
-      const { bundle } = await f.node.policy.activate(bundleBytes(b));
-      assert.equal(f.node.policy.active?.bundle.manifest.version, 40 + i);
-      assert.equal(f.node.policy.active?.bundle.digest, bundle.digest);
-      assert.equal(bundle.signers.length, 2);
-    }
-  });
-
-  it('verifyBundle reports the distinct signers', async () => {
-    const b = await f.sign(dir, { version: 99, keyIndexes: [1, 2, 3, 1] });
-    const v = await verifyBundle(bundleBytes(b), { trust: f.trust, now: new Date() });
-    assert.deepEqual(v.signers, f.config.authority.keys.map((k) => k.kid as string).sort());
-  });
-});
-
-describe('signing API', () => {
-  it('buildManifest refuses bad domain, version and expiry; signManifest needs a key', async () => {
-    const files = new Map([['p.cedar', enc.encode('permit (principal, action, resource);')]]);
-    const created = new Date();
-    const expires = new Date(created.getTime() + 1000);
-    assert.throws(() => buildManifest(files, { domain: 'UPPER', version: 1, created, expires }), /invalid domain/);
-    assert.throws(() => buildManifest(files, { domain: 'd', version: 0, created, expires }), /invalid version/);
-    assert.throws(() => buildManifest(files, { domain: 'd', version: 1, created, expires: created }), /expiry/);
-    await assert.rejects(signManifest(buildManifest(files, { domain: 'd', version: 1, created, expires }), []), /at least one/);
-  });
-});
-
-describe('readPolicyFolder', () => {
-  it('refuses unknown files so nothing is silently left out', () => {
-    const dir = policyFolder({ 'p.cedar': 'permit (principal, action, resource);', 'notes.txt': 'hello' });
-    assert.throws(() => readPolicyFolder(dir), /notes\.txt: not a policy file/);
-    const dir2 = policyFolder({ 'p.cedar': 'permit (principal, action, resource);', 'schema.json': '{}' });
-    assert.throws(() => readPolicyFolder(dir2), /schema\.json: not a policy file/);
-  });
-
-  it('reads policies, schema and entities; skips README.md and dotfiles; needs at least one .cedar', () => {
-    const dir = policyFolder({ 'a.cedar': 'permit (principal, action, resource);', 'schema.cedarschema': 'entity User;', 'entities.json': '[]', 'README.md': '# x', '.hidden': 'x' });
-    assert.deepEqual([...readPolicyFolder(dir).keys()].sort(), ['a.cedar', 'entities.json', 'schema.cedarschema']);
-    assert.throws(() => readPolicyFolder(policyFolder({ 'entities.json': '[]' })), /no \*\.cedar policy files/);
-  });
-});
-
-describe('writ policy lint (CLI)', () => {
-  function lint(dir: string): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [CLI, 'policy', 'lint', dir], { encoding: 'utf8', timeout: 30_000 });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
-
-  it('reports a syntax error on line 3 as DIR/file.cedar:3:COL: message and exits 1', () => {
-    const dir = policyFolder({
-      'file.cedar': 'permit (principal, action, resource);\n\npermit (principal, action, resource) when { 1 + };\n',
-    });
-    const r = lint(dir);
-    assert.equal(r.status, 1, r.stderr);
-    const out = r.stdout + r.stderr;
-    const m = new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/file\\.cedar:3:(\\d+): .+`, 'm').exec(out);
-    assert.ok(m, `expected ${dir}/file.cedar:3:COL: ..., got:\n${out}`);
-    assert.ok(Number(m[1]) >= 1);
-  });
-
-  it('validates against schema.cedarschema: an undeclared attribute fails with file:line:col', () => {
-    const dir = policyFolder({
-      'schema.cedarschema': 'entity User { level: Long };\nentity Doc;\naction read appliesTo { principal: User, resource: Doc };\n',
-      'rules.cedar': '@id("p")\npermit (principal, action == Action::"read", resource)\nwhen { principal.clearance > 1 };\n',
-    });
-    const r = lint(dir);
-    assert.equal(r.status, 1, r.stderr);
-    const out = r.stdout + r.stderr;
-    assert.match(out, /rules\.cedar:3:\d+: .*clearance/);
-  });
-
-  it('exits 0 on a clean folder (with and without a schema)', () => {
-    const plain = lint(policyFolder({ 'a.cedar': '@id("x")\npermit (principal, action, resource);\n' }));
-    assert.equal(plain.status, 0, plain.stderr);
-    assert.match(plain.stdout, /1 policies ok/);
-    const withSchema = lint(
-      policyFolder({
-        'schema.cedarschema': 'entity User { level: Long };\nentity Doc;\naction read appliesTo { principal: User, resource: Doc };\n',
-        'rules.cedar': 'permit (principal, action == Action::"read", resource) when { principal.level > 1 };\n',
-      }),
-    );
-    assert.equal(withSchema.status, 0, withSchema.stderr);
-    assert.match(withSchema.stdout, /validated against schema/);
-    const demo = lint(DEMO_POLICY);
-    assert.equal(demo.status, 0, demo.stderr);
-  });
-
-  it('exits 1 on a folder with an unknown file', () => {
-    const r = lint(policyFolder({ 'a.cedar': 'permit (principal, action, resource);', 'notes.txt': 'x' }));
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /notes\.txt: not a policy file/);
   });
 });

@@ -1,0 +1,65 @@
+/** Shared fixture for the HTTP API tests (server*.test.ts): request shapes, response bodies, ledger-leaf readers, the app under test. */
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/server/app.ts';
+import type { WritClaims } from '../src/writ/claims.ts';
+import type { Fixture } from './helpers.ts';
+
+/** the audience of writs for the READ request (their resource) */
+export const AUD = 'Tool::"fs/read"';
+
+export const READ = { principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"' } as const;
+export const WRITE = { principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/write"' } as const;
+
+export interface DecisionBody {
+  decision: 'allow' | 'deny';
+  decisionId: string;
+  reasons: string[];
+  policies: string[];
+  ledgerIndex: number | null;
+  writ?: string;
+  claims?: WritClaims;
+  errors?: string[];
+  message?: string;
+}
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+export interface LeafJson {
+  type: string;
+  jti?: string;
+  status?: string;
+  exitCode?: number | null;
+  kind?: string;
+  value?: string;
+  result?: { decision: string; reasons: string[] };
+  writ?: { jti: string } | null;
+}
+
+export function leafAt(f: Fixture, index: number): LeafJson {
+  const e = f.ledger.entry(index);
+  assert.ok(e, `ledger entry ${index} exists`);
+  return JSON.parse(new TextDecoder().decode(e.leaf)) as LeafJson;
+}
+
+function allLeaves(f: Fixture): LeafJson[] {
+  return f.ledger.entries(0, 100_000).map((e) => JSON.parse(new TextDecoder().decode(e.leaf)) as LeafJson);
+}
+
+export function allowCount(f: Fixture): number {
+  return allLeaves(f).filter((l) => l.type === 'decision' && l.result?.decision === 'allow').length;
+}
+
+export const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+export async function makeApp(f: Fixture): Promise<FastifyInstance> {
+  return buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
+}
+
+export async function authorize(app: FastifyInstance, body: object) {
+  const res = await app.inject({ method: 'POST', url: '/v1/authorize', payload: body });
+  return { status: res.statusCode, body: res.json<DecisionBody>(), headers: res.headers };
+}
