@@ -9,7 +9,7 @@
  * The fleet is the one the multi-process tests use (test/fleet-harness.ts).
  */
 import { cpus } from 'node:os';
-import { measurePropagation, percentile, TestFleet } from '../test/fleet-harness.ts';
+import { allowedRequest, decodeClaims, measurePropagation, percentile, TestFleet, waitFor } from '../test/fleet-harness.ts';
 
 export async function fleetBench(quick: boolean): Promise<void> {
   const count = quick ? 20 : 60;
@@ -29,6 +29,60 @@ export async function fleetBench(quick: boolean): Promise<void> {
     console.log(`  from the acknowledged put:  p50 ${p.p50.toFixed(1)} ms   p99 ${p.p99.toFixed(1)} ms   max ${p.max.toFixed(1)} ms`);
     console.log(`  from sending the put:       p50 ${percentile(p.fromSend, 0.5).toFixed(1)} ms   p99 ${percentile(p.fromSend, 0.99).toFixed(1)} ms`);
     console.log(`target: p99 ≤ 50 ms to 5 nodes on loopback — ${p.p99 <= 50 ? 'met' : 'NOT met'}`);
+  } finally {
+    await f.close();
+  }
+}
+
+/**
+ * The fleet console's reads at the authority (issue 6), on a fleet ledger of `decisions`
+ * entries in PostgreSQL written by the sequencer: health (every node, merged statistics),
+ * a page of entries, and lineage by writ id, by principal and by MCP session (index
+ * lookups on the columns the sequencer derives from each decision leaf).
+ */
+export async function fleetConsoleBench(quick: boolean): Promise<void> {
+  const decisions = quick ? 3000 : 20_000;
+  let f: TestFleet;
+  try {
+    f = await TestFleet.start({ nodes: 2, sequencer: true, authorityPg: true });
+  } catch (err) {
+    console.log(`\nwrit fleet console bench — skipped: could not start a fleet (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+    return;
+  }
+  try {
+    const [n1, n2] = f.nodes as [(typeof f.nodes)[number], (typeof f.nodes)[number]];
+    let jti = '';
+    let next = 0;
+    const worker = async (w: number) => {
+      for (let i = next++; i < decisions; i = next++) {
+        const r = await f.authorize(w % 2 ? n1 : n2, { ...allowedRequest(i), context: { mcp: { session: `sess-${i % 100}` } } });
+        if (i === Math.floor(decisions / 2) && r.body.writ) jti = decodeClaims(r.body.writ).jti;
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, (_, w) => worker(w)));
+    f.writs.length = 0;
+    const base = f.authority.url;
+    await waitFor('the sequencer has every decision', async () => {
+      const e = (await (await fetch(`${base}/console/api/entries?limit=1`)).json()) as { size: number };
+      return e.size >= decisions;
+    }, 120_000, 250);
+    const time = async (path: string, runs: number) => {
+      const ms: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const t0 = performance.now();
+        const res = await fetch(`${base}${path}`);
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status}`);
+        ms.push(performance.now() - t0);
+      }
+      return `p50 ${percentile(ms, 0.5).toFixed(1)} ms   p99 ${percentile(ms, 0.99).toFixed(1)} ms`;
+    };
+    console.log(`\nwrit fleet console bench — the authority's console reads, fleet ledger of ${decisions.toLocaleString('en')} decisions in PostgreSQL (2 nodes, sequencer, authority --pg)`);
+    console.log(`  health (nodes + merged stats, 120 s)    ${await time('/console/api/health?seconds=120', 50)}`);
+    console.log(`  entries (newest 25)                     ${await time('/console/api/entries', 50)}`);
+    console.log(`  lineage by writ id (index)              ${await time(`/console/api/lineage?q=${jti}`, 50)}`);
+    console.log(`  lineage by session (index)              ${await time(`/console/api/lineage?q=sess-7&kind=session`, 10)}`);
+    console.log(`  lineage by principal (index, 500 max)   ${await time(`/console/api/lineage?q=${encodeURIComponent('Agent::"a1"')}&kind=principal`, 10)}`);
   } finally {
     await f.close();
   }

@@ -21,7 +21,7 @@ import { memoryJtiStore, verifyWrit } from '../src/writ/verify.ts';
 import { request, syntheticPolicyFolder } from './policies.ts';
 import { measure, row, type Stats } from './stats.ts';
 import { ledgerBench } from './ledger.ts';
-import { fleetBench } from './fleet.ts';
+import { fleetBench, fleetConsoleBench } from './fleet.ts';
 import { mcpBench } from './mcp.ts';
 import { tmpdir, cpus } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
   await ledgerBench(QUICK);
   await mcpBench(QUICK);
   await fleetBench(QUICK);
+  await fleetConsoleBench(QUICK);
 }
 
 await main();

@@ -4,7 +4,7 @@
  * leaves), the lineage graph around a writ, a principal or an MCP session, and the
  * node's health. Read-only; nothing here carries a secret (no keys, no admin token).
  */
-import { leafObject } from '../ledger/leaf.ts';
+import { decisionKeys, leafObject } from '../ledger/leaf.ts';
 import type { Ledger, LedgerEntry } from '../ledger/ledger.ts';
 import { lineageOf, type LineageNode } from '../lineage/lineage.ts';
 import type { GovernanceNode } from '../node/node.ts';
@@ -126,8 +126,7 @@ export const MAX_ROOTS = 25;
 export const MAX_VERTICES = 500;
 
 export function sessionOf(l: Record<string, unknown>): string | null {
-  const mcp = rec(rec(rec(l.input).context).mcp);
-  return str(mcp.session) ?? str(rec(rec(l.request).args).session);
+  return decisionKeys(l).session;
 }
 
 export function deniedVertex(index: number, l: Record<string, unknown>, matched: boolean): Vertex {

@@ -1,9 +1,10 @@
 /**
  * Lineage search over the fleet ledger in PostgreSQL, for the authority's console: the
  * same graph as a node's console draws (data.ts searchLineage), from the sequencer's
- * lineage index (`writs`: parent, root, depth) and the decision leaves. Searching by
- * principal or session reads the decision leaves of the last SCAN_LIMIT entries as
- * JSON in PostgreSQL; a writ id goes straight to the index.
+ * lineage index (`writs`: parent, root, depth) and the search columns it derives from
+ * each decision leaf (`entries.principal`, `parent`, `session`: leaf.ts decisionKeys).
+ * Every lookup is an index lookup, bounded to the newest SCAN_LIMIT entries like a
+ * node's search.
  */
 import type { Pool } from 'pg';
 import { leafObject } from '../ledger/leaf.ts';
@@ -21,7 +22,6 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 export function pgLineageSearch(pool: Pool, schema: string) {
   if (!/^[a-z][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
-  const J = `convert_from(leaf, 'UTF8')::jsonb`;
   const q = <T extends object>(sql: string, params: unknown[]) => pool.query<T>(sql, params).then((r) => r.rows);
   const writ = async (jti: string) => (await q<WritIndexRow>(`SELECT ${WRIT_COLUMNS} FROM ${schema}.writs WHERE jti = $1`, [jti]))[0] ?? null;
 
@@ -42,8 +42,8 @@ export function pgLineageSearch(pool: Pool, schema: string) {
         matched.add(w.jti);
       }
     } else {
-      const where = k === 'principal' ? `btrim(${J} #>> '{request,principal}') = $2` : `(${J} #>> '{input,context,mcp,session}' = $2 OR ${J} #>> '{request,args,session}' = $2)`;
-      const hits = await q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE type = 'decision' AND idx >= $1 AND ${where} ORDER BY idx LIMIT ${MAX_VERTICES * 4}`, [from, needle]);
+      const column = k === 'principal' ? 'principal' : 'session';
+      const hits = await q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE ${column} = $2 AND idx >= $1 ORDER BY idx LIMIT ${MAX_VERTICES * 4}`, [from, needle]);
       for (const h of hits) {
         const l = leafOf(h.leaf);
         const w = rec(l.writ);
@@ -67,7 +67,8 @@ export function pgLineageSearch(pool: Pool, schema: string) {
       ? await Promise.all([
           q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE idx = ANY($1::bigint[])`, [rows.map((r) => r.decisionIndex)]),
           q<{ idx: string; jti: string; leaf: Buffer }>(`SELECT idx, jti, leaf FROM ${schema}.entries WHERE type = 'outcome' AND jti = ANY($1) ORDER BY idx`, [jtis]),
-          q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE type = 'decision' AND idx >= $1 AND ${J} #>> '{request,parent}' = ANY($2) AND ${J} #>> '{result,decision}' <> 'allow' ORDER BY idx LIMIT ${MAX_VERTICES}`, [from, jtis]),
+          // a denial issued no writ: no jti
+          q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE parent = ANY($2) AND type = 'decision' AND jti IS NULL AND idx >= $1 ORDER BY idx LIMIT ${MAX_VERTICES}`, [from, jtis]),
         ])
       : [[], [], []];
     const leafAt = new Map(decisions.map((d) => [Number(d.idx), leafOf(d.leaf)]));

@@ -35,3 +35,20 @@ export function leafObject(leaf: Uint8Array): Record<string, unknown> {
     return {};
   }
 }
+
+const field = (o: unknown, k: string): unknown => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined);
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/**
+ * What a decision is searched by: its principal, the parent writ it was made under, and
+ * its MCP session (the proxy puts it in context.mcp.session; a caller may pass it as the
+ * `session` argument). Derived from the leaf, so it can always be recomputed.
+ */
+export function decisionKeys(leaf: Record<string, unknown>): { principal: string | null; parent: string | null; session: string | null } {
+  const request = field(leaf, 'request');
+  return {
+    principal: text(field(request, 'principal'))?.trim() ?? null,
+    parent: text(field(request, 'parent')),
+    session: text(field(field(field(field(leaf, 'input'), 'context'), 'mcp'), 'session')) ?? text(field(field(request, 'args'), 'session')),
+  };
+}

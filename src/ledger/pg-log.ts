@@ -11,11 +11,17 @@ import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts';
 import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from './merkle.ts';
 import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
 import { applyDdl } from './pg-ddl.ts';
+import { decisionKeys, leafObject } from './leaf.ts';
 
 export function pgSchema(schema: string): string {
   return `
 CREATE SCHEMA IF NOT EXISTS ${schema};
 CREATE TABLE IF NOT EXISTS ${schema}.entries (idx BIGINT PRIMARY KEY, type TEXT NOT NULL, leaf BYTEA NOT NULL, jti TEXT, decision_id TEXT, subject TEXT NOT NULL);
+-- what the console's lineage search looks decisions up by (decisionKeys of the leaf)
+ALTER TABLE ${schema}.entries ADD COLUMN IF NOT EXISTS principal TEXT, ADD COLUMN IF NOT EXISTS parent TEXT, ADD COLUMN IF NOT EXISTS session TEXT;
+CREATE INDEX IF NOT EXISTS entries_principal ON ${schema}.entries(principal, idx) WHERE principal IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_parent ON ${schema}.entries(parent) WHERE parent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_session ON ${schema}.entries(session, idx) WHERE session IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_jti ON ${schema}.entries(jti) WHERE jti IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ${schema}.hashes (id BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS ${schema}.writs (jti TEXT PRIMARY KEY, decision_idx BIGINT NOT NULL, principal TEXT NOT NULL, action TEXT NOT NULL, resource TEXT NOT NULL, parent TEXT, root TEXT NOT NULL, depth INT NOT NULL, exp BIGINT NOT NULL);
@@ -103,17 +109,22 @@ export class PgLog {
         const idx = m.seq - 1;
         if (idx < next) continue;
         if (idx > next) throw new Error(`evidence stream gap: expected sequence ${next + 1}, got ${m.seq}`);
-        const leaf = JSON.parse(new TextDecoder().decode(m.leaf)) as Record<string, unknown>;
+        // whatever was published is recorded; bytes that are not a JSON object are indexed as nothing
+        const leaf = leafObject(m.leaf);
+        const keys = leaf.type === 'decision' ? decisionKeys(leaf) : { principal: null, parent: null, session: null };
         const writ = leaf.type === 'decision' && leaf.writ && typeof leaf.writ === 'object' ? (leaf.writ as { jti: string; exp: number; lin: { parent: string | null; root: string; depth: number } }) : null;
         const request = (leaf.request ?? {}) as { principal?: string; action?: string; resource?: string };
         const jti = writ?.jti ?? (typeof leaf.jti === 'string' ? leaf.jti : null);
-        await client.query(`INSERT INTO ${this.schema}.entries (idx, type, leaf, jti, decision_id, subject) VALUES ($1, $2, $3, $4, $5, $6)`, [
+        await client.query(`INSERT INTO ${this.schema}.entries (idx, type, leaf, jti, decision_id, subject, principal, parent, session) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
           idx,
           String(leaf.type),
           Buffer.from(m.leaf),
           jti,
           typeof leaf.id === 'string' && leaf.type === 'decision' ? leaf.id : null,
           m.subject,
+          keys.principal,
+          keys.parent,
+          keys.session,
         ]);
         const hashes = await this.withHashes((reader) => storedHashes(idx, m.leaf, reader), client, known);
         const base = storedHashIndex(0, idx);
