@@ -246,6 +246,17 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     assert.equal((await fetch(`${base}/v1/log/checkpoint`)).status, 200);
   });
 
+  it('bytes on the evidence subject that are not a leaf are recorded as they are and do not stall the fleet ledger', async () => {
+    const before = (await getJson<{ size: number }>(base, '/console/api/entries?limit=1')).body.size;
+    await f.fleet.js.publish(`${f.fleet.subject}.default.intruder`, new TextEncoder().encode('not json {'));
+    const d = await f.authorize(n1, { principal: A1, action: CALL, resource: READ, args: { path: '/srv/data/after-garbage.txt' } });
+    assert.equal(d.body.decision, 'allow');
+    await waitFor('the sequencer went past the garbage', async () => (await getJson<{ size: number }>(base, '/console/api/entries?limit=1')).body.size >= before + 2, 10_000);
+    const page = (await getJson<{ entries: { index: number; leaf: string }[] }>(base, `/console/api/entries?from=${before}&limit=10`)).body.entries;
+    assert.ok(page.some((e) => e.leaf === 'not json {'));
+    assert.ok(page.some((e) => e.leaf.includes('after-garbage.txt')));
+  });
+
   it('status reports are believed only when signed by the certified node they name: forged, misfiled and unsigned ones change nothing', async () => {
     const before = (await getJson<HealthView>(base, '/console/api/health')).body;
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
