@@ -70,4 +70,15 @@ describe('human approval', () => {
     assert.deepEqual(report.differences.map((x) => x.index), [index]);
     f.cleanup();
   });
+
+  it('two decisions at once on one request (the console and a timeout): one is recorded and applied, the other finds it decided', async () => {
+    const f = await fixture({ policyDir: POLICY });
+    const id = (await f.node.authorize(WRITE)).approvalId as string;
+    const results = await Promise.allSettled([decideApproval(f.ledger, f.state, id, 'approved', 'console'), decideApproval(f.ledger, f.state, id, 'expired', 'timeout')]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected']);
+    const leaves = f.ledger.entries(0, 1000).filter((e) => e.type === 'approval').map((e) => JSON.parse(new TextDecoder().decode(e.leaf)) as { id: string; status: string });
+    assert.deepEqual(leaves.filter((l) => l.id === id).map((l) => l.status), ['approved'], 'exactly one decision recorded');
+    assert.equal(f.state.approval(id)?.status, 'approved');
+    f.cleanup();
+  });
 });

@@ -249,9 +249,13 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
   it('bytes on the evidence subject that are not a leaf are recorded as they are and do not stall the fleet ledger', async () => {
     const before = (await getJson<{ size: number }>(base, '/console/api/entries?limit=1')).body.size;
     await f.fleet.js.publish(`${f.fleet.subject}.default.intruder`, new TextEncoder().encode('not json {'));
+    // PostgreSQL TEXT cannot hold NUL: neither a published leaf nor a real decision carrying one may stop the sequencer
+    await f.fleet.js.publish(`${f.fleet.subject}.default.intruder`, new TextEncoder().encode(JSON.stringify({ type: 'decision\u0000', id: '\u0000', request: { principal: '\u0000' } })));
+    const nul = await f.authorize(n1, { principal: A1, action: CALL, resource: READ, args: { path: '/srv/data/nul.txt', session: 'sess\u0000x' } });
+    assert.equal(nul.body.decision, 'allow');
     const d = await f.authorize(n1, { principal: A1, action: CALL, resource: READ, args: { path: '/srv/data/after-garbage.txt' } });
     assert.equal(d.body.decision, 'allow');
-    await waitFor('the sequencer went past the garbage', async () => (await getJson<{ size: number }>(base, '/console/api/entries?limit=1')).body.size >= before + 2, 10_000);
+    await waitFor('the sequencer went past the garbage', async () => (await getJson<{ size: number }>(base, '/console/api/entries?limit=1')).body.size >= before + 4, 10_000);
     const page = (await getJson<{ entries: { index: number; leaf: string }[] }>(base, `/console/api/entries?from=${before}&limit=10`)).body.entries;
     assert.ok(page.some((e) => e.leaf === 'not json {'));
     assert.ok(page.some((e) => e.leaf.includes('after-garbage.txt')));

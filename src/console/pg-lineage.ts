@@ -9,6 +9,7 @@
 import type { Pool } from 'pg';
 import { leafObject } from '../ledger/leaf.ts';
 import type { WritIndexRow } from '../ledger/ledger.ts';
+import { pgText } from '../ledger/pg-log.ts';
 import type { LineageNode } from '../lineage/lineage.ts';
 import { isRecord } from '../util.ts';
 import { deniedVertex, MAX_ROOTS, MAX_VERTICES, SCAN_LIMIT, writVertex, type LineageGraph, type Vertex } from './data.ts';
@@ -23,7 +24,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 export function pgLineageSearch(pool: Pool, schema: string) {
   if (!/^[a-z][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
   const q = <T extends object>(sql: string, params: unknown[]) => pool.query<T>(sql, params).then((r) => r.rows);
-  const writ = async (jti: string) => (await q<WritIndexRow>(`SELECT ${WRIT_COLUMNS} FROM ${schema}.writs WHERE jti = $1`, [jti]))[0] ?? null;
+  const writ = async (jti: string) => (await q<WritIndexRow>(`SELECT ${WRIT_COLUMNS} FROM ${schema}.writs WHERE jti = $1`, [pgText(jti)]))[0] ?? null;
 
   return async (query: string, kind: 'auto' | 'writ' | 'principal' | 'session'): Promise<LineageGraph> => {
     const needle = query.trim();
@@ -43,7 +44,7 @@ export function pgLineageSearch(pool: Pool, schema: string) {
       }
     } else {
       const column = k === 'principal' ? 'principal' : 'session';
-      const hits = await q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE ${column} = $2 AND idx >= $1 ORDER BY idx LIMIT ${MAX_VERTICES * 4}`, [from, needle]);
+      const hits = await q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE ${column} = $2 AND idx >= $1 ORDER BY idx LIMIT ${MAX_VERTICES * 4}`, [from, pgText(needle)]);
       for (const h of hits) {
         const l = leafOf(h.leaf);
         const w = rec(l.writ);

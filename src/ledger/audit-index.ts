@@ -10,6 +10,7 @@
  *   every ledger_writs row belongs to an allow decision entry with its jti
  */
 import type { DatabaseSync } from 'node:sqlite';
+import { canonicalUidText } from '../policy/uid.ts';
 import { isRecord } from '../util.ts';
 import type { WritIndexRow } from './ledger.ts';
 
@@ -32,7 +33,17 @@ export function expectedIndex(leaf: Record<string, unknown>): IndexExpectation {
       jti: str(w?.jti),
       decisionId: str(leaf.id),
       writ: w
-        ? { jti: String(w.jti), principal: String(req.principal), action: String(req.action), resource: String(req.resource), parent: str(lin.parent), root: String(lin.root), depth: Number(lin.depth), exp: Number(w.exp) }
+        ? {
+            jti: String(w.jti),
+            // the lineage index holds the writ's own claims: UIDs in canonical text
+            principal: canonicalUidText(String(req.principal)),
+            action: canonicalUidText(String(req.action)),
+            resource: canonicalUidText(String(req.resource)),
+            parent: str(lin.parent),
+            root: String(lin.root),
+            depth: Number(lin.depth),
+            exp: Number(w.exp),
+          }
         : null,
     };
   }

@@ -12,6 +12,7 @@ import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, verify
 import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
 import { applyDdl } from './pg-ddl.ts';
 import { decisionKeys, leafObject } from './leaf.ts';
+import { canonicalUidText } from '../policy/uid.ts';
 
 export function pgSchema(schema: string): string {
   return `
@@ -30,6 +31,14 @@ CREATE INDEX IF NOT EXISTS writs_root ON ${schema}.writs(root);
 CREATE TABLE IF NOT EXISTS ${schema}.checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created TIMESTAMPTZ NOT NULL DEFAULT now());
 `;
 }
+
+/**
+ * PostgreSQL TEXT cannot hold U+0000, and one refused row would stop the sequencer on the
+ * same message forever. The leaf itself is stored as bytes; the text columns derived from
+ * it carry U+FFFD where it had NUL.
+ */
+export const pgText = (s: string): string => s.replaceAll('\u0000', '\uFFFD');
+const pgTextOrNull = (s: string | null): string | null => (s === null ? null : pgText(s));
 
 class NeedHashes extends Error {
   readonly indexes: number[];
@@ -117,14 +126,14 @@ export class PgLog {
         const jti = writ?.jti ?? (typeof leaf.jti === 'string' ? leaf.jti : null);
         await client.query(`INSERT INTO ${this.schema}.entries (idx, type, leaf, jti, decision_id, subject, principal, parent, session) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
           idx,
-          String(leaf.type),
+          pgText(String(leaf.type)),
           Buffer.from(m.leaf),
-          jti,
-          typeof leaf.id === 'string' && leaf.type === 'decision' ? leaf.id : null,
-          m.subject,
-          keys.principal,
-          keys.parent,
-          keys.session,
+          pgTextOrNull(jti),
+          pgTextOrNull(typeof leaf.id === 'string' && leaf.type === 'decision' ? leaf.id : null),
+          pgText(m.subject),
+          pgTextOrNull(keys.principal),
+          pgTextOrNull(keys.parent),
+          pgTextOrNull(keys.session),
         ]);
         const hashes = await this.withHashes((reader) => storedHashes(idx, m.leaf, reader), client, known);
         const base = storedHashIndex(0, idx);
@@ -134,7 +143,8 @@ export class PgLog {
         }
         if (writ) {
           await client.query(`INSERT INTO ${this.schema}.writs (jti, decision_idx, principal, action, resource, parent, root, depth, exp) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING`, [
-            writ.jti, idx, request.principal ?? '', request.action ?? '', request.resource ?? '', writ.lin.parent, writ.lin.root, writ.lin.depth, writ.exp,
+            pgText(String(writ.jti)), idx, pgText(canonicalUidText(String(request.principal ?? ''))), pgText(canonicalUidText(String(request.action ?? ''))), pgText(canonicalUidText(String(request.resource ?? ''))),
+            pgTextOrNull(writ.lin.parent), pgText(String(writ.lin.root)), writ.lin.depth, writ.exp,
           ]);
         }
         next++;

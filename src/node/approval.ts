@@ -32,7 +32,15 @@ export class ApprovalStateError extends Error {
   override name = 'ApprovalStateError';
 }
 
-/** Approve, reject or expire a pending request: evidence first, then state. */
+/** Decisions on one request in this process, one after the other (see decideApproval). */
+const deciding = new Map<string, Promise<unknown>>();
+
+/**
+ * Approve, reject or expire a pending request: evidence first, then state. Two decisions
+ * on one request (the console's and a timeout, say) take turns, so the second finds it
+ * decided and records nothing; across processes the state's compare-and-set still picks
+ * one, and the audit accepts a state that matches any recorded decision.
+ */
 export async function decideApproval(
   ledger: Ledger,
   state: NodeState,
@@ -41,6 +49,17 @@ export async function decideApproval(
   by: string,
   now = new Date(),
 ): Promise<ApprovalRecord> {
+  const before = deciding.get(id) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(() => decideNow(ledger, state, id, status, by, now));
+  deciding.set(id, mine);
+  try {
+    return await mine;
+  } finally {
+    if (deciding.get(id) === mine) deciding.delete(id);
+  }
+}
+
+async function decideNow(ledger: Ledger, state: NodeState, id: string, status: 'approved' | 'rejected' | 'expired', by: string, now: Date): Promise<ApprovalRecord> {
   const a = state.approval(id);
   if (!a) throw new ApprovalStateError(`no approval request ${id}`);
   if (a.status !== 'pending') throw new ApprovalStateError(`approval ${id} is already ${a.status}`);

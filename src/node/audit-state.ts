@@ -8,6 +8,7 @@
  */
 import { leafObject } from '../ledger/leaf.ts';
 import type { Ledger } from '../ledger/ledger.ts';
+import { canonicalUidText } from '../policy/uid.ts';
 import { isRecord } from '../util.ts';
 import type { NodeState, RevocationKind } from './state.ts';
 
@@ -24,13 +25,14 @@ const rec = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
 
 interface Recorded {
   asked: { index: number; principal: unknown; action: unknown; resource: unknown } | null;
-  decided: { index: number; status: unknown; intent: unknown; principal: unknown; action: unknown; resource: unknown; policyDigest: unknown } | null;
+  /** every recorded decision (two processes deciding at once can both record one; the state's compare-and-set kept one of them) */
+  decided: { index: number; status: unknown; intent: unknown; policyDigest: unknown }[];
 }
 
 export async function auditState(ledger: Ledger, state: NodeState): Promise<StateProblem[]> {
   const problems: StateProblem[] = [];
   const approvals = new Map<string, Recorded>();
-  const entry = (id: string) => approvals.get(id) ?? (approvals.set(id, { asked: null, decided: null }).get(id) as Recorded);
+  const entry = (id: string) => approvals.get(id) ?? (approvals.set(id, { asked: null, decided: [] }).get(id) as Recorded);
   for (let from = 0, size = ledger.size(); from < size; from += BATCH) {
     for (const e of ledger.entries(from, BATCH)) {
       if (e.type !== 'revocation' && e.type !== 'approval' && e.type !== 'decision') continue;
@@ -38,10 +40,11 @@ export async function auditState(ledger: Ledger, state: NodeState): Promise<Stat
       if (e.type === 'revocation' && typeof l.kind === 'string' && !state.isRevoked(l.kind as RevocationKind, String(l.value))) {
         problems.push({ kind: 'revocation_missing', index: e.index, message: `entry ${e.index} revoked ${String(l.kind)} ${String(l.value)}, but the node's state no longer holds that revocation` });
       } else if (e.type === 'approval') {
-        entry(String(l.id)).decided = { index: e.index, status: l.status, intent: l.intent, principal: l.principal, action: l.action, resource: l.resource, policyDigest: l.policyDigest };
+        entry(String(l.id)).decided.push({ index: e.index, status: l.status, intent: l.intent, policyDigest: l.policyDigest });
       } else if (e.type === 'decision' && (rec(l.result).reasons as unknown[] | undefined)?.includes('approval_required')) {
         const req = rec(l.request);
-        entry(String(l.id)).asked = { index: e.index, principal: req.principal, action: req.action, resource: req.resource };
+        const uid = (v: unknown) => (typeof v === 'string' ? canonicalUidText(v) : v); // the approval row holds canonical UIDs
+        entry(String(l.id)).asked = { index: e.index, principal: uid(req.principal), action: uid(req.action), resource: uid(req.resource) };
       }
     }
     await new Promise((r) => setImmediate(r));
@@ -56,13 +59,15 @@ export async function auditState(ledger: Ledger, state: NodeState): Promise<Stat
       problems.push({ kind: 'approval_mismatch', index: r.asked.index, message: `approval ${a.id} is for ${a.principal} ${a.action} ${a.resource}, but entry ${r.asked.index} asked it for another request` });
       continue;
     }
+    const first = r.decided[0];
     if (a.status === 'pending') {
-      if (r.decided) problems.push({ kind: 'approval_mismatch', index: r.decided.index, message: `approval ${a.id} is pending, but entry ${r.decided.index} recorded it ${String(r.decided.status)}` });
+      if (first) problems.push({ kind: 'approval_mismatch', index: first.index, message: `approval ${a.id} is pending, but entry ${first.index} recorded it ${String(first.status)}` });
       continue;
     }
-    const d = r.decided;
-    if (!d || d.status !== a.status) {
-      problems.push({ kind: 'approval_mismatch', index: d?.index ?? r.asked.index, message: `approval ${a.id} is ${a.status} in the node's state, but the ledger ${d ? `recorded it ${String(d.status)}` : 'recorded no decision'}` });
+    const d = r.decided.find((x) => x.status === a.status);
+    if (!d) {
+      const said = r.decided.map((x) => `${String(x.status)} (entry ${x.index})`).join(', ');
+      problems.push({ kind: 'approval_mismatch', index: first?.index ?? r.asked.index, message: `approval ${a.id} is ${a.status} in the node's state, but the ledger ${said ? `recorded it ${said}` : 'recorded no decision'}` });
     } else if (d.intent !== a.intent || d.policyDigest !== a.policyDigest) {
       problems.push({ kind: 'approval_mismatch', index: d.index, message: `approval ${a.id}: its intent or policy differs from what entry ${d.index} recorded` });
     }

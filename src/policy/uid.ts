@@ -29,3 +29,9 @@ export function uidFromJson(value: unknown): EntityUid | null {
   if (typeof v !== 'object' || v === null) return null;
   return typeof v.type === 'string' && typeof v.id === 'string' ? { type: v.type, id: v.id } : null;
 }
+
+/** The canonical text of a UID (`Type::"id"` with the id JSON-escaped, no spaces); other text as it is. */
+export function canonicalUidText(text: string): string {
+  const u = parseUid(text);
+  return u ? uidText(u) : text;
+}
