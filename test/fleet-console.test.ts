@@ -172,12 +172,17 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
 
   it('an approval decided at the authority (admin only) is applied and recorded by the node that holds it; the call then goes through once', async () => {
     const token = readFileSync(join(f.authHome, 'keys', 'admin.token'), 'utf8').trim();
-    const post = (id: string, auth?: string, decision = 'approve') =>
-      fetch(`${base}/console/api/approvals/${id}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth && { authorization: `Bearer ${auth}` }) }, body: JSON.stringify({ decision }) });
+    const shown = (await getJson<GovernanceView>(base, '/console/api/governance')).body.approvals.find((x) => x.id === approvalId);
+    const target = { node: 'n2', intent: shown?.intent ?? '' };
+    const post = (id: string, auth?: string, decision = 'approve', to: { node?: string; intent?: string } = target) =>
+      fetch(`${base}/console/api/approvals/${id}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth && { authorization: `Bearer ${auth}` }) }, body: JSON.stringify({ decision, ...to }) });
     assert.equal((await post(approvalId)).status, 401);
     assert.equal((await post(approvalId, 'writ_admin_wrong')).status, 401);
     const nodeToken = readFileSync(join(n2.home, 'keys', 'admin.token'), 'utf8').trim();
     assert.equal((await post(approvalId, nodeToken)).status, 401, "a node's credential is not the authority's");
+    assert.equal((await post(approvalId, token, 'approve', {})).status, 400, 'the node and intent shown must be named');
+    assert.equal((await post(approvalId, token, 'approve', { node: 'n1', intent: target.intent })).status, 404, 'n1 does not hold it');
+    assert.equal((await post(approvalId, token, 'approve', { node: 'n2', intent: 'another-intent' })).status, 404, 'not for that intent');
     const unknown = await post('0193a000-0000-7000-8000-000000000000', token);
     assert.equal(unknown.status, 404);
     assert.equal(((await unknown.json()) as { error: string }).error, 'unknown_approval');
@@ -223,9 +228,22 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     }
     // the authority's own decision, through its console, goes through
     const token = readFileSync(join(f.authHome, 'keys', 'admin.token'), 'utf8').trim();
-    const r = await fetch(`${base}/console/api/approvals/${id}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ decision: 'reject' }) });
+    const r = await fetch(`${base}/console/api/approvals/${id}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ decision: 'reject', node: 'n1', intent }) });
     assert.equal(r.status, 200);
     assert.deepEqual((await f.authorize(n1, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/other.txt' }, approval: id })).body.reasons, ['approval_rejected']);
+  });
+
+  it('a request decided at its node first is never reported approved by the authority', async () => {
+    const ask = await f.authorize(n1, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/raced.txt' } });
+    const id = String(ask.body.decisionId);
+    const intent = await waitFor('n1 reports the request', async () => (await getJson<GovernanceView>(base, '/console/api/governance')).body.approvals.find((x) => x.id === id)?.intent);
+    const nodeToken = readFileSync(join(n1.home, 'keys', 'admin.token'), 'utf8').trim();
+    const admin = readFileSync(join(f.authHome, 'keys', 'admin.token'), 'utf8').trim();
+    const decide = (url: string, token: string, body: object) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    assert.equal((await decide(`${n1.url}/console/api/approvals/${id}`, nodeToken, { decision: 'reject' })).status, 200);
+    const r = await decide(`${base}/console/api/approvals/${id}`, admin, { decision: 'approve', node: 'n1', intent });
+    assert.ok(r.status === 409 || r.status === 404, `answered ${r.status}: ${await r.text()}`);
+    assert.deepEqual((await f.authorize(n1, { principal: A1, action: CALL, resource: WRITE, args: { path: '/srv/raced.txt' }, approval: id })).body.reasons, ['approval_rejected']);
   });
 
   it('ledger: the fleet ledger from PostgreSQL; a proof from the console verifies offline against the log key', async () => {
@@ -283,7 +301,8 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     await waitFor('n1 reports again', async () => ((await getJson<HealthView>(base, '/console/api/health')).body.nodes.find((n) => n.node === 'n1')?.reportAgeMs ?? Infinity) < 1500, 5000);
   });
 
-  it('a node that stops reporting is shown not ready within seconds; the others stay ready', async () => {
+  it('a node that stops reporting is shown not ready within seconds, even if its last signed report is put again; the others stay ready', async () => {
+    const last = (await f.fleet.kv.status.get(kvKey('n1')))?.string() ?? '';
     await n1.kill();
     await waitFor('n1 shown as not reporting', async () => {
       const h = (await getJson<HealthView>(base, '/console/api/health')).body;
@@ -291,6 +310,12 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
       const c = h.nodes.find((n) => n.node === 'n2');
       return a?.ready === false && a.reason === 'not_reporting' && c?.ready === true;
     }, 8000);
+    for (let i = 0; i < 3; i++) {
+      await f.fleet.kv.status.put(kvKey('n1'), last); // a replay, by anyone who can write the bucket
+      await sleep(400);
+    }
+    const h = (await getJson<HealthView>(base, '/console/api/health')).body;
+    assert.equal(h.nodes.find((n) => n.node === 'n1')?.reason, 'not_reporting', 'a replayed report is not believed');
     await n1.start();
     await f.waitReady(1, [n1]);
   });

@@ -72,26 +72,28 @@ export function authorityConsoleSource(a: AuthorityHandle, o: { software: string
         const b = byDigest.get(n.digest);
         return { index: null, time: n.named, domain: n.domain, version: n.version, digest: n.digest, signers: b?.signers ?? [], expires: b?.manifest.expires ?? null };
       });
-      const approvals = a.view.nodes().flatMap((n) => (n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS ? n.report.approvals.map((ap) => ({ ...ap, node: n.node, at: n.report?.address ?? null })) : []));
+      const approvals = a.view.nodes().flatMap((n) => (n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS ? n.report.approvals.filter((ap) => Date.parse(ap.expires) > Date.now()).map((ap) => ({ ...ap, node: n.node, at: n.report?.address ?? null })) : []));
       return { node: { id: 'authority', domain: a.config.domain }, bundles: bundles.map((b) => bundleView(b)), activations, approvals, scope: 'fleet' };
     },
     // Signed here, applied (and recorded in the ledger) by the node that holds the request;
-    // answered once that node's next status report no longer lists it as pending.
-    async decideApproval(id, decision) {
-      const holder = a.view.nodes().find((n) => n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS && n.report.approvals.some((x) => x.id === id));
-      const pending = holder?.report?.approvals.find((x) => x.id === id);
-      if (!holder || !pending) return { status: 404, error: 'unknown_approval', message: `no reporting node holds a pending approval ${id}` };
+    // answered with what that node recorded, once a report of it arrives.
+    async decideApproval(id, decision, target) {
+      if (!target.node || !target.intent) return { status: 400, error: 'approval_target_required', message: 'name the node that holds the request and its intent, as shown' };
+      const holder = a.view.nodes().find((n) => n.node === target.node && n.report && n.reportAgeMs !== null && n.reportAgeMs <= REPORT_STALE_MS);
+      const pending = holder?.report?.approvals.find((x) => x.id === id && x.intent === target.intent);
+      if (!holder || !pending) return { status: 404, error: 'unknown_approval', message: `${target.node} reports no pending approval ${id} for that intent` };
       const status = decision === 'approve' ? 'approved' : 'rejected';
       const sent = Date.now();
       await a.sendApprovalDecision({ node: holder.node, id, intent: pending.intent, decision: status });
       for (let waited = 0; waited < APPROVAL_CONFIRM_MS; waited += 100) {
         await new Promise((r) => setTimeout(r, 100));
         const n = a.view.nodes().find((x) => x.node === holder.node);
-        if (n?.report && n.reportAgeMs !== null && n.reportAgeMs < Date.now() - sent && !n.report.approvals.some((x) => x.id === id)) {
-          return { approval: { ...pending, status, decidedBy: 'authority-console', used: false } };
-        }
+        const recorded = n?.reportAgeMs !== null && n?.reportAgeMs !== undefined && n.reportAgeMs < Date.now() - sent ? n.report?.decided.find((x) => x.id === id) : undefined;
+        if (!recorded) continue;
+        if (recorded.status !== status) return { status: 409, error: 'approval_not_pending', message: `${holder.node} recorded approval ${id} as ${recorded.status} (by ${recorded.decidedBy ?? 'someone else'}) before this decision` };
+        return { approval: { ...pending, status: recorded.status, decidedBy: recorded.decidedBy, used: false } };
       }
-      return { status: 504, error: 'approval_not_confirmed', message: `the decision was sent to ${holder.node}, which has not reported it applied within ${APPROVAL_CONFIRM_MS / 1000} s` };
+      return { status: 504, error: 'approval_not_confirmed', message: `the decision was sent to ${holder.node}, which has not reported it recorded within ${APPROVAL_CONFIRM_MS / 1000} s` };
     },
     async health(seconds) {
       return { now: new Date().toISOString(), nodes: a.view.nodes().map(fleetNodeHealth), stats: a.view.stats.snapshot(seconds) };

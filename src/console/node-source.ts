@@ -74,7 +74,9 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
       },
     },
     lineage: (q, kind) => searchLineage(ledger, q, kind),
-    async decideApproval(id, decision) {
+    async decideApproval(id, decision, target) {
+      if (target.node !== undefined && target.node !== node.identity.nodeId) return { status: 404, error: 'unknown_approval', message: `this is node ${node.identity.nodeId}, not ${target.node}` };
+      if (target.intent !== undefined && state.approval(id)?.intent !== target.intent) return { status: 409, error: 'approval_intent_mismatch', message: `approval ${id} is not for that intent` };
       try {
         const a = await decideApproval(ledger, state, id, decision === 'approve' ? 'approved' : 'rejected', 'console-admin');
         return { approval: a };

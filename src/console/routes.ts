@@ -185,12 +185,18 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         schema: {
           ...hide,
           params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128 } } },
-          body: { type: 'object', required: ['decision'], additionalProperties: false, properties: { decision: { type: 'string', enum: ['approve', 'reject'] } } },
+          body: {
+            type: 'object',
+            required: ['decision'],
+            additionalProperties: false,
+            properties: { decision: { type: 'string', enum: ['approve', 'reject'] }, node: { type: 'string', minLength: 1, maxLength: 128 }, intent: { type: 'string', minLength: 1, maxLength: 128 } },
+          },
         },
       },
       async (req, reply) => {
         if (!source.decideApproval) return notAvailable(reply, source, 'approvals to decide: each is decided at the node that holds it');
-        const r = await source.decideApproval((req.params as { id: string }).id, (req.body as { decision: 'approve' | 'reject' }).decision);
+        const body = req.body as { decision: 'approve' | 'reject'; node?: string; intent?: string };
+        const r = await source.decideApproval((req.params as { id: string }).id, body.decision, { ...(body.node && { node: body.node }), ...(body.intent && { intent: body.intent }) });
         return 'approval' in r ? r : reply.code(r.status).send({ error: r.error, message: r.message });
       },
     );

@@ -92,7 +92,13 @@ export interface ConsoleLedger {
   proof(index: number): Promise<ProofView | { missing: string }>;
 }
 
-export type ApprovalOutcome = { approval: ApprovalRecord } | { status: 404 | 409 | 504; error: string; message: string };
+export type ApprovalOutcome = { approval: ApprovalRecord } | { status: 400 | 404 | 409 | 504; error: string; message: string };
+
+/** what the admin saw: the node holding the request and its intent (the authority requires both) */
+export interface ApprovalTarget {
+  node?: string;
+  intent?: string;
+}
 
 export interface ConsoleSource {
   about: ConsoleAbout;
@@ -100,5 +106,5 @@ export interface ConsoleSource {
   health(seconds: number): Promise<HealthView>;
   ledger?: ConsoleLedger;
   lineage?(query: string, kind: 'auto' | 'writ' | 'principal' | 'session'): Promise<LineageGraph>;
-  decideApproval?(id: string, decision: 'approve' | 'reject'): Promise<ApprovalOutcome>;
+  decideApproval?(id: string, decision: 'approve' | 'reject', target: ApprovalTarget): Promise<ApprovalOutcome>;
 }

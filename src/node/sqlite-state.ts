@@ -121,6 +121,10 @@ export class SqliteNodeState implements NodeState {
     return (this.db.prepare("SELECT * FROM approvals WHERE status = 'pending' ORDER BY expires").all() as unknown as ApprovalRow[]).map(toApproval);
   }
 
+  decidedApprovalsSince(since: Date, limit: number): ApprovalRecord[] {
+    return (this.db.prepare("SELECT * FROM approvals WHERE status <> 'pending' AND decided_at >= ? ORDER BY decided_at DESC LIMIT ?").all(since.toISOString(), limit) as unknown as ApprovalRow[]).map(toApproval);
+  }
+
   allApprovals(): ApprovalRecord[] {
     return (this.db.prepare('SELECT * FROM approvals ORDER BY id').all() as unknown as ApprovalRow[]).map(toApproval);
   }

@@ -44,6 +44,8 @@ export interface NodeState {
   pendingApprovals(): ApprovalRecord[];
   /** every approval request, whatever its status (for the audit) */
   allApprovals(): ApprovalRecord[];
+  /** approvals decided at or after `since`, newest first */
+  decidedApprovalsSince(since: Date, limit: number): ApprovalRecord[];
   /** pending → approved/rejected/expired; false if it was not pending */
   decideApproval(id: string, status: 'approved' | 'rejected' | 'expired', by: string, at: Date): boolean;
   /** marks an approved approval used; false if it was used before */

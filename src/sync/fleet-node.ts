@@ -29,6 +29,8 @@ import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
 const MAX_REPORTED_APPROVALS = 50;
 /** seconds of decision statistics per report: a report every second, so a few lost ones leave no gap */
 const STATS_REPORT_SECONDS = 5;
+/** decided approvals stay in the reports this long */
+const DECIDED_REPORT_MS = 5 * 60_000;
 
 export interface FleetNode {
   home: OpenHome;
@@ -127,14 +129,24 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     };
   };
   // What the authority's console shows of this node (docs/fleet.md, "Status reports").
-  const fullReport = () => ({
-    ...status(),
-    software: SOFTWARE_VERSION,
-    startedAt,
-    address,
-    approvals: h.state.pendingApprovals().slice(0, MAX_REPORTED_APPROVALS).map(({ id, intent, principal, action, resource, policyDigest, expires, status: st }) => ({ id, intent, principal, action, resource, policyDigest, expires, status: st })),
-    stats: stats.report(STATS_REPORT_SECONDS),
-  });
+  let seq = 0;
+  const fullReport = () => {
+    const now = new Date();
+    // the requests an admin can still decide, newest first (expired ones can no longer be approved)
+    const open = h.state.pendingApprovals().filter((a) => Date.parse(a.expires) > now.getTime()).reverse();
+    return {
+      ...status(),
+      software: SOFTWARE_VERSION,
+      startedAt,
+      seq: ++seq,
+      address,
+      approvals: open.slice(0, MAX_REPORTED_APPROVALS).map(({ id, intent, principal, action, resource, policyDigest, expires, status: st }) => ({ id, intent, principal, action, resource, policyDigest, expires, status: st })),
+      approvalsPending: open.length,
+      // what became of recent decisions, so a decision made at the authority is confirmed with what was recorded
+      decided: h.state.decidedApprovalsSince(new Date(now.getTime() - DECIDED_REPORT_MS), MAX_REPORTED_APPROVALS).map(({ id, status: st, decidedBy }) => ({ id, status: st, decidedBy })),
+      stats: stats.report(STATS_REPORT_SECONDS),
+    };
+  };
   const report = setInterval(() => {
     signStatusReport(fullReport(), h.node.identity.privateKey, h.node.identity.kid)
       .then((jws) => fleet.kv.status.put(kvKey(config.nodeId), jws))

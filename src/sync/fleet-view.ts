@@ -14,7 +14,7 @@ import type { JWK } from 'jose';
 import { verifyNodeCertificate } from '../authority/keys.ts';
 import type { ApprovalRecord } from '../node/state.ts';
 import { FleetStats } from '../telemetry/fleet-stats.ts';
-import { isRecord } from '../util.ts';
+import { errorMessage, isRecord } from '../util.ts';
 import { kvKey, type Fleet } from './nats.ts';
 import { openStatusReport, statusKid } from './status-report.ts';
 
@@ -22,6 +22,7 @@ import { openStatusReport, statusKid } from './status-report.ts';
 export const REPORT_STALE_MS = 3000;
 
 export type PendingApprovalReport = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires'> & { status: 'pending' };
+export type DecidedApprovalReport = Pick<ApprovalRecord, 'id' | 'status' | 'decidedBy'>;
 
 export interface StatusReport {
   node: string;
@@ -35,8 +36,14 @@ export interface StatusReport {
   reason: string | null;
   software: string;
   startedAt: string | null;
+  /** this boot's report counter: a report is believed only if newer than the last */
+  seq: number | null;
+  /** when the node signed it */
+  time: string | null;
   address: string | null;
   approvals: PendingApprovalReport[];
+  /** approvals decided in the last minutes, with what the node recorded */
+  decided: DecidedApprovalReport[];
 }
 
 export interface FleetNodeView {
@@ -55,10 +62,16 @@ const nat = (v: unknown): number | null => (Number.isSafeInteger(v) && (v as num
 
 function parseApproval(v: unknown): PendingApprovalReport | null {
   if (!isRecord(v) || v.status !== 'pending') return null;
-  const f = ['id', 'intent', 'principal', 'action', 'resource', 'policyDigest', 'expires'].map((k) => str(v[k]));
+  const f = ['id', 'intent', 'principal', 'action', 'resource', 'policyDigest', 'expires'].map((k) => str(v[k], 1024));
   if (f.some((x) => x === null)) return null;
   const [id, intent, principal, action, resource, policyDigest, expires] = f as string[];
   return { id: id!, intent: intent!, principal: principal!, action: action!, resource: resource!, policyDigest: policyDigest!, expires: expires!, status: 'pending' };
+}
+
+function parseDecided(v: unknown): DecidedApprovalReport | null {
+  if (!isRecord(v) || (v.status !== 'approved' && v.status !== 'rejected' && v.status !== 'expired')) return null;
+  const id = str(v.id, 128);
+  return id === null ? null : { id, status: v.status, decidedBy: str(v.decidedBy, 128) };
 }
 
 /** A status report, or null if it is not one (every field checked; unknown ones ignored). */
@@ -68,8 +81,9 @@ export function parseStatusReport(v: unknown, key: string): StatusReport | null 
   const domain = str(v.domain, 128);
   if (node === null || domain === null || typeof v.ready !== 'boolean') return null;
   const beacon = isRecord(v.beacon) && nat(v.beacon.seq) !== null && typeof v.beacon.ageMs === 'number' && Number.isFinite(v.beacon.ageMs) ? { seq: v.beacon.seq as number, ageMs: v.beacon.ageMs } : null;
-  const approvals = Array.isArray(v.approvals) ? v.approvals.slice(0, 50).map(parseApproval) : [];
-  if (approvals.some((a) => a === null)) return null;
+  // one odd approval is left out, not the node's whole report
+  const approvals = Array.isArray(v.approvals) ? v.approvals.slice(0, 50).map(parseApproval).filter((a) => a !== null) : [];
+  const decided = Array.isArray(v.decided) ? v.decided.slice(0, 50).map(parseDecided).filter((a) => a !== null) : [];
   const report: StatusReport = {
     node,
     domain,
@@ -81,9 +95,13 @@ export function parseStatusReport(v: unknown, key: string): StatusReport | null 
     ready: v.ready,
     reason: str(v.reason),
     software: str(v.software, 64) ?? 'unknown',
-    startedAt: str(v.startedAt, 64),
-    address: typeof v.address === 'string' && /^https?:\/\/[^\s"'<>]{1,200}$/.test(v.address) ? v.address : null,
-    approvals: approvals as PendingApprovalReport[],
+    startedAt: str(v.startedAt, 64) !== null && !Number.isNaN(Date.parse(v.startedAt as string)) ? (v.startedAt as string) : null,
+    seq: nat(v.seq),
+    time: str(v.time, 64) !== null && !Number.isNaN(Date.parse(v.time as string)) ? (v.time as string) : null,
+    // a plain origin, no user-info (http://authority@elsewhere): it is shown as a link
+    address: typeof v.address === 'string' && /^https?:\/\/[A-Za-z0-9.\-[\]:]{1,200}$/.test(v.address) ? v.address : null,
+    approvals,
+    decided,
   };
   // a report filed under another node's key is not that node's report
   return key === kvKey(node) ? report : null;
@@ -100,52 +118,79 @@ export interface FleetView {
   stop(): void;
 }
 
+/** how far a report's own time may be from the authority's clock (beacons already need synchronised clocks) */
+const MAX_REPORT_SKEW_MS = 30_000;
+/** reports that arrived before their node's certificate, kept at most this long, this many, this big */
+const WAITING_MS = 30_000;
+const MAX_WAITING = 1000;
+const MAX_REPORT_BYTES = 256 * 1024;
+/** a report that took longer than this from signing to arrival is aged from its signing */
+const HELD_BACK_MS = 2000;
+
+/** Runs a watch loop for as long as the watch lasts; an error is logged, never an unhandled rejection. */
+function drain<T>(name: string, it: AsyncIterable<T>, f: (e: T) => Promise<void>, log: (s: string) => void): void {
+  void (async () => {
+    for await (const e of it) await f(e).catch((err: unknown) => log(`writ authority: ${name}: ${errorMessage(err)}`));
+  })().catch((err: unknown) => log(`writ authority: the ${name} watch ended: ${errorMessage(err)}`));
+}
+
 export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: string) => void, clock: () => number = Date.now): Promise<FleetView> {
-  const certified = new Map<string, { domain: string; expires: string; jwk: JWK }>();
-  const reports = new Map<string, { report: StatusReport; at: number }>();
+  const certified = new Map<string, { domain: string; iat: number; exp: number; jwk: JWK }>();
+  const reports = new Map<string, { report: StatusReport; at: number; sent: number }>();
   const stats = new FleetStats(clock);
   const listeners: ((node: string, domain: string) => void)[] = [];
   const isolated = new Set<string>();
   const decoder = new TextDecoder();
+  const valid = (c: { exp: number } | undefined) => c !== undefined && c.exp * 1000 > clock();
 
   const nw = await fleet.kv.nodes.watch();
-  void (async () => {
-    for await (const e of nw) {
-      if (e.operation !== 'PUT') continue;
-      const cert = await verifyNodeCertificate(decoder.decode(e.value), authorityKeys).catch((err: unknown) => (log(`writ authority: ignoring node certificate ${e.key}: ${String(err)}`), null));
-      if (!cert || typeof cert.domain !== 'string') continue;
-      certified.set(cert.sub, { domain: cert.domain, expires: new Date(cert.exp * 1000).toISOString(), jwk: cert.jwk });
-      for (const f of listeners) f(cert.sub, cert.domain);
-    }
-  })();
-  // a report is believed only under its node's certified key; one that arrives before
-  // the certificate waits for it (the latest per node)
-  const waiting = new Map<string, string>();
+  drain('nodes', nw, async (e) => {
+    if (e.operation !== 'PUT') return;
+    const cert = await verifyNodeCertificate(decoder.decode(e.value), authorityKeys).catch((err: unknown) => (log(`writ authority: ignoring node certificate ${e.key}: ${errorMessage(err)}`), null));
+    if (!cert || typeof cert.domain !== 'string' || e.key !== kvKey(cert.sub)) return;
+    // the newest certificate of a node stands: an older one put again does not bring an old key back
+    const had = certified.get(cert.sub);
+    if (had && had.iat > cert.iat) return;
+    certified.set(cert.sub, { domain: cert.domain, iat: cert.iat, exp: cert.exp, jwk: cert.jwk });
+    for (const f of listeners) f(cert.sub, cert.domain);
+  }, log);
+
+  // A report is believed only under its node's certified key, and only if it is newer
+  // than the last one believed (same boot, higher seq; or a later boot): a report put
+  // again, by anyone, changes nothing. One that arrives before the certificate waits.
+  const waiting = new Map<string, { jws: string; at: number }>();
   const accept = async (key: string, jws: string): Promise<void> => {
+    if (jws.length > MAX_REPORT_BYTES) return;
     const kid = statusKid(jws);
     const node = [...certified].find(([id, c]) => kvKey(id) === key && c.jwk.kid === kid);
     if (!node) {
-      if (waiting.size < 10_000) waiting.set(key, jws);
+      for (const [k, w] of waiting) if (clock() - w.at > WAITING_MS) waiting.delete(k);
+      if (waiting.size < MAX_WAITING || waiting.has(key)) waiting.set(key, { jws, at: clock() });
       return;
     }
     waiting.delete(key);
     const raw = await openStatusReport(jws, node[1].jwk).catch(() => null);
     const report = raw === null ? null : parseStatusReport(raw, key);
-    if (!report || report.node !== node[0]) return;
-    reports.set(report.node, { report, at: clock() });
+    if (!report || report.node !== node[0] || report.seq === null || report.startedAt === null || report.time === null) return;
+    const sent = Date.parse(report.time);
+    if (Math.abs(clock() - sent) > MAX_REPORT_SKEW_MS) return;
+    const last = reports.get(report.node)?.report;
+    const boot = Date.parse(report.startedAt);
+    if (last && last.startedAt !== null && last.seq !== null) {
+      const lastBoot = Date.parse(last.startedAt);
+      if (boot < lastBoot || (boot === lastBoot && report.seq <= last.seq)) return;
+    }
+    reports.set(report.node, { report, at: clock(), sent });
     if (isRecord(raw)) stats.offer(report.node, raw.stats);
   };
   listeners.push((node) => {
-    const jws = waiting.get(kvKey(node));
-    if (jws) void accept(kvKey(node), jws);
+    const w = waiting.get(kvKey(node));
+    if (w) void accept(kvKey(node), w.jws).catch(() => undefined);
   });
   const sw = await fleet.kv.status.watch();
-  void (async () => {
-    for await (const e of sw) {
-      if (e.operation !== 'PUT') continue;
-      await accept(e.key, decoder.decode(e.value));
-    }
-  })();
+  drain('status', sw, async (e) => {
+    if (e.operation === 'PUT') await accept(e.key, decoder.decode(e.value));
+  }, log);
 
   return {
     nodes() {
@@ -154,10 +199,17 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
       return ids.map((id) => {
         const c = certified.get(id);
         const r = reports.get(id);
-        return { node: id, isolated: isolated.has(id), certified: c ? { domain: c.domain, expires: c.expires } : null, report: r?.report ?? null, reportAgeMs: r ? now - r.at : null };
+        return {
+          node: id,
+          isolated: isolated.has(id),
+          certified: c && valid(c) ? { domain: c.domain, expires: new Date(c.exp * 1000).toISOString() } : null,
+          report: r?.report ?? null,
+          // from its arrival; one that arrived well after it was signed (held back, put later) is as old as it says
+          reportAgeMs: r ? now - (r.at - r.sent > HELD_BACK_MS ? r.sent : r.at) : null,
+        };
       });
     },
-    keys: () => [...certified].filter(([id]) => !isolated.has(id)).map(([, c]) => c.jwk),
+    keys: () => [...certified].filter(([id, c]) => !isolated.has(id) && valid(c)).map(([, c]) => c.jwk),
     isolate: (node) => void isolated.add(node),
     stats,
     onCertified(f) {

@@ -101,3 +101,17 @@ export function every(ms: number, fn: () => Promise<void>): () => void {
     clearTimeout(timer);
   };
 }
+
+/**
+ * A link to another node's console, from what that node reported: opened apart from this
+ * page (no opener, no referrer), its host written next to it so a look-alike cannot hide.
+ */
+export function nodeLink(address: string, hash: string, text: string): HTMLElement {
+  let host = address;
+  try {
+    host = new URL(address).host;
+  } catch {
+    return h('span', null, text);
+  }
+  return h('span', null, h('a', { href: `${address}/console/#/${hash}`, target: '_blank', rel: 'noopener noreferrer' }, text), ' ', h('span', { class: 'muted' }, `(${host})`));
+}

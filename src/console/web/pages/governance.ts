@@ -6,7 +6,7 @@
  */
 import { adminPost, adminToken, getJson } from '../api.ts';
 import { grammarFor, highlighted } from '../cedar.ts';
-import { badge, clear, errorBox, every, h, pageHref, relTime, short, tail } from '../dom.ts';
+import { badge, clear, errorBox, every, h, nodeLink, pageHref, relTime, short, tail } from '../dom.ts';
 // the JSON shapes the server sends (type-only: nothing of the server is bundled)
 import type { Activation } from '../../data.ts';
 import type { ApprovalView as Approval, BundleView, GovernanceView as Governance } from '../../source.ts';
@@ -86,7 +86,7 @@ function adminPanel(onChange: () => void): HTMLElement {
   );
 }
 
-function approvalsTable(list: Approval[], act: (id: string, d: 'approve' | 'reject') => void): HTMLElement {
+function approvalsTable(list: Approval[], act: (a: Approval, d: 'approve' | 'reject') => void): HTMLElement {
   if (list.length === 0) return h('p', { class: 'muted', id: 'no-approvals' }, 'No pending approvals.');
   const admin = adminToken.get() !== '';
   // the authority lists every node's: which node holds each, linked to its console
@@ -102,7 +102,7 @@ function approvalsTable(list: Approval[], act: (id: string, d: 'approve' | 'reje
         h(
           'tr',
           { dataset: { approval: a.id, ...(a.node !== undefined && { node: a.node }) } },
-          fleet ? h('td', { class: 'mono approval-node' }, a.at ? h('a', { href: `${a.at}/console/#/governance`, rel: 'noreferrer' }, a.node ?? '') : (a.node ?? '')) : null,
+          fleet ? h('td', { class: 'mono approval-node' }, a.at ? nodeLink(a.at, 'governance', a.node ?? '') : (a.node ?? '')) : null,
           h('td', { class: 'mono', title: a.id }, tail(a.id, 12)),
           h('td', null, a.principal),
           h('td', null, a.action),
@@ -112,8 +112,8 @@ function approvalsTable(list: Approval[], act: (id: string, d: 'approve' | 'reje
           h(
             'td',
             { class: 'actions' },
-            h('button', { class: 'approve', disabled: !admin, title: admin ? '' : 'enter the admin credential first', on: { click: () => act(a.id, 'approve') } }, 'Approve'),
-            h('button', { class: 'reject danger', disabled: !admin, title: admin ? '' : 'enter the admin credential first', on: { click: () => act(a.id, 'reject') } }, 'Reject'),
+            h('button', { class: 'approve', disabled: !admin, title: admin ? '' : 'enter the admin credential first', on: { click: () => act(a, 'approve') } }, 'Approve'),
+            h('button', { class: 'reject danger', disabled: !admin, title: admin ? '' : 'enter the admin credential first', on: { click: () => act(a, 'reject') } }, 'Reject'),
           ),
         ),
       ),
@@ -131,9 +131,11 @@ export function render(root: HTMLElement): () => void {
   const historyNote = h('p', { class: 'muted', id: 'history-note' });
   const approvalsNote = h('p', { class: 'muted', id: 'approvals-note', hidden: true }, 'Every node’s pending approvals, as each reports them. A decision made here is signed by the authority and applied — and recorded in the ledger — by the node that holds the request; the answer comes once that node reports it applied.');
 
-  const act = async (id: string, decision: 'approve' | 'reject') => {
+  const act = async (a: Approval, decision: 'approve' | 'reject') => {
     try {
-      const r = await adminPost<{ approval: Approval }>(`/console/api/approvals/${encodeURIComponent(id)}`, { decision });
+      // at the authority, the decision names the node and the intent shown in the row
+      const target = a.node !== undefined ? { node: a.node, intent: a.intent } : {};
+      const r = await adminPost<{ approval: Approval }>(`/console/api/approvals/${encodeURIComponent(a.id)}`, { decision, ...target });
       clear(result, h('div', { class: 'notice ok' }, `${r.approval.status}: ${r.approval.principal} ${r.approval.action} ${r.approval.resource} (recorded in the ledger)`));
     } catch (err) {
       clear(result, errorBox(err));
@@ -142,7 +144,7 @@ export function render(root: HTMLElement): () => void {
   };
   const draw = () => {
     if (!last) return;
-    clear(approvals, approvalsTable(last.approvals, (id, d) => void act(id, d)));
+    clear(approvals, approvalsTable(last.approvals, (a, d) => void act(a, d)));
   };
   const load = async () => {
     try {

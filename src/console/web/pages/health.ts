@@ -5,7 +5,7 @@
  */
 import uPlot from 'uplot';
 import { getJson } from '../api.ts';
-import { badge, clear, errorBox, every, h, relTime, short } from '../dom.ts';
+import { badge, clear, errorBox, every, h, nodeLink, relTime, short } from '../dom.ts';
 // the JSON shapes the server sends (type-only: nothing of the server is bundled)
 import type { NodeHealth } from '../../data.ts';
 import type { HealthView as Health } from '../../source.ts';
@@ -15,7 +15,7 @@ const COLORS = ['#d9480f', '#5f3dc4', '#1971c2', '#e8590c', '#c2255c', '#2f9e44'
 function reportCell(n: NodeHealth): HTMLElement {
   const age = n.reportAgeMs;
   const text = age === null || age === undefined ? 'never' : `${(age / 1000).toFixed(1)} s ago`;
-  return h('td', { class: 'node-report' }, n.address ? h('a', { href: `${n.address}/console/#/health`, rel: 'noreferrer' }, text) : text);
+  return h('td', { class: 'node-report' }, n.address ? nodeLink(n.address, 'health', text) : text);
 }
 
 function nodesTable(nodes: NodeHealth[]): HTMLElement {
