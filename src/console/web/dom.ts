@@ -107,7 +107,7 @@ export function every(ms: number, fn: () => Promise<void>): () => void {
  * page (no opener, no referrer), its host written next to it so a look-alike cannot hide.
  */
 export function nodeLink(address: string, hash: string, text: string): HTMLElement {
-  let host = address;
+  let host: string;
   try {
     host = new URL(address).host;
   } catch {
