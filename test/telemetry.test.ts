@@ -91,6 +91,11 @@ describe('FleetStats', () => {
     assert.ok(Math.abs((t.series[0]?.p99 as number) - 200) / 200 < 0.05);
     now += 400_000;
     assert.ok(fleet.snapshot(300).series.every((p) => p.allow + p.deny === 0), 'old seconds age out');
+    // a second reported from the future is not kept for later
+    const ahead = { since: new Date(now).toISOString(), totals: { allow: 1, deny: 0, denyReasons: {} }, seconds: [{ t: Math.floor(now / 1000) + 3600, allow: 1000, deny: 0, denyReasons: {}, latency: [[10, 1000]] }] };
+    fleet.offer('n1', ahead);
+    now += 3600_000;
+    assert.ok(fleet.snapshot(300).series.every((p) => p.allow === 0), 'a future second is dropped, not shown when its time comes');
   });
 
   it('ignores a malformed report as a whole', () => {
@@ -101,6 +106,9 @@ describe('FleetStats', () => {
       { ...good, since: 'yesterday' },
       { ...good, totals: { ...good.totals, allow: -1 } },
       { ...good, totals: { ...good.totals, denyReasons: { 'Not A Code': 1 } } },
+      { ...good, totals: { ...good.totals, denyReasons: { constructor: 1 } } },
+      { ...good, seconds: [{ ...good.seconds[0], denyReasons: JSON.parse('{"__proto__": 1}') as Record<string, number> }] },
+      { ...good, seconds: [{ ...good.seconds[0], denyReasons: { made_up_reason: 1 } }] },
       { ...good, seconds: [{ ...good.seconds[0], latency: [[10, 0]] }] },
       { ...good, seconds: [{ ...good.seconds[0], allow: 1.5 }] },
       { ...good, seconds: Array.from({ length: 61 }, () => good.seconds[0]) },

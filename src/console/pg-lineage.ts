@@ -15,6 +15,8 @@ import { isRecord } from '../util.ts';
 import { deniedVertex, MAX_ROOTS, MAX_VERTICES, SCAN_LIMIT, writVertex, type LineageGraph, type Vertex } from './data.ts';
 
 /** the writs table's columns, as the ledger's WritIndexRow (bigints arrive as strings) */
+/** decisions a principal or session search reads at most */
+const MAX_HITS = MAX_VERTICES * 4;
 const WRIT_COLUMNS = 'jti, decision_idx::float8 AS "decisionIndex", principal, action, resource, parent, root, depth, exp::float8 AS exp';
 
 const leafOf = (b: Buffer): Record<string, unknown> => leafObject(b);
@@ -35,6 +37,7 @@ export function pgLineageSearch(pool: Pool, schema: string) {
     const roots = new Set<string>();
     const matched = new Set<string>();
     const standalone: Vertex[] = [];
+    let hitsTruncated = false;
 
     if (k === 'writ') {
       const w = kind === 'auto' ? self : await writ(needle);
@@ -44,7 +47,12 @@ export function pgLineageSearch(pool: Pool, schema: string) {
       }
     } else {
       const column = k === 'principal' ? 'principal' : 'session';
-      const hits = await q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE ${column} = $2 AND idx >= $1 ORDER BY idx LIMIT ${MAX_VERTICES * 4}`, [from, pgText(needle)]);
+      // the newest matches, like a node's search of its newest entries; oldest first again below
+      const hits = (await q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE ${column} = $2 AND idx >= $1 ORDER BY idx DESC LIMIT ${MAX_HITS + 1}`, [from, pgText(needle)])).reverse();
+      if (hits.length > MAX_HITS) {
+        hitsTruncated = true;
+        hits.shift();
+      }
       for (const h of hits) {
         const l = leafOf(h.leaf);
         const w = rec(l.writ);
@@ -96,7 +104,7 @@ export function pgLineageSearch(pool: Pool, schema: string) {
     }
     for (const s of standalone) if (!vertices.has(s.id) && vertices.size < MAX_VERTICES) vertices.set(s.id, s);
     const ids = new Set(vertices.keys());
-    const truncated = roots.size > MAX_ROOTS || rows.length > MAX_VERTICES || vertices.size >= MAX_VERTICES;
+    const truncated = hitsTruncated || roots.size > MAX_ROOTS || rows.length > MAX_VERTICES || vertices.size >= MAX_VERTICES;
     return { query: needle, kind: k, scanned: { from, to: size }, vertices: [...vertices.values()], edges: edges.filter((e) => ids.has(e.source) && ids.has(e.target)), truncated };
   };
 }

@@ -18,6 +18,7 @@ import { errorMessage } from '../util.ts';
 import { applyDdl } from '../ledger/pg-ddl.ts';
 import pg from 'pg';
 import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
+import { drain } from './drain.ts';
 import { watchFleet, type FleetView } from './fleet-view.ts';
 
 export interface NamedBundle {
@@ -89,43 +90,39 @@ export async function startAuthority(o: {
     if (watching.has(domain)) return;
     const w = await (await fleet.bundles(domain)).watch({ key: BUNDLE_KEY });
     watching.set(domain, w);
-    void (async () => {
-      for await (const e of w) {
-        if (e.operation !== 'PUT') continue;
-        try {
-          const b = await verifyBundle(e.value, { trust, now: new Date(), domain });
-          const cur = bundles.get(domain);
-          if (cur && cur.version === b.manifest.version && cur.digest === b.digest) verified.set(domain, b); // named before a restart
-          if (!cur || b.manifest.version > cur.version) {
-            await history?.record(domain, b.manifest.version, b.digest);
-            bundles.set(domain, { version: b.manifest.version, digest: b.digest });
-            verified.set(domain, b);
-            namedHere.unshift({ domain, version: b.manifest.version, digest: b.digest, named: new Date().toISOString() });
-            // name it at once: nodes that activated it are stale until a beacon does
-            await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));
-          }
-        } catch (err) {
-          log(`writ authority: ignoring bundle for ${domain} (revision ${e.revision}): ${errorMessage(err)}`);
+    drain(`writ authority: bundles of ${domain}`, w, async (e) => {
+      if (e.operation !== 'PUT') return;
+      try {
+        const b = await verifyBundle(e.value, { trust, now: new Date(), domain });
+        const cur = bundles.get(domain);
+        if (cur && cur.version === b.manifest.version && cur.digest === b.digest) verified.set(domain, b); // named before a restart
+        if (!cur || b.manifest.version > cur.version) {
+          await history?.record(domain, b.manifest.version, b.digest);
+          bundles.set(domain, { version: b.manifest.version, digest: b.digest });
+          verified.set(domain, b);
+          namedHere.unshift({ domain, version: b.manifest.version, digest: b.digest, named: new Date().toISOString() });
+          // name it at once: nodes that activated it are stale until a beacon does
+          await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));
         }
+      } catch (err) {
+        log(`writ authority: ignoring bundle for ${domain} (revision ${e.revision}): ${errorMessage(err)}`);
       }
-    })();
+    }, log);
   };
   await watchDomain(config.domain);
   const view = await watchFleet(fleet, config.authority.keys, log);
   view.onCertified((node, domain) => void watchDomain(domain).catch((err: unknown) => log(`writ authority: domain ${domain} (node ${node}): ${errorMessage(err)}`)));
   const rw = await fleet.kv.revocations.watch();
-  void (async () => {
-    for await (const e of rw) {
-      if (e.operation !== 'PUT') continue;
-      // only revocations nodes can apply count; a bad one would freeze the fleet as stale
-      const r = await verifyRevocation(new TextDecoder().decode(e.value), config.authority.keys).catch(
-        (err: unknown) => (log(`writ authority: ignoring revocation ${e.key}: ${errorMessage(err)}`), null),
-      );
-      if (r) revocationVersion = Math.max(revocationVersion, e.revision);
-      if (r?.kind === 'node') view.isolate(r.value);
-      await publish().catch(() => undefined);
-    }
-  })();
+  drain('writ authority: revocations', rw, async (e) => {
+    if (e.operation !== 'PUT') return;
+    // only revocations nodes can apply count; a bad one would freeze the fleet as stale
+    const r = await verifyRevocation(new TextDecoder().decode(e.value), config.authority.keys).catch(
+      (err: unknown) => (log(`writ authority: ignoring revocation ${e.key}: ${errorMessage(err)}`), null),
+    );
+    if (r) revocationVersion = Math.max(revocationVersion, e.revision);
+    if (r?.kind === 'node') view.isolate(r.value);
+    await publish().catch(() => undefined);
+  }, log);
 
   const timer = setInterval(() => void publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`)), o.beaconIntervalMs ?? 1000);
   await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));

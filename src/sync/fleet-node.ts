@@ -21,6 +21,7 @@ import { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { BeaconTracker } from '../node/freshness.ts';
 import { errorMessage } from '../util.ts';
+import { drain } from './drain.ts';
 import { JetStreamLedger } from './jetstream-ledger.ts';
 import { signStatusReport } from './status-report.ts';
 import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
@@ -48,12 +49,9 @@ export interface FleetNode {
 
 async function watch(name: string, kv: KV, key: string | undefined, onEntry: (value: Uint8Array, key: string, revision: number) => Promise<void>, log: (s: string) => void): Promise<() => void> {
   const w = await kv.watch(key === undefined ? {} : { key });
-  void (async () => {
-    for await (const e of w) {
-      if (e.operation !== 'PUT') continue;
-      await onEntry(e.value, e.key, e.revision).catch((err: unknown) => log(`writ node: ${name} ${e.key}: ${errorMessage(err)}`));
-    }
-  })();
+  drain(`writ node: ${name}`, w, async (e) => {
+    if (e.operation === 'PUT') await onEntry(e.value, e.key, e.revision).catch((err: unknown) => log(`writ node: ${name} ${e.key}: ${errorMessage(err)}`));
+  }, log);
   return () => w.stop();
 }
 

@@ -15,6 +15,7 @@ import { verifyNodeCertificate } from '../authority/keys.ts';
 import type { ApprovalRecord } from '../node/state.ts';
 import { FleetStats } from '../telemetry/fleet-stats.ts';
 import { errorMessage, isRecord } from '../util.ts';
+import { drain } from './drain.ts';
 import { kvKey, type Fleet } from './nats.ts';
 import { openStatusReport, statusKid } from './status-report.ts';
 
@@ -127,13 +128,6 @@ const MAX_REPORT_BYTES = 256 * 1024;
 /** a report that took longer than this from signing to arrival is aged from its signing */
 const HELD_BACK_MS = 2000;
 
-/** Runs a watch loop for as long as the watch lasts; an error is logged, never an unhandled rejection. */
-function drain<T>(name: string, it: AsyncIterable<T>, f: (e: T) => Promise<void>, log: (s: string) => void): void {
-  void (async () => {
-    for await (const e of it) await f(e).catch((err: unknown) => log(`writ authority: ${name}: ${errorMessage(err)}`));
-  })().catch((err: unknown) => log(`writ authority: the ${name} watch ended: ${errorMessage(err)}`));
-}
-
 export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: string) => void, clock: () => number = Date.now): Promise<FleetView> {
   const certified = new Map<string, { domain: string; iat: number; exp: number; jwk: JWK }>();
   const reports = new Map<string, { report: StatusReport; at: number; sent: number }>();
@@ -144,7 +138,7 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
   const valid = (c: { exp: number } | undefined) => c !== undefined && c.exp * 1000 > clock();
 
   const nw = await fleet.kv.nodes.watch();
-  drain('nodes', nw, async (e) => {
+  drain('writ authority: nodes', nw, async (e) => {
     if (e.operation !== 'PUT') return;
     const cert = await verifyNodeCertificate(decoder.decode(e.value), authorityKeys).catch((err: unknown) => (log(`writ authority: ignoring node certificate ${e.key}: ${errorMessage(err)}`), null));
     if (!cert || typeof cert.domain !== 'string' || e.key !== kvKey(cert.sub)) return;
@@ -188,7 +182,7 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
     if (w) void accept(kvKey(node), w.jws).catch(() => undefined);
   });
   const sw = await fleet.kv.status.watch();
-  drain('status', sw, async (e) => {
+  drain('writ authority: status', sw, async (e) => {
     if (e.operation === 'PUT') await accept(e.key, decoder.decode(e.value));
   }, log);
 

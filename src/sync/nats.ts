@@ -74,7 +74,8 @@ export async function connectFleet(url: string, o: { fleet?: string; client?: st
     revocations: await open('revocations', 1),
     nodes: await open('nodes', 1),
     status: await open('status', 1),
-    approvals: await open('approvals', 1),
+    // decisions are applied within seconds; a day is ample, and the bucket does not grow for ever
+    approvals: await kvm.create(names.bucket('approvals'), { history: 1, ttl: 24 * 3600_000 }),
   };
   return { name, nc, js: jetstream(nc), kv, bundles, stream: names.stream, subject: names.subject, close: () => nc.drain() };
 }

@@ -5,19 +5,24 @@
  * A report is untrusted input (any NATS client could write one): it is parsed strictly,
  * and one that does not parse is ignored as a whole.
  */
+import { ALL_REASONS } from '../reasons.ts';
 import { isRecord } from '../util.ts';
 import { LatencyHistogram, parsePairs } from './histogram.ts';
 import type { SecondReport, StatsReport, StatsSnapshot } from './decision-stats.ts';
 
 const WINDOW_SECONDS = 300;
 const MAX_REASONS = 64;
+/** a reported second may be this far ahead of the authority's clock */
+const MAX_AHEAD_SECONDS = 5;
+const KNOWN_REASONS = new Set<string>(ALL_REASONS);
 
 const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 function parseReasons(v: unknown): Record<string, number> | null {
   if (!isRecord(v)) return null;
   const entries = Object.entries(v);
-  if (entries.length > MAX_REASONS || !entries.every(([k, c]) => /^[a-z0-9_]{1,64}$/.test(k) && count(c))) return null;
+  // only reason codes Writ has: no `constructor` or `__proto__` to trip the sums
+  if (entries.length > MAX_REASONS || !entries.every(([k, c]) => KNOWN_REASONS.has(k) && count(c))) return null;
   return Object.fromEntries(entries) as Record<string, number>;
 }
 
@@ -50,9 +55,10 @@ export class FleetStats {
   offer(node: string, raw: unknown): boolean {
     const r = parseStatsReport(raw);
     if (!r) return false;
-    const oldest = Math.floor(this.clock() / 1000) - WINDOW_SECONDS;
+    const now = Math.floor(this.clock() / 1000);
+    const oldest = now - WINDOW_SECONDS;
     const mine = this.nodes.get(node)?.seconds ?? new Map<number, SecondReport>();
-    for (const s of r.seconds) if (s.t > oldest) mine.set(s.t, s);
+    for (const s of r.seconds) if (s.t > oldest && s.t <= now + MAX_AHEAD_SECONDS) mine.set(s.t, s);
     for (const t of mine.keys()) if (t <= oldest) mine.delete(t);
     this.nodes.set(node, { since: r.since, totals: r.totals, seconds: mine });
     return true;
