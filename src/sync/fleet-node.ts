@@ -66,6 +66,19 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
   const h = await openHome(o.home, { evidence, freshness: beacons });
   // the fleet's certified nodes: writs from any of them verify here, unless isolated
   const keys: JSONWebKeySet = h.node.identity.verifierKeys;
+  const certs = new Map<string, { iat: number; exp: number; kid: string }>();
+  const dropKey = (kid: string) => {
+    const i = keys.keys.findIndex((k) => k.kid === kid);
+    if (i >= 0) keys.keys.splice(i, 1);
+  };
+  const pruneExpired = () => {
+    for (const [id, c] of certs) {
+      if (c.exp * 1000 > Date.now()) continue;
+      dropKey(c.kid);
+      certs.delete(id);
+      log(`writ node ${config.nodeId}: the certificate of ${id} expired: its writs no longer verify here`);
+    }
+  };
   await fleet.kv.nodes.put(kvKey(config.nodeId), config.node.certificate);
 
   const stops = [
@@ -97,12 +110,19 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
       await decideApproval(h.evidence, h.state, d.id, d.decision, 'authority-console');
       log(`writ node ${config.nodeId}: approval ${d.id} ${d.decision} at the authority's console`);
     }, log),
-    await watch('nodes', fleet.kv.nodes, undefined, async (bytes) => {
+    // A node's newest certificate stands: a new one replaces the node's old key (rotation),
+    // an older one put again does not bring that key back, and a key whose certificate
+    // expired is dropped (pruneExpired, every second).
+    await watch('nodes', fleet.kv.nodes, undefined, async (bytes, key) => {
       const cert = await verifyNodeCertificate(new TextDecoder().decode(bytes), config.authority.keys);
-      const jwk = cert.jwk;
-      const i = keys.keys.findIndex((k) => k.kid === jwk.kid);
-      if (i >= 0) keys.keys[i] = jwk;
-      else keys.keys.push(jwk);
+      if (key !== kvKey(cert.sub)) throw new Error(`the certificate of ${cert.sub} is filed under another node's key`);
+      const had = certs.get(cert.sub);
+      if (had && had.iat > cert.iat) return;
+      if (had && had.kid !== cert.jwk.kid) dropKey(had.kid);
+      certs.set(cert.sub, { iat: cert.iat, exp: cert.exp, kid: String(cert.jwk.kid) });
+      const i = keys.keys.findIndex((k) => k.kid === cert.jwk.kid);
+      if (i >= 0) keys.keys[i] = cert.jwk;
+      else keys.keys.push(cert.jwk);
     }, log),
   ];
 
@@ -146,6 +166,7 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     };
   };
   const report = setInterval(() => {
+    pruneExpired();
     signStatusReport(fullReport(), h.node.identity.privateKey, h.node.identity.kid)
       .then((jws) => fleet.kv.status.put(kvKey(config.nodeId), jws))
       .catch(() => undefined);

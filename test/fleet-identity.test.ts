@@ -1,0 +1,70 @@
+/**
+ * Node certificates over time, as every fleet node applies them: a writ verifies only
+ * while its issuing node's certificate is valid, a rotated certificate retires the old
+ * key, and an older certificate put again does not bring that key back. Real `writ node`
+ * processes on the real NATS.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { issueNodeCertificate, newKeyPair } from '../src/authority/keys.ts';
+import { readConfig } from '../src/home/config.ts';
+import { authoritySigningKeys } from '../src/home/open.ts';
+import { kvKey } from '../src/sync/nats.ts';
+import { allowedRequest, NATS_URL, Proc, READ, sleep, TestFleet, waitFor, type FleetNodeProc } from './fleet-harness.ts';
+
+describe('fleet: node certificates over time', { timeout: 120_000 }, () => {
+  let f: TestFleet;
+  let n1: FleetNodeProc;
+  const extra: Proc[] = [];
+
+  before(async () => {
+    f = await TestFleet.start({ nodes: 1 });
+    n1 = f.node('n1');
+  });
+  after(async () => {
+    for (const p of extra) await p.kill();
+    await f?.close();
+  });
+
+  /** A node certified for `valid`, started, ready; returns it and a writ it issued. */
+  async function startNode(id: string, valid: string): Promise<{ proc: FleetNodeProc; writ: string; args: Record<string, unknown> }> {
+    const home = join(f.dir, id);
+    await f.cliOk(['fleet', 'add-node', '--home', f.authHome, '--node-id', id, '--out', home, '--valid', valid]);
+    const proc = Object.assign(new Proc(id, () => ['node', '--home', home, '--fleet', f.name, '--nats', NATS_URL, '--port', '0'], /listening on (http:\/\/\S+)/, f.env), { id, home, proxy: null });
+    extra.push(proc);
+    await proc.start();
+    await f.waitReady(1, [proc]);
+    const req = allowedRequest(7);
+    const d = await f.authorize(proc, req);
+    assert.equal(d.body.decision, 'allow', JSON.stringify(d.body));
+    return { proc, writ: d.body.writ as string, args: req.args ?? {} };
+  }
+
+  it('a writ stops verifying at the other nodes once its issuer’s certificate expires', async () => {
+    const { writ, args } = await startNode('n8', '6s');
+    const v = await f.verify(n1, writ, READ, args);
+    assert.equal(v.body.valid, true, JSON.stringify(v.body));
+    await waitFor('n8’s certificate expired at n1', async () => (await f.verify(n1, writ, READ, args)).body.reason === 'writ_unknown_key', 12_000, 200);
+  });
+
+  it('a rotated certificate retires the old key; the older certificate put again does not bring it back', async () => {
+    const { writ, args } = await startNode('n9', '1h');
+    assert.equal((await f.verify(n1, writ, READ, args)).body.valid, true);
+    const old = (await f.fleet.kv.nodes.get(kvKey('n9')))?.string() ?? '';
+    assert.ok(old);
+    await sleep(1100); // a later iat
+    const config = readConfig(f.authHome);
+    const [authority] = await authoritySigningKeys(f.authHome, config);
+    const rotated = await newKeyPair();
+    await f.fleet.kv.nodes.put(kvKey('n9'), await issueNodeCertificate({ id: 'n9', domain: config.domain, jwk: rotated.publicJwk }, authority!, 3600));
+    await waitFor('the old key retired at n1', async () => (await f.verify(n1, writ, READ, args)).body.reason === 'writ_unknown_key', 5000, 100);
+    await f.fleet.kv.nodes.put(kvKey('n9'), old); // replayed
+    await sleep(500);
+    assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key', 'the replayed older certificate is not taken');
+    // a certificate filed under another node's key is not taken either
+    await f.fleet.kv.nodes.put(kvKey('n7'), old);
+    await sleep(500);
+    assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key');
+  });
+});
