@@ -1,21 +1,11 @@
 /** HTTP API of an embedded node: admin endpoints (revoke, bundles) and keys, health, metrics and OpenAPI, exercised with app.inject. */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { bundleBytes, DEMO_POLICY, fixture, type Fixture } from './helpers.ts';
-import { AUD, authorize, b64url, leafAt, makeApp, READ, WRITE, type ErrorBody } from './server-fixture.ts';
+import { describe, it } from 'node:test';
+import { bundleBytes, DEMO_POLICY, fixture } from './helpers.ts';
+import { AUD, authorize, b64url, leafAt, makeApp, READ, WRITE, type ErrorBody, app, f, useServerApp } from './server-fixture.ts';
 
 describe('HTTP API: admin endpoints', () => {
-  let f: Fixture;
-  let app: FastifyInstance;
-  before(async () => {
-    f = await fixture();
-    app = await makeApp(f);
-  });
-  after(async () => {
-    await app.close();
-    f.cleanup();
-  });
+  useServerApp();
 
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
@@ -134,16 +124,7 @@ describe('HTTP API: admin endpoints', () => {
 });
 
 describe('HTTP API: keys, health, metrics, OpenAPI', () => {
-  let f: Fixture;
-  let app: FastifyInstance;
-  before(async () => {
-    f = await fixture();
-    app = await makeApp(f);
-  });
-  after(async () => {
-    await app.close();
-    f.cleanup();
-  });
+  useServerApp();
 
   it('GET /.well-known/jwks.json publishes the node public key only', async () => {
     const res = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });

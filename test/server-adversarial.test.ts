@@ -1,21 +1,10 @@
 /** HTTP API of an embedded node: adversarial input (malformed JSON, wrong types, extra fields, oversize bodies, wrong content types, unknown routes) never allows, never 500s. */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { fixture, type Fixture } from './helpers.ts';
-import { allowCount, AUD, authorize, makeApp, READ, type ErrorBody } from './server-fixture.ts';
+import { describe, it } from 'node:test';
+import { allowCount, AUD, authorize, READ, type ErrorBody, app, f, useServerApp } from './server-fixture.ts';
 
 describe('HTTP API: adversarial input never allows, never 500s', () => {
-  let f: Fixture;
-  let app: FastifyInstance;
-  before(async () => {
-    f = await fixture();
-    app = await makeApp(f);
-  });
-  after(async () => {
-    await app.close();
-    f.cleanup();
-  });
+  useServerApp();
 
   const allowBody = { ...READ, args: { path: '/srv/a.txt' } };
 

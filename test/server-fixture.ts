@@ -1,9 +1,10 @@
 /** Shared fixture for the HTTP API tests (server*.test.ts): request shapes, response bodies, ledger-leaf readers, the app under test. */
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/server/app.ts';
 import type { WritClaims } from '../src/writ/claims.ts';
-import type { Fixture } from './helpers.ts';
+import { fixture, type Fixture } from './helpers.ts';
 
 /** the audience of writs for the READ request (their resource) */
 export const AUD = 'Tool::"fs/read"';
@@ -62,4 +63,21 @@ export async function makeApp(f: Fixture): Promise<FastifyInstance> {
 export async function authorize(app: FastifyInstance, body: object) {
   const res = await app.inject({ method: 'POST', url: '/v1/authorize', payload: body });
   return { status: res.statusCode, body: res.json<DecisionBody>(), headers: res.headers };
+}
+
+// The home and app under test, set by useServerApp() before a describe's tests.
+// Exported as live ESM bindings: importers always read the current values.
+export let f: Fixture;
+export let app: FastifyInstance;
+
+/** Call inside a describe: a fresh home and its app before its tests, closed and removed after them. */
+export function useServerApp(): void {
+  before(async () => {
+    f = await fixture();
+    app = await makeApp(f);
+  });
+  after(async () => {
+    await app.close();
+    f.cleanup();
+  });
 }

@@ -1,23 +1,13 @@
 /** HTTP API of an embedded node (src/server/app.ts), decisions: authorize, verify and outcome, exercised with app.inject (no network). */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
+import { describe, it } from 'node:test';
 import { signWrit } from '../src/writ/issue.ts';
+import { fixture } from './helpers.ts';
 import type { WritClaims } from '../src/writ/claims.ts';
-import { fixture, type Fixture } from './helpers.ts';
-import { allowCount, AUD, authorize, b64url, leafAt, makeApp, READ, WRITE, type ErrorBody } from './server-fixture.ts';
+import { allowCount, AUD, authorize, b64url, leafAt, READ, WRITE, type ErrorBody, app, f, useServerApp } from './server-fixture.ts';
 
 describe('HTTP API: decisions', () => {
-  let f: Fixture;
-  let app: FastifyInstance;
-  before(async () => {
-    f = await fixture();
-    app = await makeApp(f);
-  });
-  after(async () => {
-    await app.close();
-    f.cleanup();
-  });
+  useServerApp();
 
   it('POST /v1/authorize allows with a writ whose decision leaf is already in the ledger', async () => {
     const r = await authorize(app, { ...READ, args: { path: '/srv/a.txt' } });
