@@ -366,6 +366,27 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     await p.waitForFunction(() => document.querySelectorAll('#entries tbody tr, .entry').length > 0);
     await b.shot('fleet-ledger');
 
+    // the proof viewer at the authority: a writ of n1 and the fleet ledger's proof of its decision,
+    // checked in the browser against the fleet's keys (pinned by the test, as a user would paste them)
+    const led = decodeClaims(rootWrit).led as number;
+    await waitFor('a checkpoint covers the root decision', async () => (await fetch(`${base}/console/api/proof?index=${led}`)).status === 200, 10_000);
+    const fleetProof = (await getJson<{ proof: string; entry: string }>(base, `/console/api/proof?index=${led}`)).body;
+    await p.goto(`${base}/console/#/proof`);
+    await p.fill('#pin-jwks', await (await fetch(`${base}/.well-known/jwks.json`)).text());
+    await p.fill('#pin-log', readConfig(f.authHome).log.verifierKey);
+    await p.fill('#writ', rootWrit);
+    await p.fill('#audience', READ);
+    await p.fill('#args', JSON.stringify({ path: '/srv/data/root.txt' }));
+    await p.fill('#proof', fleetProof.proof);
+    await p.fill('#entry', fleetProof.entry);
+    await p.click('#verify');
+    await p.locator('#binding-result .verdict').waitFor();
+    const states = (sel: string) => p.locator(`${sel} li.check`).evaluateAll((lis) => lis.map((li) => `${li.getAttribute('data-check')}:${li.getAttribute('data-state')}`));
+    assert.deepEqual(await states('#proof-result'), ['format', 'log-key', 'signature', 'checkpoint', 'origin', 'index', 'inclusion'].map((c) => `${c}:pass`));
+    assert.ok((await states('#binding-result')).every((c) => c.endsWith(':pass')), (await states('#binding-result')).join());
+    assert.ok((await states('#writ-result')).includes('signature:pass'));
+    await b.shot('fleet-proof');
+
     await p.goto(`${base}/console/#/lineage?q=${rootJti}`);
     await p.waitForFunction(() => Number(document.getElementById('graph')?.dataset.vertices) === 3);
     assert.equal(await p.locator('#graph canvas').count() > 0, true, 'drawn by Cytoscape');
