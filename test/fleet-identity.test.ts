@@ -17,6 +17,7 @@ describe('fleet: node certificates over time', { timeout: 120_000 }, () => {
   let f: TestFleet;
   let n1: FleetNodeProc;
   const extra: Proc[] = [];
+  let rotatedKid = '';
 
   before(async () => {
     f = await TestFleet.start({ nodes: 1 });
@@ -57,14 +58,30 @@ describe('fleet: node certificates over time', { timeout: 120_000 }, () => {
     const config = readConfig(f.authHome);
     const [authority] = await authoritySigningKeys(f.authHome, config);
     const rotated = await newKeyPair();
+    rotatedKid = rotated.kid;
     await f.fleet.kv.nodes.put(kvKey('n9'), await issueNodeCertificate({ id: 'n9', domain: config.domain, jwk: rotated.publicJwk }, authority!, 3600));
     await waitFor('the old key retired at n1', async () => (await f.verify(n1, writ, READ, args)).body.reason === 'writ_unknown_key', 5000, 100);
     await f.fleet.kv.nodes.put(kvKey('n9'), old); // replayed
     await sleep(500);
     assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key', 'the replayed older certificate is not taken');
+    // nor by a node that starts after the replay (it reads every kept revision, not only the last)
+    await n1.restart();
+    await f.waitReady(1, [n1]);
+    assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key', 'a restarted node does not take it either');
     // a certificate filed under another node's key is not taken either
     await f.fleet.kv.nodes.put(kvKey('n7'), old);
     await sleep(500);
     assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key');
+  });
+
+  it('writ fleet keys prints the keys to pin: valid, newest per node, not isolated', async () => {
+    const keys = async () => {
+      const r = await f.cliOk(['fleet', 'keys', '--home', f.authHome, '--fleet', f.name, '--nats', NATS_URL]);
+      return (JSON.parse(r.stdout) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort();
+    };
+    const n1Kid = readConfig(n1.home).node.kid;
+    assert.deepEqual(await keys(), [n1Kid, rotatedKid].sort(), 'n1, and n9 under its rotated key; n8 expired');
+    await f.cliOk(['isolate', 'n1', '--home', f.authHome, '--fleet', f.name, '--nats', NATS_URL]);
+    assert.deepEqual(await keys(), [rotatedKid]);
   });
 });

@@ -2,8 +2,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { issueNodeCertificate, newKeyPair, writePrivateKey } from '../authority/keys.ts';
-import { signRevocation } from '../authority/revocation.ts';
+import { CertificateSet } from '../authority/certificate-set.ts';
+import { issueNodeCertificate, newKeyPair, verifyNodeCertificate, writePrivateKey } from '../authority/keys.ts';
+import { signRevocation, verifyRevocation } from '../authority/revocation.ts';
 import { paths, readConfig, writeConfig, HOME_FORMAT } from '../home/config.ts';
 import { authoritySigningKeys } from '../home/open.ts';
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
@@ -131,6 +132,33 @@ export function registerFleet(program: Command, policy: Command): void {
   });
 
   const fleetCmd = program.command('fleet').description('fleet administration');
+  fleetOptions(
+    fleetCmd
+      .command('keys')
+      .description("print the fleet's writ keys as a JWKS: every node certificate in NATS that verifies against this home's pinned authority keys, newest per node, unexpired, not isolated — what to pin to verify any node's writs"),
+  ).action(async (o: { home?: string; nats: string; fleet?: string }) => {
+    const config = readConfig(homeOf(o));
+    const fleet = await connectFleet(o.nats, { client: 'writ-keys', ...(o.fleet && { fleet: o.fleet }) });
+    try {
+      const certs = new CertificateSet((node) => kvKey(node));
+      // every kept revision: the newest certificate of a node stands, whatever was put last
+      for await (const e of await fleet.kv.nodes.history()) {
+        if (e.operation !== 'PUT') continue;
+        const cert = await verifyNodeCertificate(e.string(), config.authority.keys).catch(() => null);
+        if (cert) certs.offer(e.key, cert);
+      }
+      const isolated = new Set<string>();
+      for await (const key of await fleet.kv.revocations.keys()) {
+        const e = await fleet.kv.revocations.get(key);
+        const r = e?.operation === 'PUT' ? await verifyRevocation(e.string(), config.authority.keys).catch(() => null) : null;
+        if (r?.kind === 'node') isolated.add(r.value);
+      }
+      printJson({ keys: certs.all().filter((c) => !isolated.has(c.node)).map((c) => c.jwk) });
+    } finally {
+      await fleet.close();
+    }
+  });
+
   homeOption(
     fleetCmd
       .command('add-node')

@@ -9,11 +9,12 @@
  * Evidence goes to the JetStream stream and is acknowledged before a writ is returned.
  * Every second the node reports its state in the status bucket.
  */
-import type { KV } from '@nats-io/kv';
+import { KvWatchInclude, type KV } from '@nats-io/kv';
 import type { JSONWebKeySet } from 'jose';
 import { verifyApprovalDecision } from '../authority/approval-decision.ts';
 import { verifyRevocation } from '../authority/revocation.ts';
 import { decideApproval } from '../node/approval.ts';
+import { CertificateSet } from '../authority/certificate-set.ts';
 import { verifyNodeCertificate } from '../authority/keys.ts';
 import { readConfig } from '../home/config.ts';
 import { openHome, type OpenHome } from '../home/open.ts';
@@ -47,8 +48,8 @@ export interface FleetNode {
   close(): Promise<void>;
 }
 
-async function watch(name: string, kv: KV, key: string | undefined, onEntry: (value: Uint8Array, key: string, revision: number) => Promise<void>, log: (s: string) => void): Promise<() => void> {
-  const w = await kv.watch(key === undefined ? {} : { key });
+async function watch(name: string, kv: KV, key: string | undefined, onEntry: (value: Uint8Array, key: string, revision: number) => Promise<void>, log: (s: string) => void, o: { history?: boolean } = {}): Promise<() => void> {
+  const w = await kv.watch({ ...(key !== undefined && { key }), ...(o.history && { include: KvWatchInclude.AllHistory }) });
   drain(`writ node: ${name}`, w, async (e) => {
     if (e.operation === 'PUT') await onEntry(e.value, e.key, e.revision).catch((err: unknown) => log(`writ node: ${name} ${e.key}: ${errorMessage(err)}`));
   }, log);
@@ -66,17 +67,15 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
   const h = await openHome(o.home, { evidence, freshness: beacons });
   // the fleet's certified nodes: writs from any of them verify here, unless isolated
   const keys: JSONWebKeySet = h.node.identity.verifierKeys;
-  const certs = new Map<string, { iat: number; exp: number; kid: string }>();
-  const dropKey = (kid: string) => {
+  const certs = new CertificateSet((node) => kvKey(node));
+  const dropKey = (kid: unknown) => {
     const i = keys.keys.findIndex((k) => k.kid === kid);
     if (i >= 0) keys.keys.splice(i, 1);
   };
   const pruneExpired = () => {
-    for (const [id, c] of certs) {
-      if (c.exp * 1000 > Date.now()) continue;
-      dropKey(c.kid);
-      certs.delete(id);
-      log(`writ node ${config.nodeId}: the certificate of ${id} expired: its writs no longer verify here`);
+    for (const c of certs.expire()) {
+      dropKey(c.jwk.kid);
+      log(`writ node ${config.nodeId}: the certificate of ${c.node} expired: its writs no longer verify here`);
     }
   };
   await fleet.kv.nodes.put(kvKey(config.nodeId), config.node.certificate);
@@ -115,15 +114,13 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     // expired is dropped (pruneExpired, every second).
     await watch('nodes', fleet.kv.nodes, undefined, async (bytes, key) => {
       const cert = await verifyNodeCertificate(new TextDecoder().decode(bytes), config.authority.keys);
-      if (key !== kvKey(cert.sub)) throw new Error(`the certificate of ${cert.sub} is filed under another node's key`);
-      const had = certs.get(cert.sub);
-      if (had && had.iat > cert.iat) return;
-      if (had && had.kid !== cert.jwk.kid) dropKey(had.kid);
-      certs.set(cert.sub, { iat: cert.iat, exp: cert.exp, kid: String(cert.jwk.kid) });
+      const had = certs.offer(key, cert);
+      if (had === 'refused') throw new Error(`certificate of ${cert.sub} refused: filed under another node's key, or older than the one held`);
+      if (had && had.jwk.kid !== cert.jwk.kid) dropKey(had.jwk.kid);
       const i = keys.keys.findIndex((k) => k.kid === cert.jwk.kid);
       if (i >= 0) keys.keys[i] = cert.jwk;
       else keys.keys.push(cert.jwk);
-    }, log),
+    }, log, { history: true }), // every revision kept, so an older certificate put last does not win at start
   ];
 
   const stats = DecisionStats.observe(h.node);

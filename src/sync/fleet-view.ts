@@ -10,7 +10,9 @@
  * measured on the authority's clock from when a report arrived, so a node's clock skew
  * cannot make it look fresh.
  */
+import { KvWatchInclude } from '@nats-io/kv';
 import type { JWK } from 'jose';
+import { CertificateSet } from '../authority/certificate-set.ts';
 import { verifyNodeCertificate } from '../authority/keys.ts';
 import type { ApprovalRecord } from '../node/state.ts';
 import { FleetStats } from '../telemetry/fleet-stats.ts';
@@ -129,23 +131,18 @@ const MAX_REPORT_BYTES = 256 * 1024;
 const HELD_BACK_MS = 2000;
 
 export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: string) => void, clock: () => number = Date.now): Promise<FleetView> {
-  const certified = new Map<string, { domain: string; iat: number; exp: number; jwk: JWK }>();
+  const certified = new CertificateSet((node) => kvKey(node));
   const reports = new Map<string, { report: StatusReport; at: number; sent: number }>();
   const stats = new FleetStats(clock);
   const listeners: ((node: string, domain: string) => void)[] = [];
   const isolated = new Set<string>();
   const decoder = new TextDecoder();
-  const valid = (c: { exp: number } | undefined) => c !== undefined && c.exp * 1000 > clock();
 
-  const nw = await fleet.kv.nodes.watch();
+  const nw = await fleet.kv.nodes.watch({ include: KvWatchInclude.AllHistory }); // every revision: the newest certificate wins, whatever was put last
   drain('writ authority: nodes', nw, async (e) => {
     if (e.operation !== 'PUT') return;
     const cert = await verifyNodeCertificate(decoder.decode(e.value), authorityKeys).catch((err: unknown) => (log(`writ authority: ignoring node certificate ${e.key}: ${errorMessage(err)}`), null));
-    if (!cert || typeof cert.domain !== 'string' || e.key !== kvKey(cert.sub)) return;
-    // the newest certificate of a node stands: an older one put again does not bring an old key back
-    const had = certified.get(cert.sub);
-    if (had && had.iat > cert.iat) return;
-    certified.set(cert.sub, { domain: cert.domain, iat: cert.iat, exp: cert.exp, jwk: cert.jwk });
+    if (!cert || certified.offer(e.key, cert) === 'refused') return;
     for (const f of listeners) f(cert.sub, cert.domain);
   }, log);
 
@@ -156,7 +153,7 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
   const accept = async (key: string, jws: string): Promise<void> => {
     if (jws.length > MAX_REPORT_BYTES) return;
     const kid = statusKid(jws);
-    const node = [...certified].find(([id, c]) => kvKey(id) === key && c.jwk.kid === kid);
+    const node = certified.all(clock()).map((c) => [c.node, c] as const).find(([id, c]) => kvKey(id) === key && c.jwk.kid === kid);
     if (!node) {
       for (const [k, w] of waiting) if (clock() - w.at > WAITING_MS) waiting.delete(k);
       if (waiting.size < MAX_WAITING || waiting.has(key)) waiting.set(key, { jws, at: clock() });
@@ -189,26 +186,26 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
   return {
     nodes() {
       const now = clock();
-      const ids = [...new Set([...certified.keys(), ...reports.keys()])].sort();
+      const ids = [...new Set([...certified.all(now).map((c) => c.node), ...reports.keys()])].sort();
       return ids.map((id) => {
-        const c = certified.get(id);
+        const c = certified.get(id, now);
         const r = reports.get(id);
         return {
           node: id,
           isolated: isolated.has(id),
-          certified: c && valid(c) ? { domain: c.domain, expires: new Date(c.exp * 1000).toISOString() } : null,
+          certified: c ? { domain: c.domain, expires: new Date(c.exp * 1000).toISOString() } : null,
           report: r?.report ?? null,
           // from its arrival; one that arrived well after it was signed (held back, put later) is as old as it says
           reportAgeMs: r ? now - (r.at - r.sent > HELD_BACK_MS ? r.sent : r.at) : null,
         };
       });
     },
-    keys: () => [...certified].filter(([id, c]) => !isolated.has(id) && valid(c)).map(([, c]) => c.jwk),
+    keys: () => certified.all(clock()).filter((c) => !isolated.has(c.node)).map((c) => c.jwk),
     isolate: (node) => void isolated.add(node),
     stats,
     onCertified(f) {
       listeners.push(f);
-      for (const [node, c] of certified) f(node, c.domain);
+      for (const c of certified.all(clock())) f(c.node, c.domain);
     },
     stop() {
       nw.stop();

@@ -72,7 +72,8 @@ export async function connectFleet(url: string, o: { fleet?: string; client?: st
   const kv = {
     beacons: await open('beacons', 1),
     revocations: await open('revocations', 1),
-    nodes: await open('nodes', 1),
+    // several certificates per node (rotations): whoever reads the bucket fresh can still tell the newest
+    nodes: await open('nodes', 16),
     status: await open('status', 1),
     // decisions are applied within seconds; a day is ample, and the bucket does not grow for ever
     approvals: await kvm.create(names.bucket('approvals'), { history: 1, ttl: 24 * 3600_000 }),
