@@ -34,7 +34,7 @@ export function pinPanel(what: { jwks?: boolean; logKey?: boolean }, onChange: (
   const rows: HTMLElement[] = [];
   if (what.jwks) {
     const status = h('div', { class: 'pin-status', id: 'pin-jwks-status' }, describeJwks(pins.jwks()));
-    const area = h('textarea', { id: 'pin-jwks', rows: 3, spellcheck: false, placeholder: '{"keys":[{"kty":"OKP","crv":"Ed25519","x":"…","kid":"…"}]}  — from `writ keys --jwks`' });
+    const area = h('textarea', { id: 'pin-jwks', rows: 3, spellcheck: false, placeholder: '{"keys":[{"kty":"OKP","crv":"Ed25519","x":"…","kid":"…"}]}  — from `writ keys --jwks` (a fleet: `writ fleet keys`)' });
     area.value = pins.jwks();
     area.addEventListener('input', () => {
       pins.setJwks(area.value);
