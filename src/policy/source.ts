@@ -183,14 +183,22 @@ export function loadPolicySource(files: Map<string, Uint8Array>): PolicySource {
 export function schemaActionParents(schema: SchemaJson<string> | null): Map<string, string[]> {
   const parents = new Map<string, string[]>();
   if (!schema) return parents;
+  const declared = new Set<string>();
+  for (const [ns, def] of Object.entries(schema)) {
+    for (const name of Object.keys(def.actions ?? {})) declared.add(`${ns === '' ? 'Action' : `${ns}::Action`}::${JSON.stringify(name)}`);
+  }
   for (const [ns, def] of Object.entries(schema)) {
     const actionType = ns === '' ? 'Action' : `${ns}::Action`;
+    // A parent's type is resolved as Cedar resolves it: a name written inside a namespace
+    // means that namespace's action if it declares one, else the name as written. (Reading
+    // `Action::"x"` as the global action would drop `action in Acme::Action::"x"` policies.)
+    const resolve = (type: string | undefined, id: string): string => {
+      const local = `${ns === '' ? '' : `${ns}::`}${type ?? 'Action'}::${JSON.stringify(id)}`;
+      if (type === undefined || declared.has(local)) return type === undefined ? `${actionType}::${JSON.stringify(id)}` : local;
+      return `${type}::${JSON.stringify(id)}`;
+    };
     for (const [name, action] of Object.entries(def.actions ?? {})) {
-      const uid = `${actionType}::${JSON.stringify(name)}`;
-      parents.set(
-        uid,
-        (action.memberOf ?? []).map((m) => `${m.type ?? actionType}::${JSON.stringify(m.id)}`),
-      );
+      parents.set(`${actionType}::${JSON.stringify(name)}`, (action.memberOf ?? []).map((m) => resolve(m.type, m.id)));
     }
   }
   return parents;
