@@ -156,6 +156,19 @@ export class GovernanceNode {
       const principal = this.uid(req.principal, 'principal');
       const action = this.uid(req.action, 'action');
       const resource = this.uid(req.resource, 'resource');
+      // Arguments the evidence cannot hold exactly (1e400, a lone surrogate) are refused
+      // before anything is evaluated: no decision may depend on what was not recorded.
+      try {
+        canonicalJson(req.args ?? {});
+      } catch (err) {
+        throw new DenyError('request_invalid', `args cannot be represented as RFC 8785 JSON: ${errorMessage(err)}`);
+      }
+      // The audience is the enforcement point. One that names another resource would let a
+      // writ decided for this resource pass at that one's enforcement point.
+      const audienceUid = req.audience === undefined ? null : parseUid(req.audience);
+      if (audienceUid && uidText(audienceUid) !== uidText(resource)) {
+        throw new DenyError('request_invalid', `audience ${req.audience} names another resource than ${uidText(resource)}`);
+      }
       const active = await this.awaitPolicy(req.minVersion);
       policy = policyRef(active.bundle);
       if (Date.parse(active.bundle.manifest.expires) <= now.getTime()) {
@@ -341,6 +354,8 @@ export class GovernanceNode {
     errors: string[];
     writ?: Omit<WritClaims, 'led'>;
     approval?: string | null;
+    /** set when this is the stand-in record of a request whose own record could not be encoded */
+    standIn?: boolean;
   }): Promise<Decision> {
     const decision = r.writ ? 'allow' : 'deny';
     const message = decision === 'allow' ? `allowed by ${r.policies.join(', ')}` : describeDeny(r.reasons, r.policies, r.errors);
@@ -364,9 +379,23 @@ export class GovernanceNode {
       writ: r.writ ? { jti: r.writ.jti, aud: r.writ.aud, exp: r.writ.exp, intent: r.writ.intent, lin: r.writ.lin } : null,
       approval: r.approval ?? null,
     };
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeLeaf(leaf);
+    } catch (err) {
+      // Too large, or not representable as RFC 8785 JSON: recorded all the same, as a
+      // request_invalid denial with the arguments by digest (or a marker if even that fails).
+      if (r.standIn) return this.unrecorded(r.decisionId, r.policy, `the decision could not be encoded (${errorMessage(err)}): no evidence, no writ`, ['request_invalid']);
+      let args: Record<string, unknown>;
+      try {
+        args = { digest: sha256Base64urlSync(canonicalJson(r.req.args ?? {})) };
+      } catch {
+        args = { unrepresentable: true };
+      }
+      return this.record({ ...r, standIn: true, input: null, req: { ...r.req, args, context: {} }, reasons: ['request_invalid'], policies: [], errors: [errorMessage(err)], writ: undefined });
+    }
     let ledgerIndex: number;
     try {
-      const bytes = encodeLeaf(leaf);
       const w = r.writ;
       ledgerIndex = await this.ledger.append({
         type: 'decision',
@@ -378,9 +407,6 @@ export class GovernanceNode {
         }),
       });
     } catch (err) {
-      if (err instanceof RangeError) {
-        return this.record({ ...r, input: null, req: { ...r.req, args: { digest: sha256Base64urlSync(canonicalJson(r.req.args ?? {})) } }, reasons: ['request_invalid'], policies: [], errors: [err.message], writ: undefined });
-      }
       // a denial keeps its own reasons; an allow that could not be recorded is no allow
       return this.unrecorded(r.decisionId, r.policy, `the decision could not be recorded durably (${errorMessage(err)}): no evidence, no writ`, r.writ ? [] : r.reasons);
     }
