@@ -1,6 +1,7 @@
 /** Requests the evidence cannot hold exactly, and audiences that name another resource: recorded denials that reveal nothing of the policy. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { revoke } from '../src/node/evidence.ts';
 import { fixture } from './helpers.ts';
 
 const READ = { principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"' };
@@ -41,6 +42,22 @@ describe('decision path: unrepresentable arguments and foreign audiences', () =>
       const mcp = await f.node.authorize({ ...READ, args: { path: '/srv/a' }, audience: 'mcp:files' });
       assert.equal(mcp.decision, 'allow');
       assert.equal(mcp.claims?.aud, 'mcp:files');
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it('a revocation or quarantine takes however the principal is spelled, by the operator or by the request', async () => {
+    const f = await fixture();
+    try {
+      const odd = 'Agent::"\\u0061\\u0031"'; // Agent::"a1", escaped
+      const first = await f.node.authorize({ ...READ, principal: odd, args: { path: '/srv/a' } });
+      assert.equal(first.decision, 'allow');
+      await revoke(f.ledger, f.state, { kind: 'quarantine', value: ' Agent::"a1"', reason: 'test', by: 'test' });
+      assert.deepEqual((await f.node.authorize({ ...READ, principal: odd, args: { path: '/srv/a' } })).reasons, ['principal_quarantined']);
+      assert.deepEqual((await f.node.authorize({ ...READ, args: { path: '/srv/a' } })).reasons, ['principal_quarantined']);
+      await revoke(f.ledger, f.state, { kind: 'principal', value: odd, reason: 'test', by: 'test' });
+      await assert.rejects(f.node.verify(first.writ as string, { audience: READ.resource, args: { path: '/srv/a' }, consume: false }), /revoked/);
     } finally {
       f.cleanup();
     }

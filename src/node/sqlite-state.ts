@@ -1,6 +1,7 @@
 /** NodeState on SQLite; shares the database (and its durability settings) with the ledger. */
 import type { DatabaseSync } from 'node:sqlite';
 import { RollbackError, type ApprovalRecord, type NodeState, type RevocationKind, type RevocationView, type StoredBundle } from './state.ts';
+import { canonicalUidText } from '../policy/uid.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS bundles (
@@ -53,7 +54,7 @@ export class SqliteNodeState implements NodeState {
   // reading rows past the last seen seq is exact; other processes' revocations arrive too.
   private readonly revoked = new Set<string>();
   private revokedSeq = 0;
-  private readonly view: RevocationView = { has: (kind, value) => this.revoked.has(`${kind}\u0000${value}`) };
+  private readonly view: RevocationView = { has: (kind, value) => this.revoked.has(`${kind}\u0000${revocationValue(kind, value)}`) };
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -149,7 +150,7 @@ export class SqliteNodeState implements NodeState {
   revoke(kind: RevocationKind, value: string, reason: string): boolean {
     const r = this.db
       .prepare('INSERT INTO revocations (kind, value, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(kind, value, reason, new Date().toISOString());
+      .run(kind, revocationValue(kind, value), reason, new Date().toISOString());
     return Number(r.changes) === 1;
   }
 
@@ -173,4 +174,13 @@ export class SqliteNodeState implements NodeState {
     }[];
     return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, value: r.value }));
   }
+}
+
+/**
+ * Principals are kept and looked up in canonical UID text, so that `Agent::"\u0061"` or
+ * ` Agent::"a"` revoke the principal every check names `Agent::"a"` — however the operator
+ * or the request spelled it.
+ */
+function revocationValue(kind: RevocationKind, value: string): string {
+  return kind === 'principal' || kind === 'quarantine' ? canonicalUidText(value) : value;
 }
