@@ -25,7 +25,7 @@ import { parseUid } from '../../policy/uid.ts';
 import { isRecord, sha256Base64urlSync } from '../../util.ts';
 import type { WritClaims } from '../../writ/claims.ts';
 import { canonicalJson } from '../../writ/intent.ts';
-import { GOVERNED, LISTED, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
+import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
 
 export interface GovernorOptions {
   node: GovernanceNode;
@@ -55,6 +55,9 @@ export class McpGovernor {
   private serverName: string | null;
   private readonly inflight = new Map<RequestId, InFlight>();
   private session: { writ: string; exp: number } | null = null;
+  private sessionPending: Promise<string | Decision> | null = null;
+  /** every root this session had (renewed near expiry): revoking any of them ends the session */
+  private readonly roots: { writ: string; claims: WritClaims }[] = [];
   /** a governed call cut short by a revocation: its late response is dropped */
   private readonly cancelled = new Set<RequestId>();
 
@@ -71,14 +74,28 @@ export class McpGovernor {
   async fromClient(message: JSONRPCMessage): Promise<ClientAction> {
     const m = message as Msg;
     if (m.method === 'notifications/cancelled' && isRecord(m.params)) await this.cancelled_(m.params.requestId as RequestId, String(m.params.reason ?? 'cancelled by the client'));
-    if (typeof m.method !== 'string' || m.id === undefined) return { forward: message };
+    if (typeof m.method !== 'string') return { forward: message };
+    const g = governed(m.method);
+    if (m.id === undefined) return g ? { drop: true } : { forward: message }; // a governed method as a notification never runs
     const id = m.id as RequestId;
+    // Requests are tracked by id: a second one with the id of a request still running would
+    // take its place, and that call's revocation and outcome would be lost.
+    if (this.inflight.has(id)) return { reply: refusal(id, -32600, `writ: request id ${JSON.stringify(id)} is already in use by a request still running`) };
     const params = isRecord(m.params) ? m.params : {};
     const meta = isRecord(params._meta) ? params._meta : {};
     const entry: InFlight = { method: m.method, ...(typeof meta.progressToken === 'string' || typeof meta.progressToken === 'number' ? { progressToken: meta.progressToken } : {}) };
     this.inflight.set(id, entry);
-    const g = GOVERNED[m.method];
     if (!g) return { forward: message };
+    if (params.task !== undefined) {
+      // a task-augmented call answers at once and runs on: its revocation and outcome could not be governed
+      this.inflight.delete(id);
+      return { reply: refusal(id, WRIT_DENIED, `writ: task-augmented ${m.method} is not supported through writ mcp`) };
+    }
+    if (this.serverName === null) {
+      // decided before the server said who it is, the call would be decided as Server::"unknown"
+      this.inflight.delete(id);
+      return { reply: refusal(id, WRIT_DENIED, `writ: ${m.method} before the initialize exchange completed`) };
+    }
     entry.abort = new AbortController(); // a cancellation may arrive while the call is being decided
     const d = await this.decide(g, params, meta, entry.abort.signal);
     if (entry.abort.signal.aborted) {
@@ -100,8 +117,12 @@ export class McpGovernor {
     if (typeof name !== 'string' || !parseUid(resource)) {
       return this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"` }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`);
     }
-    const parent = typeof meta[WRIT_PARENT_META] === 'string' ? (meta[WRIT_PARENT_META] as string) : await this.sessionWrit();
-    if (typeof parent !== 'string') return parent; // the session itself was denied
+    // The session is decided (and must stand) for every call, also one made on behalf of another writ.
+    const session = await this.sessionWrit();
+    if (typeof session !== 'string') return session; // the session itself was denied
+    // a revoked session root (any of them) is the parent then, so the node denies and records why
+    const revokedRoot = this.revokedRoot();
+    const parent = revokedRoot ?? (typeof meta[WRIT_PARENT_META] === 'string' ? (meta[WRIT_PARENT_META] as string) : session);
     const req = {
       principal: this.o.principal,
       action: g.action,
@@ -136,11 +157,22 @@ export class McpGovernor {
    * The session's lineage root; renewed only when it nears expiry. A revoked session
    * stays revoked: its later calls are denied (parent_revoked), never re-rooted.
    */
-  private async sessionWrit(): Promise<string | Decision> {
+  private sessionWrit(): Promise<string | Decision> {
+    // one at a time: concurrent first calls share one root instead of each minting its own
+    const p = (this.sessionPending ??= this.renewSession().finally(() => (this.sessionPending = null)));
+    return p;
+  }
+
+  /** A root of this session that is revoked, if any: revoking one ends the session. */
+  private revokedRoot(): string | null {
+    return this.roots.find((r) => this.o.node.revocationOf(r.claims) !== null)?.writ ?? null;
+  }
+
+  private async renewSession(): Promise<string | Decision> {
     const now = Math.floor(Date.now() / 1000);
     if (this.session) {
-      const claims = decodeClaims(this.session.writ);
-      if (this.o.node.revocationOf(claims) !== null) return this.session.writ; // the child request is denied parent_revoked
+      const revoked = this.revokedRoot();
+      if (revoked !== null) return revoked; // the child request is denied parent_revoked
       if (this.session.exp - now > 30) return this.session.writ;
     }
     const server = this.serverName ?? 'unknown';
@@ -155,6 +187,7 @@ export class McpGovernor {
     });
     if (d.decision !== 'allow' || !d.writ || !d.claims) return d;
     this.session = { writ: d.writ, exp: d.claims.exp };
+    this.roots.push({ writ: d.writ, claims: d.claims });
     return d.writ;
   }
 
@@ -172,7 +205,7 @@ export class McpGovernor {
     }
     // recorded after the response is on its way: an outcome is evidence of what happened, not a gate
     if (entry.governed) void this.recordResult(entry.governed, m);
-    const list = LISTED[entry.method];
+    const list = listed(entry.method);
     if (list && isRecord(m.result) && Array.isArray(m.result[list.key])) {
       await this.o.node.policy.refresh({ maxAgeMs: 100 }).catch(() => undefined); // no bundle: everything is hidden
       const server = this.serverName ?? 'unknown';
@@ -213,7 +246,7 @@ export class McpGovernor {
     const out = [];
     for (const [id, entry] of this.inflight) {
       if (!entry.governed) continue;
-      const reason = this.o.node.revocationOf(entry.governed.claims);
+      const reason = this.o.node.revocationOf(entry.governed.claims) ?? (this.revokedRoot() !== null ? 'the MCP session was revoked' : null);
       if (reason === null) continue;
       this.inflight.delete(id);
       this.cancelled.add(id);
@@ -249,6 +282,6 @@ function denial(id: RequestId, d: Decision): JSONRPCMessage {
   } as JSONRPCMessage;
 }
 
-function decodeClaims(writ: string): WritClaims {
-  return JSON.parse(Buffer.from(writ.split('.')[1] ?? '', 'base64url').toString('utf8')) as WritClaims;
+function refusal(id: RequestId, code: number, message: string): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, error: { code, message } } as JSONRPCMessage;
 }

@@ -11,6 +11,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage, sha256Hex } from '../../util.ts';
 import { McpGovernor, type GovernorOptions } from './governor.ts';
 import { joinThroughGovernor, type ProxyHandle } from './proxy.ts';
@@ -28,6 +29,8 @@ export interface HttpProxyOptions extends Omit<GovernorOptions, 'session' | 'pri
   path?: string;
   /** close sessions idle this long (default 15 minutes) */
   idleSessionMs?: number;
+  /** open sessions at most (each runs its own upstream); default 256 */
+  maxSessions?: number;
 }
 
 export function upstreamTransport(u: Upstream): Transport {
@@ -36,16 +39,18 @@ export function upstreamTransport(u: Upstream): Transport {
 }
 
 function principalOf(req: IncomingMessage, o: HttpProxyOptions): string | null {
-  const header = req.headers.authorization ?? '';
-  if (header.startsWith('Bearer ') && o.tokens) {
-    const digest = Buffer.from(sha256Hex(header.slice(7).trim()), 'hex');
-    for (const [hash, principal] of o.tokens) {
-      const h = Buffer.from(hash, 'hex');
-      if (h.length === digest.length && timingSafeEqual(h, digest)) return principal;
-    }
-    return null; // a credential we do not know is refused, not downgraded to the default
+  const header = req.headers.authorization;
+  if (header === undefined) return o.principal ?? null;
+  // Any credential sent must be one we know (scheme matched case-insensitively): an unknown
+  // or malformed one is refused, never downgraded to the default principal.
+  const m = /^bearer[ \t]+(\S+)\s*$/i.exec(header);
+  if (!m?.[1] || !o.tokens) return null;
+  const digest = Buffer.from(sha256Hex(m[1]), 'hex');
+  for (const [hash, principal] of o.tokens) {
+    const h = Buffer.from(hash, 'hex');
+    if (h.length === digest.length && timingSafeEqual(h, digest)) return principal;
   }
-  return o.principal ?? null;
+  return null;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -107,6 +112,9 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
       return s.transport.handleRequest(req, res, body);
     }
     if (req.method !== 'POST') return refuse(res, 400, 'no session: start with an initialize request');
+    // nothing is started (no session, no upstream process) for anything but an initialize request
+    if (!isInitializeRequest(body)) return refuse(res, 400, 'no session: start with an initialize request');
+    if (sessions.size >= (o.maxSessions ?? 256)) return refuse(res, 503, 'too many open sessions');
     const session = randomUUID();
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => session,

@@ -21,17 +21,27 @@ export interface Governed {
   args: (p: Params) => unknown;
 }
 
-export const GOVERNED: Record<string, Governed> = {
+const GOVERNED_METHODS: Record<string, Governed> = {
   'tools/call': { method: 'tools/call', action: 'Action::"tools/call"', type: 'Tool', name: (p) => p.name, args: (p) => p.arguments ?? {} },
   'resources/read': { method: 'resources/read', action: 'Action::"resources/read"', type: 'Resource', name: (p) => p.uri, args: (p) => ({ uri: p.uri }) },
   'prompts/get': { method: 'prompts/get', action: 'Action::"prompts/get"', type: 'Prompt', name: (p) => p.name, args: (p) => p.arguments ?? {} },
 };
 
-export const LISTED: Record<string, { key: string; action: string; type: string; name: (item: Params) => unknown }> = {
+const LISTED_METHODS: Record<string, { key: string; action: string; type: string; name: (item: Params) => unknown }> = {
   'tools/list': { key: 'tools', action: 'Action::"tools/call"', type: 'Tool', name: (t) => t.name },
   'resources/list': { key: 'resources', action: 'Action::"resources/read"', type: 'Resource', name: (r) => r.uri },
   'prompts/list': { key: 'prompts', action: 'Action::"prompts/get"', type: 'Prompt', name: (p) => p.name },
 };
+
+/** The governed method of this name, if any (own keys only: `constructor` is no method). */
+export function governed(method: string): Governed | undefined {
+  return Object.hasOwn(GOVERNED_METHODS, method) ? GOVERNED_METHODS[method] : undefined;
+}
+
+/** The list method of this name whose results are filtered, if any. */
+export function listed(method: string): (typeof LISTED_METHODS)[string] | undefined {
+  return Object.hasOwn(LISTED_METHODS, method) ? LISTED_METHODS[method] : undefined;
+}
 
 export function mcpAudience(server: string): string {
   return `mcp:${server}`;

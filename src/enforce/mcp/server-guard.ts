@@ -15,7 +15,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { getMethodLiteral } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { memoryJtiStore, verifyWrit, WritVerificationError, type VerifyWritOptions } from '../../writ/verify.ts';
-import { GOVERNED, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META } from './names.ts';
+import { governed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META } from './names.ts';
 
 export interface WritGuardOptions extends Pick<VerifyWritOptions, 'keys' | 'isRevoked' | 'clockToleranceSeconds' | 'maxLifetimeSeconds' | 'isConsumed'> {
   /** the name the proxy uses for this server (its announced name unless the proxy overrides it) */
@@ -32,7 +32,7 @@ export function requireWrits(server: Server, o: WritGuardOptions): void {
   const consume = o.consume ?? memoryJtiStore();
   const original = server.setRequestHandler.bind(server);
   const guarded = (schema: Schema, handler: Handler) => {
-    const g = GOVERNED[getMethodLiteral(schema)];
+    const g = governed(getMethodLiteral(schema));
     if (!g) return original(schema, handler);
     return original(schema, (async (request: { params?: Record<string, unknown> }, extra: unknown) => {
       const params = request.params ?? {};
