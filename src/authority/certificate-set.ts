@@ -5,7 +5,7 @@
  * not bring a retired key back; an expired certificate counts as none.
  */
 import type { JWK } from 'jose';
-import type { NodeCertificateClaims } from './keys.ts';
+import { certifiedJwk, type NodeCertificateClaims } from './keys.ts';
 
 export interface HeldCertificate {
   node: string;
@@ -32,7 +32,7 @@ export class CertificateSet {
     if (key !== this.keyOf(cert.sub) || typeof cert.domain !== 'string') return 'refused';
     const had = this.byNode.get(cert.sub) ?? null;
     if (had && had.iat > cert.iat) return 'refused';
-    this.byNode.set(cert.sub, { node: cert.sub, domain: cert.domain, iat: cert.iat, exp: cert.exp, jwk: cert.jwk });
+    this.byNode.set(cert.sub, { node: cert.sub, domain: cert.domain, iat: cert.iat, exp: cert.exp, jwk: certifiedJwk(cert) });
     return had;
   }
 

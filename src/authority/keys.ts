@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { calculateJwkThumbprint, compactVerify, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { isRecord } from '../util.ts';
+import { KEY_DOMAIN, KEY_NODE } from '../writ/verify.ts';
 
 export const NODE_CERT_TYP = 'writ-node-cert+jwt';
 
@@ -57,6 +58,12 @@ export async function issueNodeCertificate(
 }
 
 /** Verifies a node certificate against pinned authority keys; throws with a clear message. */
+/** The key a certificate certifies, as it is pinned: bound to its node and domain (verifyWrit checks both). */
+export function certifiedJwk(cert: Pick<NodeCertificateClaims, 'sub' | 'domain' | 'jwk'>): JWK {
+  const bound: Record<string, unknown> = { ...cert.jwk, [KEY_NODE]: cert.sub, [KEY_DOMAIN]: cert.domain };
+  return bound as JWK;
+}
+
 export async function verifyNodeCertificate(cert: string, authorityKeys: JWK[], now = new Date()): Promise<NodeCertificateClaims> {
   const [h] = cert.split('.');
   const header: unknown = JSON.parse(Buffer.from(h ?? '', 'base64url').toString('utf8'));

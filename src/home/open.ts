@@ -2,7 +2,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { readdirSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
-import { readPrivateKey, verifyNodeCertificate } from '../authority/keys.ts';
+import { certifiedJwk, readPrivateKey, verifyNodeCertificate } from '../authority/keys.ts';
 import { openDatabase } from '../ledger/sqlite-batch.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { TransparencyLog } from '../ledger/log.ts';
@@ -53,7 +53,7 @@ export async function openHome(
   const p = paths(home);
   const cert = await verifyNodeCertificate(config.node.certificate, config.authority.keys);
   if (cert.sub !== config.nodeId || cert.jwk.kid !== config.node.kid) throw new Error('node certificate does not match this node');
-  const jwks: JSONWebKeySet = { keys: [cert.jwk] };
+  const jwks: JSONWebKeySet = { keys: [certifiedJwk(cert)] };
   const db = openDatabase(p.db);
   const ledger = new SqliteLedger(db, { writer: o.writer ?? 'inline', file: p.db });
   const state = new SqliteNodeState(db);

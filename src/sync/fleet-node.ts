@@ -15,7 +15,7 @@ import { verifyApprovalDecision } from '../authority/approval-decision.ts';
 import { verifyRevocation } from '../authority/revocation.ts';
 import { decideApproval } from '../node/approval.ts';
 import { CertificateSet } from '../authority/certificate-set.ts';
-import { verifyNodeCertificate } from '../authority/keys.ts';
+import { certifiedJwk, verifyNodeCertificate } from '../authority/keys.ts';
 import { readConfig } from '../home/config.ts';
 import { openHome, type OpenHome } from '../home/open.ts';
 import { DecisionStats } from '../telemetry/decision-stats.ts';
@@ -94,6 +94,11 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
         .then(async () => {
           const r = await verifyRevocation(new TextDecoder().decode(bytes), config.authority.keys);
           h.state.revoke(r.kind, r.value, r.reason);
+          // an isolated node's key leaves this node's trusted keys (its writs: writ_unknown_key)
+          if (r.kind === 'node') {
+            const held = certs.get(r.value);
+            if (held && r.value !== config.nodeId) dropKey(held.jwk.kid);
+          }
           applied = Math.max(applied, revision);
         })
         .catch((err: unknown) => log(`writ node ${config.nodeId}: revocation ${revision} refused: ${errorMessage(err)}`)); // the chain goes on
@@ -117,9 +122,11 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
       const had = certs.offer(key, cert);
       if (had === 'refused') throw new Error(`certificate of ${cert.sub} refused: filed under another node's key, or older than the one held`);
       if (had && had.jwk.kid !== cert.jwk.kid) dropKey(had.jwk.kid);
+      if (h.state.isRevoked('node', cert.sub)) return dropKey(cert.jwk.kid); // isolated: its key is not trusted here
+      const jwk = certifiedJwk(cert); // bound to its node and domain
       const i = keys.keys.findIndex((k) => k.kid === cert.jwk.kid);
-      if (i >= 0) keys.keys[i] = cert.jwk;
-      else keys.keys.push(cert.jwk);
+      if (i >= 0) keys.keys[i] = jwk;
+      else keys.keys.push(jwk);
     }, log, { history: true }), // every revision kept, so an older certificate put last does not win at start
   ];
 

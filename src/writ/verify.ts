@@ -5,7 +5,8 @@
  * so it runs in executors and browsers. Order of checks (first failure wins):
  *   1. shape: three base64url parts, JSON header and payload
  *   2. header: alg is Ed25519 (pinned here, never taken from the header), typ writ+jwt
- *   3. key: kid among the pinned keys
+ *   3. key: kid among the pinned keys; a key pinned with `writ:node` / `writ:domain` (as
+ *      node certificates bind it) signs only writs whose iss / pol.domain say the same
  *   4. signature
  *   5. claims: structure, aud, nbf/exp with a small skew, lifetime cap
  *   6. binding: action/resource as expected, intent recomputed from the actual args
@@ -18,6 +19,10 @@ import { intentDigest } from './intent.ts';
 import { WritVerificationError } from './reasons.ts';
 
 export { WritVerificationError } from './reasons.ts';
+
+/** JWK members that bind a pinned key to the node (and domain) its certificate names. */
+export const KEY_NODE = 'writ:node';
+export const KEY_DOMAIN = 'writ:domain';
 export type { WritReason } from './reasons.ts';
 export { WRIT_REASONS } from './reasons.ts';
 export type { WritClaims } from './claims.ts';
@@ -134,6 +139,17 @@ export async function verifyWritAuthenticity(writ: unknown, options: Authenticit
   const now = Math.floor(finite((options.now ?? new Date()).getTime(), 'now', 0) / 1000);
   if (claims.nbf > now + skew) throw new WritVerificationError('writ_not_yet_valid', `writ is valid from ${claims.nbf}, now is ${now}`);
   if (claims.exp <= now - skew) throw new WritVerificationError('writ_expired', `writ expired at ${claims.exp}, now is ${now}`);
+  // A key bound to a node (and a domain) speaks only for that node: otherwise one node's key
+  // could issue writs in another's name, and isolating a node by its id would not stop it.
+  const pinned = options.keys.keys.find((k) => k.kid === header.kid) as Record<string, unknown> | undefined;
+  const owner = pinned?.[KEY_NODE];
+  const domain = pinned?.[KEY_DOMAIN];
+  if (typeof owner === 'string' && claims.iss !== owner) {
+    throw new WritVerificationError('writ_unknown_key', `key ${header.kid} belongs to node ${owner}, not to the writ's issuer ${claims.iss}`);
+  }
+  if (typeof domain === 'string' && claims.pol.domain !== domain) {
+    throw new WritVerificationError('writ_unknown_key', `key ${header.kid} is certified for domain ${domain}, not ${claims.pol.domain}`);
+  }
   const maxLifetime = finite(options.maxLifetimeSeconds ?? 600, 'maxLifetimeSeconds', 1);
   if (claims.exp - claims.nbf > maxLifetime || claims.exp < claims.nbf) {
     throw new WritVerificationError('writ_lifetime_exceeded', `writ lifetime ${claims.exp - claims.nbf}s exceeds ${maxLifetime}s`);
