@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Ledger } from '../ledger/ledger.ts';
@@ -42,6 +42,26 @@ export function fileDigest(path: string): string {
   return `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
 }
 
+/** The digest of what an open file holds now (read through the descriptor, not the path). */
+function fdDigest(fd: number): string {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0; ; ) {
+    const n = readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    hash.update(buf.subarray(0, n));
+    pos += n;
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Where exec finds the binary. The file is opened once; it is hashed and executed through
+ * that descriptor (`/proc/self/fd/3` in the child), so renaming another file into its
+ * path between the decision and the exec changes nothing. Without /proc, the path.
+ */
+const EXEC_BY_FD = existsSync('/proc/self/fd');
+
 export interface ExecOptions {
   node: GovernanceNode;
   ledger: Ledger;
@@ -67,7 +87,16 @@ export interface ExecResult {
 export async function governedExec(o: ExecOptions): Promise<ExecResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const path = resolveCommand(o.command);
-  const digest = fileDigest(path);
+  const fd = openSync(path, 'r');
+  try {
+    return await governedExecOf(o, path, fd, log);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function governedExecOf(o: ExecOptions, path: string, fd: number, log: (l: string) => void): Promise<ExecResult> {
+  const digest = fdDigest(fd);
   const args = { argv: [path, ...o.args] };
   const binary = `Binary::${JSON.stringify(path)}`;
   const resource = o.resource ?? binary;
@@ -96,18 +125,23 @@ export async function governedExec(o: ExecOptions): Promise<ExecResult> {
     return { exitCode: EXIT_DENIED, decision: 'deny', reason: code, jti: null };
   }
   const base = { jti: claims.jti, node: o.node.identity.nodeId };
-  if (fileDigest(path) !== digest) {
+  // a binary anyone may write to can change after it was hashed, whatever we do: refused
+  const writableByAll = (fstatSync(fd).mode & 0o002) !== 0;
+  if (writableByAll || fdDigest(fd) !== digest) {
     await recordOutcome(o.ledger, { ...base, exitCode: null, signal: null, durationMs: 0, status: 'not_started', reason: 'attestation_mismatch' });
-    log(`writ: denied: attestation_mismatch: ${path} changed after it was authorized`);
+    log(`writ: denied: attestation_mismatch: ${path} ${writableByAll ? 'is writable by anyone' : 'changed after it was authorized'}`);
     return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: claims.jti };
   }
-  return run(o, path, claims, base, log);
+  return run(o, path, fd, claims, base, log);
 }
 
-function run(o: ExecOptions, path: string, claims: WritClaims, base: { jti: string; node: string }, log: (l: string) => void): Promise<ExecResult> {
+function run(o: ExecOptions, path: string, fd: number, claims: WritClaims, base: { jti: string; node: string }, log: (l: string) => void): Promise<ExecResult> {
   const started = performance.now();
+  const io = o.stdio ?? 'inherit';
   // Its own process group, so a revocation terminates everything it started, not just the first process.
-  const child = spawn(path, o.args, { stdio: o.stdio ?? 'inherit', argv0: path, detached: true });
+  const child = EXEC_BY_FD
+    ? spawn('/proc/self/fd/3', o.args, { stdio: [io, io, io, fd], argv0: path, detached: true })
+    : spawn(path, o.args, { stdio: io, argv0: path, detached: true });
   const signalGroup = (sig: NodeJS.Signals) => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, sig);
