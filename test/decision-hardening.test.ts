@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { revoke } from '../src/node/evidence.ts';
-import { fixture } from './helpers.ts';
+import { fixture, policyFolder } from './helpers.ts';
 
 const READ = { principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"' };
 
@@ -58,6 +58,18 @@ describe('decision path: unrepresentable arguments and foreign audiences', () =>
       assert.deepEqual((await f.node.authorize({ ...READ, args: { path: '/srv/a' } })).reasons, ['principal_quarantined']);
       await revoke(f.ledger, f.state, { kind: 'principal', value: odd, reason: 'test', by: 'test' });
       await assert.rejects(f.node.verify(first.writ as string, { audience: READ.resource, args: { path: '/srv/a' }, consume: false }), /revoked/);
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it('a null argument is present for `has`: {"mode": null} does not step around a forbid on the member', async () => {
+    const f = await fixture({
+      policyDir: policyFolder({ 'p.cedar': '@id("read") permit (principal, action, resource == Tool::"fs/read");\n@id("no-mode") forbid (principal, action, resource) when { context.args has mode };\n' }),
+    });
+    try {
+      assert.equal((await f.node.authorize({ ...READ, args: { path: '/a' } })).decision, 'allow');
+      assert.deepEqual((await f.node.authorize({ ...READ, args: { path: '/a', mode: null } })).policies, ['no-mode']);
     } finally {
       f.cleanup();
     }

@@ -12,12 +12,17 @@ const RESERVED_KEYS = new Set(['__entity', '__extn', '__expr', '__proto__']);
 
 /**
  * Arguments as a Cedar value. Cedar has no null and no floating point, so: null
- * members are left out, non-integral numbers become their JSON text. Keys that are
+ * becomes an empty record (present: `has` sees it), non-integral numbers become their
+ * JSON text; arrays become Cedar sets (order and duplicates are not seen by policies —
+ * the intent digest still binds the exact arguments). Keys that are
  * Cedar JSON escapes are refused, so arguments can never smuggle in entity references.
  * The intent digest is computed over the original arguments, not this form.
  */
 export function argsToCedar(value: unknown, path = 'args'): CedarValueJson | undefined {
-  if (value === null || value === undefined) return undefined;
+  // Cedar has no null: a null member is present as an empty record, so `has` sees it (a
+  // forbid on `context.args has mode` must not be stepped around with {"mode": null})
+  if (value === null) return {};
+  if (value === undefined) return undefined;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isSafeInteger(value) ? value : JSON.stringify(value);
   if (Array.isArray(value)) {
