@@ -57,7 +57,8 @@ describe('web console (Chromium, playwright-core)', { timeout: 300_000 }, () => 
     const ask = await authorize(s.base, { principal: A1, action: 'Action::"tools/call"', resource: 'Tool::"fs/write"', args: { path: '/srv/out.txt' } });
     assert.deepEqual(ask.json.reasons, ['approval_required']);
     approvalId = String(ask.json.decisionId);
-    assert.equal((await post(s.base, '/v1/outcome', { writ, status: 'ok', exitCode: 0, durationMs: 12 })).status, 201);
+    const used = await post(s.base, '/v1/verify', { writ, audience: 'Tool::"fs/read"', args: { path: '/srv/data/report.txt' } });
+    assert.equal((await post(s.base, '/v1/outcome', { writ, outcomeToken: used.json.outcomeToken, status: 'ok', exitCode: 0, durationMs: 12 })).status, 201);
 
     // wait for a signed checkpoint covering the writ's decision, then prove it with the CLI
     for (let i = 0; i < 50; i++) {

@@ -20,7 +20,8 @@ describe('evidence', () => {
     await recordOutcome(f.ledger, outcome);
     await assert.rejects(recordOutcome(f.ledger, { ...outcome, status: 'failed', exitCode: 1 }), DuplicateOutcomeError);
     const app = await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
-    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: d.writ, status: 'failed', durationMs: 1 } });
+    const outcomeToken = f.state.issueOutcomeToken(jti, d.claims?.exp as number);
+    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: d.writ, outcomeToken, status: 'failed', durationMs: 1 } });
     assert.equal(res.statusCode, 409, res.body);
     assert.equal(f.ledger.findByJti(jti, 'outcome').length, 1);
     await app.close();

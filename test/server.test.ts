@@ -163,7 +163,10 @@ describe('HTTP API: decisions', () => {
   it('POST /v1/outcome records an outcome linked to the jti (201)', async () => {
     const a = await authorize(app, { ...READ, args: { path: '/srv/o.txt' } });
     const jti = a.body.claims?.jti as string;
-    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: a.body.writ, status: 'ok', exitCode: 0, durationMs: 12.4 } });
+    const used = await app.inject({ method: 'POST', url: '/v1/verify', payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/o.txt' } } });
+    const outcomeToken = used.json<{ outcomeToken: string }>().outcomeToken;
+    assert.ok(outcomeToken, 'the enforcement point that used the writ gets the token');
+    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: a.body.writ, outcomeToken, status: 'ok', exitCode: 0, durationMs: 12.4 } });
     assert.equal(res.statusCode, 201);
     const body = res.json<{ recorded: boolean; jti: string; ledgerIndex: number }>();
     assert.equal(body.recorded, true);
@@ -196,7 +199,7 @@ describe('HTTP API: decisions', () => {
         [od.writ as string, 'signed by another node'],
         ['garbage', 'not a JWS'],
       ] as const) {
-        const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: w, status: 'ok', exitCode: 0, durationMs: 1 } });
+        const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: w, outcomeToken: 'x', status: 'ok', exitCode: 0, durationMs: 1 } });
         assert.equal(res.statusCode, 403, `${what}: ${res.body}`);
         assert.match(res.json<ErrorBody>().error, /^writ_/, what);
       }
@@ -210,10 +213,32 @@ describe('HTTP API: decisions', () => {
     const ghostJti = '11111111-1111-4111-8111-111111111111';
     const ghost = await signWrit({ ...claims, jti: ghostJti }, f.node.identity.privateKey, f.node.identity.kid);
     const before = f.ledger.size();
-    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: ghost, status: 'ok', exitCode: 0, durationMs: 1 } });
+    const ghostToken = f.state.issueOutcomeToken(ghostJti, claims.exp); // as if an enforcement point had used it
+    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: ghost, outcomeToken: ghostToken, status: 'ok', exitCode: 0, durationMs: 1 } });
     assert.ok(res.statusCode === 403 || res.statusCode === 404, `unrecorded writ: ${res.statusCode}`);
     assert.equal(res.json<ErrorBody>().error, 'unknown_writ');
     assert.equal(f.ledger.size(), before);
+  });
+
+  it('POST /v1/outcome needs the token of the enforcement point that used the writ: the agent holding it cannot report first', async () => {
+    const a = await authorize(app, { ...READ, args: { path: '/srv/t.txt' } });
+    const jti = a.body.claims?.jti as string;
+    const before = f.ledger.size();
+    // the agent, before the enforcement point ran anything, and with a made-up token
+    for (const outcomeToken of ['made-up', 'x'.repeat(32)]) {
+      const early = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: a.body.writ, outcomeToken, status: 'ok', resultDigest: 'forged', durationMs: 1 } });
+      assert.equal(early.statusCode, 403);
+      assert.equal(early.json<ErrorBody>().error, 'outcome_token_invalid');
+    }
+    assert.equal(f.ledger.size(), before, 'nothing recorded');
+    // a look without consuming gives no token
+    const look = await app.inject({ method: 'POST', url: '/v1/verify', payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/t.txt' }, consume: false } });
+    assert.equal(look.json<{ outcomeToken?: string }>().outcomeToken, undefined);
+    const used = await app.inject({ method: 'POST', url: '/v1/verify', payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/t.txt' } } });
+    const { outcomeToken } = used.json<{ outcomeToken: string }>();
+    const real = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: a.body.writ, outcomeToken, status: 'failed', exitCode: 2, durationMs: 5 } });
+    assert.equal(real.statusCode, 201);
+    assert.equal(f.ledger.findByJti(jti, 'outcome').length, 1);
   });
 
   it('POST /v1/outcome without a writ or with a bad status is a 400', async () => {

@@ -1,7 +1,9 @@
 /** NodeState on SQLite; shares the database (and its durability settings) with the ledger. */
 import type { DatabaseSync } from 'node:sqlite';
 import { RollbackError, type ApprovalRecord, type NodeState, type RevocationKind, type RevocationView, type StoredBundle } from './state.ts';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { canonicalUidText } from '../policy/uid.ts';
+import { sha256Hex } from '../util.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS bundles (
@@ -15,6 +17,8 @@ CREATE TABLE IF NOT EXISTS approvals (
   used INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS consumed_jti (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL);
+-- the enforcement point that used a writ (POST /v1/verify) reports its outcome with this token
+CREATE TABLE IF NOT EXISTS outcome_tokens (jti TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, exp INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS revocations (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
   UNIQUE (kind, value)
@@ -141,6 +145,20 @@ export class SqliteNodeState implements NodeState {
 
   consumeJti(jti: string, exp: number): boolean {
     return Number(this.stmt.consume.run(jti, exp).changes) === 1;
+  }
+
+  issueOutcomeToken(jti: string, exp: number): string {
+    const token = randomBytes(24).toString('base64url');
+    this.db.prepare('INSERT INTO outcome_tokens (jti, token_sha256, exp) VALUES (?, ?, ?) ON CONFLICT (jti) DO UPDATE SET token_sha256 = excluded.token_sha256').run(jti, sha256Hex(token), exp);
+    return token;
+  }
+
+  outcomeTokenMatches(jti: string, token: string): boolean {
+    const r = this.db.prepare('SELECT token_sha256 FROM outcome_tokens WHERE jti = ?').get(jti) as { token_sha256: string } | undefined;
+    if (!r) return false;
+    const given = Buffer.from(sha256Hex(token), 'hex');
+    const want = Buffer.from(r.token_sha256, 'hex');
+    return given.length === want.length && timingSafeEqual(given, want);
   }
 
   isJtiConsumed(jti: string): boolean {

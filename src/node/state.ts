@@ -54,6 +54,9 @@ export interface NodeState {
   /** marks a jti as used; false if it was used before */
   consumeJti(jti: string, exp: number): boolean;
   isJtiConsumed(jti: string): boolean;
+  /** a secret for the enforcement point that just used this writ, to report its outcome with (only its digest is kept) */
+  issueOutcomeToken(jti: string, exp: number): string;
+  outcomeTokenMatches(jti: string, token: string): boolean;
 
   revoke(kind: RevocationKind, value: string, reason: string): boolean;
   isRevoked(kind: RevocationKind, value: string): boolean;

@@ -89,7 +89,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     try {
       const audience = b.audience;
       const { claims } = await node.verify(b.writ, { audience, args: b.args ?? {}, consume: b.consume, ...(b.expect && { expect: b.expect }) });
-      return { valid: true, claims };
+      // the enforcement point that used the writ, and only it, can report what happened
+      return b.consume ? { valid: true, claims, outcomeToken: state.issueOutcomeToken(claims.jti, claims.exp) } : { valid: true, claims };
     } catch (err) {
       if (!(err instanceof WritVerificationError)) throw err;
       return reply.code(403).send({ valid: false, reason: err.code, message: err.message });
@@ -97,7 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.post('/v1/outcome', { schema: { body: outcomeBody, tags: ['evidence'] } }, async (req, reply) => {
-    const b = req.body as { writ: string; status: 'ok' | 'failed' | 'terminated' | 'not_started'; exitCode?: number | null; signal?: string | null; durationMs: number; reason?: string | null; isError?: boolean; resultDigest?: string | null };
+    const b = req.body as { writ: string; outcomeToken: string; status: 'ok' | 'failed' | 'terminated' | 'not_started'; exitCode?: number | null; signal?: string | null; durationMs: number; reason?: string | null; isError?: boolean; resultDigest?: string | null };
     let jti: string;
     try {
       // the writ proves the caller ran under it; its time window may have closed since
@@ -105,6 +106,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       jti = claims.jti;
     } catch (err) {
       return reply.code(403).send({ error: err instanceof WritVerificationError ? err.code : 'writ_malformed', message: errorMessage(err) });
+    }
+    // holding the writ is not enough (the agent holds it too): the report must come from the
+    // enforcement point that used it, with the token its POST /v1/verify returned
+    if (!state.outcomeTokenMatches(jti, b.outcomeToken)) {
+      return reply.code(403).send({ error: 'outcome_token_invalid', message: 'an outcome is reported with the outcomeToken that POST /v1/verify (consume: true) returned to the enforcement point that used the writ' });
     }
     try {
       const ledgerIndex = await recordOutcome(ledger, {
