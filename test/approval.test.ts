@@ -81,4 +81,25 @@ describe('human approval', () => {
     assert.equal(f.state.approval(id)?.status, 'approved');
     f.cleanup();
   });
+
+  it('an approval is bound to the whole request but the time: another binary, context or audience makes it invalid', async () => {
+    const f = await fixture({ policyDir: policyFolder({ 'p.cedar': '@id("deploy") @approval("required") permit (principal, action == Action::"exec", resource == Binary::"/usr/local/bin/deploy");' }) });
+    try {
+      const base = { principal: 'Agent::"a1"', action: 'Action::"exec"', resource: 'Binary::"/usr/local/bin/deploy"', args: { argv: ['/usr/local/bin/deploy', 'prod'] } };
+      const A = `sha256:${'a'.repeat(64)}`;
+      const asked = await f.node.authorize({ ...base, attestation: { binaryDigest: A }, context: { change: 'CHG-1' } });
+      const id = asked.approvalId as string;
+      await decideApproval(f.ledger, f.state, id, 'approved', 'alice');
+      for (const [what, req] of [
+        ['another binary', { ...base, attestation: { binaryDigest: `sha256:${'b'.repeat(64)}` }, context: { change: 'CHG-1' } }],
+        ['another context', { ...base, attestation: { binaryDigest: A }, context: { change: 'CHG-2' } }],
+        ['another audience', { ...base, attestation: { binaryDigest: A }, context: { change: 'CHG-1' }, audience: 'edge:deployer' }],
+      ] as const) {
+        assert.deepEqual((await f.node.authorize({ ...req, approval: id })).reasons, ['approval_invalid'], what);
+      }
+      assert.equal((await f.node.authorize({ ...base, attestation: { binaryDigest: A }, context: { change: 'CHG-1' }, approval: id })).decision, 'allow', 'the request approved');
+    } finally {
+      f.cleanup();
+    }
+  });
 });

@@ -1,8 +1,9 @@
 /**
  * Human approval. A permit policy annotated `@approval("required")` makes an allow
  * conditional: the first decision is recorded as a denial `approval_required` and
- * opens an approval request (id = that decision's id) bound to the exact intent
- * digest, the bundle digest and an expiry. `writ approve` / `writ reject` decide it
+ * opens an approval request (id = that decision's id) bound to the exact request (its
+ * `intent` is digests.ts approvalBinding: the call's intent and all but the time that shaped
+ * the decision), the bundle digest and an expiry. `writ approve` / `writ reject` decide it
  * (recorded in the ledger). A request that then names the approval is allowed only if
  * the approval is approved, unexpired, unused and bound to the same intent and policy;
  * it is used once.

@@ -10,6 +10,31 @@ export function intentOf(input: EvaluationRequest, args: unknown): string {
   return sha256Base64urlSync(intentCanonical({ principal: uidText(input.principal), action: uidText(input.action), resource: uidText(input.resource), args: args ?? {} }));
 }
 
+/**
+ * What an approval is bound to (its `intent`): the call's intent, and everything else that
+ * shaped the decision except the time — the audience, the attested binary, the lineage
+ * (depth, root principal, parent action: not the parent writ itself, which a session renews)
+ * and the caller's context. Redeemed with any of these changed, an approval is invalid.
+ */
+export function approvalBinding(input: EvaluationRequest, req: { args?: unknown; audience?: string }): string {
+  const ctx = input.context as Record<string, unknown>;
+  const caller = Object.fromEntries(Object.entries(ctx).filter(([k]) => !['now', 'args', 'lineage', 'attestation'].includes(k)));
+  const lineage = ctx.lineage;
+  const attestation = ctx.attestation;
+  const lin = (lineage ?? {}) as Record<string, unknown>;
+  const att = (attestation ?? {}) as Record<string, unknown>;
+  return sha256Base64urlSync(
+    canonicalJson({
+      v: 1,
+      intent: intentOf(input, req.args),
+      audience: req.audience ?? uidText(input.resource),
+      binaryDigest: att.binaryDigest ?? '',
+      lineage: { depth: lin.depth ?? 0, rootPrincipal: lin.rootPrincipal ?? '', parentAction: lin.parentAction ?? '' },
+      context: caller,
+    }),
+  );
+}
+
 /** base64url SHA-256 of the canonical decision input (the writ's `in` claim). Memoized: computed for the claim and the leaf. */
 const inputDigests = new WeakMap<EvaluationRequest, string>();
 export function inputDigest(input: EvaluationRequest): string {

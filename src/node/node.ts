@@ -21,7 +21,7 @@ import { signWrit } from '../writ/issue.ts';
 import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
 import { childLineage, revocationOf, type Lineage } from '../lineage/gate.ts';
 import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
-import { describeDeny, inputDigest, intentOf } from './digests.ts';
+import { approvalBinding, describeDeny, inputDigest, intentOf } from './digests.ts';
 import type { FreshnessCheck } from './freshness.ts';
 import { checkApproval, DEFAULT_APPROVAL_TTL_MS } from './approval.ts';
 import { buildContext } from './context.ts';
@@ -214,7 +214,7 @@ export class GovernanceNode {
       }
       let approval: string | null = null;
       if (result.requiresApproval) {
-        const bound = { intent: intentOf(input, req.args), principal: principalText, action: uidText(action), resource: uidText(resource), policyDigest: policy.digest };
+        const bound = { intent: approvalBinding(input, req), principal: principalText, action: uidText(action), resource: uidText(resource), policyDigest: policy.digest };
         if (req.approval === undefined) return await this.askApproval(decisionId, now, policy, input, req, parent, result.policies, bound);
         checkApproval(this.state, req.approval, bound, now); // throws a DenyError: recorded below, not replayed
         approval = req.approval;
