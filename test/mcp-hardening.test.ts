@@ -78,11 +78,28 @@ describe('MCP governor: clients that do not play by the rules', () => {
     try {
       const g = new McpGovernor({ node: f.node, ledger: f.ledger, state: f.state, principal: A1, session: 's-2' });
       const early = await g.fromClient(call(1));
-      assert.ok('reply' in early && JSON.stringify(early.reply).includes('before the initialize'));
+      assert.ok('reply' in early && JSON.stringify(early.reply).includes('before the upstream'));
       assert.equal(decisions(f, 'Action::"mcp/session"').length, 0, 'no session decided for Server::"unknown"');
       const g2 = await initialized(f);
       const task = await g2.fromClient(call(2, { task: { ttl: 60_000 } }));
       assert.ok('reply' in task && JSON.stringify(task.reply).includes('task-augmented'));
+    } finally {
+      f.cleanup();
+    }
+  });
+
+  it('an upstream that names itself unusably (quotes, spaces, empty) gets no governed call until --server-name pins it', async () => {
+    const f = await fixture({ policyDir: POLICY });
+    try {
+      for (const name of ['fx"/read', 'f x', '', 42]) {
+        const g = new McpGovernor({ node: f.node, ledger: f.ledger, state: f.state, principal: A1, session: 's-3' });
+        await g.fromClient(msg({ id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }));
+        await g.fromUpstream(msg({ id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name, version: '1' } } }));
+        const r = await g.fromClient(call(1));
+        assert.ok('reply' in r, JSON.stringify(name));
+      }
+      const pinned = new McpGovernor({ node: f.node, ledger: f.ledger, state: f.state, principal: A1, session: 's-4', serverName: 'fx' });
+      assert.ok('forward' in (await pinned.fromClient(call(1))), 'with --server-name the call is decided');
     } finally {
       f.cleanup();
     }

@@ -50,6 +50,9 @@ interface InFlight {
 
 type Msg = Record<string, unknown>;
 
+/** server names taken from an upstream's initialize result */
+const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,127}$/;
+
 export class McpGovernor {
   private readonly o: GovernorOptions;
   private serverName: string | null;
@@ -92,9 +95,9 @@ export class McpGovernor {
       return { reply: refusal(id, WRIT_DENIED, `writ: task-augmented ${m.method} is not supported through writ mcp`) };
     }
     if (this.serverName === null) {
-      // decided before the server said who it is, the call would be decided as Server::"unknown"
+      // decided before the server said who it is (or it named itself unusably), the call would be decided as Server::"unknown"
       this.inflight.delete(id);
-      return { reply: refusal(id, WRIT_DENIED, `writ: ${m.method} before the initialize exchange completed`) };
+      return { reply: refusal(id, WRIT_DENIED, `writ: ${m.method} before the upstream's name is known (the initialize exchange, or --server-name)`) };
     }
     entry.abort = new AbortController(); // a cancellation may arrive while the call is being decided
     const d = await this.decide(g, params, meta, entry.abort.signal);
@@ -201,7 +204,10 @@ export class McpGovernor {
     if (!entry) return message; // a response to something we did not see (should not happen): pass
     this.inflight.delete(id);
     if (entry.method === 'initialize' && isRecord(m.result) && isRecord(m.result.serverInfo) && this.serverName === null) {
-      this.serverName = String(m.result.serverInfo.name);
+      // the upstream names its own Cedar namespace: only a plain name is taken (pin it with --server-name)
+      const announced = m.result.serverInfo.name;
+      if (typeof announced === 'string' && SERVER_NAME.test(announced)) this.serverName = announced;
+      else this.o.log?.(`writ: the upstream announced an unusable server name ${JSON.stringify(announced)}: governed calls are refused; pass --server-name`);
     }
     // recorded after the response is on its way: an outcome is evidence of what happened, not a gate
     if (entry.governed) void this.recordResult(entry.governed, m);
