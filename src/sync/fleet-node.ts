@@ -48,12 +48,17 @@ export interface FleetNode {
   close(): Promise<void>;
 }
 
-async function watch(name: string, kv: KV, key: string | undefined, onEntry: (value: Uint8Array, key: string, revision: number) => Promise<void>, log: (s: string) => void, o: { history?: boolean } = {}): Promise<() => void> {
+/** A watch; `caughtUp` resolves once what the bucket held when it started has been applied. */
+async function watch(name: string, kv: KV, key: string | undefined, onEntry: (value: Uint8Array, key: string, revision: number) => Promise<void>, log: (s: string) => void, o: { history?: boolean } = {}): Promise<{ stop(): void; caughtUp: Promise<void> }> {
+  let done: () => void = () => undefined;
+  const caughtUp = new Promise<void>((r) => (done = r));
+  if ((await kv.status()).values === 0) done();
   const w = await kv.watch({ ...(key !== undefined && { key }), ...(o.history && { include: KvWatchInclude.AllHistory }) });
   drain(`writ node: ${name}`, w, async (e) => {
     if (e.operation === 'PUT') await onEntry(e.value, e.key, e.revision).catch((err: unknown) => log(`writ node: ${name} ${e.key}: ${errorMessage(err)}`));
+    if (e.delta === 0) done();
   }, log);
-  return () => w.stop();
+  return { stop: () => w.stop(), caughtUp };
 }
 
 export async function startFleetNode(o: { home: string; nats: string; fleet?: string; log?: (s: string) => void }): Promise<FleetNode> {
@@ -129,6 +134,10 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
       else keys.keys.push(jwk);
     }, log, { history: true }), // every revision kept, so an older certificate put last does not win at start
   ];
+  // Certificates (and the revocations that withdraw keys) are applied as they stand before
+  // the node serves: otherwise a key retired by a later certificate could verify meanwhile.
+  const [, , revocationsWatch, , nodesWatch] = stops;
+  await Promise.race([Promise.all([revocationsWatch?.caughtUp, nodesWatch?.caughtUp]), new Promise((r) => setTimeout(r, 5000).unref())]);
 
   const stats = DecisionStats.observe(h.node);
   const startedAt = new Date().toISOString();
@@ -194,7 +203,7 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     },
     async close() {
       clearInterval(report);
-      for (const stop of stops) stop();
+      for (const w of stops) w.stop();
       await fleet.close().catch(() => undefined);
       h.close();
     },
