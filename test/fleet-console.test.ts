@@ -282,7 +282,8 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
   it('status reports are believed only when signed by the certified node they name: forged, misfiled and unsigned ones change nothing', async () => {
     const before = (await getJson<HealthView>(base, '/console/api/health')).body;
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-    const lie = { node: 'n1', domain: 'default', version: 99, digest: 'sha256:00', ready: true, reason: null, beacon: { seq: 1, ageMs: 1 }, software: 'x', stats: { since: new Date().toISOString(), totals: { allow: 1000, deny: 0, denyReasons: {} }, seconds: [] } };
+    // complete and fresh (later boot, high seq, current time): only the signature can stop it
+    const lie = { node: 'n1', domain: 'default', version: 99, digest: 'sha256:00', ready: true, reason: null, beacon: { seq: 1, ageMs: 1 }, software: 'x', startedAt: new Date(Date.now() + 1000).toISOString(), seq: 1e9, time: new Date().toISOString(), stats: { since: new Date().toISOString(), totals: { allow: 1000, deny: 0, denyReasons: {} }, seconds: [] } };
     const n1Key = readConfig(n1.home).node.kid;
     const stranger = await generateKeyPair('Ed25519');
     // unsigned JSON, a JWS by a key no certificate names (under n1's kid), a report for an uncertified node
@@ -296,7 +297,8 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     const h = (await getJson<HealthView>(base, '/console/api/health')).body;
     assert.deepEqual(h.nodes.map((n) => n.node), ['n1', 'n2'], 'no n9');
     assert.deepEqual(h.nodes.map((n) => n.bundle?.version), [1, 1], 'no version 99');
-    assert.deepEqual(h.stats.totals, before.stats.totals, 'no forged decisions');
+    // genuine reports of earlier decisions may still arrive meanwhile (a few dozen in all); the forged 1000 allows must not
+    assert.ok(h.stats.totals.allow < 500, `no forged decisions: ${before.stats.totals.allow} -> ${h.stats.totals.allow}`);
     // and n1's own next report is believed again
     await waitFor('n1 reports again', async () => ((await getJson<HealthView>(base, '/console/api/health')).body.nodes.find((n) => n.node === 'n1')?.reportAgeMs ?? Infinity) < 1500, 5000);
   });
