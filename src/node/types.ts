@@ -1,0 +1,72 @@
+/** The shapes of the decision path: a node's identity and limits, a request, a decision. */
+import type { CryptoKey, JSONWebKeySet } from 'jose';
+import type { ReasonCode } from '../reasons.ts';
+import type { WritClaims } from '../writ/claims.ts';
+import type { PolicyRef } from './active-policy.ts';
+import { DEFAULT_APPROVAL_TTL_MS } from './approval.ts';
+
+export interface NodeIdentity {
+  nodeId: string;
+  domain: string;
+  kid: string;
+  privateKey: CryptoKey;
+  /** public keys of every certified, trusted node (including this one) */
+  verifierKeys: JSONWebKeySet;
+  /** SHA-256 of the running node binary, reported as attestation */
+  binaryDigest?: string;
+}
+
+export interface NodeLimits {
+  writLifetimeSeconds: number;
+  maxWritLifetimeSeconds: number;
+  clockSkewSeconds: number;
+  maxLineageDepth: number;
+  /** how long a request waits for a bundle at least `minVersion` before denying */
+  minVersionWaitMs: number;
+  /** how long an approval request stays open */
+  approvalTtlMs: number;
+}
+
+export const DEFAULT_LIMITS: NodeLimits = {
+  writLifetimeSeconds: 60,
+  maxWritLifetimeSeconds: 300,
+  clockSkewSeconds: 5,
+  maxLineageDepth: 16,
+  minVersionWaitMs: 500,
+  approvalTtlMs: DEFAULT_APPROVAL_TTL_MS,
+};
+
+export interface AuthorizeRequest {
+  principal: string;
+  action: string;
+  resource: string;
+  args?: unknown;
+  context?: Record<string, unknown>;
+  /** parent writ (compact JWS) this request is made on behalf of */
+  parent?: string;
+  /** who will verify the writ; default: the resource */
+  audience?: string;
+  ttlSeconds?: number;
+  minVersion?: number;
+  /** facts measured by the enforcement point (e.g. the binary about to run) */
+  attestation?: { binaryDigest?: string };
+  /** an approval id (from an earlier `approval_required` decision) that was approved */
+  approval?: string;
+}
+
+export interface Decision {
+  decision: 'allow' | 'deny';
+  decisionId: string;
+  reasons: ReasonCode[];
+  policies: string[];
+  errors: string[];
+  message: string;
+  policy: PolicyRef | null;
+  ledgerIndex: number | null;
+  writ?: string;
+  claims?: WritClaims;
+  /** with `approval_required`: the approval request to approve (`writ approve <id>`) */
+  approvalId?: string;
+}
+
+export type DecisionObserver = (d: Decision, seconds: number) => void;
