@@ -58,6 +58,22 @@ describe('MCP governor: clients that do not play by the rules', () => {
     }
   });
 
+  it('a call the client cancels is recorded as cancelled with its result unknown, and its late response is not passed on', async () => {
+    const f = await fixture({ policyDir: POLICY });
+    try {
+      const g = await initialized(f);
+      assert.ok('forward' in (await g.fromClient(call(9))));
+      await g.fromClient(msg({ method: 'notifications/cancelled', params: { requestId: 9, reason: 'user' } }));
+      const outcome = f.ledger.entries(0, 1000).filter((e) => e.type === 'outcome').map((e) => JSON.parse(new TextDecoder().decode(e.leaf)) as { status: string; reason: string });
+      assert.equal(outcome.length, 1);
+      assert.equal(outcome[0]?.status, 'terminated');
+      assert.match(outcome[0]?.reason ?? '', /^cancel requested, result unknown/);
+      assert.equal(await g.fromUpstream(msg({ id: 9, result: { content: [] } })), null, 'the late response is dropped');
+    } finally {
+      f.cleanup();
+    }
+  });
+
   it('governed methods as notifications are dropped; prototype names are plain methods', async () => {
     const f = await fixture({ policyDir: POLICY });
     try {

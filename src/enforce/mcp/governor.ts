@@ -73,6 +73,12 @@ export class McpGovernor {
     return this.serverName;
   }
 
+  /** Drops the late response to `id`, if one comes within a minute (ids may be reused after). */
+  private forget(id: RequestId): void {
+    this.cancelled.add(id);
+    setTimeout(() => this.cancelled.delete(id), 60_000).unref();
+  }
+
   /** A message from the client: forward it (possibly with a writ), answer it (a denial), or drop it. */
   async fromClient(message: JSONRPCMessage): Promise<ClientAction> {
     const m = message as Msg;
@@ -152,8 +158,9 @@ export class McpGovernor {
     entry.abort?.abort();
     if (!entry.governed) return;
     this.inflight.delete(id);
-    this.cancelled.add(id); // a late response is not passed on: the client has forgotten the request
-    await recordOutcome(this.o.ledger, { jti: entry.governed.claims.jti, node: this.o.node.identity.nodeId, status: 'terminated', exitCode: null, signal: null, durationMs: performance.now() - entry.governed.started, reason: `cancelled: ${reason}`.slice(0, 120) }).catch(() => undefined);
+    this.forget(id); // a late response is not passed on: the client has forgotten the request
+    // what the server did with the call is not known (it may have finished): the evidence says so
+    await recordOutcome(this.o.ledger, { jti: entry.governed.claims.jti, node: this.o.node.identity.nodeId, status: 'terminated', exitCode: null, signal: null, durationMs: performance.now() - entry.governed.started, reason: `cancel requested, result unknown: ${reason}`.slice(0, 120) }).catch(() => undefined);
   }
 
   /**
@@ -255,7 +262,7 @@ export class McpGovernor {
       const reason = this.o.node.revocationOf(entry.governed.claims) ?? (this.revokedRoot() !== null ? 'the MCP session was revoked' : null);
       if (reason === null) continue;
       this.inflight.delete(id);
-      this.cancelled.add(id);
+      this.forget(id);
       await recordOutcome(this.o.ledger, { jti: entry.governed.claims.jti, node: this.o.node.identity.nodeId, status: 'terminated', exitCode: null, signal: null, durationMs: performance.now() - entry.governed.started, reason: 'writ_revoked' }).catch(() => undefined);
       out.push({
         id,
