@@ -5,7 +5,7 @@
  * node's health. Read-only; nothing here carries a secret (no keys, no admin token).
  */
 import { decisionKeys, leafObject } from '../ledger/leaf.ts';
-import type { Ledger, LedgerEntry } from '../ledger/ledger.ts';
+import type { Ledger } from '../ledger/ledger.ts';
 import { lineageOf, type LineageNode } from '../lineage/lineage.ts';
 import type { GovernanceNode } from '../node/node.ts';
 import type { VerifiedBundle } from '../policy/manifest.ts';
@@ -14,9 +14,6 @@ import type { BundleView } from './source.ts';
 
 const decoder = new TextDecoder();
 
-export function leafJson(e: LedgerEntry): Record<string, unknown> {
-  return leafObject(e.leaf);
-}
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const rec = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
@@ -72,7 +69,7 @@ export class ActivationHistory {
       if (!last) break;
       for (const e of batch) {
         if (e.type !== 'bundle_activation') continue;
-        const l = leafJson(e);
+        const l = leafObject(e.leaf);
         const p = rec(l.policy);
         this.found.push({
           index: e.index,
@@ -200,7 +197,7 @@ export async function searchLineage(ledger: Ledger, query: string, kind: 'auto' 
     if (i > from) await yieldToEventLoop();
     for (const e of batch) {
       if (e.type !== 'decision') continue;
-      const l = leafJson(e);
+      const l = leafObject(e.leaf);
       const req = rec(l.request);
       const denied = rec(l.result).decision !== 'allow';
       const parent = str(req.parent);
@@ -238,7 +235,7 @@ export async function searchLineage(ledger: Ledger, query: string, kind: 'auto' 
     }
     const id = `w:${n.jti}`;
     const entry = ledger.entry(n.decisionIndex);
-    vertices.set(id, writVertex(n, entry ? leafJson(entry) : {}, matchedJtis.has(n.jti)));
+    vertices.set(id, writVertex(n, entry ? leafObject(entry.leaf) : {}, matchedJtis.has(n.jti)));
     if (parentId) edges.push({ source: parentId, target: id });
     addDenied(n.jti);
     for (const c of n.children) walk(c, id);

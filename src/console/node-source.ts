@@ -17,6 +17,8 @@ export interface NodeConsoleDeps {
   software: string;
   /** a fleet node's status report (beacon age, readiness); embedded nodes have none */
   nodeStatus?: () => Record<string, unknown>;
+  /** the node's decision statistics, if something already observes it (a fleet node's reports) */
+  stats?: DecisionStats;
   fleet?: string;
 }
 
@@ -24,7 +26,7 @@ const decoder = new TextDecoder();
 
 export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
   const { node, ledger, state, log } = deps;
-  const stats = DecisionStats.observe(node);
+  const stats = deps.stats ?? DecisionStats.observe(node);
   const history = new ActivationHistory();
   const startedAt = new Date().toISOString();
   return {

@@ -19,7 +19,6 @@ import { deniedVertex, MAX_ROOTS, MAX_VERTICES, SCAN_LIMIT, writVertex, type Lin
 const MAX_HITS = MAX_VERTICES * 4;
 const WRIT_COLUMNS = 'jti, decision_idx::float8 AS "decisionIndex", principal, action, resource, parent, root, depth, exp::float8 AS exp';
 
-const leafOf = (b: Buffer): Record<string, unknown> => leafObject(b);
 const rec = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
@@ -54,7 +53,7 @@ export function pgLineageSearch(pool: Pool, schema: string) {
         hits.shift();
       }
       for (const h of hits) {
-        const l = leafOf(h.leaf);
+        const l = leafObject(h.leaf);
         const w = rec(l.writ);
         const jti = str(w.jti);
         const parent = str(rec(l.request).parent);
@@ -80,11 +79,11 @@ export function pgLineageSearch(pool: Pool, schema: string) {
           q<{ idx: string; leaf: Buffer }>(`SELECT idx, leaf FROM ${schema}.entries WHERE parent = ANY($2) AND type = 'decision' AND jti IS NULL AND idx >= $1 ORDER BY idx LIMIT ${MAX_VERTICES}`, [from, jtis]),
         ])
       : [[], [], []];
-    const leafAt = new Map(decisions.map((d) => [Number(d.idx), leafOf(d.leaf)]));
+    const leafAt = new Map(decisions.map((d) => [Number(d.idx), leafObject(d.leaf)]));
     const outcomeOf = new Map<string, LineageNode['outcome']>();
     for (const o of outcomes) {
       if (outcomeOf.has(o.jti)) continue; // the first outcome recorded, as lineageOf reports it
-      const l = leafOf(o.leaf);
+      const l = leafObject(o.leaf);
       outcomeOf.set(o.jti, { status: str(l.status) ?? '', exitCode: typeof l.exitCode === 'number' ? l.exitCode : null, index: Number(o.idx) });
     }
 
@@ -97,7 +96,7 @@ export function pgLineageSearch(pool: Pool, schema: string) {
     }
     const standaloneIds = new Set(standalone.map((s) => s.id));
     for (const d of denied) {
-      const l = leafOf(d.leaf);
+      const l = leafObject(d.leaf);
       const v = deniedVertex(Number(d.idx), l, standaloneIds.has(`d:${d.idx}`));
       if (vertices.size < MAX_VERTICES && !vertices.has(v.id)) vertices.set(v.id, v);
       edges.push({ source: `w:${str(rec(l.request).parent) ?? ''}`, target: v.id });

@@ -20,6 +20,7 @@ import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts
 import { registerLogRoutes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
 import { registerConsole } from '../console/routes.ts';
+import type { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { installJsonErrors } from './errors.ts';
 import { nodeMetrics } from './metrics.ts';
@@ -41,6 +42,8 @@ export interface AppDeps {
   fleet?: string;
   /** where the built console is (default dist/console) */
   consoleAssets?: string;
+  /** decision statistics already kept for this node (a fleet node's), shared with the console */
+  stats?: DecisionStats;
 }
 
 function decisionBody(d: Decision) {
@@ -179,6 +182,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     software: SOFTWARE_VERSION,
     ...(deps.nodeStatus && { nodeStatus: deps.nodeStatus }),
     ...(deps.fleet && { fleet: deps.fleet }),
+    ...(deps.stats && { stats: deps.stats }),
   });
   await registerConsole(app, { source, adminTokenSha256: deps.adminTokenSha256, ...(deps.consoleAssets && { consoleAssets: deps.consoleAssets }) });
   return app;

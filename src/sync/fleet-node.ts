@@ -41,6 +41,8 @@ export interface FleetNode {
   /** highest revocation-list version (KV revision) applied */
   appliedRevocations(): number;
   status(): Record<string, unknown>;
+  /** this node's decision statistics (its status reports carry them; its console shows them) */
+  stats: DecisionStats;
   /** the URL this node's HTTP API and console are reached at, for the authority's console */
   advertise(url: string): void;
   /** waits (bounded) until the node holds a current bundle and beacon; a one-shot enforcement point calls it first */
@@ -192,6 +194,7 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     beacons,
     appliedRevocations: () => applied,
     status,
+    stats,
     advertise: (url) => void (address = url),
     async waitFresh(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
