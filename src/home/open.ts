@@ -14,6 +14,7 @@ import { SqliteNodeState } from '../node/sqlite-state.ts';
 import type { SigningKey } from '../policy/sign.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { FreshnessCheck } from '../node/freshness.ts';
+import { layeredSingleUse, stateSingleUse, type SingleUseStore } from '../node/single-use.ts';
 import type { AuthorityTrust } from '../policy/verify-bundle.ts';
 import { paths, readConfig, type HomeConfig } from './config.ts';
 
@@ -47,6 +48,8 @@ export async function openHome(
     evidence?: Ledger;
     /** fleet nodes: the beacon rule */
     freshness?: FreshnessCheck;
+    /** fleet nodes: the store every node consumes writs in (after this home's own state) */
+    sharedSingleUse?: SingleUseStore;
   } = {},
 ): Promise<OpenHome> {
   const config = readConfig(home);
@@ -74,6 +77,7 @@ export async function openHome(
     state,
     now,
     ...(o.freshness && { freshness: o.freshness }),
+    ...(o.sharedSingleUse && { singleUse: layeredSingleUse(stateSingleUse(state), o.sharedSingleUse) }),
   });
   const log = new TransparencyLog(db, {
     origin: config.log.origin,

@@ -17,7 +17,7 @@ import { errorMessage, sha256Base64urlSync } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
 import { canonicalJson } from '../writ/intent.ts';
 import { signWrit } from '../writ/issue.ts';
-import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
+import { verifyWrit, WritVerificationError, type VerifiedWrit, type VerifyWritOptions } from '../writ/verify.ts';
 import { childLineage, revocationOf, type Lineage } from '../lineage/gate.ts';
 import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
 import { approvalBinding, describeDeny, inputDigest, intentOf } from './digests.ts';
@@ -25,6 +25,7 @@ import type { FreshnessCheck } from './freshness.ts';
 import { checkApproval } from './approval.ts';
 import { buildContext } from './context.ts';
 import type { NodeState } from './state.ts';
+import { SingleUseUnavailableError, stateSingleUse, type SingleUseStore } from './single-use.ts';
 
 export { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
 import { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
@@ -40,9 +41,21 @@ export class GovernanceNode {
 
   /** fleet nodes: beacons prove the active policy is current; embedded nodes have none */
   private readonly freshness: FreshnessCheck | null;
+  /** where writs are consumed: this node's state, or (fleet) a store every node shares */
+  private readonly singleUse: SingleUseStore;
 
-  constructor(deps: { identity: NodeIdentity; limits?: Partial<NodeLimits>; policy: ActivePolicy; ledger: Ledger; state: NodeState; now?: () => Date; freshness?: FreshnessCheck }) {
+  constructor(deps: {
+    identity: NodeIdentity;
+    limits?: Partial<NodeLimits>;
+    policy: ActivePolicy;
+    ledger: Ledger;
+    state: NodeState;
+    now?: () => Date;
+    freshness?: FreshnessCheck;
+    singleUse?: SingleUseStore;
+  }) {
     this.freshness = deps.freshness ?? null;
+    this.singleUse = deps.singleUse ?? stateSingleUse(deps.state);
     this.identity = deps.identity;
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
     this.policy = deps.policy;
@@ -352,18 +365,52 @@ export class GovernanceNode {
     return { decision: 'deny', decisionId, reasons: [...reasons.filter((c) => c !== 'ledger_append_failed'), 'ledger_append_failed'], policies: [], errors: [message], message, policy, ledgerIndex: null };
   }
 
-  /** Verification as every enforcement point does it: pinned keys, single use, revocation. */
-  verify(writ: unknown, o: { audience: string; args: unknown; consume: boolean; expect?: { action?: string; resource?: string } }): Promise<VerifiedWrit> {
-    return verifyWrit(writ, {
+  /**
+   * Why this node cannot vouch for a writ right now, or null. A fleet node whose beacon
+   * expired (cut off from NATS, say) may be missing a revocation made meanwhile, so it
+   * verifies nothing until it is fresh again; an embedded node's revocations are its own.
+   */
+  async verifierStaleness(): Promise<string | null> {
+    if (this.freshness === null) return null;
+    await this.policy.refresh({ maxAgeMs: 100 }).catch(() => undefined); // an unloadable bundle leaves none active: stale below
+    return this.staleness();
+  }
+
+  /**
+   * The options every enforcement point backed by this node verifies with: pinned keys,
+   * fail-closed freshness, single use (fleet-wide in a fleet), revocation, domains. For
+   * `requireWrits` (an MCP server beside a node) and for `verify` below.
+   */
+  verifierOptions(): Required<Pick<VerifyWritOptions, 'keys' | 'stale' | 'consume' | 'isConsumed' | 'acceptDomain' | 'isRevoked' | 'clockToleranceSeconds' | 'maxLifetimeSeconds'>> {
+    return {
       keys: this.identity.verifierKeys,
-      audience: o.audience,
-      args: o.args,
-      consume: o.consume ? (jti, exp) => this.state.consumeJti(jti, exp) : false,
-      isConsumed: (jti) => this.state.isJtiConsumed(jti),
+      stale: () => this.verifierStaleness(),
+      consume: (jti, exp) => this.singleUseCall(() => this.singleUse.consume(jti, exp)),
+      isConsumed: (jti) => this.singleUseCall(() => this.singleUse.isConsumed(jti)),
       acceptDomain: (domain) => this.acceptsDomain(domain),
       isRevoked: (c) => this.revocationOf(c),
       clockToleranceSeconds: this.limits.clockSkewSeconds,
       maxLifetimeSeconds: this.limits.maxWritLifetimeSeconds,
+    };
+  }
+
+  private async singleUseCall(f: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await f();
+    } catch (err) {
+      if (err instanceof SingleUseUnavailableError) throw new WritVerificationError('single_use_unavailable', err.message);
+      throw err;
+    }
+  }
+
+  /** Verification as every enforcement point does it: fresh state, pinned keys, single use, revocation. */
+  verify(writ: unknown, o: { audience: string; args: unknown; consume: boolean; expect?: { action?: string; resource?: string } }): Promise<VerifiedWrit> {
+    const v = this.verifierOptions();
+    return verifyWrit(writ, {
+      ...v,
+      audience: o.audience,
+      args: o.args,
+      consume: o.consume ? v.consume : false,
       now: this.now(),
       ...(o.expect && { expect: o.expect }),
     });

@@ -26,6 +26,7 @@ import { drain } from './drain.ts';
 import { JetStreamLedger } from './jetstream-ledger.ts';
 import { signStatusReport } from './status-report.ts';
 import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
+import { natsSingleUse } from './nats-single-use.ts';
 
 /** pending approvals listed in a status report (the rest stay visible on the node's own console) */
 const MAX_REPORTED_APPROVALS = 50;
@@ -71,7 +72,16 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
   const config = readConfig(o.home);
   const beacons = new BeaconTracker({ keys: config.authority.keys, domain: config.domain, appliedRevocations: () => applied });
   const evidence = new JetStreamLedger(fleet.js, { subject: fleet.subject, domain: config.domain, nodeId: config.nodeId, nc: fleet.nc });
-  const h = await openHome(o.home, { evidence, freshness: beacons });
+  // Single use is fleet-wide: the jti is created once in the fleet's consumed bucket.
+  const h = await openHome(o.home, { evidence, freshness: beacons, sharedSingleUse: natsSingleUse(fleet.kv.consumed, { nodeId: config.nodeId }) });
+  // A consumed jti must outlive every writ that could still verify somewhere (0: kept for ever).
+  const consumedTtlMs = (await fleet.kv.consumed.status()).ttl;
+  const mustKeepMs = (h.node.limits.maxWritLifetimeSeconds + 2 * h.node.limits.clockSkewSeconds) * 1000;
+  if (consumedTtlMs !== 0 && consumedTtlMs < mustKeepMs) {
+    h.close();
+    await fleet.close().catch(() => undefined);
+    throw new Error(`the fleet's consumed bucket keeps jtis ${consumedTtlMs / 1000} s, less than a writ here can stay valid (${mustKeepMs / 1000} s: writ.maxLifetimeSeconds plus twice the clock skew): single use could not hold`);
+  }
   // the fleet's certified nodes: writs from any of them verify here, unless isolated
   const keys: JSONWebKeySet = h.node.identity.verifierKeys;
   const certs = new CertificateSet((node) => kvKey(node));

@@ -6,6 +6,7 @@
  *   KV writ_nodes         key <node id>       node certificates (compact JWS by the authority)
  *   KV writ_status        key <node id>       each node's signed status report (version, digest, beacon age, readiness, …)
  *   KV writ_approvals     key <node>.<id>     approval decisions signed by the authority, for the node holding the request
+ *   KV writ_consumed      key <jti>           writs used, fleet-wide: created once, atomically (nats-single-use.ts); kept CONSUMED_TTL_MS
  *   stream WRIT_EVIDENCE  writ.evidence.<domain>.<node>   decision and outcome leaves; the stream
  *                         sequence is the ledger index (led = seq - 1); a node returns a writ only
  *                         after JetStream acknowledged its leaf
@@ -14,7 +15,13 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 
-export const BUCKETS = ['beacons', 'revocations', 'nodes', 'status', 'approvals'] as const;
+export const BUCKETS = ['beacons', 'revocations', 'nodes', 'status', 'approvals', 'consumed'] as const;
+
+/**
+ * How long a consumed jti is kept fleet-wide. It must outlast every writ a node accepts:
+ * a node refuses to start if its longest writ lifetime plus twice the clock skew does not fit.
+ */
+export const CONSUMED_TTL_MS = 15 * 60_000;
 export const BUNDLE_KEY = 'bundle';
 
 /**
@@ -77,6 +84,7 @@ export async function connectFleet(url: string, o: { fleet?: string; client?: st
     status: await open('status', 1),
     // decisions are applied within seconds; a day is ample, and the bucket does not grow for ever
     approvals: await kvm.create(names.bucket('approvals'), { history: 1, ttl: 24 * 3600_000 }),
+    consumed: await kvm.create(names.bucket('consumed'), { history: 1, ttl: CONSUMED_TTL_MS }),
   };
   return { name, nc, js: jetstream(nc), kv, bundles, stream: names.stream, subject: names.subject, close: () => nc.drain() };
 }

@@ -17,6 +17,8 @@ export const WRIT_REASONS = [
   'writ_replayed', // jti already consumed
   'writ_revoked',
   'writ_domain_mismatch', // issued under another enforcement domain's policy, which this verifier does not accept
+  'stale_policy', // the verifier cannot prove its own state (beacon, revocation list) is current: it vouches for nothing
+  'single_use_unavailable', // the single-use store (fleet-wide) did not answer: the writ cannot be proven unused
   'verifier_config_invalid', // the verifier's own options are unusable (NaN time, negative skew): refuse rather than skip a check
 ] as const;
 

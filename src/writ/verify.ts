@@ -3,6 +3,7 @@
  *
  * Standalone on purpose: it imports nothing but `jose` and a JCS implementation,
  * so it runs in executors and browsers. Order of checks (first failure wins):
+ *   0. the verifier's own state is current (`stale`), else it vouches for nothing
  *   1. shape: three base64url parts, JSON header and payload
  *   2. header: alg is Ed25519 (pinned here, never taken from the header), typ writ+jwt
  *   3. key: kid among the pinned keys; a key pinned with `writ:node` / `writ:domain` (as
@@ -45,6 +46,11 @@ export interface VerifyWritOptions {
   /** with `consume: false`: reports whether the jti was already used, so a spent writ is never called valid */
   isConsumed?: (jti: string) => boolean | Promise<boolean>;
   isRevoked?: RevocationCheck;
+  /**
+   * Why the verifier cannot prove its own state current (e.g. a fleet node whose beacon
+   * expired: its revocation list may be missing a revocation), or null. Non-null: stale_policy.
+   */
+  stale?: () => string | null | Promise<string | null>;
   /** when given, a writ issued under this domain's policy (claims.pol.domain) is accepted only if it returns true */
   acceptDomain?: (domain: string) => boolean;
   /** when given, the writ's act must name exactly this action / resource */
@@ -158,6 +164,8 @@ export async function verifyWritAuthenticity(writ: unknown, options: Authenticit
 }
 
 export async function verifyWrit(writ: unknown, options: VerifyWritOptions): Promise<VerifiedWrit> {
+  const stale = options.stale ? await options.stale() : null;
+  if (stale !== null) throw new WritVerificationError('stale_policy', `this verifier cannot prove its state is current: ${stale}`);
   const verified = await verifyWritAuthenticity(writ, options);
   const { claims } = verified;
   if (claims.aud !== options.audience) {

@@ -17,7 +17,11 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { memoryJtiStore, verifyWrit, WritVerificationError, type VerifyWritOptions } from '../../writ/verify.ts';
 import { governed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META } from './names.ts';
 
-export interface WritGuardOptions extends Pick<VerifyWritOptions, 'keys' | 'isRevoked' | 'clockToleranceSeconds' | 'maxLifetimeSeconds' | 'isConsumed'> {
+/**
+ * Beside a Writ node, pass `node.verifierOptions()`: single use is then the node's (fleet-wide
+ * in a fleet) and a node that cannot prove its state current refuses every call (`stale_policy`).
+ */
+export interface WritGuardOptions extends Pick<VerifyWritOptions, 'keys' | 'isRevoked' | 'clockToleranceSeconds' | 'maxLifetimeSeconds' | 'isConsumed' | 'stale' | 'acceptDomain'> {
   /** the name the proxy uses for this server (its announced name unless the proxy overrides it) */
   serverName: string;
   /** single-use store; default: in memory, for this process */
