@@ -1,0 +1,266 @@
+/**
+ * Adversarial: spending one writ more than once, and reporting for a writ one did not use.
+ *   - 64 concurrent `POST /v1/verify` (consume: true) of one writ against one embedded node: exactly one valid;
+ *   - the same race split across two `writ up` processes sharing one home: exactly one valid;
+ *   - restart: consume, SIGKILL the server, restart it on the same home, consume again → writ_replayed;
+ *     and SIGKILL in the middle of a race: at most one valid before and after the restart together;
+ *   - outcome token: an agent holding the writ cannot record an outcome without the outcomeToken
+ *     the enforcement point got (made-up, empty, another writ's token, before use) → 403
+ *     outcome_token_invalid and nothing in the ledger; nor by consuming the writ itself first.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { CLI, fixture, type Fixture } from '../helpers.ts';
+import { AUD, makeApp, READ } from '../server-fixture.ts';
+
+interface VerifyOut {
+  valid?: boolean;
+  reason?: string;
+  message?: string;
+  outcomeToken?: string;
+  claims?: { jti: string };
+}
+
+async function post<T>(base: string, path: string, body: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+const consume = (base: string, writ: string, args: object) => post<VerifyOut>(base, '/v1/verify', { writ, audience: AUD, args, consume: true });
+
+async function issue(base: string, args: object): Promise<{ writ: string; jti: string }> {
+  const r = await post<{ decision: string; writ?: string; claims?: { jti: string }; message?: string }>(base, '/v1/authorize', { ...READ, args });
+  assert.equal(r.body.decision, 'allow', r.body.message);
+  assert.ok(r.body.writ && r.body.claims);
+  return { writ: r.body.writ, jti: r.body.claims.jti };
+}
+
+/** exactly one response is valid (with an outcome token), every other is writ_replayed */
+function exactlyOne(results: { status: number; body: VerifyOut }[], what: string): void {
+  const valid = results.filter((r) => r.status === 200 && r.body.valid === true);
+  assert.equal(valid.length, 1, `${what}: ${valid.length} of ${results.length} verifications were valid`);
+  assert.ok(valid[0]?.body.outcomeToken, 'the one that consumed it got an outcome token');
+  for (const r of results.filter((x) => x !== valid[0])) {
+    assert.equal(r.status, 403, `${what}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.reason, 'writ_replayed', `${what}: ${r.body.message}`);
+    assert.equal(r.body.outcomeToken, undefined);
+  }
+}
+
+interface Up {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<void>;
+}
+
+/** `writ up --home H --port 0 --quiet`, resolved once it listens. */
+function up(home: string): Promise<Up> {
+  const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`writ up did not start: ${stderr}`));
+    }, 20_000);
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1], exited });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`writ up exited (${code}) before listening: ${stderr}`));
+    });
+  });
+}
+
+async function kill9(u: Up): Promise<void> {
+  if (u.child.exitCode === null && u.child.signalCode === null) u.child.kill('SIGKILL');
+  await u.exited;
+}
+
+describe('adversarial: one writ, many concurrent verifications, one embedded node', () => {
+  let f: Fixture;
+  let app: FastifyInstance;
+  let base: string;
+  before(async () => {
+    f = await fixture();
+    app = await makeApp(f);
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await app.close();
+    f.cleanup();
+  });
+
+  it('64 parallel consume:true of one writ: exactly one valid, 63 writ_replayed, in each of 3 rounds', async () => {
+    for (let round = 0; round < 3; round++) {
+      const args = { path: `/srv/race-${round}.txt` };
+      const w = await issue(base, args);
+      assert.equal(f.state.isJtiConsumed(w.jti), false);
+      const results = await Promise.all(Array.from({ length: 64 }, () => consume(base, w.writ, args)));
+      exactlyOne(results, `round ${round}`);
+      assert.equal(f.state.isJtiConsumed(w.jti), true);
+    }
+  });
+
+  it('an agent holding the writ cannot record an outcome without the outcomeToken: 403 outcome_token_invalid, nothing recorded', async () => {
+    const args = { path: '/srv/outcome.txt' };
+    const w = await issue(base, args);
+    const other = await issue(base, { path: '/srv/other.txt' });
+    const report = (writ: string, outcomeToken: string) => post<{ error?: string }>(base, '/v1/outcome', { writ, outcomeToken, status: 'ok', exitCode: 0, durationMs: 3, resultDigest: 'forged-by-the-agent' });
+    const size = f.ledger.size();
+    // before anyone used it: a made-up token, one of the right shape (an empty one is not even a request)
+    for (const t of ['made-up', 'A'.repeat(32)]) {
+      const r = await report(w.writ, t);
+      assert.equal(r.status, 403, `token ${JSON.stringify(t)}`);
+      assert.equal(r.body.error, 'outcome_token_invalid');
+    }
+    const empty = await report(w.writ, '');
+    assert.equal(empty.status, 400);
+    assert.equal(empty.body.error, 'invalid_request');
+    const none = await post<{ error?: string }>(base, '/v1/outcome', { writ: w.writ, status: 'ok', durationMs: 1 });
+    assert.equal(none.status, 400, 'without a token at all');
+    // the enforcement point uses it, and another writ is used elsewhere
+    const used = await consume(base, w.writ, args);
+    assert.equal(used.status, 200);
+    const token = used.body.outcomeToken as string;
+    const otherUsed = await consume(base, other.writ, { path: '/srv/other.txt' });
+    const otherToken = otherUsed.body.outcomeToken as string;
+    assert.ok(token && otherToken && token !== otherToken);
+    // the agent: wrong tokens after use, another writ's token, this token with another writ, a token with one character changed
+    const flipped = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+    for (const [writ, t, what] of [
+      [w.writ, 'made-up', 'made-up'],
+      [w.writ, otherToken, "another writ's token"],
+      [other.writ, token, 'this token for another writ'],
+      [w.writ, flipped, 'one character changed'],
+      [w.writ, ` ${token}`, 'padded'],
+    ] as const) {
+      const r = await report(writ, t);
+      assert.equal(r.status, 403, what);
+      assert.equal(r.body.error, 'outcome_token_invalid', what);
+    }
+    // nor does asking for a token again help: the writ is spent
+    const again = await consume(base, w.writ, args);
+    assert.equal(again.body.reason, 'writ_replayed');
+    assert.equal(again.body.outcomeToken, undefined);
+    assert.equal(f.ledger.size(), size, 'nothing recorded');
+    assert.equal(f.ledger.findByJti(w.jti, 'outcome').length, 0);
+    assert.equal(f.ledger.findByJti(other.jti, 'outcome').length, 0);
+    // the enforcement point's own token works (so the refusals above are not a broken endpoint), once
+    const real = await report(w.writ, token);
+    assert.equal(real.status, 201, JSON.stringify(real.body));
+    assert.equal((await report(w.writ, token)).status, 409);
+    assert.equal(f.ledger.findByJti(w.jti, 'outcome').length, 1);
+  });
+
+  it(
+    'an agent that consumes its own writ first gets no outcome token to report with (the enforcement point then refuses the spent writ)',
+    {
+      todo: 'POST /v1/verify is unauthenticated: the agent holding the writ calls it with consume:true itself, receives the outcomeToken, and records a fabricated "ok" outcome for a call that never ran',
+    },
+    async () => {
+      const args = { path: '/srv/preempt.txt' };
+      const w = await issue(base, args);
+      const size = f.ledger.size();
+      // the agent, not the enforcement point, spends the writ
+      const agent = await consume(base, w.writ, args);
+      const r = await post<{ error?: string }>(base, '/v1/outcome', { writ: w.writ, outcomeToken: agent.body.outcomeToken ?? 'none', status: 'ok', exitCode: 0, durationMs: 1, resultDigest: 'fabricated' });
+      // the enforcement point now refuses the writ: nothing ran
+      assert.equal((await consume(base, w.writ, args)).body.reason, 'writ_replayed');
+      assert.equal(f.ledger.findByJti(w.jti, 'outcome').length, 0, `a fabricated outcome was recorded for a call that never ran (${r.status})`);
+      assert.equal(f.ledger.size(), size);
+    },
+  );
+});
+
+describe('adversarial: one writ raced across two `writ up` processes on one home, and across a kill -9', () => {
+  let home: string;
+  const running: Up[] = [];
+  const start = async () => {
+    const u = await up(home);
+    running.push(u);
+    return u;
+  };
+  before(async () => {
+    const f = await fixture();
+    home = f.home;
+    f.close();
+  });
+  after(async () => {
+    await Promise.all(running.map(kill9));
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('64 parallel consume:true split across two processes sharing the home: exactly one valid', async () => {
+    const [a, b] = await Promise.all([start(), start()]);
+    for (let round = 0; round < 2; round++) {
+      const args = { path: `/srv/two-${round}.txt` };
+      // issued by one process, raced at both
+      const w = await issue(round === 0 ? a.url : b.url, args);
+      const results = await Promise.all(Array.from({ length: 64 }, (_, i) => consume(i % 2 === 0 ? a.url : b.url, w.writ, args)));
+      exactlyOne(results, `round ${round}`);
+    }
+    await Promise.all([kill9(a), kill9(b)]);
+  });
+
+  it('consumed, kill -9, restarted on the same home: the writ is writ_replayed; a writ issued but unused still verifies once', async () => {
+    const first = await start();
+    const spent = { path: '/srv/restart-spent.txt' };
+    const unused = { path: '/srv/restart-unused.txt' };
+    const s = await issue(first.url, spent);
+    const u = await issue(first.url, unused);
+    assert.equal((await consume(first.url, s.writ, spent)).body.valid, true);
+    await kill9(first);
+    const second = await start();
+    const replay = await consume(second.url, s.writ, spent);
+    assert.equal(replay.status, 403, JSON.stringify(replay.body));
+    assert.equal(replay.body.reason, 'writ_replayed');
+    const inspect = await post<VerifyOut>(second.url, '/v1/verify', { writ: s.writ, audience: AUD, args: spent, consume: false });
+    assert.equal(inspect.body.reason, 'writ_replayed', 'a look without consuming reports it spent too');
+    // the restart did not spend the other writ, and it is usable exactly once
+    assert.equal((await consume(second.url, u.writ, unused)).body.valid, true);
+    assert.equal((await consume(second.url, u.writ, unused)).body.reason, 'writ_replayed');
+    await kill9(second);
+  });
+
+  it('kill -9 in the middle of a race: at most one valid verification before and after the restart together', async () => {
+    for (let round = 0; round < 2; round++) {
+      const server = await start();
+      const args = { path: `/srv/killed-${round}.txt` };
+      const w = await issue(server.url, args);
+      const outcomes: ({ status: number; body: VerifyOut } | 'lost')[] = [];
+      let sawValid: () => void = () => undefined;
+      const validSeen = new Promise<void>((r) => (sawValid = r));
+      const race = Array.from({ length: 64 }, () =>
+        consume(server.url, w.writ, args).then(
+          (r) => {
+            outcomes.push(r);
+            if (r.body.valid === true) sawValid();
+          },
+          () => void outcomes.push('lost'), // the server died under the request
+        ),
+      );
+      // kill it as soon as the valid answer is out (or at once, on the odd round)
+      if (round === 0) await validSeen;
+      await kill9(server);
+      await Promise.all(race);
+      const restarted = await start();
+      const later = await Promise.all(Array.from({ length: 8 }, () => consume(restarted.url, w.writ, args)));
+      const answered = [...outcomes.filter((o) => o !== 'lost'), ...later];
+      const valid = answered.filter((r) => r.status === 200 && r.body.valid === true);
+      assert.ok(valid.length <= 1, `round ${round}: ${valid.length} valid verifications of one writ across a kill -9`);
+      for (const r of answered.filter((x) => !valid.includes(x))) assert.equal(r.body.reason, 'writ_replayed', JSON.stringify(r.body));
+      if (round === 0) assert.equal(valid.length, 1, 'the valid answer was out before the kill, and no other');
+      await kill9(restarted);
+    }
+  });
+});
