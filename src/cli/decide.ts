@@ -4,6 +4,7 @@ import { paths } from '../home/config.ts';
 import { initHome } from '../home/init.ts';
 import { openHome } from '../home/open.ts';
 import { CommandNotFoundError, EXIT_NOT_FOUND, governedExec } from '../enforce/exec.ts';
+import { ExecSetupError, FIXED_ENV, parseEnvFlags } from '../enforce/exec-env.ts';
 import { revoke, REVOCATION_KINDS } from '../node/evidence.ts';
 import type { RevocationKind } from '../node/state.ts';
 import { parseDuration } from '../util.ts';
@@ -119,23 +120,48 @@ export function registerDecide(program: Command): void {
       .description('run a command only if policy allows it (deny: never started, exit 126); revocation terminates it')
       .option('--principal <uid>', 'who runs it (default: User::"$USER")')
       .option('--resource <uid>', 'resource to authorize (default: Binary::"<absolute path>")')
+      .option(
+        '--env <NAME[=VALUE]>',
+        `pass NAME (the caller's value) or NAME=VALUE to the command, repeatable; otherwise it gets only ${Object.entries(FIXED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} (docs/exec.md)`,
+        (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+      )
+      .option('--cwd <dir>', 'working directory of the command (default: the current one), resolved and decided')
       .option('--grace <duration>', 'time between SIGTERM and SIGKILL after a revocation', '5s')
       .option('--nats <url>', 'decide as a fleet node (policy, beacons and revocations from NATS; evidence to the stream)')
       .option('--fleet <name>', 'fleet name on the NATS server (default $WRIT_FLEET, else writ)')
       .argument('<command>', 'the command')
       .argument('[args...]', 'its arguments')
       .usage('[options] -- <command> [args...]'),
-  ).action(async (command: string, args: string[], o: { home?: string; principal?: string; resource?: string; grace: string; nats?: string; fleet?: string }) => {
+  ).action(async (command: string, args: string[], o: { home?: string; principal?: string; resource?: string; env?: string[]; cwd?: string; grace: string; nats?: string; fleet?: string }) => {
+    // before any node starts: a malformed --env decides and runs nothing
+    let env: Record<string, string>;
+    try {
+      env = parseEnvFlags(o.env ?? [], process.env);
+    } catch (err) {
+      if (err instanceof ExecSetupError) throw new CliError(`writ: ${err.message}`, EXIT.usage);
+      throw err;
+    }
     // In a fleet, the process runs inside a fleet node: a revocation pushed to any node terminates it.
     const fleetNode = o.nats ? await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), log: () => undefined }) : null;
     if (fleetNode) await fleetNode.waitFresh(2000);
     const h = fleetNode?.home ?? (await openHome(homeOf(o)));
     try {
       const principal = o.principal ?? `User::${JSON.stringify(process.env.USER ?? process.env.LOGNAME ?? 'unknown')}`;
-      const r = await governedExec({ node: h.node, ledger: h.evidence, principal, command, args, graceMs: parseDuration(o.grace), ...(o.resource && { resource: o.resource }) });
+      const r = await governedExec({
+        node: h.node,
+        ledger: h.evidence,
+        principal,
+        command,
+        args,
+        env,
+        ...(o.cwd !== undefined && { cwd: o.cwd }),
+        graceMs: parseDuration(o.grace),
+        ...(o.resource && { resource: o.resource }),
+      });
       process.exitCode = r.exitCode;
     } catch (err) {
       if (err instanceof CommandNotFoundError) throw new CliError(`writ: ${err.message}`, EXIT_NOT_FOUND);
+      if (err instanceof ExecSetupError) throw new CliError(`writ: ${err.message}`, EXIT.usage);
       throw err;
     } finally {
       if (fleetNode) await fleetNode.close();

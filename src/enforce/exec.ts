@@ -3,6 +3,9 @@
  * path and hashed; a decision is requested with that digest as attestation; the writ
  * is verified exactly as any executor verifies it (and consumed); the binary is hashed
  * again right before spawning, so a binary swapped after the decision never runs.
+ * What runs is bound, not only argv: the decided arguments are `{argv, env, envNames,
+ * cwd}` — the process gets exactly that environment (the fixed one plus what `--env`
+ * named, never the caller's implicitly) in exactly that directory (docs/exec.md).
  * While it runs, a revocation covering its writ terminates it: SIGTERM, then SIGKILL
  * after a grace period. The outcome is recorded, linked to the writ's jti.
  */
@@ -11,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { childEnvironment, cwdUnchanged, envNames, resolveCwd } from './exec-env.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { recordOutcome, type Outcome } from '../node/evidence.ts';
 import type { GovernanceNode } from '../node/node.ts';
@@ -24,9 +28,12 @@ export class CommandNotFoundError extends Error {
   override name = 'CommandNotFoundError';
 }
 
-/** Resolves like a shell: a name with a slash is a path, else searched on PATH; symlinks resolved. */
-export function resolveCommand(cmd: string, pathEnv = process.env.PATH ?? ''): string {
-  const candidates = cmd.includes('/') ? [resolve(cmd)] : pathEnv.split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+/**
+ * Resolves like a shell in `cwd` would: a name with a slash is a path, else searched on
+ * `pathEnv` — the PATH the process will get, not the caller's; symlinks resolved.
+ */
+export function resolveCommand(cmd: string, pathEnv: string, cwd: string): string {
+  const candidates = cmd.includes('/') ? [resolve(cwd, cmd)] : pathEnv.split(delimiter).filter(Boolean).map((d) => resolve(cwd, join(d, cmd)));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -68,6 +75,10 @@ export interface ExecOptions {
   principal: string;
   command: string;
   args: string[];
+  /** names passed over the fixed environment (FIXED_ENV); nothing else of the caller's reaches the process */
+  env?: Readonly<Record<string, string>>;
+  /** the working directory (default: the caller's); resolved with realpath and decided */
+  cwd?: string;
   resource?: string;
   /** grace between SIGTERM and SIGKILL after a revocation */
   graceMs?: number;
@@ -84,20 +95,40 @@ export interface ExecResult {
   jti: string | null;
 }
 
+/**
+ * The decided arguments of an execution, and the only source of what is spawned: the
+ * intent is recomputed from this very object at verification, and the process gets its
+ * argv, env and cwd from it afterwards. Frozen, so nothing can change it in between.
+ */
+export interface ExecArgs {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** the names of `env`, sorted: Cedar cannot enumerate a record's keys, a policy can test a set */
+  readonly envNames: readonly string[];
+  readonly cwd: string;
+}
+
+export function execArgs(path: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): ExecArgs {
+  const e = Object.freeze({ ...env });
+  return Object.freeze({ argv: Object.freeze([path, ...args]), env: e, envNames: Object.freeze(envNames(e)), cwd });
+}
+
 export async function governedExec(o: ExecOptions): Promise<ExecResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const path = resolveCommand(o.command);
+  const env = childEnvironment(o.env);
+  const cwd = resolveCwd(o.cwd);
+  const path = resolveCommand(o.command, env.PATH ?? '', cwd);
   const fd = openSync(path, 'r');
   try {
-    return await governedExecOf(o, path, fd, log);
+    return await governedExecOf(o, execArgs(path, o.args, env, cwd), fd, log);
   } finally {
     closeSync(fd);
   }
 }
 
-async function governedExecOf(o: ExecOptions, path: string, fd: number, log: (l: string) => void): Promise<ExecResult> {
+async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (l: string) => void): Promise<ExecResult> {
+  const path = args.argv[0] as string;
   const digest = fdDigest(fd);
-  const args = { argv: [path, ...o.args] };
   const binary = `Binary::${JSON.stringify(path)}`;
   const resource = o.resource ?? binary;
   // A Binary resource must be the binary that runs: --resource cannot relabel one binary as another.
@@ -132,16 +163,25 @@ async function governedExecOf(o: ExecOptions, path: string, fd: number, log: (l:
     log(`writ: denied: attestation_mismatch: ${path} ${writableByAll ? 'is writable by anyone' : 'changed after it was authorized'}`);
     return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: claims.jti };
   }
-  return run(o, path, fd, claims, base, log);
+  // the directory was decided by its resolved path: one of its components swapped for a symlink since would put the process elsewhere
+  if (!cwdUnchanged(args.cwd)) {
+    await recordOutcome(o.ledger, { ...base, exitCode: null, signal: null, durationMs: 0, status: 'not_started', reason: 'attestation_mismatch' });
+    log(`writ: denied: attestation_mismatch: the working directory ${args.cwd} changed after it was authorized`);
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: claims.jti };
+  }
+  return run(o, args, fd, claims, base, log);
 }
 
-function run(o: ExecOptions, path: string, fd: number, claims: WritClaims, base: { jti: string; node: string }, log: (l: string) => void): Promise<ExecResult> {
+function run(o: ExecOptions, args: ExecArgs, fd: number, claims: WritClaims, base: { jti: string; node: string }, log: (l: string) => void): Promise<ExecResult> {
   const started = performance.now();
   const io = o.stdio ?? 'inherit';
+  const [path, ...rest] = args.argv as [string, ...string[]];
+  // Exactly the verified arguments: this argv, this env (given an env, spawn passes no other variable) and this cwd.
   // Its own process group, so a revocation terminates everything it started, not just the first process.
+  const common = { argv0: path, detached: true, env: { ...args.env }, cwd: args.cwd } as const;
   const child = EXEC_BY_FD
-    ? spawn('/proc/self/fd/3', o.args, { stdio: [io, io, io, fd], argv0: path, detached: true })
-    : spawn(path, o.args, { stdio: io, argv0: path, detached: true });
+    ? spawn('/proc/self/fd/3', rest, { ...common, stdio: [io, io, io, fd] })
+    : spawn(path, rest, { ...common, stdio: io });
   const signalGroup = (sig: NodeJS.Signals) => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, sig);
