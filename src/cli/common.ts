@@ -1,6 +1,7 @@
 /** Shared CLI plumbing: --home, JSON output, exit codes, errors that explain themselves. */
 import { Command, Option } from 'commander';
 import { resolveHome } from '../home/config.ts';
+import { IJsonError, parseIJson } from '../writ/i-json.ts';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, denied: 3 } as const;
 
@@ -21,11 +22,21 @@ export function homeOf(opts: { home?: string }): string {
   return resolveHome(opts.home);
 }
 
+/** A JSON flag that is JSON but not I-JSON (docs/json.md); `writ authorize` records it as a request_invalid decision. */
+export class JsonFlagRefused extends CliError {
+  constructor(flag: string, err: IJsonError) {
+    super(`${flag}: ${err.message}`, EXIT.usage);
+    this.name = 'JsonFlagRefused';
+  }
+}
+
+/** --args, --context: I-JSON, read from the text as given (a plain JSON.parse would round 9007199254740993 to …992). */
 export function parseJsonFlag(text: string | undefined, flag: string): unknown {
   if (text === undefined) return undefined;
   try {
-    return JSON.parse(text);
+    return parseIJson(text);
   } catch (err) {
+    if (err instanceof IJsonError) throw new JsonFlagRefused(flag, err);
     throw new CliError(`${flag}: not valid JSON (${(err as Error).message})`, EXIT.usage);
   }
 }

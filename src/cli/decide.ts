@@ -9,7 +9,7 @@ import { revoke, REVOCATION_KINDS } from '../node/evidence.ts';
 import type { RevocationKind } from '../node/state.ts';
 import { parseDuration } from '../util.ts';
 import { WritVerificationError } from '../writ/verify.ts';
-import { CliError, EXIT, homeOf, homeOption, parseJsonFlag, parsePositiveInt, printJson } from './common.ts';
+import { CliError, EXIT, homeOf, homeOption, JsonFlagRefused, parseJsonFlag, parsePositiveInt, printJson } from './common.ts';
 import { fleetRevoke } from './fleet.ts';
 import { startFleetNode } from '../sync/fleet-node.ts';
 
@@ -56,20 +56,29 @@ export function registerDecide(program: Command): void {
       .option('--approval <id>', 'an approved approval request (from an earlier approval_required decision)')
       .option('--json', 'machine-readable output'),
   ).action(async (o: Record<string, string | boolean | undefined>) => {
+    const who = { principal: String(o.principal), action: String(o.action), resource: String(o.resource) };
     const h = await openHome(homeOf(o));
     try {
-      const d = await h.node.authorize({
-        principal: String(o.principal),
-        action: String(o.action),
-        resource: String(o.resource),
-        args: parseJsonFlag(o.args as string, '--args'),
-        context: parseJsonFlag(o.context as string, '--context') as Record<string, unknown>,
-        ...(o.parent !== undefined && { parent: String(o.parent) }),
-        ...(o.audience !== undefined && { audience: String(o.audience) }),
-        ...(o.ttl !== undefined && { ttlSeconds: parsePositiveInt(String(o.ttl), '--ttl') }),
-        ...(o.minVersion !== undefined && { minVersion: parsePositiveInt(String(o.minVersion), '--min-version') }),
-        ...(o.approval !== undefined && { approval: String(o.approval) }),
-      });
+      // JSON that is not I-JSON (docs/json.md) is decided all the same: a recorded request_invalid
+      let flags: { args: unknown; context: Record<string, unknown> } | JsonFlagRefused;
+      try {
+        flags = { args: parseJsonFlag(o.args as string, '--args'), context: parseJsonFlag(o.context as string, '--context') as Record<string, unknown> };
+      } catch (err) {
+        if (!(err instanceof JsonFlagRefused)) throw err;
+        flags = err;
+      }
+      const d =
+        flags instanceof JsonFlagRefused
+          ? await h.node.deny(who, 'request_invalid', flags.message)
+          : await h.node.authorize({
+              ...who,
+              ...flags,
+              ...(o.parent !== undefined && { parent: String(o.parent) }),
+              ...(o.audience !== undefined && { audience: String(o.audience) }),
+              ...(o.ttl !== undefined && { ttlSeconds: parsePositiveInt(String(o.ttl), '--ttl') }),
+              ...(o.minVersion !== undefined && { minVersion: parsePositiveInt(String(o.minVersion), '--min-version') }),
+              ...(o.approval !== undefined && { approval: String(o.approval) }),
+            });
       if (o.json) {
         printJson(
           d.decision === 'allow'

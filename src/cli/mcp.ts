@@ -2,10 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { serveHttpProxy, upstreamTransport, type Upstream } from '../enforce/mcp/http.ts';
 import { McpGovernor } from '../enforce/mcp/governor.ts';
 import { joinThroughGovernor } from '../enforce/mcp/proxy.ts';
+import { IJsonStdioServerTransport } from '../enforce/mcp/stdio.ts';
 import { openHome } from '../home/open.ts';
 import { parseUid } from '../policy/uid.ts';
 import { isRecord, parseDuration, sha256Hex } from '../util.ts';
@@ -86,7 +86,8 @@ export function registerMcp(program: Command): void {
     }
     if (!o.principal) throw new CliError('--principal is required in stdio mode', EXIT.usage);
     const governor = new McpGovernor({ ...common, principal: o.principal, session: randomUUID() });
-    const proxy = await joinThroughGovernor(new StdioServerTransport(), upstreamTransport(upstream), governor, { log });
+    // client lines are read as I-JSON (docs/json.md): the SDK's transport would round 9007199254740993 to …992
+    const proxy = await joinThroughGovernor(new IJsonStdioServerTransport(), upstreamTransport(upstream), governor, { log });
     // the client closing stdin, or a signal, ends the session (the upstream server is stopped too)
     const stop = () => void proxy.close();
     process.stdin.once('end', stop);

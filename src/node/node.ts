@@ -15,6 +15,7 @@ import { parseUid, uidText } from '../policy/uid.ts';
 import { DenyError, type DenyReason, type ReasonCode } from '../reasons.ts';
 import { errorMessage, sha256Base64urlSync } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
+import { ijsonViolation } from '../writ/i-json.ts';
 import { canonicalJson } from '../writ/intent.ts';
 import { signWrit } from '../writ/issue.ts';
 import { verifyWrit, WritVerificationError, type VerifiedWrit, type VerifyWritOptions } from '../writ/verify.ts';
@@ -111,6 +112,9 @@ export class GovernanceNode {
       } catch (err) {
         throw new DenyError('request_invalid', `args cannot be represented as RFC 8785 JSON: ${errorMessage(err)}`);
       }
+      // Nor numbers it may hold rounded (|n| > 2^53−1): the boundaries read the text (docs/json.md); this is the last line.
+      const inexact = ijsonViolation({ args: req.args ?? {}, context: req.context ?? {} });
+      if (inexact !== null) throw new DenyError('request_invalid', inexact);
       // The audience is the enforcement point. One that names another resource would let a
       // writ decided for this resource pass at that one's enforcement point.
       const audienceUid = req.audience === undefined ? null : parseUid(req.audience);

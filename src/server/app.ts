@@ -16,6 +16,7 @@ import type { NodeState, RevocationKind } from '../node/state.ts';
 import { MAX_BUNDLE_BYTES } from '../policy/manifest.ts';
 import { BundleError } from '../reasons.ts';
 import { errorMessage, isRecord, sha256Hex } from '../util.ts';
+import { IJsonError, parseIJson } from '../writ/i-json.ts';
 import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
@@ -27,6 +28,11 @@ import { nodeMetrics } from './metrics.ts';
 import { authorizeBody, authorizeResponses, outcomeBody, revokeBody, verifyBody } from './schemas.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Routes that record a body the I-JSON rule refuses as a request_invalid decision (the others answer 400). */
+const RECORDS_REFUSED_BODIES = new Set(['/v1/authorize']);
+/** why the I-JSON rule refused a request's body (docs/json.md), for the route that records it */
+const refusedBodies = new WeakMap<FastifyRequest, string>();
 
 export interface AppDeps {
   node: GovernanceNode;
@@ -61,6 +67,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = nodeMetrics(node);
   // JSON only: text/plain is a CORS-simple type a browser page could send cross-origin.
   app.removeContentTypeParser('text/plain');
+  // Bodies are I-JSON (docs/json.md): a number a double cannot hold exactly (9007199254740993
+  // reads as …992), a lone surrogate or a duplicate member would be decided as another
+  // request than the one sent. Fastify's parser runs first (empty bodies, proto poisoning).
+  const fastifyJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    fastifyJson(req, text, (err, value) => {
+      if (err) return done(err, undefined);
+      try {
+        parseIJson(text);
+      } catch (e) {
+        if (!(e instanceof IJsonError)) return done(e as Error, undefined);
+        if (!RECORDS_REFUSED_BODIES.has(req.routeOptions.url ?? '')) return done(Object.assign(new Error(`request body is ${e.message}`), { statusCode: 400 }), undefined);
+        refusedBodies.set(req, `request body is ${e.message}`);
+      }
+      done(null, value);
+    });
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -83,7 +108,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   app.post('/v1/authorize', { schema: { body: authorizeBody, response: authorizeResponses, tags: ['decisions'] } }, async (req, reply) => {
-    const d = await node.authorize(req.body as Parameters<GovernanceNode['authorize']>[0]);
+    const body = req.body as Parameters<GovernanceNode['authorize']>[0];
+    // a body refused as I-JSON is recorded, never evaluated: its arguments are not what was sent
+    const refused = refusedBodies.get(req);
+    const d = refused === undefined ? await node.authorize(body) : await node.deny({ principal: body.principal, action: body.action, resource: body.resource }, 'request_invalid', refused);
     return reply.code(d.decision === 'allow' ? 200 : d.reasons.includes('ledger_append_failed') ? 503 : 403).send(decisionBody(d));
   });
 

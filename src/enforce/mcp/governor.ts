@@ -119,6 +119,28 @@ export class McpGovernor {
     return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: d.writ } } } as JSONRPCMessage };
   }
 
+  /**
+   * A client message that is JSON but not I-JSON (docs/json.md): what it asks would be
+   * decided and forwarded with other values than were sent, so nothing of it runs. A
+   * governed call is denied request_invalid and recorded, any other request answered
+   * with an error, a notification dropped, and a response to the server replaced by an error.
+   */
+  async refuse(message: JSONRPCMessage, violation: string): Promise<ClientAction> {
+    const m = message as Msg;
+    const why = `the message is ${violation}`;
+    if (typeof m.method !== 'string') return m.id === undefined ? { drop: true } : { forward: refusal(m.id as RequestId, -32600, `writ: ${why}`) };
+    if (m.id === undefined) return { drop: true };
+    const id = m.id as RequestId;
+    const g = governed(m.method);
+    if (!g) return { reply: refusal(id, -32600, `writ: ${why}`) };
+    const params = isRecord(m.params) ? m.params : {};
+    const server = this.serverName ?? 'unknown';
+    const name = g.name(params);
+    const named = typeof name === 'string' ? mcpResource(g.type, server, name) : '';
+    const resource = parseUid(named) ? named : `${g.type}::"${server}/"`;
+    return { reply: denial(id, await this.o.node.deny({ principal: this.o.principal, action: g.action, resource }, 'request_invalid', why)) };
+  }
+
   private async decide(g: Governed, params: Msg, meta: Msg, signal: AbortSignal): Promise<Decision> {
     const server = this.serverName ?? 'unknown';
     const name = g.name(params);

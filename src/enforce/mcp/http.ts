@@ -11,8 +11,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage, sha256Hex } from '../../util.ts';
+import { IJsonError, parseIJson } from '../../writ/i-json.ts';
 import { McpGovernor, type GovernorOptions } from './governor.ts';
 import { joinThroughGovernor, type ProxyHandle } from './proxy.ts';
 
@@ -77,7 +78,12 @@ function refuse(res: ServerResponse, status: number, message: string): void {
   res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
 }
 
-async function readJson(req: IncomingMessage, limit = 4 * 1024 * 1024): Promise<unknown> {
+/**
+ * The body, read as I-JSON (docs/json.md): a plain JSON.parse would round 9007199254740993
+ * to …992 before the governor sees it. A body that is JSON but not I-JSON comes with its
+ * violation (and its value as JSON.parse reads it, only to answer the refusal).
+ */
+async function readJson(req: IncomingMessage, limit = 4 * 1024 * 1024): Promise<{ body: unknown; violation: string | null }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
@@ -85,7 +91,34 @@ async function readJson(req: IncomingMessage, limit = 4 * 1024 * 1024): Promise<
     if (size > limit) throw new Error('request body too large');
     chunks.push(c as Buffer);
   }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  try {
+    return { body: parseIJson(Buffer.concat(chunks).toString('utf8')), violation: null };
+  } catch (err) {
+    if (err instanceof IJsonError) return { body: err.value, violation: err.message };
+    throw err;
+  }
+}
+
+/**
+ * Answers a session's POST whose body is not I-JSON without passing it to the transport:
+ * every message in it is refused (a governed call with a recorded request_invalid), and
+ * the answers go back as one JSON response (Streamable HTTP allows JSON for a POST).
+ */
+async function answerRefused(res: ServerResponse, proxy: ProxyHandle, body: unknown, violation: string): Promise<void> {
+  const batch = Array.isArray(body);
+  const parsed = (batch ? body : [body]).map((m) => JSONRPCMessageSchema.safeParse(m));
+  if (parsed.length === 0 || parsed.some((p) => !p.success)) return refuse(res, 400, `writ: the body is ${violation}`);
+  const replies: JSONRPCMessage[] = [];
+  for (const p of parsed) {
+    const reply = p.data ? await proxy.refuse(p.data, violation) : null;
+    if (reply) replies.push(reply);
+  }
+  if (replies.length === 0) {
+    res.writeHead(202).end();
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(batch ? replies : replies[0]));
 }
 
 export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
@@ -103,15 +136,17 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
     const principal = principalOf(req, o);
     if (principal === null) return refuse(res, 401, 'a known bearer credential is required');
     const sid = req.headers['mcp-session-id'];
-    const body = req.method === 'POST' ? await readJson(req) : undefined;
+    const { body, violation } = req.method === 'POST' ? await readJson(req) : { body: undefined, violation: null };
     if (typeof sid === 'string') {
       const s = sessions.get(sid);
       if (!s) return refuse(res, 404, 'unknown or expired session');
       if (s.principal !== principal) return refuse(res, 403, 'this session belongs to another principal');
       s.seen = Date.now();
+      if (violation !== null) return answerRefused(res, s.proxy, body, violation);
       return s.transport.handleRequest(req, res, body);
     }
     if (req.method !== 'POST') return refuse(res, 400, 'no session: start with an initialize request');
+    if (violation !== null) return refuse(res, 400, `writ: the body is ${violation}`); // no session starts on it
     // nothing is started (no session, no upstream process) for anything but an initialize request
     if (!isInitializeRequest(body)) return refuse(res, 400, 'no session: start with an initialize request');
     if (sessions.size >= (o.maxSessions ?? 256)) return refuse(res, 503, 'too many open sessions');

@@ -7,11 +7,18 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { errorMessage } from '../../util.ts';
-import type { McpGovernor } from './governor.ts';
+import type { ClientAction, McpGovernor } from './governor.ts';
+import { violationOf } from './stdio.ts';
 
 export interface ProxyHandle {
   close(): Promise<void>;
   closed: Promise<void>;
+  /**
+   * A client message that is JSON but not I-JSON (docs/json.md), read by a transport
+   * that cannot mark it (Streamable HTTP): refused by the governor, never forwarded as
+   * read. Resolves to the answer for the client, if there is one.
+   */
+  refuse(message: JSONRPCMessage, violation: string): Promise<JSONRPCMessage | null>;
 }
 
 export async function joinThroughGovernor(client: Transport, upstream: Transport, governor: McpGovernor, o: { log: (line: string) => void; revocationPollMs?: number }): Promise<ProxyHandle> {
@@ -29,12 +36,17 @@ export async function joinThroughGovernor(client: Transport, upstream: Transport
     const relatedRequestId = governor.relatedRequest(m);
     client.send(m, relatedRequestId === undefined ? {} : { relatedRequestId }).catch((err: unknown) => o.log(`writ mcp: cannot send to the client: ${errorMessage(err)}`));
   };
+  const act = async (action: ClientAction): Promise<JSONRPCMessage | null> => {
+    if ('forward' in action) await upstream.send(action.forward);
+    return 'reply' in action ? action.reply : null;
+  };
   client.onmessage = (m: JSONRPCMessage) => {
-    governor
-      .fromClient(m)
-      .then((action) => {
-        if ('forward' in action) return upstream.send(action.forward);
-        if ('reply' in action) toClient(action.reply);
+    // a line the I-JSON stdio transport read as JSON but not I-JSON carries its violation
+    const violation = violationOf(m);
+    (violation === undefined ? governor.fromClient(m) : governor.refuse(m, violation))
+      .then(act)
+      .then((reply) => {
+        if (reply) toClient(reply);
       })
       .catch((err: unknown) => o.log(`writ mcp: ${errorMessage(err)}`));
   };
@@ -69,5 +81,5 @@ export async function joinThroughGovernor(client: Transport, upstream: Transport
   watch.unref();
   await upstream.start();
   await client.start();
-  return { close, closed };
+  return { close, closed, refuse: (m, violation) => governor.refuse(m, violation).then(act) };
 }
