@@ -33,6 +33,7 @@ export const DENY_REASONS = [
   'bundle_expired',
   'stale_policy', // no unexpired beacon, or active bundle differs from it
   'behind_min_version',
+  'bundle_rollback', // the state's active bundle is not the one at its anti-rollback floor (state.db rolled back or edited)
   // identity and revocation
   'principal_quarantined',
   'principal_revoked',

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openHome, type OpenHome } from '../home/open.ts';
 import { auditLog } from '../ledger/audit.ts';
-import { auditState } from '../node/audit-state.ts';
+import { auditState, type StateProblem } from '../node/audit-state.ts';
 import { encodeBase64 } from '../ledger/note.ts';
 import { verifyProofFile } from '../ledger/proof-file.ts';
 import { formatLineage, lineageOf } from '../lineage/lineage.ts';
@@ -51,7 +51,7 @@ export function registerAudit(program: Command): void {
   homeOption(
     audit
       .command('verify')
-      .description('recompute the tree from the stored entries, check every checkpoint (signature, root, consistency), the derived indexes, the revocations and approvals in force, and replay every decision; exit 1 at the first divergence')
+      .description('recompute the tree from the stored entries, check every checkpoint (signature, root, consistency), the derived indexes, the revocations and approvals in force (an approval used once, by one allow), that every decision was made under the bundle activated last before it and the active bundle and floor match the activations, and replay every decision; exit 1 at the first divergence')
       .option('--json', 'machine-readable output'),
   ).action((o: { home?: string; json?: boolean }) =>
     withHome(o, async (h) => {
@@ -64,7 +64,7 @@ export function registerAudit(program: Command): void {
       }
       const firstDiff = replay.differences[0];
       // the state is derived from this ledger only in embedded mode (a fleet node's evidence is in the fleet's)
-      const state = h.evidence === h.ledger ? await auditState(h.ledger, h.state) : null;
+      const state = h.evidence === h.ledger ? await auditState(h.ledger, h.state, { domain: h.config.domain }) : null;
       const ok = log.problems.length === 0 && firstDiff === undefined && (state ?? []).length === 0;
       if (o.json) printJson({ ok, log, replay, state });
       else {
@@ -73,8 +73,13 @@ export function registerAudit(program: Command): void {
         printReplay(replay);
         if (state === null) process.stdout.write('state: not checked (a fleet node: its evidence is in the fleet ledger)\n');
         else {
-          process.stdout.write(`state: revocations and approvals checked against the ledger: ${state.length === 0 ? 'consistent' : `${state.length} problem(s)`}\n`);
-          for (const p of state) process.stdout.write(`  ${p.kind}${p.index !== null ? ` at ${p.index}` : ''}: ${p.message}\n`);
+          const isPolicy = (p: StateProblem) => p.kind === 'policy_superseded' || p.kind === 'bundle_state_mismatch';
+          const print = (head: string, ps: StateProblem[]) => {
+            process.stdout.write(`${head}: ${ps.length === 0 ? 'consistent' : `${ps.length} problem(s)`}\n`);
+            for (const p of ps) process.stdout.write(`  ${p.kind}${p.index !== null ? ` at ${p.index}` : ''}: ${p.message}\n`);
+          };
+          print('state: revocations and approvals checked against the ledger', state.filter((p) => !isPolicy(p)));
+          print('policy: the bundle every decision named, and the active bundle and floor in the state, checked against the activation entries', state.filter(isPolicy));
         }
         process.stdout.write(ok ? 'ok: the log is intact, every decision replays the same, and the state agrees with the ledger\n' : 'FAILED\n');
       }

@@ -56,4 +56,12 @@ export interface Ledger {
   findByDecisionId(id: string): LedgerEntry | null;
   writ(jti: string): WritIndexRow | null;
   children(jti: string): WritIndexRow[];
+  /**
+   * The index of the first allow decision whose leaf names approval `id` (its `approval`
+   * field), or null if none does: the ledger's own answer to "was this approval used?",
+   * which the node's `approvals.used` flag is only derived from. Absent where the ledger
+   * cannot answer for the whole log (a fleet node's stream: its reads are a mirror of what
+   * this process appended since it started).
+   */
+  approvalUse?(id: string): number | null;
 }

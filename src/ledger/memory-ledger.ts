@@ -1,5 +1,6 @@
 /** A ledger held in memory: not durable. For simulations and for measuring the decision path without fsync. */
-import type { LeafType } from './leaf.ts';
+import { isRecord } from '../util.ts';
+import { leafObject, type LeafType } from './leaf.ts';
 import { DuplicateEntryError, type AppendRequest, type Ledger, type LedgerEntry, type WritIndexRow } from './ledger.ts';
 
 export class MemoryLedger implements Ledger {
@@ -41,5 +42,15 @@ export class MemoryLedger implements Ledger {
 
   children(jti: string): WritIndexRow[] {
     return [...this.writs.values()].filter((w) => w.parent === jti);
+  }
+
+  /** A scan (approvals are rare; appends stay free of parsing): only leaves whose bytes contain the id are parsed. */
+  approvalUse(id: string): number | null {
+    for (const e of this.items) {
+      if (e.type !== 'decision' || !Buffer.from(e.leaf.buffer, e.leaf.byteOffset, e.leaf.byteLength).includes(id)) continue;
+      const l = leafObject(e.leaf);
+      if (l.approval === id && isRecord(l.result) && l.result.decision === 'allow') return e.index;
+    }
+    return null;
   }
 }

@@ -56,6 +56,15 @@ function toEntry(r: Row | undefined): LedgerEntry | null {
   return r ? { index: r.idx, type: r.type as LeafType, leaf: new Uint8Array(r.leaf) } : null;
 }
 
+/**
+ * What an allow decision says about approvals, read from the leaf bytes themselves: an
+ * index on this expression cannot disagree with the leaves (there is no column to edit),
+ * and bytes that are not JSON (a damaged leaf, which the audit reports) read as NULL
+ * instead of failing every write. The query must repeat the expression to use the index.
+ */
+const APPROVAL_OF_LEAF = "iif(json_valid(CAST(leaf AS TEXT)), json_extract(CAST(leaf AS TEXT), '$.approval'), NULL)";
+const APPROVAL_INDEX = `CREATE INDEX IF NOT EXISTS ledger_entries_approval ON ledger_entries(${APPROVAL_OF_LEAF}) WHERE type = 'decision'`;
+
 const WORKER_URL = new URL('./sqlite-writer-worker.ts', import.meta.url);
 /** how long a deferrable append may wait for a decision's commit to share */
 const DEFER_MS = 20;
@@ -75,6 +84,7 @@ export class SqliteLedger implements Ledger {
   constructor(db: DatabaseSync, o: { writer?: 'inline' | 'worker'; file?: string } = {}) {
     this.db = db;
     db.exec(LEDGER_SCHEMA);
+    db.exec(APPROVAL_INDEX);
     this.maxIdx = db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries');
     if (o.writer === 'worker') {
       if (!o.file) throw new Error('the worker writer needs the database file');
@@ -198,5 +208,15 @@ export class SqliteLedger implements Ledger {
 
   children(jti: string): WritIndexRow[] {
     return (this.db.prepare('SELECT * FROM ledger_writs WHERE parent = ? ORDER BY decision_idx').all(jti) as unknown as WritRow[]).map(toWrit);
+  }
+
+  private approvalStmt: ReturnType<DatabaseSync['prepare']> | null = null;
+
+  approvalUse(id: string): number | null {
+    this.approvalStmt ??= this.db.prepare(
+      `SELECT idx FROM ledger_entries WHERE type = 'decision' AND ${APPROVAL_OF_LEAF} = ? AND json_extract(CAST(leaf AS TEXT), '$.result.decision') = 'allow' ORDER BY idx LIMIT 1`,
+    );
+    const r = this.approvalStmt.get(id) as { idx: number } | undefined;
+    return r ? Number(r.idx) : null;
   }
 }

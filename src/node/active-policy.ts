@@ -9,7 +9,7 @@ import { PolicyEngine } from '../policy/engine.ts';
 import type { VerifiedBundle } from '../policy/manifest.ts';
 import { PolicySourceError } from '../policy/source.ts';
 import { verifyBundle, type AuthorityTrust } from '../policy/verify-bundle.ts';
-import { BundleError } from '../reasons.ts';
+import { BundleError, DenyError } from '../reasons.ts';
 import { RollbackError, type NodeState } from './state.ts';
 
 export interface ActiveBundle {
@@ -36,6 +36,24 @@ function compile(bundle: VerifiedBundle): PolicyEngine {
   }
 }
 
+function rollback(why: string): DenyError {
+  return new DenyError('bundle_rollback', `bundle_rollback: ${why}: state.db was rolled back or edited; every decision is denied until a bundle above the floor is activated (writ audit verify shows what changed)`);
+}
+
+/**
+ * The anti-rollback floor, applied to what the state says is active: activation raises the
+ * floor to the activated version and points at it in one transaction, so the active bundle's
+ * version is always exactly the floor. An older bundle named active (bundle_active pointed
+ * back at a superseded one) would decide under a policy the authority replaced; a floor below
+ * the active version means the floor itself was lowered. Either way nothing is decided.
+ * A DenyError, so that every decision (node.ts) denies with this code and /readyz says why.
+ */
+function checkFloor(b: VerifiedBundle, floor: number): void {
+  const v = b.manifest.version;
+  if (v < floor) throw rollback(`the active bundle named in state.db is version ${v} (${b.digest}), below version ${floor}, the highest ever activated here`);
+  if (v > floor) throw rollback(`the anti-rollback floor in state.db (${floor}) is below the active bundle's version ${v} (${b.digest})`);
+}
+
 export class ActivePolicy {
   private current: ActiveBundle | null = null;
   private readonly deps: { state: NodeState; ledger: Ledger; trust: AuthorityTrust; domain: string; now: () => Date };
@@ -59,24 +77,58 @@ export class ActivePolicy {
     // Concurrent callers share one load: none may see "no bundle" while another is loading it.
     if (this.loading) return this.loading;
     const t = performance.now();
-    if (o.maxAgeMs !== undefined && t - this.checkedAt < o.maxAgeMs) return Promise.resolve();
-    this.loading = this.load().finally(() => {
-      this.checkedAt = t;
-      this.loading = null;
-    });
+    // A failed load stays failed until a load succeeds: the hot path must not decide under
+    // the bundle in memory for the next maxAgeMs after the state was found rolled back.
+    if (o.maxAgeMs !== undefined && t - this.checkedAt < o.maxAgeMs) return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+    this.loading = this.load()
+      .then(
+        () => {
+          this.failure = null;
+        },
+        (err: unknown) => {
+          this.failure = err instanceof Error ? err : new Error(String(err));
+          throw this.failure;
+        },
+      )
+      .finally(() => {
+        this.checkedAt = t;
+        this.loading = null;
+      });
     return this.loading;
   }
 
   private loading: Promise<void> | null = null;
+  private failure: Error | null = null;
 
   private async load(): Promise<void> {
-    const digest = this.deps.state.activeBundleDigest(this.deps.domain);
-    if (digest === null || digest === this.current?.bundle.digest) return;
-    const stored = this.deps.state.bundle(digest);
+    const { state, domain } = this.deps;
+    // The pointer and the floor are two reads; an activation by another process may commit
+    // between them (new floor, old pointer). Reading the pointer again around the floor gives
+    // a consistent pair: legitimately the pointer only ever moves to a higher version, so if
+    // it is the same before and after, the floor read in between belongs to it.
+    let digest = state.activeBundleDigest(domain);
+    let floor = state.maxActivatedVersion(domain);
+    for (let i = 0; i < 5; i++) {
+      const again = state.activeBundleDigest(domain);
+      if (again === digest) break;
+      digest = again;
+      floor = state.maxActivatedVersion(domain);
+    }
+    if (digest === null) {
+      // activation writes the pointer and the floor together: a floor without a pointer is an edited state
+      if (floor > 0) throw rollback(`state.db names no active bundle for ${domain}, though version ${floor} was activated here`);
+      return;
+    }
+    if (this.current && digest === this.current.bundle.digest) {
+      checkFloor(this.current.bundle, floor);
+      return;
+    }
+    const stored = state.bundle(digest);
     if (!stored) throw new BundleError('bundle_malformed', `active bundle ${digest} is missing from the store`);
     // Signatures are re-checked against today's pinned keys; expiry is judged per decision.
-    const bundle = await verifyBundle(stored.bytes, { trust: this.deps.trust, now: this.deps.now(), domain: this.deps.domain, checkExpiry: false });
+    const bundle = await verifyBundle(stored.bytes, { trust: this.deps.trust, now: this.deps.now(), domain, checkExpiry: false });
     if (bundle.digest !== digest) throw new BundleError('bundle_file_mismatch', 'stored bundle does not match its digest');
+    checkFloor(bundle, floor); // the signed manifest's version, not the store's version column
     this.swap({ bundle, engine: compile(bundle) });
   }
 
@@ -131,6 +183,7 @@ export class ActivePolicy {
       throw err;
     }
     this.swap({ bundle, engine });
+    this.failure = null; // the pointer and the floor were just written together: consistent again
     return { bundle, ledgerIndex };
   }
 

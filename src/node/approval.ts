@@ -6,17 +6,42 @@
  * the decision), the bundle digest and an expiry. `writ approve` / `writ reject` decide it
  * (recorded in the ledger). A request that then names the approval is allowed only if
  * the approval is approved, unexpired, unused and bound to the same intent and policy;
- * it is used once.
+ * it is used once (see ApprovalUse for what "unused" is checked against).
  */
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { DenyError } from '../reasons.ts';
+import { errorMessage } from '../util.ts';
+import type { SingleUseStore } from './single-use.ts';
 import type { ApprovalRecord, NodeState } from './state.ts';
 
 export const DEFAULT_APPROVAL_TTL_MS = 120_000;
 
-/** Throws a DenyError unless `id` is an approval that lets exactly this request through now. */
-export function checkApproval(state: NodeState, id: string, want: Pick<ApprovalRecord, 'intent' | 'policyDigest' | 'principal' | 'action' | 'resource'>, now: Date): void {
+/**
+ * What an approval's single use is checked against. The state's `used` flag alone is a row
+ * anyone with state.db can reset; each use therefore also leaves two records the flag
+ * cannot undo: the allow decision naming the approval (the ledger, where it can be queried)
+ * and a consumption of `approval:<id>` in the node's single-use store (its state's
+ * consumed_jti; in a fleet also the fleet's consumed bucket, which no reset of this node's
+ * files reaches).
+ */
+export interface ApprovalUse {
+  state: NodeState;
+  ledger: Ledger;
+  singleUse: SingleUseStore;
+}
+
+/** The single-use key of an approval: never a jti (those are UUIDs), so it cannot collide with a writ. */
+export const approvalUseKey = (id: string): string => `approval:${id}`;
+
+/** Resolves unless `id` is an approval that lets exactly this request through now; then it is used. Rejects with a DenyError. */
+export async function checkApproval(
+  use: ApprovalUse,
+  id: string,
+  want: Pick<ApprovalRecord, 'intent' | 'policyDigest' | 'principal' | 'action' | 'resource'>,
+  now: Date,
+): Promise<void> {
+  const { state, ledger, singleUse } = use;
   const a = state.approval(id);
   if (!a) throw new DenyError('approval_invalid', `no approval request ${id}`);
   if (a.status === 'rejected') throw new DenyError('approval_rejected', `approval ${id} was rejected by ${a.decidedBy ?? 'an operator'}`);
@@ -26,7 +51,20 @@ export function checkApproval(state: NodeState, id: string, want: Pick<ApprovalR
     throw new DenyError('approval_invalid', `approval ${id} was given for another call (principal, action, resource or arguments differ)`);
   }
   if (a.policyDigest !== want.policyDigest) throw new DenyError('approval_invalid', `approval ${id} was given under another policy bundle`);
+  // The ledger is the truth the flag is derived from: an allow that names the approval means it was used.
+  const earlier = ledger.approvalUse?.(id) ?? null;
+  if (earlier !== null) {
+    throw new DenyError('approval_invalid', `approval ${id} was already used by the allow at ledger entry ${earlier}${a.used ? '' : " (the node's state says unused: state.db was edited)"}`);
+  }
   if (!state.useApproval(id)) throw new DenyError('approval_invalid', `approval ${id} was already used`);
+  // After the flag (a failure below leaves it spent: the safe side).
+  let first: boolean;
+  try {
+    first = await singleUse.consume(approvalUseKey(id), Math.ceil(Date.parse(a.expires) / 1000));
+  } catch (err) {
+    throw new DenyError('approval_invalid', `approval ${id} cannot be proven unused: ${errorMessage(err)}`);
+  }
+  if (!first) throw new DenyError('approval_invalid', `approval ${id} was already used (its use is recorded in the single-use store, though the node's state said unused: state.db was edited)`);
 }
 
 export class ApprovalStateError extends Error {

@@ -168,7 +168,8 @@ export class GovernanceNode {
       if (result.requiresApproval) {
         const bound = { intent: approvalBinding(input, req), principal: principalText, action: uidText(action), resource: uidText(resource), policyDigest: policy.digest };
         if (req.approval === undefined) return await this.askApproval(decisionId, now, policy, input, req, parent, result.policies, bound);
-        checkApproval(this.state, req.approval, bound, now); // throws a DenyError: recorded below, not replayed
+        // rejects with a DenyError (recorded below, not replayed); single use is checked against the ledger and the single-use store, not only the state's flag
+        await checkApproval({ state: this.state, ledger: this.ledger, singleUse: this.singleUse }, req.approval, bound, now);
         approval = req.approval;
       }
       return await this.allow({ decisionId, now, policy, input, req, lineage, window, policies: result.policies, approval });
