@@ -18,7 +18,7 @@ import type { WritClaims } from '../writ/claims.ts';
 import { ijsonViolation } from '../writ/i-json.ts';
 import { canonicalJson } from '../writ/intent.ts';
 import { signWrit } from '../writ/issue.ts';
-import { verifyWrit, WritVerificationError, type VerifiedWrit, type VerifyWritOptions } from '../writ/verify.ts';
+import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
 import { childLineage, revocationOf, type Lineage } from '../lineage/gate.ts';
 import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
 import { approvalBinding, describeDeny, inputDigest, intentOf } from './digests.ts';
@@ -26,7 +26,9 @@ import type { FreshnessCheck } from './freshness.ts';
 import { checkApproval } from './approval.ts';
 import { buildContext } from './context.ts';
 import type { NodeState } from './state.ts';
-import { SingleUseUnavailableError, stateSingleUse, type SingleUseStore } from './single-use.ts';
+import { stateSingleUse, type SingleUseStore } from './single-use.ts';
+import { nodeVerifierOptions, type NodeVerifierOptions } from './verifier.ts';
+import { requestUid, writWindow } from './request.ts';
 
 export { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
 import { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
@@ -102,9 +104,9 @@ export class GovernanceNode {
     let policy: PolicyRef | null = null;
     let parent: string | null = null;
     try {
-      const principal = this.uid(req.principal, 'principal');
-      const action = this.uid(req.action, 'action');
-      const resource = this.uid(req.resource, 'resource');
+      const principal = requestUid(req.principal, 'principal');
+      const action = requestUid(req.action, 'action');
+      const resource = requestUid(req.resource, 'resource');
       // Arguments the evidence cannot hold exactly (1e400, a lone surrogate) are refused
       // before anything is evaluated: no decision may depend on what was not recorded.
       try {
@@ -145,7 +147,7 @@ export class GovernanceNode {
       parent = lineage.parent;
       // Everything that can deny is settled before Cedar runs, so a recorded evaluation
       // is exactly what replay re-evaluates.
-      const window = this.writWindow(now, req.ttlSeconds, lineage);
+      const window = writWindow(now, req.ttlSeconds, lineage, this.limits);
       const attestation = req.attestation ?? {};
       if (attestation.binaryDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(attestation.binaryDigest)) {
         throw new DenyError('attestation_mismatch', 'attestation.binaryDigest must be sha256:<64 hex>');
@@ -210,27 +212,6 @@ export class GovernanceNode {
     );
     for (const o of this.observers) o(d, 0);
     return d;
-  }
-
-  /** The writ's validity window: the requested or default lifetime, never beyond the parent's. */
-  private writWindow(now: Date, ttlSeconds: number | undefined, lineage: Lineage): { iat: number; exp: number } {
-    const ttl = ttlSeconds ?? this.limits.writLifetimeSeconds;
-    if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > this.limits.maxWritLifetimeSeconds) {
-      throw new DenyError('request_invalid', `ttlSeconds must be between 1 and ${this.limits.maxWritLifetimeSeconds}`);
-    }
-    const iat = Math.floor(now.getTime() / 1000);
-    let exp = iat + ttl;
-    if (lineage.parentExp !== null && exp > lineage.parentExp) {
-      if (ttlSeconds !== undefined) throw new DenyError('child_wider_than_parent', 'requested lifetime outlives the parent writ');
-      exp = lineage.parentExp; // a child never outlives its parent
-    }
-    return { iat, exp };
-  }
-
-  private uid(text: unknown, what: string) {
-    const uid = typeof text === 'string' ? parseUid(text) : null;
-    if (!uid) throw new DenyError('request_invalid', `${what} must be a Cedar entity UID such as Agent::"a1", got ${JSON.stringify(text)}`);
-    return uid;
   }
 
   private async awaitPolicy(minVersion: number | undefined) {
@@ -386,26 +367,15 @@ export class GovernanceNode {
    * fail-closed freshness, single use (fleet-wide in a fleet), revocation, domains. For
    * `requireWrits` (an MCP server beside a node) and for `verify` below.
    */
-  verifierOptions(): Required<Pick<VerifyWritOptions, 'keys' | 'stale' | 'consume' | 'isConsumed' | 'acceptDomain' | 'isRevoked' | 'clockToleranceSeconds' | 'maxLifetimeSeconds'>> {
-    return {
+  verifierOptions(): NodeVerifierOptions {
+    return nodeVerifierOptions({
       keys: this.identity.verifierKeys,
+      limits: this.limits,
+      singleUse: this.singleUse,
       stale: () => this.verifierStaleness(),
-      consume: (jti, exp) => this.singleUseCall(() => this.singleUse.consume(jti, exp)),
-      isConsumed: (jti) => this.singleUseCall(() => this.singleUse.isConsumed(jti)),
       acceptDomain: (domain) => this.acceptsDomain(domain),
       isRevoked: (c) => this.revocationOf(c),
-      clockToleranceSeconds: this.limits.clockSkewSeconds,
-      maxLifetimeSeconds: this.limits.maxWritLifetimeSeconds,
-    };
-  }
-
-  private async singleUseCall(f: () => Promise<boolean>): Promise<boolean> {
-    try {
-      return await f();
-    } catch (err) {
-      if (err instanceof SingleUseUnavailableError) throw new WritVerificationError('single_use_unavailable', err.message);
-      throw err;
-    }
+    });
   }
 
   /** Verification as every enforcement point does it: fresh state, pinned keys, single use, revocation. */
