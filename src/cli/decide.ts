@@ -104,10 +104,16 @@ export function registerDecide(program: Command): void {
       .option('--args <json>', 'the arguments about to be used (intent is recomputed from them)', '{}')
       .option('--audience <aud>', "this enforcement point's audience (default: the writ's own resource — inspection only; an enforcement point must name itself)")
       .option('--consume', 'mark the writ as used (do this only right before executing)')
+      .option('--nats <url>', "verify as a fleet node: single use fleet-wide, refused while this node's beacon is not current (stale_policy)")
+      .option('--fleet <name>', 'fleet name on the NATS server (default $WRIT_FLEET, else writ)')
       .option('--json', 'machine-readable output'),
-  ).action(async (writ: string, o: { home?: string; args: string; audience?: string; consume?: boolean; json?: boolean }) => {
+  ).action(async (writ: string, o: { home?: string; args: string; audience?: string; consume?: boolean; nats?: string; fleet?: string; json?: boolean }) => {
     const args = parseJsonFlag(o.args, '--args');
-    const h = await openHome(homeOf(o));
+    // A fleet node's home verifies as that node: consuming only in its own SQLite would let
+    // the writ be used again at every other node.
+    const fleetNode = o.nats ? await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), log: () => undefined }) : null;
+    if (fleetNode) await fleetNode.waitFresh(2000);
+    const h = fleetNode?.home ?? (await openHome(homeOf(o)));
     try {
       const resource = peekResource(writ);
       const { claims } = await h.node.verify(writ, { audience: o.audience ?? resource ?? '', args, consume: o.consume ?? false });
@@ -119,7 +125,8 @@ export function registerDecide(program: Command): void {
       else process.stderr.write(`invalid: ${err.code}: ${err.message}\n`);
       process.exitCode = EXIT.error;
     } finally {
-      h.close();
+      if (fleetNode) await fleetNode.close();
+      else h.close();
     }
   });
 

@@ -74,13 +74,15 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
   const evidence = new JetStreamLedger(fleet.js, { subject: fleet.subject, domain: config.domain, nodeId: config.nodeId, nc: fleet.nc });
   // Single use is fleet-wide: the jti is created once in the fleet's consumed bucket.
   const h = await openHome(o.home, { evidence, freshness: beacons, sharedSingleUse: natsSingleUse(fleet.kv.consumed, { nodeId: config.nodeId }) });
-  // A consumed jti must outlive every writ that could still verify somewhere (0: kept for ever).
+  // A consumed jti must outlive every writ that could still verify somewhere, and a used
+  // approval (approval:<id>) every approval that could still be presented (0: kept for ever).
   const consumedTtlMs = (await fleet.kv.consumed.status()).ttl;
-  const mustKeepMs = (h.node.limits.maxWritLifetimeSeconds + 2 * h.node.limits.clockSkewSeconds) * 1000;
+  const skewMs = 2 * h.node.limits.clockSkewSeconds * 1000;
+  const mustKeepMs = Math.max(h.node.limits.maxWritLifetimeSeconds * 1000, h.node.limits.approvalTtlMs) + skewMs;
   if (consumedTtlMs !== 0 && consumedTtlMs < mustKeepMs) {
     h.close();
     await fleet.close().catch(() => undefined);
-    throw new Error(`the fleet's consumed bucket keeps jtis ${consumedTtlMs / 1000} s, less than a writ here can stay valid (${mustKeepMs / 1000} s: writ.maxLifetimeSeconds plus twice the clock skew): single use could not hold`);
+    throw new Error(`the fleet's consumed bucket keeps jtis ${consumedTtlMs / 1000} s, less than a writ or an approval here can stay valid (${mustKeepMs / 1000} s: the longer of writ.maxLifetimeSeconds and the approval lifetime, plus twice the clock skew): single use could not hold`);
   }
   // the fleet's certified nodes: writs from any of them verify here, unless isolated
   const keys: JSONWebKeySet = h.node.identity.verifierKeys;

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { allowedRequest, decodeClaims, READ, sleep, TestFleet, waitFor, type FleetNodeProc, type VerifyBody } from '../fleet-harness.ts';
+import { allowedRequest, decodeClaims, NATS_URL, READ, sleep, TestFleet, waitFor, type FleetNodeProc, type VerifyBody } from '../fleet-harness.ts';
 
 const TTL_MS = 3000;
 
@@ -52,6 +52,21 @@ describe('fleet: single use across every node, and verification only while fresh
       // and the node that consumed it refuses it too
       assert.equal((await consume(first, w.writ, w.args)).body.reason, 'writ_replayed');
     }
+  });
+
+  it('writ verify --nats --consume verifies as a fleet node: what it consumed is spent at every node, and what a node consumed it refuses', async () => {
+    const w = await writ(5);
+    const cli = (more: string[]) => f.cli(['verify', w.writ, '--home', n2.home, '--nats', NATS_URL, '--audience', READ, '--args', JSON.stringify(w.args), '--json', ...more]);
+    const first = await cli(['--consume']);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.equal((await consume(n1, w.writ, w.args)).body.reason, 'writ_replayed');
+    const again = await cli(['--consume']);
+    assert.equal(again.code, 1);
+    assert.equal((JSON.parse(again.stdout) as VerifyBody).reason, 'writ_replayed');
+    const w2 = await writ(6);
+    assert.equal((await consume(n1, w2.writ, w2.args)).status, 200);
+    const late = await f.cli(['verify', w2.writ, '--home', n2.home, '--nats', NATS_URL, '--audience', READ, '--args', JSON.stringify(w2.args), '--json', '--consume']);
+    assert.equal((JSON.parse(late.stdout) as VerifyBody).reason, 'writ_replayed', late.stderr);
   });
 
   it('concurrent: 64 verifications of one writ, split across two nodes, are valid exactly once', async () => {
