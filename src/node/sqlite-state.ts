@@ -19,11 +19,33 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE TABLE IF NOT EXISTS consumed_jti (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL);
 -- the enforcement point that used a writ (POST /v1/verify) reports its outcome with this token
 CREATE TABLE IF NOT EXISTS outcome_tokens (jti TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, exp INTEGER NOT NULL);
+-- expired rows are pruned (SqliteNodeState.pruneExpired): these indexes keep that a range delete
+CREATE INDEX IF NOT EXISTS consumed_jti_exp ON consumed_jti (exp);
+CREATE INDEX IF NOT EXISTS outcome_tokens_exp ON outcome_tokens (exp);
+CREATE INDEX IF NOT EXISTS approvals_expires ON approvals (expires);
 CREATE TABLE IF NOT EXISTS revocations (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
   UNIQUE (kind, value)
 );
 `;
+
+/**
+ * How long a consumed jti is kept past the writ's `exp`. Past `exp` plus the verifier's
+ * clock tolerance a writ fails its time window before single use is asked, so its row
+ * no longer protects anything; this margin is far above any configured tolerance
+ * (default 5 s) and also covers clocks of other processes sharing the home.
+ */
+export const JTI_RETAIN_SECONDS = 300;
+/**
+ * How long an outcome token is kept past the writ's `exp`: an execution outlives its
+ * writ (the writ gates the start), and its enforcement point reports when it ends.
+ */
+export const OUTCOME_TOKEN_RETAIN_SECONDS = 24 * 3600;
+/** How long an approval row is kept past its `expires` (it can no longer be used; the console lists recent ones). */
+export const APPROVAL_RETAIN_MS = 24 * 3600_000;
+/** Pruning runs on the write path at most this often, and deletes at most PRUNE_BATCH rows per table per run. */
+const PRUNE_INTERVAL_MS = 10_000;
+const PRUNE_BATCH = 20_000;
 
 interface ApprovalRow {
   id: string;
@@ -60,10 +82,18 @@ export class SqliteNodeState implements NodeState {
   private revokedSeq = 0;
   private readonly view: RevocationView = { has: (kind, value) => this.revoked.has(`${kind}\u0000${revocationValue(kind, value)}`) };
 
-  constructor(db: DatabaseSync) {
+  private readonly now: () => number;
+  private lastPrune = Number.NEGATIVE_INFINITY;
+
+  /** `now`: the clock expiry is judged by (ms since the epoch; default Date.now), for tests */
+  constructor(db: DatabaseSync, o: { now?: () => number } = {}) {
     this.db = db;
+    this.now = o.now ?? Date.now;
     db.exec(SCHEMA);
     this.stmt = {
+      pruneJti: db.prepare('DELETE FROM consumed_jti WHERE rowid IN (SELECT rowid FROM consumed_jti WHERE exp < ? LIMIT ?)'),
+      pruneOutcomeTokens: db.prepare('DELETE FROM outcome_tokens WHERE rowid IN (SELECT rowid FROM outcome_tokens WHERE exp < ? LIMIT ?)'),
+      pruneApprovals: db.prepare('DELETE FROM approvals WHERE rowid IN (SELECT rowid FROM approvals WHERE expires < ? LIMIT ?)'),
       floor: db.prepare('SELECT max_version FROM bundle_floor WHERE domain = ?'),
       consume: db.prepare('INSERT INTO consumed_jti (jti, exp) VALUES (?, ?) ON CONFLICT DO NOTHING'),
       consumed: db.prepare('SELECT 1 FROM consumed_jti WHERE jti = ?'),
@@ -112,6 +142,7 @@ export class SqliteNodeState implements NodeState {
   }
 
   createApproval(a: Omit<ApprovalRecord, 'status' | 'decidedBy' | 'used'>): void {
+    this.maybePrune();
     this.db
       .prepare('INSERT INTO approvals (id, intent, principal, action, resource, policy_digest, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(a.id, a.intent, a.principal, a.action, a.resource, a.policyDigest, a.expires);
@@ -144,10 +175,12 @@ export class SqliteNodeState implements NodeState {
   }
 
   consumeJti(jti: string, exp: number): boolean {
+    this.maybePrune();
     return Number(this.stmt.consume.run(jti, exp).changes) === 1;
   }
 
   issueOutcomeToken(jti: string, exp: number): string {
+    this.maybePrune();
     const token = randomBytes(24).toString('base64url');
     this.db.prepare('INSERT INTO outcome_tokens (jti, token_sha256, exp) VALUES (?, ?, ?) ON CONFLICT (jti) DO UPDATE SET token_sha256 = excluded.token_sha256').run(jti, sha256Hex(token), exp);
     return token;
@@ -159,6 +192,36 @@ export class SqliteNodeState implements NodeState {
     const given = Buffer.from(sha256Hex(token), 'hex');
     const want = Buffer.from(r.token_sha256, 'hex');
     return given.length === want.length && timingSafeEqual(given, want);
+  }
+
+  /**
+   * Deletes rows that can no longer matter: consumed jtis and outcome tokens past their
+   * retention, approvals long expired. Without it every writ ever used would stay a row.
+   * Returns how many rows went, per table (at most PRUNE_BATCH each).
+   */
+  pruneExpired(): { jti: number; outcomeTokens: number; approvals: number } {
+    const nowMs = this.now();
+    const nowSec = Math.floor(nowMs / 1000);
+    this.lastPrune = nowMs;
+    const r = {
+      jti: Number(this.stmt.pruneJti.run(nowSec - JTI_RETAIN_SECONDS, PRUNE_BATCH).changes),
+      outcomeTokens: Number(this.stmt.pruneOutcomeTokens.run(nowSec - OUTCOME_TOKEN_RETAIN_SECONDS, PRUNE_BATCH).changes),
+      approvals: Number(this.stmt.pruneApprovals.run(new Date(nowMs - APPROVAL_RETAIN_MS).toISOString(), PRUNE_BATCH).changes),
+    };
+    // a full batch means more is left: let the next write prune again rather than wait
+    if (r.jti === PRUNE_BATCH || r.outcomeTokens === PRUNE_BATCH || r.approvals === PRUNE_BATCH) this.lastPrune = Number.NEGATIVE_INFINITY;
+    return r;
+  }
+
+  private maybePrune(): void {
+    if (this.now() - this.lastPrune < PRUNE_INTERVAL_MS) return;
+    try {
+      this.pruneExpired();
+    } catch {
+      // housekeeping only (e.g. the database is busy): the write that follows decides, and
+      // the next one retries; a failed prune must not fail a verification
+      this.lastPrune = this.now();
+    }
   }
 
   isJtiConsumed(jti: string): boolean {

@@ -36,7 +36,9 @@ export interface Evaluation {
   requiresApproval?: boolean;
 }
 
-const MAX_PREPARED_SLICES = 1024;
+/** prepared policy sets kept per engine (LRU); their key is a set of policy indexes, so the bound holds whatever requests ask */
+export const MAX_PREPARED_SLICES = 1024;
+const NOTHING_REACHABLE: ReadonlySet<string> = new Set<string>();
 let engineCounter = 0;
 
 interface Slice {
@@ -72,8 +74,10 @@ export class PolicyEngine {
   readonly source: PolicySource;
   private readonly id = `e${++engineCounter}`;
   private readonly index: ScopeIndex;
+  private readonly hierarchy: Hierarchy;
   private readonly entities = new Map<string, EntityJson>();
-  private readonly reach = new Map<string, Set<string>>();
+  /** bundle entity uid -> entities reachable from it; only bundle entities are keys, so it is bounded by the bundle */
+  private readonly reach = new Map<string, ReadonlySet<string>>();
   private readonly slices = new Map<string, Slice>();
   private readonly schemaName: string | null;
   private nextSlot = 0;
@@ -82,6 +86,7 @@ export class PolicyEngine {
   constructor(source: PolicySource) {
     this.source = source;
     const hierarchy = new Hierarchy(source.entities, schemaActionParents(source.schemaJson));
+    this.hierarchy = hierarchy;
     this.index = new ScopeIndex(source.policies.map((p) => p.json), hierarchy);
     for (const p of source.policies) this.annotations.set(p.id, p.annotations);
     for (const e of source.entities) {
@@ -97,6 +102,15 @@ export class PolicyEngine {
 
   static fromFiles(files: Map<string, Uint8Array>): PolicyEngine {
     return new PolicyEngine(loadPolicySource(files));
+  }
+
+  /**
+   * Sizes of the per-engine caches, for tests and diagnostics: `reach` is bounded by the
+   * bundle's entities, `closure` by the uids the bundle knows (entities and schema
+   * actions), `slices` by MAX_PREPARED_SLICES.
+   */
+  cacheSizes(): { reach: number; closure: number; slices: number; entities: number } {
+    return { reach: this.reach.size, closure: this.hierarchy.cacheSize, slices: this.slices.size, entities: this.entities.size };
   }
 
   get policies(): readonly PolicyEntry[] {
@@ -137,10 +151,15 @@ export class PolicyEngine {
     return s;
   }
 
-  /** entities reachable from `uid` through parents and entity-valued attributes */
-  private reachable(uid: string): Set<string> {
+  /**
+   * Entities reachable from `uid` through parents and entity-valued attributes. A uid
+   * that is not a bundle entity reaches nothing (the walk starts from known entities
+   * only) and is not cached: requests name arbitrary uids, and must not grow the cache.
+   */
+  private reachable(uid: string): ReadonlySet<string> {
     const cached = this.reach.get(uid);
     if (cached) return cached;
+    if (!this.entities.has(uid)) return NOTHING_REACHABLE;
     const out = new Set<string>();
     const stack = [uid];
     while (stack.length > 0) {

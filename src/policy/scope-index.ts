@@ -10,10 +10,16 @@ import { uidFromJson, uidText } from './uid.ts';
 
 type Scope = PolicyJson['principal'];
 
-/** uid text -> all ancestors (transitive), from entity parents and schema action groups. */
+const NO_ANCESTORS: ReadonlySet<string> = new Set<string>();
+
+/**
+ * uid text -> all ancestors (transitive), from entity parents and schema action groups.
+ * Closures are cached only for uids the bundle knows, so the cache is bounded by the
+ * bundle: a uid from a request that is not in it has no ancestors, and is not remembered.
+ */
 export class Hierarchy {
   private readonly parents = new Map<string, string[]>();
-  private readonly closure = new Map<string, Set<string>>();
+  private readonly closure = new Map<string, ReadonlySet<string>>();
 
   constructor(entities: EntityJson[], extraParents: Map<string, string[]>) {
     for (const [uid, ps] of extraParents) this.parents.set(uid, [...ps]);
@@ -26,11 +32,13 @@ export class Hierarchy {
     }
   }
 
-  ancestors(uid: string): Set<string> {
+  ancestors(uid: string): ReadonlySet<string> {
     const cached = this.closure.get(uid);
     if (cached) return cached;
+    const direct = this.parents.get(uid);
+    if (direct === undefined) return NO_ANCESTORS;
     const out = new Set<string>();
-    const stack = [...(this.parents.get(uid) ?? [])];
+    const stack = [...direct];
     while (stack.length > 0) {
       const next = stack.pop() as string;
       if (out.has(next)) continue;
@@ -39,6 +47,11 @@ export class Hierarchy {
     }
     this.closure.set(uid, out);
     return out;
+  }
+
+  /** cached closures (at most the number of uids the bundle knows); for tests */
+  get cacheSize(): number {
+    return this.closure.size;
   }
 
   /** every known uid that has `uid` among its ancestors */

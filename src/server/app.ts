@@ -24,6 +24,7 @@ import { registerConsole } from '../console/routes.ts';
 import type { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { installJsonErrors } from './errors.ts';
+import { FASTIFY_LIMITS } from './http-limits.ts';
 import { nodeMetrics } from './metrics.ts';
 import { authorizeBody, authorizeResponses, outcomeBody, revokeBody, verifyBody } from './schemas.ts';
 
@@ -62,6 +63,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: MAX_BODY_BYTES,
+    // slow or unfinished requests are cut off (header, request and idle timeouts, header size)
+    ...FASTIFY_LIMITS,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
   const metrics = nodeMetrics(node);

@@ -14,10 +14,12 @@ import { PgLog } from '../ledger/pg-log.ts';
 import type { AuthorityHandle } from '../sync/authority.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { installJsonErrors } from './errors.ts';
+import { FASTIFY_LIMITS } from './http-limits.ts';
 import { registerPgLogRoutes } from './pg-log-routes.ts';
 
 export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; consoleAssets?: string; logger?: boolean } = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: o.logger ?? false, bodyLimit: 16 * 1024 });
+  // slow or unfinished requests are cut off like the node's (docs/bounds.md)
+  const app = Fastify({ logger: o.logger ?? false, bodyLimit: 16 * 1024, ...FASTIFY_LIMITS });
   app.removeContentTypeParser('text/plain');
   installJsonErrors(app);
 

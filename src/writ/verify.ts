@@ -207,9 +207,15 @@ export async function verifyWrit(writ: unknown, options: VerifyWritOptions): Pro
 /** A process-local single-use store, for executors without persistence of their own. */
 export function memoryJtiStore(): ConsumeJti {
   const seen = new Map<string, number>();
+  let prunedAt = 0;
   return (jti, exp) => {
     const nowSec = Math.floor(Date.now() / 1000);
-    if (seen.size > 100_000) for (const [k, e] of seen) if (e < nowSec - 60) seen.delete(k);
+    // past exp plus any sane clock tolerance a writ fails its time window first, so its jti
+    // can go; the scan runs at most once a second, not on every call once the map is large
+    if (seen.size > 100_000 && nowSec !== prunedAt) {
+      prunedAt = nowSec;
+      for (const [k, e] of seen) if (e < nowSec - 60) seen.delete(k);
+    }
     if (seen.has(jti)) return false;
     seen.set(jti, exp);
     return true;

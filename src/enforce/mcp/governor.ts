@@ -50,6 +50,13 @@ interface InFlight {
 
 type Msg = Record<string, unknown>;
 
+/**
+ * Client requests tracked at once per session. Each waits for its response from the
+ * upstream; a client that keeps sending requests the upstream does not answer would
+ * otherwise grow the map without end. Beyond it requests are refused, not forwarded.
+ */
+export const MAX_INFLIGHT = 1024;
+
 /** server names taken from an upstream's initialize result */
 const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,127}$/;
 
@@ -73,6 +80,11 @@ export class McpGovernor {
     return this.serverName;
   }
 
+  /** requests awaiting their response (at most MAX_INFLIGHT); for tests */
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
   /** Drops the late response to `id`, if one comes within a minute (ids may be reused after). */
   private forget(id: RequestId): void {
     this.cancelled.add(id);
@@ -90,6 +102,7 @@ export class McpGovernor {
     // Requests are tracked by id: a second one with the id of a request still running would
     // take its place, and that call's revocation and outcome would be lost.
     if (this.inflight.has(id)) return { reply: refusal(id, -32600, `writ: request id ${JSON.stringify(id)} is already in use by a request still running`) };
+    if (this.inflight.size >= MAX_INFLIGHT) return { reply: refusal(id, -32600, `writ: ${MAX_INFLIGHT} requests of this session are still running; wait for some to finish`) };
     const params = isRecord(m.params) ? m.params : {};
     const meta = isRecord(params._meta) ? params._meta : {};
     const entry: InFlight = { method: m.method, ...(typeof meta.progressToken === 'string' || typeof meta.progressToken === 'number' ? { progressToken: meta.progressToken } : {}) };

@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest, JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { HTTP_SERVER_LIMITS } from '../../server/http-limits.ts';
 import { errorMessage, sha256Hex } from '../../util.ts';
 import { IJsonError, parseIJson } from '../../writ/i-json.ts';
 import { McpGovernor, type GovernorOptions } from './governor.ts';
@@ -161,7 +162,9 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
     void proxy.closed.then(() => sessions.delete(session));
     return transport.handleRequest(req, res, body);
   };
-  const server = createServer((req, res) => {
+  // slow or unfinished requests are cut off like the node API's (docs/bounds.md); no idle
+  // socket timeout: a Streamable HTTP GET is a long-lived event stream
+  const server = createServer(HTTP_SERVER_LIMITS, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       o.log?.(`writ mcp: ${errorMessage(err)}`);
       if (!res.headersSent) refuse(res, 400, errorMessage(err));
