@@ -14,7 +14,7 @@ import { DuplicateOutcomeError, recordOutcome, revoke, UnknownWritError } from '
 import type { Decision, GovernanceNode } from '../node/node.ts';
 import type { NodeState, RevocationKind } from '../node/state.ts';
 import { MAX_BUNDLE_BYTES } from '../policy/manifest.ts';
-import { BundleError } from '../reasons.ts';
+import { BundleError, DenyError } from '../reasons.ts';
 import { errorMessage, isRecord, sha256Hex } from '../util.ts';
 import { IJsonError, parseIJson } from '../writ/i-json.ts';
 import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
@@ -177,7 +177,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { bodyLimit: MAX_BUNDLE_BYTES, schema: { body: { type: 'object', required: ['format', 'manifest', 'files'] }, tags: ['admin'], security: [{ admin: [] }] }, onRequest: requireAdmin },
     async (req, reply) => {
       try {
-        await node.policy.refresh();
+        // A home whose active bundle cannot be loaded (tampered below its floor, say) is repaired
+        // by activating a version above the floor: activate re-checks the floor itself.
+        await node.policy.refresh().catch(() => undefined);
         const { bundle, ledgerIndex } = await node.policy.activate(new TextEncoder().encode(JSON.stringify(req.body)));
         return reply.code(201).send({ activated: true, domain: bundle.manifest.domain, version: bundle.manifest.version, digest: bundle.digest, ledgerIndex });
       } catch (err) {
@@ -193,7 +195,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     try {
       await node.policy.refresh();
     } catch (err) {
-      return reply.code(503).send({ ready: false, reason: 'bundle_malformed', message: errorMessage(err) });
+      const reason = err instanceof DenyError || err instanceof BundleError ? err.code : 'bundle_malformed';
+      return reply.code(503).send({ ready: false, reason, message: errorMessage(err) });
     }
     const a = node.policy.active;
     if (!a) return reply.code(503).send({ ready: false, reason: 'no_active_bundle' });

@@ -16,6 +16,7 @@
  * v1 allows writing, v2 forbids it: a decision made under v1 after v2 is visible.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { v7 as newId } from 'uuid';
@@ -128,7 +129,16 @@ describe('(a) bundle_active pointed back below bundle_floor', () => {
       try {
         const r = await app.inject({ method: 'GET', url: '/readyz' });
         assert.equal(r.statusCode, 503);
+        assert.equal((r.json() as { reason?: string }).reason, 'bundle_rollback');
         assert.match(String((r.json() as { message?: string }).message), /bundle_rollback: the active bundle named in state\.db is version 1/);
+        // repaired over HTTP too: the admin activates a version above the floor
+        const v3 = join(h, '..', 'bundle-3-http.json');
+        assert.equal(writ(['policy', 'sign', V2, '--home', h, '--out', v3, '--version', '3']).status, 0);
+        const token = readFileSync(join(h, 'keys', 'admin.token'), 'utf8').trim();
+        const put = await app.inject({ method: 'POST', url: '/v1/bundles', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: readFileSync(v3, 'utf8') });
+        assert.equal(put.statusCode, 201, put.body);
+        assert.deepEqual((await node.node.authorize(WRITE)).reasons, ['policy_forbid'], 'decided again, under v3');
+        assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
       } finally {
         await app.close();
       }
