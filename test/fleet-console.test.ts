@@ -142,7 +142,8 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
       ['n2', 'fleet', 1, pushed.digest, true, n2.url],
     ]);
     for (const n of health.nodes) {
-      assert.ok(n.beacon && n.beacon.ageMs >= 0 && n.beacon.ageMs < 2000, `beacon age of ${n.node}: ${JSON.stringify(n.beacon)}`);
+      // iat is in whole seconds (up to 1 s), beacons every 250 ms, reports every second: under 3 s
+      assert.ok(n.beacon && n.beacon.ageMs >= 0 && n.beacon.ageMs < 3000, `beacon age of ${n.node}: ${JSON.stringify(n.beacon)}`);
       assert.ok(typeof n.reportAgeMs === 'number' && n.reportAgeMs < 3000);
     }
     assert.deepEqual(health.stats.totals, { allow: 7, deny: 4, denyReasons: { policy_forbid: 2, no_permit: 1, approval_required: 1 } });
