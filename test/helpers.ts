@@ -1,4 +1,5 @@
 /** Test fixtures: throwaway homes with a policy folder signed and activated. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,4 +71,36 @@ export async function fixture(o: {
 
 export function bundleBytes(b: BundleFile): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(b));
+}
+
+/** A `writ up` child process on a home; `exited` resolves when it is gone. */
+export interface UpProcess {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<void>;
+}
+
+/** Starts `writ up --home <home> --port 0 --quiet` and resolves with its base URL once it listens. */
+export function startUp(home: string, timeoutMs = 20_000): Promise<UpProcess> {
+  const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`writ up did not start: ${stderr}`));
+    }, timeoutMs);
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1], exited });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`writ up exited (${code}) before listening: ${stderr}`));
+    });
+  });
 }

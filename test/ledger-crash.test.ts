@@ -11,7 +11,7 @@
  * Random choices come from a seed (WRIT_CRASH_SEED to reproduce), printed on failure.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { openHome, type OpenHome } from '../src/home/open.ts';
@@ -19,7 +19,7 @@ import { auditLog } from '../src/ledger/audit.ts';
 import { parseCheckpoint } from '../src/ledger/checkpoint.ts';
 import { verifyConsistency } from '../src/ledger/merkle.ts';
 import { newVerifier, openNote, type NoteVerifier } from '../src/ledger/note.ts';
-import { CLI, fixture } from './helpers.ts';
+import { fixture, startUp } from './helpers.ts';
 
 const ROUNDS = 15;
 const LOOPS = 32;
@@ -64,31 +64,7 @@ function payloadOf(writ: string): { jti: string; led: number } {
   return { jti: p.jti as string, led: p.led as number };
 }
 
-/** Starts `writ up` and resolves with its base URL once it listens. */
-function startServer(home: string): Promise<{ child: ChildProcess; url: string; exited: Promise<void> }> {
-  const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`writ up did not start: ${stderr}`));
-    }, 15_000);
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (s: string) => {
-      stderr += s;
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1], exited });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`writ up exited (${code}) before listening: ${stderr}`));
-    });
-  });
-}
+const startServer = (home: string) => startUp(home, 15_000);
 
 describe('ledger durability: SIGKILL under concurrent load', () => {
   const seed = Number(process.env.WRIT_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));

@@ -9,11 +9,10 @@
  *     outcome_token_invalid and nothing in the ledger; nor by consuming the writ itself first.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { CLI, fixture, type Fixture } from '../helpers.ts';
+import { fixture, startUp, type Fixture, type UpProcess } from '../helpers.ts';
 import { AUD, makeApp, READ } from '../server-fixture.ts';
 
 interface VerifyOut {
@@ -50,36 +49,8 @@ function exactlyOne(results: { status: number; body: VerifyOut }[], what: string
   }
 }
 
-interface Up {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<void>;
-}
-
-/** `writ up --home H --port 0 --quiet`, resolved once it listens. */
-function up(home: string): Promise<Up> {
-  const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`writ up did not start: ${stderr}`));
-    }, 20_000);
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-      const m = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1], exited });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`writ up exited (${code}) before listening: ${stderr}`));
-    });
-  });
-}
+type Up = UpProcess;
+const up = (home: string) => startUp(home);
 
 async function kill9(u: Up): Promise<void> {
   if (u.child.exitCode === null && u.child.signalCode === null) u.child.kill('SIGKILL');
