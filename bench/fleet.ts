@@ -29,9 +29,40 @@ export async function fleetBench(quick: boolean): Promise<void> {
     console.log(`  from the acknowledged put:  p50 ${p.p50.toFixed(1)} ms   p99 ${p.p99.toFixed(1)} ms   max ${p.max.toFixed(1)} ms`);
     console.log(`  from sending the put:       p50 ${percentile(p.fromSend, 0.5).toFixed(1)} ms   p99 ${percentile(p.fromSend, 0.99).toFixed(1)} ms`);
     console.log(`target: p99 ≤ 50 ms to 5 nodes on loopback — ${p.p99 <= 50 ? 'met' : 'NOT met'}`);
+    await singleUseBench(f, quick ? 100 : 300);
   } finally {
     await f.close();
   }
+}
+
+/**
+ * What fleet-wide single use costs (issue 9, point 1): POST /v1/verify at another node than
+ * the issuer, one request at a time, with consume: true (the node's SQLite, then the atomic
+ * create in the fleet's consumed KV bucket) next to consume: false (the lookup only).
+ */
+async function singleUseBench(f: TestFleet, count: number): Promise<void> {
+  const [n1, n2] = f.nodes as [(typeof f.nodes)[number], (typeof f.nodes)[number]];
+  const writs: { writ: string; args: Record<string, unknown> }[] = [];
+  for (let i = 0; i < count; i++) {
+    const req = allowedRequest(100_000 + i);
+    const r = await f.authorize(n1, req);
+    if (!r.body.writ) throw new Error(`bench: no writ: ${r.body.message ?? ''}`);
+    writs.push({ writ: r.body.writ, args: req.args ?? {} });
+  }
+  const time = async (consume: boolean) => {
+    const ms: number[] = [];
+    for (const w of writs) {
+      const t0 = performance.now();
+      const res = await fetch(`${n2.url}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ writ: w.writ, audience: 'Tool::"fs/read"', args: w.args, consume }) });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`bench: verify ${consume ? 'consume' : 'inspect'}: HTTP ${res.status}`);
+      ms.push(performance.now() - t0);
+    }
+    return `p50 ${(percentile(ms, 0.5) * 1000).toFixed(0)} µs   p99 ${(percentile(ms, 0.99) * 1000).toFixed(0)} µs`;
+  };
+  console.log(`fleet-wide single use (POST /v1/verify at n2 of writs issued by n1, ${count} sequential, HTTP on loopback):`);
+  console.log(`  consume: false (KV lookup)            ${await time(false)}`);
+  console.log(`  consume: true  (SQLite + KV create)   ${await time(true)}`);
 }
 
 /**
