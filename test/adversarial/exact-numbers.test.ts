@@ -126,6 +126,18 @@ describe('HTTP API: a body that is not I-JSON', () => {
     recordedRefusal(dup.body);
   });
 
+  it('issue 10, point 2: glue that builds the body from a request path cannot smuggle a second principal in', async () => {
+    // a gateway templates {"args": {"path": "<request path>"}} and the path closes the string and the object
+    const path = '/items/x"}, "principal": "Agent::\\"root\\"", "args": {"path": "/srv/a';
+    const glued = `{"principal": ${JSON.stringify(READ.principal)}, "action": ${JSON.stringify(READ.action)}, "resource": ${JSON.stringify(READ.resource)}, "args": {"path": "${path}"}}`;
+    assert.equal((JSON.parse(glued) as { principal: string }).principal, 'Agent::"root"', 'JSON.parse alone lets the last principal win');
+    const r = await post('/v1/authorize', glued);
+    assert.equal(r.status, 403);
+    assert.equal(r.body.writ, undefined);
+    assert.match(r.body.message ?? '', /duplicate member name "principal"/);
+    recordedRefusal(r.body);
+  });
+
   it(`${SAFE} (2^53 − 1) is decided as usual, and exactly`, async () => {
     const r = await post('/v1/authorize', authorizeText(`{"path": "/srv/a", "amount": ${SAFE}}`));
     assert.equal(r.status, 200, r.body.message);
