@@ -5,6 +5,7 @@ import { HomeError } from '../home/config.ts';
 import { PolicySourceError } from '../policy/source.ts';
 import { registerApprove } from './approve.ts';
 import { registerAudit } from './audit.ts';
+import { registerCaller } from './caller.ts';
 import { CliError, EXIT } from './common.ts';
 import { registerDecide } from './decide.ts';
 import { registerMcp } from './mcp.ts';
@@ -26,6 +27,7 @@ registerApprove(program);
 registerMcp(program);
 registerFleet(program, policy);
 registerUp(program);
+registerCaller(program);
 
 try {
   await program.parseAsync(process.argv);

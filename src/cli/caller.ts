@@ -1,0 +1,57 @@
+/** `writ caller add|list|remove`: the credentials callers of the decision API present (src/node/callers.ts). */
+import type { Command } from 'commander';
+import { paths, readConfig } from '../home/config.ts';
+import { openDatabase } from '../ledger/sqlite-batch.ts';
+import { CallerError, CallerStore, parseRoles, type Caller } from '../node/callers.ts';
+import { CliError, EXIT, homeOf, homeOption, printJson } from './common.ts';
+
+/** Opens only the state database: managing callers needs no keys and no policy. */
+function withStore<T>(o: { home?: string }, f: (s: CallerStore) => T): T {
+  const home = homeOf(o);
+  readConfig(home); // a clear error for a directory that is not a home
+  const db = openDatabase(paths(home).db);
+  try {
+    return f(new CallerStore(db));
+  } catch (err) {
+    if (err instanceof CallerError) throw new CliError(`writ caller: ${err.message}`, EXIT.usage);
+    throw err;
+  } finally {
+    db.close();
+  }
+}
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+function line(c: Caller): string {
+  const state = c.revoked === null ? 'live' : `removed ${c.revoked}`;
+  return `${c.name}  ${c.roles.join('+')}  ${c.principals.join(' ') || '-'}  created ${c.created}  ${state}\n`;
+}
+
+export function registerCaller(program: Command): void {
+  const caller = program.command('caller').description('credentials of the callers of POST /v1/authorize, /v1/verify and /v1/outcome (docs/http-api.md)');
+  homeOption(
+    caller
+      .command('add <name>')
+      .description('issue a bearer token for a caller; it is printed once and only its SHA-256 is stored')
+      .option('--principals <pattern>', 'a principal it may assert: Type::"id", Type::"prefix*" or * (repeatable)', collect, [])
+      .option('--role <role>', 'authorize (agents), verify (enforcement points: verify, consume, report outcomes) or both', 'authorize')
+      .option('--json', 'machine-readable output'),
+  ).action((name: string, o: { home?: string; principals: string[]; role: string; json?: boolean }) => {
+    const { caller: c, token } = withStore(o, (s) => s.add(name, { roles: parseRoles(o.role), principals: o.principals }));
+    if (o.json) printJson({ ...c, token });
+    else process.stdout.write(`${token}\n`);
+    if (!o.json) process.stderr.write(`caller ${c.name} (${c.roles.join('+')}): send "Authorization: Bearer <token>"; it is not shown again\n`);
+  });
+  homeOption(caller.command('list').description('list callers (removed ones too); tokens are never shown').option('--json', 'machine-readable output')).action(
+    (o: { home?: string; json?: boolean }) => {
+      const all = withStore(o, (s) => s.list());
+      if (o.json) printJson(all);
+      else if (all.length === 0) process.stdout.write('no callers\n');
+      else for (const c of all) process.stdout.write(line(c));
+    },
+  );
+  homeOption(caller.command('remove <name>').description('revoke a caller\'s token (at the next request, also in a running node)')).action((name: string, o: { home?: string }) => {
+    if (!withStore(o, (s) => s.remove(name))) throw new CliError(`writ caller: no live caller ${name}`);
+    process.stdout.write(`removed ${name}\n`);
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * Caller credentials for the decision API (issue 10, point 1): who may call
+ * POST /v1/authorize, /v1/verify and /v1/outcome, and which principals each may assert.
+ *
+ * A caller is a named bearer token `writ_<43 base64url chars>` (32 random bytes) issued by
+ * `writ caller add`. Only its SHA-256 is stored (table `callers` in the home's state.db):
+ * the token is shown once and cannot be recovered from the home. Each caller has
+ *  - roles: `authorize` (may ask for writs) and/or `verify` (an enforcement point: may
+ *    verify and consume writs and report outcomes). An agent's token has `authorize` only,
+ *    so it cannot consume its own writ and report a fabricated outcome;
+ *  - principal patterns (docs/http-api.md, "Callers and credentials"): the principals it
+ *    may name in POST /v1/authorize. A pattern is
+ *      `Type::"id"`      exactly this UID (compared in canonical text, so escapes do not matter),
+ *      `Type::"prefix*"` any UID of exactly this type whose id starts with prefix
+ *                        (a trailing `*` inside the quotes is always the wildcard),
+ *      `*`               any principal (a trusted gateway that authenticates agents itself).
+ *    Nothing else is a pattern: a malformed pattern is refused when the caller is added,
+ *    never silently matching nothing or everything.
+ * Removing a caller marks it revoked (the row stays, for the record); every request reads
+ * the table, so a removal by another process takes effect at the next request.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { parseUid, uidText } from '../policy/uid.ts';
+import { sha256Hex } from '../util.ts';
+
+export type CallerRole = 'authorize' | 'verify';
+export const CALLER_ROLES: readonly CallerRole[] = ['authorize', 'verify'];
+
+export interface Caller {
+  name: string;
+  roles: CallerRole[];
+  /** principal patterns, in canonical text */
+  principals: string[];
+  created: string;
+  revoked: string | null;
+}
+
+export class CallerError extends Error {
+  override name = 'CallerError';
+}
+
+const TOKEN = /^writ_[A-Za-z0-9_-]{43}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS callers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
+  roles TEXT NOT NULL, principals TEXT NOT NULL, created TEXT NOT NULL, revoked TEXT
+);
+-- one live caller per name; a removed caller's row stays and its name can be issued again
+CREATE UNIQUE INDEX IF NOT EXISTS callers_live_name ON callers (name) WHERE revoked IS NULL;
+`;
+
+interface CallerRow {
+  name: string;
+  token_sha256: string;
+  roles: string;
+  principals: string;
+  created: string;
+  revoked: string | null;
+}
+
+/**
+ * Parses a principal pattern into its canonical text; throws CallerError on anything that
+ * is not one of the three forms above.
+ */
+export function parsePrincipalPattern(text: string): string {
+  const t = text.trim();
+  if (t === '*') return '*';
+  const uid = parseUid(t);
+  if (!uid) throw new CallerError(`principal pattern ${JSON.stringify(text)} is not \`Type::"id"\`, \`Type::"prefix*"\` or \`*\``);
+  if (uid.id === '' || uid.id === '*') throw new CallerError(`principal pattern ${JSON.stringify(text)}: an empty id or prefix matches nothing or every ${uid.type}; name the ids, or use a non-empty prefix`);
+  if (uid.id.slice(0, -1).includes('*')) throw new CallerError(`principal pattern ${JSON.stringify(text)}: \`*\` is only a wildcard at the end of the id`);
+  return uidText(uid);
+}
+
+export function parseRoles(text: string): CallerRole[] {
+  if (text === 'both') return ['authorize', 'verify'];
+  if (text === 'authorize' || text === 'verify') return [text];
+  throw new CallerError(`role ${JSON.stringify(text)}: expected authorize, verify or both`);
+}
+
+function matches(pattern: string, principal: string): boolean {
+  if (pattern === '*') return true;
+  const p = parseUid(pattern);
+  const u = parseUid(principal);
+  if (!p || !u || p.type !== u.type) return false;
+  return p.id.endsWith('*') ? u.id.startsWith(p.id.slice(0, -1)) : u.id === p.id;
+}
+
+/** Whether this caller may name `principal` in POST /v1/authorize (it needs the authorize role and a matching pattern). */
+export function mayAssert(caller: Caller, principal: string): boolean {
+  if (caller.revoked !== null || !caller.roles.includes('authorize')) return false;
+  return caller.principals.some((p) => matches(p, principal));
+}
+
+export function hasRole(caller: Caller, role: CallerRole): boolean {
+  return caller.revoked === null && caller.roles.includes(role);
+}
+
+/** The token in an `Authorization: Bearer writ_…` header, or null (another scheme, a malformed token). */
+export function bearerToken(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const m = /^Bearer +(\S+) *$/.exec(header);
+  return m?.[1] !== undefined && TOKEN.test(m[1]) ? m[1] : null;
+}
+
+function toCaller(r: CallerRow): Caller {
+  return {
+    name: r.name,
+    roles: JSON.parse(r.roles) as CallerRole[],
+    principals: JSON.parse(r.principals) as string[],
+    created: r.created,
+    revoked: r.revoked,
+  };
+}
+
+export class CallerStore {
+  private readonly stmt: { insert: StatementSync; live: StatementSync; all: StatementSync; revoke: StatementSync };
+  private readonly now: () => Date;
+
+  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+    this.now = now;
+    db.exec(SCHEMA);
+    this.stmt = {
+      insert: db.prepare('INSERT INTO callers (name, token_sha256, roles, principals, created) VALUES (?, ?, ?, ?, ?)'),
+      live: db.prepare('SELECT name, token_sha256, roles, principals, created, revoked FROM callers WHERE revoked IS NULL'),
+      all: db.prepare('SELECT name, token_sha256, roles, principals, created, revoked FROM callers ORDER BY id'),
+      revoke: db.prepare('UPDATE callers SET revoked = ? WHERE name = ? AND revoked IS NULL'),
+    };
+  }
+
+  /** Issues a token for a new caller; the token is returned once and only its digest is kept. */
+  add(name: string, o: { roles: CallerRole[]; principals: string[] }): { caller: Caller; token: string } {
+    if (!NAME.test(name)) throw new CallerError(`caller name ${JSON.stringify(name)}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    if (o.roles.length === 0 || o.roles.some((r) => !CALLER_ROLES.includes(r))) throw new CallerError('a caller has the authorize role, the verify role or both');
+    const principals = [...new Set(o.principals.map(parsePrincipalPattern))];
+    // an authorize caller without patterns could never be allowed anything: refuse the mistake now
+    if (o.roles.includes('authorize') && principals.length === 0) throw new CallerError('a caller with the authorize role needs --principals (the principals it may assert)');
+    if (this.list().some((c) => c.name === name && c.revoked === null)) throw new CallerError(`caller ${name} exists: \`writ caller remove ${name}\` first`);
+    const token = `writ_${randomBytes(32).toString('base64url')}`;
+    const created = this.now().toISOString();
+    const roles = CALLER_ROLES.filter((r) => o.roles.includes(r));
+    this.stmt.insert.run(name, sha256Hex(token), JSON.stringify(roles), JSON.stringify(principals), created);
+    return { caller: { name, roles, principals, created, revoked: null }, token };
+  }
+
+  /** Every caller ever issued, removed ones included (with their revocation time), oldest first. */
+  list(): Caller[] {
+    return (this.stmt.all.all() as unknown as CallerRow[]).map(toCaller);
+  }
+
+  /** Revokes the live caller of this name; false if there is none. */
+  remove(name: string): boolean {
+    return Number(this.stmt.revoke.run(this.now().toISOString(), name).changes) > 0;
+  }
+
+  /**
+   * The live caller whose token is in this Authorization header, or null. Every live digest
+   * is compared in constant time, and all of them are compared, so neither the time taken
+   * nor an index lookup tells which digest a guess came close to.
+   */
+  authenticate(authorizationHeader: string | undefined): Caller | null {
+    const token = bearerToken(authorizationHeader);
+    if (token === null) return null;
+    const given = Buffer.from(sha256Hex(token), 'hex');
+    let found: CallerRow | null = null;
+    for (const r of this.stmt.live.all() as unknown as CallerRow[]) {
+      const stored = Buffer.from(r.token_sha256, 'hex');
+      if (stored.length === given.length && timingSafeEqual(stored, given) && found === null) found = r;
+    }
+    return found ? toCaller(found) : null;
+  }
+}
