@@ -11,6 +11,7 @@ import { cpSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readConfig } from '../src/home/config.ts';
+import { fleetLogOrigin, readFleetLogVerifierKey } from '../src/ledger/log-identity.ts';
 import { verifyProofFile } from '../src/ledger/proof-file.ts';
 import { generateKeyPair } from 'jose';
 import { kvKey } from '../src/sync/nats.ts';
@@ -251,12 +252,12 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     const decisions = page.entries.filter((e) => e.type === 'decision');
     assert.ok(decisions.length >= 8, `${decisions.length} decisions`);
     const p = (await getJson<{ proof: string; entry: string }>(base, `/console/api/proof?index=${decisions[0]?.index}`)).body;
-    const logKey = readConfig(f.authHome).log.verifierKey;
+    const logKey = readFleetLogVerifierKey(f.authHome, f.name) ?? ''; // the fleet log's own key, not the home's local log's
     assert.equal(verifyProofFile(p.proof, new TextEncoder().encode(p.entry), logKey).ok, true);
     const forged = p.entry.replace('"allow"', '"deny"').replace('"deny"', '"allow"');
     assert.equal(verifyProofFile(p.proof, new TextEncoder().encode(forged + ' '), logKey).ok, false);
     const cps = (await getJson<{ checkpoints: { size: number; note: string }[] }>(base, '/console/api/checkpoints')).body.checkpoints;
-    assert.ok(cps.length >= 1 && cps[0]!.note.startsWith(`${readConfig(f.authHome).log.origin}\n`));
+    assert.ok(cps.length >= 1 && cps[0]!.note.startsWith(`${fleetLogOrigin(f.name, readConfig(f.authHome).domain)}\n`));
     assert.equal((await fetch(`${base}/v1/log/checkpoint`)).status, 200);
   });
 
@@ -371,7 +372,7 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     const fleetProof = (await getJson<{ proof: string; entry: string }>(base, `/console/api/proof?index=${led}`)).body;
     await p.goto(`${base}/console/#/proof`);
     await p.fill('#pin-jwks', await (await fetch(`${base}/.well-known/jwks.json`)).text());
-    await p.fill('#pin-log', readConfig(f.authHome).log.verifierKey);
+    await p.fill('#pin-log', readFleetLogVerifierKey(f.authHome, f.name) ?? '');
     await p.fill('#writ', rootWrit);
     await p.fill('#audience', READ);
     await p.fill('#args', JSON.stringify({ path: '/srv/data/root.txt' }));

@@ -4,23 +4,28 @@
  * and the stored tree and checkpoints against a tree recomputed from the entries.
  */
 import assert from 'node:assert/strict';
-import { readConfig } from '../src/home/config.ts';
+import { readFleetLogVerifierKey } from '../src/ledger/log-identity.ts';
 import { parseCheckpoint, type Checkpoint } from '../src/ledger/checkpoint.ts';
 import { EMPTY_TREE_HASH, leafHash, nodeHash, treeHash, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.ts';
 import { decodeBase64, newVerifier, openNote } from '../src/ledger/note.ts';
 import { decodeClaims, waitFor, type TestFleet } from './fleet-harness.ts';
+
+/** The fleet log's own verifier key (kept in the authority home, not its local log's key). */
+function fleetLogVerifier(f: TestFleet) {
+  return newVerifier(readFleetLogVerifierKey(f.authHome, f.name) ?? assert.fail('no fleet log key in the authority home'));
+}
 
 function sequencerUrl(f: TestFleet): string {
   if (!f.sequencer?.url) throw new Error('the fleet has no running sequencer');
   return f.sequencer.url;
 }
 
-/** The sequencer's latest checkpoint, its signed note verified with the log key of the sequencer's home. */
+/** The sequencer's latest checkpoint, its signed note verified with the fleet log's key (kept in the sequencer's home). */
 export async function latestCheckpoint(f: TestFleet): Promise<Checkpoint & { note: string }> {
   const res = await fetch(`${sequencerUrl(f)}/v1/log/checkpoint`);
   assert.equal(res.status, 200, 'the sequencer serves a checkpoint');
   const note = await res.text();
-  const verifier = newVerifier(readConfig(f.authHome).log.verifierKey);
+  const verifier = fleetLogVerifier(f);
   return { ...parseCheckpoint(openNote(note, [verifier]).text), note };
 }
 
@@ -89,7 +94,7 @@ export async function assertLedgerConsistent(f: TestFleet, earlier: Checkpoint[]
   const storedRoot = treeHash(size, (ids) => ids.map((id) => stored.get(id) ?? assert.fail(`stored hash ${id} is missing`)));
   assert.equal(hex(storedRoot), hex(root), 'the stored tree hashes give the root recomputed from the entries');
 
-  const verifier = newVerifier(readConfig(f.authHome).log.verifierKey);
+  const verifier = fleetLogVerifier(f);
   const cps = (await f.db.query<{ size: string; root: Buffer; note: string }>(`SELECT size, root, note FROM ${f.name}.checkpoints ORDER BY size`)).rows;
   assert.ok(cps.length > 0, 'checkpoints were signed');
   for (const cp of cps) {

@@ -16,7 +16,8 @@ import { buildAuthorityApp } from '../server/authority-app.ts';
 import { startAuthority } from '../sync/authority.ts';
 import { startFleetNode } from '../sync/fleet-node.ts';
 import { startSequencer } from '../sync/sequencer.ts';
-import { BUNDLE_KEY, connectFleet, kvKey } from '../sync/nats.ts';
+import { BUNDLE_KEY, connectFleet, fleetNames, kvKey } from '../sync/nats.ts';
+import { readFleetLogVerifierKey } from '../ledger/log-identity.ts';
 import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
 
@@ -135,9 +136,18 @@ export function registerFleet(program: Command, policy: Command): void {
   fleetOptions(
     fleetCmd
       .command('keys')
-      .description("print the fleet's writ keys as a JWKS: every node certificate in NATS that verifies against this home's pinned authority keys, newest per node, unexpired, not isolated — what to pin to verify any node's writs"),
-  ).action(async (o: { home?: string; nats: string; fleet?: string }) => {
+      .description("print the fleet's writ keys as a JWKS: every node certificate in NATS that verifies against this home's pinned authority keys, newest per node, unexpired, not isolated — what to pin to verify any node's writs")
+      .option('--log', "instead: the fleet log's signed-note verifier key (origin writ.fleet/<fleet>/<domain>), to pin for the sequencer's checkpoints"),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; log?: boolean }) => {
     const config = readConfig(homeOf(o));
+    if (o.log) {
+      const fleetName = o.fleet ?? process.env.WRIT_FLEET ?? 'writ';
+      fleetNames(fleetName); // validates the name before it becomes part of a file name
+      const vkey = readFleetLogVerifierKey(homeOf(o), fleetName);
+      if (!vkey) throw new CliError(`${homeOf(o)} holds no key of the fleet log of ${fleetName} yet: \`writ sequencer --home ${homeOf(o)}\` generates it at its first start`);
+      process.stdout.write(`${vkey}\n`);
+      return;
+    }
     const fleet = await connectFleet(o.nats, { client: 'writ-keys', ...(o.fleet && { fleet: o.fleet }) });
     try {
       const certs = new CertificateSet((node) => kvKey(node));
@@ -172,6 +182,8 @@ export function registerFleet(program: Command, policy: Command): void {
     const config = readConfig(home);
     const [key] = await authoritySigningKeys(home, config);
     if (!key) throw new CliError(`${home} holds no authority key`);
+    // one log, one origin: the node's local log may not share a name with this home's
+    if (`writ.local/${o.domain ?? config.domain}/${o.nodeId}` === config.log.origin) throw new CliError(`node id ${o.nodeId} would give the node's log the origin ${config.log.origin} of this home's own log: choose another node id`);
     const p = paths(o.out);
     mkdirSync(p.keys, { recursive: true, mode: 0o700 });
     const nodeKey = await newKeyPair();

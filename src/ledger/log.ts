@@ -9,7 +9,8 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts';
-import { proveRecord, proveTree, treeHash, verifyConsistency } from './merkle.ts';
+import { assertExtends } from './log-identity.ts';
+import { proveRecord, proveTree, treeHash } from './merkle.ts';
 import { encodeBase64, openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
 import { formatProofFile } from './proof-file.ts';
 import { sqliteHashReader } from './sqlite-batch.ts';
@@ -79,16 +80,17 @@ export class TransparencyLog {
     try {
       const last = this.latestCheckpoint();
       const size = this.size();
-      if (size === 0 || (last && last.size >= size)) {
+      if (size === 0 && !last) {
         this.db.exec('COMMIT');
-        return last;
+        return null;
       }
       const root = treeHash(size, this.reader());
-      if (last) {
-        // Never sign a tree that does not extend the last *signed* one: its root is taken
-        // from the verified note, not from the stored column.
-        const signed = parseCheckpoint(openNote(last.note, [this.verifier]).text);
-        verifyConsistency(signed.size, size, proveTree(size, signed.size, this.reader()), signed.rootHash, root);
+      // Never sign (nor go on serving as current) a tree that does not extend the last
+      // *signed* one: a tree truncated or rewritten under the log throws LogForkError.
+      if (last) assertExtends(last.note, this.verifier, this.origin, size, root, (from) => proveTree(size, from, this.reader()));
+      if (last && last.size === size) {
+        this.db.exec('COMMIT');
+        return last;
       }
       const note = signNote(formatCheckpoint({ origin: this.origin, size, rootHash: root }), [this.signer]);
       this.db.prepare('INSERT INTO ledger_checkpoints (size, root, note, created) VALUES (?, ?, ?, ?)').run(size, root, note, now.toISOString());

@@ -170,6 +170,13 @@ export function ed25519SignerKey(name: string, seed: Uint8Array): string {
   return `PRIVATE+KEY+${name}+${hex8(id)}+${encodeBase64(Uint8Array.of(ALG_ED25519, ...seed))}`;
 }
 
+/** The verifier key of a signer key, derived from its seed (so the two cannot disagree). */
+export function verifierKeyOf(skey: string): string {
+  const signer = newSigner(skey); // validates syntax, algorithm and key ID
+  const seed = (decodeBase64(skey.split('+').slice(4).join('+')) as Uint8Array).subarray(1); // base64 may hold '+'
+  return ed25519VerifierKey(signer.name, rawPublicKey(ed25519PrivateKey(seed)));
+}
+
 /** A new Ed25519 key pair for `name`, as signer and verifier key strings. */
 export function generateKey(name: string): { signerKey: string; verifierKey: string } {
   const { privateKey } = generateKeyPairSync('ed25519');

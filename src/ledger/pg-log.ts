@@ -8,7 +8,8 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts';
-import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from './merkle.ts';
+import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, type HashReader } from './merkle.ts';
+import { assertExtends, LogForkError } from './log-identity.ts';
 import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
 import { applyDdl } from './pg-ddl.ts';
 import { decisionKeys, leafObject } from './leaf.ts';
@@ -29,6 +30,8 @@ CREATE TABLE IF NOT EXISTS ${schema}.writs (jti TEXT PRIMARY KEY, decision_idx B
 CREATE INDEX IF NOT EXISTS writs_parent ON ${schema}.writs(parent) WHERE parent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS writs_root ON ${schema}.writs(root);
 CREATE TABLE IF NOT EXISTS ${schema}.checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created TIMESTAMPTZ NOT NULL DEFAULT now());
+-- the one identity this log signs under (origin and signed-note verifier key), fixed by its first signer
+CREATE TABLE IF NOT EXISTS ${schema}.log_identity (one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one), origin TEXT NOT NULL, verifier_key TEXT NOT NULL);
 `;
 }
 
@@ -61,17 +64,47 @@ export class PgLog {
   private readonly verifier: NoteVerifier;
   private readonly signer: NoteSigner | null;
 
-  constructor(pool: Pool, o: { schema: string; origin: string; verifier: NoteVerifier; signer?: NoteSigner }) {
+  /** the verifier key string, recorded in log_identity by the signer */
+  private readonly verifierKey: string;
+
+  constructor(pool: Pool, o: { schema: string; origin: string; verifier: NoteVerifier; verifierKey?: string; signer?: NoteSigner }) {
     if (!/^[a-z][a-z0-9_]{0,40}$/.test(o.schema)) throw new Error(`invalid schema name ${o.schema}`);
     this.pool = pool;
     this.schema = o.schema;
     this.origin = o.origin;
     this.verifier = o.verifier;
     this.signer = o.signer ?? null;
+    this.verifierKey = o.verifierKey ?? '';
+    if (o.verifier.name !== o.origin) throw new LogForkError(`log key name ${o.verifier.name} is not the origin ${o.origin}`);
+    if (this.signer && (this.signer.name !== o.origin || this.signer.keyId !== o.verifier.keyId || this.verifierKey === '')) throw new LogForkError('the signer key, the verifier key and the origin of the fleet log disagree');
   }
 
   async init(): Promise<void> {
     await applyDdl(this.pool, this.schema, pgSchema(this.schema));
+    if (this.signer) await this.claimIdentity();
+  }
+
+  /**
+   * A signer claims the log's identity once: the first one records its origin and verifier
+   * key; any later signer with another origin or key (another home, a replaced key) is
+   * refused, as is a log whose newest checkpoint does not verify under this identity (one
+   * signed before log identities, under a node's origin). Fail closed: nothing is signed.
+   */
+  private async claimIdentity(): Promise<void> {
+    await this.pool.query(`INSERT INTO ${this.schema}.log_identity (origin, verifier_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [this.origin, this.verifierKey]);
+    const r = await this.pool.query<{ origin: string; verifier_key: string }>(`SELECT origin, verifier_key FROM ${this.schema}.log_identity`);
+    const id = r.rows[0];
+    if (!id || id.origin !== this.origin || id.verifier_key !== this.verifierKey) {
+      throw new LogForkError(`the fleet log in schema ${this.schema} is signed as ${id?.verifier_key ?? '(none)'}, not ${this.verifierKey}: refusing to sign under a second identity`);
+    }
+    const last = await this.latestCheckpoint();
+    if (last) {
+      try {
+        openNote(last.note, [this.verifier]);
+      } catch (err) {
+        throw new LogForkError(`the newest checkpoint in schema ${this.schema} (size ${last.size}) was not signed by ${this.verifierKey} (${(err as Error).message}): it belongs to another log identity; use a new fleet (--fleet) for this one`);
+      }
+    }
   }
 
   async size(db: Pool | PoolClient = this.pool): Promise<number> {
@@ -178,8 +211,8 @@ export class PgLog {
     }
   }
 
-  async latestCheckpoint(): Promise<{ size: number; root: Uint8Array; note: string } | null> {
-    const r = await this.pool.query<{ size: string; root: Buffer; note: string }>(`SELECT size, root, note FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT 1`);
+  async latestCheckpoint(db: Pool | PoolClient = this.pool): Promise<{ size: number; root: Uint8Array; note: string } | null> {
+    const r = await db.query<{ size: string; root: Buffer; note: string }>(`SELECT size, root, note FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT 1`);
     const row = r.rows[0];
     return row ? { size: Number(row.size), root: new Uint8Array(row.root), note: row.note } : null;
   }
@@ -190,14 +223,17 @@ export class PgLog {
     if (!signer) throw new Error('no log signing key');
     return this.transaction(async (client) => {
       await client.query(`LOCK TABLE ${this.schema}.checkpoints IN EXCLUSIVE MODE`);
-      const last = await this.latestCheckpoint();
+      const last = await this.latestCheckpoint(client);
       const size = await this.size(client);
-      if (size === 0 || (last && last.size >= size)) return last;
+      if (size === 0 && !last) return null;
       const root = await this.withHashes((r) => treeHash(size, r), client);
+      // The newest checkpoint signed under this origin (the identity row pins the key):
+      // the tree must extend it, or nothing is signed (a truncated or rewritten tree throws).
       if (last) {
-        const signed = parseCheckpoint(openNote(last.note, [this.verifier]).text);
-        const proof = await this.withHashes((r) => proveTree(size, signed.size, r), client);
-        verifyConsistency(signed.size, size, proof, signed.rootHash, root);
+        const from = parseCheckpoint(openNote(last.note, [this.verifier]).text).size;
+        const proof = size > from ? await this.withHashes((r) => proveTree(size, from, r), client) : [];
+        assertExtends(last.note, this.verifier, this.origin, size, root, () => proof);
+        if (size === from) return last;
       }
       const note = signNote(formatCheckpoint({ origin: this.origin, size, rootHash: root }), [signer]);
       await client.query(`INSERT INTO ${this.schema}.checkpoints (size, root, note) VALUES ($1, $2, $3)`, [size, Buffer.from(root), note]);

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { authorityConsoleSource } from '../console/authority-source.ts';
 import { pgLineageSearch } from '../console/pg-lineage.ts';
 import { registerConsole } from '../console/routes.ts';
-import { newVerifier } from '../ledger/note.ts';
+import { fleetLogKey } from '../ledger/log-identity.ts';
 import { PgLog } from '../ledger/pg-log.ts';
 import type { AuthorityHandle } from '../sync/authority.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
@@ -30,7 +30,9 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
     pool.on('error', () => undefined); // idle-connection errors: the next query reports
     app.addHook('onClose', async () => pool.end());
     // read-only: the sequencer alone appends and signs checkpoints
-    ledger = new PgLog(pool, { schema: a.fleet.name, origin: a.config.log.origin, verifier: newVerifier(a.config.log.verifierKey) });
+    // the fleet log's own identity (not this home's local log's): src/ledger/log-identity.ts
+    const id = fleetLogKey(a.home, a.fleet.name, a.config.domain);
+    ledger = new PgLog(pool, { schema: a.fleet.name, origin: id.origin, verifier: id.verifier });
     await ledger.init();
     lineage = pgLineageSearch(pool, a.fleet.name);
     registerPgLogRoutes(app, ledger);

@@ -31,6 +31,8 @@ export interface NamedBundle {
 
 export interface AuthorityHandle {
   fleet: Fleet;
+  /** the authority home (where the fleet log's verifier key is kept) */
+  home: string;
   config: HomeConfig;
   /** the fleet's nodes: certificates and status reports */
   view: FleetView;
@@ -128,6 +130,7 @@ export async function startAuthority(o: {
   await publish().catch((err: unknown) => log(`writ authority: beacon: ${errorMessage(err)}`));
   return {
     fleet,
+    home: o.home,
     config,
     view,
     current: () => new Map(bundles),

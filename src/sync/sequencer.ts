@@ -5,15 +5,14 @@
  * PostgreSQL transaction (entries, tree hashes, lineage index). After a crash, or any
  * error (a gap, a lost connection), reading restarts from PostgreSQL's size — nothing
  * waits for acknowledgement timeouts, and nothing is applied twice. Every second, if the log grew, it signs a
- * checkpoint (C2SP signed note with its log key) after proving it consistent with the
- * last one. It serves the checkpoint, proofs and entries over HTTP.
+ * checkpoint (C2SP signed note with the fleet log's own key, origin writ.fleet/<fleet>/<domain>)
+ * after proving it extends the last one. It serves the checkpoint, proofs and entries over HTTP.
  */
-import { readFileSync } from 'node:fs';
 import { DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
-import { paths, readConfig } from '../home/config.ts';
-import { newSigner, newVerifier } from '../ledger/note.ts';
+import { readConfig } from '../home/config.ts';
+import { fleetLogKey } from '../ledger/log-identity.ts';
 import { PgLog } from '../ledger/pg-log.ts';
 import { registerPgLogRoutes } from '../server/pg-log-routes.ts';
 import { errorMessage } from '../util.ts';
@@ -34,13 +33,17 @@ export async function startSequencer(o: { home: string; nats: string; pg: string
   const fleet = await connectFleet(o.nats, { client: 'writ-sequencer', ...(o.fleet && { fleet: o.fleet }) });
   const pool = new pg.Pool({ connectionString: o.pg, max: 4 });
   pool.on('error', (err) => log(`writ sequencer: postgres: ${err.message}`));
-  const plog = new PgLog(pool, {
-    schema: fleet.name,
-    origin: config.log.origin,
-    verifier: newVerifier(config.log.verifierKey),
-    signer: newSigner(readFileSync(paths(o.home).logKey, 'utf8').trim()),
-  });
-  await plog.init();
+  // The fleet log has its own identity (origin writ.fleet/<fleet>/<domain>, its own key),
+  // never the authority home's local log's: two logs under one name would be a fork.
+  const id = fleetLogKey(o.home, fleet.name, config.domain);
+  const plog = new PgLog(pool, { schema: fleet.name, origin: id.origin, verifier: id.verifier, verifierKey: id.verifierKey, signer: id.signer });
+  try {
+    await plog.init();
+  } catch (err) {
+    await fleet.close().catch(() => undefined);
+    await pool.end();
+    throw err;
+  }
   const jsm = await jetstreamManager(fleet.nc);
   let running = true;
   let applied = await plog.size();
