@@ -9,7 +9,7 @@
  * The fleet is the one the multi-process tests use (test/fleet-harness.ts).
  */
 import { cpus } from 'node:os';
-import { allowedRequest, decodeClaims, measurePropagation, percentile, TestFleet, waitFor } from '../test/fleet-harness.ts';
+import { allowedRequest, callerHeaders, decodeClaims, measurePropagation, percentile, TestFleet, waitFor } from '../test/fleet-harness.ts';
 
 export async function fleetBench(quick: boolean): Promise<void> {
   const count = quick ? 20 : 60;
@@ -53,7 +53,7 @@ async function singleUseBench(f: TestFleet, count: number): Promise<void> {
     const ms: number[] = [];
     for (const w of writs) {
       const t0 = performance.now();
-      const res = await fetch(`${n2.url}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ writ: w.writ, audience: 'Tool::"fs/read"', args: w.args, consume }) });
+      const res = await fetch(`${n2.url}/v1/verify`, { method: 'POST', headers: callerHeaders(n2), body: JSON.stringify({ writ: w.writ, audience: 'Tool::"fs/read"', args: w.args, consume }) });
       await res.arrayBuffer();
       if (res.status !== 200) throw new Error(`bench: verify ${consume ? 'consume' : 'inspect'}: HTTP ${res.status}`);
       ms.push(performance.now() - t0);

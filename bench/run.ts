@@ -15,6 +15,7 @@ import { initHome } from '../src/home/init.ts';
 import { MemoryLedger } from '../src/ledger/memory-ledger.ts';
 import { GovernanceNode } from '../src/node/node.ts';
 import { authoritySigningKeys, openHome } from '../src/home/open.ts';
+import { CallerStore } from '../src/node/callers.ts';
 import { buildBundle, readPolicyFolder } from '../src/policy/sign.ts';
 import { loadPolicySource } from '../src/policy/source.ts';
 import { memoryJtiStore, verifyWrit } from '../src/writ/verify.ts';
@@ -32,6 +33,9 @@ const QUICK = process.argv.includes('--quick');
 const COUNT = QUICK ? 500 : 3000;
 const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
 
+/** the caller token of each bench home (both roles, any principal: the synthetic requests name many) */
+const callerTokens = new Map<string, string>();
+
 async function prepareHome(policyDir: string): Promise<string> {
   const home = mkdtempSync(join(tmpdir(), 'writ-bench-home-'));
   await initHome({ home });
@@ -39,6 +43,7 @@ async function prepareHome(policyDir: string): Promise<string> {
   const created = new Date();
   const bundle = await buildBundle(readPolicyFolder(policyDir), { domain: 'default', version: 1, created, expires: new Date(created.getTime() + 86400_000) }, await authoritySigningKeys(home, h.config));
   await h.node.policy.activate(new TextEncoder().encode(JSON.stringify(bundle)));
+  callerTokens.set(home, new CallerStore(h.db).add('bench', { roles: ['authorize', 'verify'], principals: ['*'] }).token);
   h.close();
   return home;
 }
@@ -61,7 +66,7 @@ async function httpBench(home: string, n: number): Promise<Stats> {
       connections: 64,
       duration: seconds,
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${callerTokens.get(home) ?? ''}` },
       requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify(request(i++, n)) }) }],
     });
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`HTTP bench: ${r.non2xx} non-2xx, ${r.errors} errors`);

@@ -18,7 +18,7 @@
  * garbage space, not retained memory, and the last one can come minutes into a run,
  * which would read as growth. Fixed, RSS measures what the server keeps.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,8 +114,10 @@ class Driver {
   requests = 0;
   private n = 0;
   private readonly base: string;
-  constructor(base: string) {
+  private readonly authorization: string;
+  constructor(base: string, callerToken: string) {
     this.base = base;
+    this.authorization = `Bearer ${callerToken}`;
   }
 
   private count(key: string): void {
@@ -125,7 +127,8 @@ class Driver {
   private async post(kind: string, path: string, body: string, headers: Record<string, string> = json): Promise<{ status: number; body: string }> {
     this.requests++;
     try {
-      const res = await fetch(`${this.base}${path}`, { method: 'POST', headers, body });
+      // every request carries the soak's caller token, so refusals are about the body, not the credential
+      const res = await fetch(`${this.base}${path}`, { method: 'POST', headers: { ...headers, authorization: this.authorization }, body });
       const text = await res.text();
       this.count(`${kind} ${path} ${res.status}`);
       return { status: res.status, body: text };
@@ -188,10 +191,15 @@ const fmt = (v: number | null, d = 1) => (v === null ? '-' : v.toFixed(d));
 
 async function main(): Promise<number> {
   const home = mkdtempSync(join(tmpdir(), 'writ-soak-'));
+  // a caller token of both roles for any principal (the unique pattern names a new principal per request)
+  const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args, '--home', home], { encoding: 'utf8' });
+  if (cli(['init']).status !== 0) throw new Error('soak: writ init failed');
+  const added = cli(['caller', 'add', 'soak', '--role', 'both', '--principals', '*']);
+  if (added.status !== 0) throw new Error(`soak: writ caller add failed: ${added.stderr}`);
   const server = await startServer(home);
   const pid = server.child.pid as number;
   const dbFile = paths(home).db;
-  const driver = new Driver(server.base);
+  const driver = new Driver(server.base, added.stdout.trim());
   const started = Date.now();
   const until = started + minutes * 60_000;
   console.log(`soak: writ up pid ${pid} at ${server.base}, ${minutes} min, concurrency ${concurrency}, sample every ${intervalMs / 1000} s, ${semiSpace === 0 ? 'young generation sized by V8' : `young generation fixed at ${semiSpace} MiB semi-spaces`}`);

@@ -52,6 +52,9 @@ export const DENY_REASONS = [
   'approval_rejected',
   'approval_expired',
   'approval_invalid',
+  // callers of the HTTP API (docs/http-api.md, "Callers and credentials")
+  'caller_unauthenticated', // no valid caller token (401)
+  'caller_not_permitted', // the caller's token lacks the role, or may not assert this principal (403)
   // evidence and internals
   'ledger_append_failed',
   'internal_error',

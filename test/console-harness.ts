@@ -6,6 +6,7 @@
  * the pages make, every console error and every page error.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -35,12 +36,19 @@ export interface Server {
   base: string;
   port: string;
   adminToken: string;
+  /** a caller token of both roles for any principal (writ caller add), sent by post() to the decision routes */
+  callerToken: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
 
 /** `writ up --home H --port 0 --demo --quiet`, resolved once it listens. */
+// the caller token of each running server, by base URL
+const callerTokens = new Map<string, string>();
+
 export async function startServer(home: string): Promise<Server> {
+  if (!existsSync(join(home, 'config.json'))) cli(['init', '--home', home]);
+  const callerToken = cli(['caller', 'add', `test-${randomUUID().slice(0, 8)}`, '--home', home, '--role', 'both', '--principals', '*']).trim();
   const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--port', '0', '--demo', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const base = await new Promise<string>((resolve, reject) => {
@@ -55,9 +63,11 @@ export async function startServer(home: string): Promise<Server> {
     });
     child.once('exit', (code) => reject(new Error(`writ up exited ${code}:\n${err}`)));
   });
+  callerTokens.set(base, callerToken);
   return {
     home,
     base,
+    callerToken,
     port: new URL(base).port,
     adminToken: readFileSync(join(home, 'keys', 'admin.token'), 'utf8').trim(),
     child,
@@ -70,7 +80,9 @@ export async function startServer(home: string): Promise<Server> {
   };
 }
 
+/** POST JSON; the decision routes get the server's caller token unless a token is given. */
 export async function post(base: string, path: string, body: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  token ??= /^\/v1\/(authorize|verify|outcome)$/.test(path) ? callerTokens.get(base) : undefined;
   const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },

@@ -7,6 +7,7 @@ import { DuplicateOutcomeError, recordOutcome, revoke } from '../src/node/eviden
 import { replayDecisions } from '../src/node/replay.ts';
 import { BundleError } from '../src/reasons.ts';
 import { buildApp } from '../src/server/app.ts';
+import { auth, withTestCaller } from './server-fixture.ts';
 import { bundleBytes, CLI, DEMO_POLICY, fixture } from './helpers.ts';
 
 const READ = { principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"', args: { path: '/srv/a' } };
@@ -19,9 +20,9 @@ describe('evidence', () => {
     const outcome = { jti, node: 'node-1', exitCode: 0, signal: null, durationMs: 3, status: 'ok' as const, reason: null };
     await recordOutcome(f.ledger, outcome);
     await assert.rejects(recordOutcome(f.ledger, { ...outcome, status: 'failed', exitCode: 1 }), DuplicateOutcomeError);
-    const app = await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
+    const app = withTestCaller(await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log }), f.db);
     const outcomeToken = f.state.issueOutcomeToken(jti, d.claims?.exp as number);
-    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: d.writ, outcomeToken, status: 'failed', durationMs: 1 } });
+    const res = await app.inject({ method: 'POST', url: '/v1/outcome', headers: auth(app), payload: { writ: d.writ, outcomeToken, status: 'failed', durationMs: 1 } });
     assert.equal(res.statusCode, 409, res.body);
     assert.equal(f.ledger.findByJti(jti, 'outcome').length, 1);
     await app.close();
@@ -108,13 +109,13 @@ describe('evidence', () => {
 describe('HTTP admin and verify hardening', () => {
   it('admin endpoints answer 401 before reading the body; /v1/verify requires the audience', async () => {
     const f = await fixture();
-    const app = await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
+    const app = withTestCaller(await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log }), f.db);
     for (const url of ['/v1/bundles', '/v1/revoke']) {
       const res = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{not json' });
       assert.equal(res.statusCode, 401, `${url}: ${res.body}`);
     }
     const d = await f.node.authorize(READ);
-    const res = await app.inject({ method: 'POST', url: '/v1/verify', payload: { writ: d.writ, args: READ.args } });
+    const res = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { writ: d.writ, args: READ.args } });
     assert.equal(res.statusCode, 400);
     assert.equal(f.state.isJtiConsumed(d.claims?.jti as string), false);
     await app.close();

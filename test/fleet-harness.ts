@@ -264,7 +264,12 @@ export interface FleetNodeProc extends Proc {
   id: string;
   home: string;
   proxy: NatsProxy | null;
+  /** this node's caller token (`writ caller add`: both roles, any principal), sent to its decision routes */
+  callerToken: string;
 }
+
+/** The headers of a request to a node's decision routes (its caller token). */
+export const callerHeaders = (n: FleetNodeProc) => ({ 'content-type': 'application/json', authorization: `Bearer ${n.callerToken}` });
 
 export interface FleetOptions {
   nodes: number;
@@ -338,12 +343,13 @@ export class TestFleet {
       if (proxy) await proxy.listen();
       const home = join(this.dir, id);
       const p = new Proc(id, () => ['node', '--home', home, '--fleet', this.name, '--nats', proxy ? proxy.url : NATS_URL, '--port', '0'], /listening on (http:\/\/\S+)/, this.env);
-      this.nodes.push(Object.assign(p, { id, home, proxy }));
+      this.nodes.push(Object.assign(p, { id, home, proxy, callerToken: '' }));
     }
     this.bus = await connectFleet(NATS_URL, { fleet: this.name, client: 'writ-test' });
     // node homes are certified through the CLI while the authority and the sequencer start
     const nodesUp = (async () => {
       await Promise.all(ids.map((id) => this.cliOk(['fleet', 'add-node', '--home', this.authHome, '--node-id', id, '--out', join(this.dir, id)])));
+      await Promise.all(this.nodes.map(async (n) => (n.callerToken = (await this.cliOk(['caller', 'add', 'test-harness', '--home', n.home, '--role', 'both', '--principals', '*'])).stdout.trim())));
       await Promise.all(this.nodes.map((n) => n.start()));
     })();
     await Promise.all([this.authority.start(), this.sequencer?.start(), nodesUp]);
@@ -419,7 +425,7 @@ export class TestFleet {
   /** POST /v1/authorize; an allow's writ is remembered in `writs`. */
   async authorize(n: FleetNodeProc, body: AuthorizeBody = allowedRequest(), signal?: AbortSignal): Promise<{ status: number; body: DecisionBody; ms: number }> {
     const started = performance.now();
-    const res = await fetch(`${n.url}/v1/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(signal && { signal }) });
+    const res = await fetch(`${n.url}/v1/authorize`, { method: 'POST', headers: callerHeaders(n), body: JSON.stringify(body), ...(signal && { signal }) });
     const d = (await res.json()) as DecisionBody;
     if (d.writ) this.writs.push(d.writ);
     return { status: res.status, body: d, ms: performance.now() - started };
@@ -427,7 +433,7 @@ export class TestFleet {
 
   /** POST /v1/verify without consuming the writ (so that every node can be asked about the same one). */
   async verify(n: FleetNodeProc, writ: string, audience: string, args: Record<string, unknown>): Promise<{ status: number; body: VerifyBody }> {
-    const res = await fetch(`${n.url}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ writ, audience, args, consume: false }) });
+    const res = await fetch(`${n.url}/v1/verify`, { method: 'POST', headers: callerHeaders(n), body: JSON.stringify({ writ, audience, args, consume: false }) });
     return { status: res.status, body: (await res.json()) as VerifyBody };
   }
 

@@ -32,7 +32,8 @@ describe('fleet: node certificates over time', { timeout: 120_000 }, () => {
   async function startNode(id: string, valid: string): Promise<{ proc: FleetNodeProc; writ: string; args: Record<string, unknown> }> {
     const home = join(f.dir, id);
     await f.cliOk(['fleet', 'add-node', '--home', f.authHome, '--node-id', id, '--out', home, '--valid', valid]);
-    const proc = Object.assign(new Proc(id, () => ['node', '--home', home, '--fleet', f.name, '--nats', NATS_URL, '--port', '0'], /listening on (http:\/\/\S+)/, f.env), { id, home, proxy: null });
+    const callerToken = (await f.cliOk(['caller', 'add', 'test-harness', '--home', home, '--role', 'both', '--principals', '*'])).stdout.trim();
+    const proc = Object.assign(new Proc(id, () => ['node', '--home', home, '--fleet', f.name, '--nats', NATS_URL, '--port', '0'], /listening on (http:\/\/\S+)/, f.env), { id, home, proxy: null, callerToken });
     extra.push(proc);
     await proc.start();
     await f.waitReady(1, [proc]);

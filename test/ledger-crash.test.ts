@@ -19,6 +19,7 @@ import { auditLog } from '../src/ledger/audit.ts';
 import { parseCheckpoint } from '../src/ledger/checkpoint.ts';
 import { verifyConsistency } from '../src/ledger/merkle.ts';
 import { newVerifier, openNote, type NoteVerifier } from '../src/ledger/note.ts';
+import { CallerStore } from '../src/node/callers.ts';
 import { fixture, startUp } from './helpers.ts';
 
 const ROUNDS = 15;
@@ -78,6 +79,7 @@ describe('ledger durability: SIGKILL under concurrent load', () => {
     const f = await fixture();
     const home = f.home;
     const verifierKey = f.config.log.verifierKey;
+    const callerToken = new CallerStore(f.db).add('crash-load', { roles: ['authorize'], principals: ['Agent::"a1"'] }).token;
     f.close();
     homes.push(home);
     const verifier: NoteVerifier = newVerifier(verifierKey);
@@ -117,7 +119,7 @@ describe('ledger durability: SIGKILL under concurrent load', () => {
             const n = requestCounter++;
             const res = await fetch(`${url}/v1/authorize`, {
               method: 'POST',
-              headers: { 'content-type': 'application/json' },
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${callerToken}` },
               body: JSON.stringify({ principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"', args: { path: `/srv/x-${n}` } }),
             });
             const body = (await res.json()) as { decision: string; writ?: string; ledgerIndex: number | null; reasons: string[] };

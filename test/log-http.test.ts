@@ -15,6 +15,7 @@ import { recordOutcome } from '../src/node/evidence.ts';
 import type { Lineage } from '../src/lineage/lineage.ts';
 import type { AuthorizeRequest, Decision } from '../src/node/node.ts';
 import { buildApp } from '../src/server/app.ts';
+import { auth, withTestCaller } from './server-fixture.ts';
 import { CLI, fixture, type Fixture } from './helpers.ts';
 
 const READ = (path: string): AuthorizeRequest => ({ principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"', args: { path } });
@@ -51,7 +52,7 @@ describe('HTTP: checkpoint, proofs, entries', () => {
   let app: FastifyInstance;
   before(async () => {
     f = await fixture();
-    app = await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
+    app = withTestCaller(await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log }), f.db);
   });
   after(async () => {
     await app.close();
@@ -172,7 +173,7 @@ describe('HTTP: C2SP tlog-tiles', () => {
   let size: number;
   before(async () => {
     f = await fixture();
-    app = await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
+    app = withTestCaller(await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log }), f.db);
     const ds = await grow(f, 300, 't');
     assert.ok(ds.every((d) => d.decision === 'allow'));
     size = f.log.size();
@@ -260,9 +261,9 @@ describe('lineage: HTTP and writ lineage', () => {
   const w = {} as Record<'p' | 'c1' | 'c2' | 'g', { writ: string; jti: string; led: number }>;
   before(async () => {
     f = await fixture();
-    app = await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
+    app = withTestCaller(await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log }), f.db);
     const authorize = async (path: string, parent?: string) => {
-      const res = await app.inject({ method: 'POST', url: '/v1/authorize', payload: { ...READ(path), ...(parent && { parent }) } });
+      const res = await app.inject({ method: 'POST', url: '/v1/authorize', headers: auth(app), payload: { ...READ(path), ...(parent && { parent }) } });
       const b = res.json<DecisionBody>();
       assert.equal(res.statusCode, 200, res.body);
       assert.ok(b.writ && b.claims);
@@ -327,11 +328,12 @@ describe('lineage: HTTP and writ lineage', () => {
     const res = await app.inject({
       method: 'POST',
       url: '/v1/authorize',
+      headers: auth(app),
       payload: { principal: 'Agent::"a1"', action: 'Action::"exec"', resource: 'Binary::"/usr/bin/echo"', args: { argv: ['hi'] }, parent: w.p.writ },
     });
     assert.equal(res.statusCode, 403, res.body);
     assert.deepEqual(res.json<DecisionBody>().policies, ['children-never-exec']);
-    const root = await app.inject({ method: 'POST', url: '/v1/authorize', payload: { principal: 'Agent::"a1"', action: 'Action::"exec"', resource: 'Binary::"/usr/bin/echo"', args: { argv: ['hi'] } } });
+    const root = await app.inject({ method: 'POST', url: '/v1/authorize', headers: auth(app), payload: { principal: 'Agent::"a1"', action: 'Action::"exec"', resource: 'Binary::"/usr/bin/echo"', args: { argv: ['hi'] } } });
     assert.equal(root.statusCode, 200, 'the same request without a parent is allowed');
   });
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bundleBytes, DEMO_POLICY, fixture } from './helpers.ts';
-import { AUD, authorize, b64url, leafAt, makeApp, READ, WRITE, type ErrorBody, app, f, useServerApp } from './server-fixture.ts';
+import { AUD, auth, authorize, b64url, leafAt, makeApp, READ, WRITE, type ErrorBody, app, f, useServerApp } from './server-fixture.ts';
 
 describe('HTTP API: admin endpoints', () => {
   useServerApp();
@@ -34,7 +34,7 @@ describe('HTTP API: admin endpoints', () => {
     const leaf = leafAt(f, body.ledgerIndex);
     assert.equal(leaf.type, 'revocation');
     assert.equal(leaf.value, jti);
-    const v = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/r2.txt' } } });
+    const v = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/r2.txt' } } });
     assert.equal(v.statusCode, 403);
     assert.equal(v.json<{ reason: string }>().reason, 'writ_revoked');
     const again = await app.inject({ method: 'POST', url: '/v1/revoke', headers: bearer(f.adminToken), payload: { value: jti } });

@@ -1,7 +1,10 @@
 /** Shared fixture for the HTTP API tests (server*.test.ts): request shapes, response bodies, ledger-leaf readers, the app under test. */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { DatabaseSync } from 'node:sqlite';
 import { after, before } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { CallerStore } from '../src/node/callers.ts';
 import { buildApp } from '../src/server/app.ts';
 import type { WritClaims } from '../src/writ/claims.ts';
 import { fixture, type Fixture } from './helpers.ts';
@@ -56,12 +59,33 @@ export function allowCount(f: Fixture): number {
 
 export const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
+// The caller token each app under test is called with (its home's callers table).
+const callerTokens = new WeakMap<FastifyInstance, string>();
+
+/**
+ * Issues, in this home, a caller token of both roles that may assert any principal, for the
+ * tests' own requests to this app (the tests of the credentials themselves are in
+ * adversarial/callers.test.ts and adversarial/caller-http.test.ts).
+ */
+export function withTestCaller(app: FastifyInstance, db: DatabaseSync): FastifyInstance {
+  const { token } = new CallerStore(db).add(`test-${randomUUID().slice(0, 8)}`, { roles: ['authorize', 'verify'], principals: ['*'] });
+  callerTokens.set(app, token);
+  return app;
+}
+
+/** The Authorization header of the app's test caller (withTestCaller). */
+export function auth(app: FastifyInstance): { authorization: string } {
+  const token = callerTokens.get(app);
+  assert.ok(token, 'the app was made with withTestCaller');
+  return { authorization: `Bearer ${token}` };
+}
+
 export async function makeApp(f: Fixture): Promise<FastifyInstance> {
-  return buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log });
+  return withTestCaller(await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log }), f.db);
 }
 
 export async function authorize(app: FastifyInstance, body: object) {
-  const res = await app.inject({ method: 'POST', url: '/v1/authorize', payload: body });
+  const res = await app.inject({ method: 'POST', url: '/v1/authorize', headers: auth(app), payload: body });
   return { status: res.statusCode, body: res.json<DecisionBody>(), headers: res.headers };
 }
 

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { signWrit } from '../src/writ/issue.ts';
 import { fixture } from './helpers.ts';
 import type { WritClaims } from '../src/writ/claims.ts';
-import { allowCount, AUD, authorize, b64url, leafAt, READ, WRITE, type ErrorBody, app, f, useServerApp } from './server-fixture.ts';
+import { allowCount, AUD, auth, authorize, b64url, leafAt, READ, WRITE, type ErrorBody, app, f, useServerApp } from './server-fixture.ts';
 
 describe('HTTP API: decisions', () => {
   useServerApp();
@@ -81,12 +81,12 @@ describe('HTTP API: decisions', () => {
   it('POST /v1/verify accepts the writ once (consume defaults to true), then writ_replayed', async () => {
     const a = await authorize(app, { ...READ, args: { path: '/srv/v.txt' } });
     assert.equal(a.status, 200);
-    const v1 = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/v.txt' } } });
+    const v1 = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/v.txt' } } });
     assert.equal(v1.statusCode, 200);
     const b1 = v1.json<{ valid: boolean; claims: WritClaims }>();
     assert.equal(b1.valid, true);
     assert.equal(b1.claims.jti, a.body.claims?.jti);
-    const v2 = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/v.txt' } } });
+    const v2 = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/v.txt' } } });
     assert.equal(v2.statusCode, 403);
     assert.deepEqual({ valid: v2.json<{ valid: boolean }>().valid, reason: v2.json<{ reason: string }>().reason }, { valid: false, reason: 'writ_replayed' });
   });
@@ -94,18 +94,18 @@ describe('HTTP API: decisions', () => {
   it('POST /v1/verify with consume:false inspects without consuming', async () => {
     const a = await authorize(app, { ...READ, args: { path: '/srv/c.txt' } });
     for (let i = 0; i < 2; i++) {
-      const v = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/c.txt' }, consume: false } });
+      const v = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/c.txt' }, consume: false } });
       assert.equal(v.statusCode, 200);
     }
-    const consume = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/c.txt' } } });
+    const consume = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/c.txt' } } });
     assert.equal(consume.statusCode, 200);
   });
 
   it('POST /v1/verify with consume:false does not report a spent writ as valid', async () => {
     const a = await authorize(app, { ...READ, args: { path: '/srv/s.txt' } });
-    const used = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/s.txt' } } });
+    const used = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/s.txt' } } });
     assert.equal(used.statusCode, 200);
-    const inspect = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/s.txt' }, consume: false } });
+    const inspect = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: a.body.writ, args: { path: '/srv/s.txt' }, consume: false } });
     assert.equal(inspect.statusCode, 403, `a consumed writ inspected with consume:false: ${inspect.body}`);
     assert.equal(inspect.json<{ reason: string }>().reason, 'writ_replayed');
   });
@@ -120,22 +120,22 @@ describe('HTTP API: decisions', () => {
       [{ writ, args: { path: '/srv/i.txt' }, audience: 'Tool::"fs/write"' }, 'writ_audience_mismatch'],
     ];
     for (const [payload, reason] of cases) {
-      const v = await app.inject({ method: 'POST', url: '/v1/verify', payload });
+      const v = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload });
       assert.equal(v.statusCode, 403, JSON.stringify(payload));
       assert.equal(v.json<{ reason: string }>().reason, reason, JSON.stringify(payload));
     }
     // none of the failures consumed it
-    const ok = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ, args: { path: '/srv/i.txt' } } });
+    const ok = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ, args: { path: '/srv/i.txt' } } });
     assert.equal(ok.statusCode, 200);
 
     const [h, p, s] = writ.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as WritClaims;
     const widened = `${h}.${b64url({ ...claims, jti: 'other', act: { ...claims.act, resource: 'Tool::"fs/write"' } })}.${s}`;
-    const v = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: widened, args: { path: '/srv/i.txt' } } });
+    const v = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: widened, args: { path: '/srv/i.txt' } } });
     assert.equal(v.statusCode, 403);
     assert.equal(v.json<{ reason: string }>().reason, 'writ_signature_invalid');
     const none = `${b64url({ alg: 'none', typ: 'writ+jwt' })}.${p}.`;
-    const vn = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ: none, args: { path: '/srv/i.txt' } } });
+    const vn = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ: none, args: { path: '/srv/i.txt' } } });
     assert.equal(vn.statusCode, 403);
     assert.equal(vn.json<{ valid: boolean }>().valid, false);
   });
@@ -152,7 +152,7 @@ describe('HTTP API: decisions', () => {
       `${header}.!!!.c2ln`,
     ];
     for (const writ of garbage) {
-      const v = await app.inject({ method: 'POST', url: '/v1/verify', payload: { audience: AUD, writ } });
+      const v = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { audience: AUD, writ } });
       assert.equal(v.statusCode, 403, `${writ}: ${v.body}`);
       const body = v.json<{ valid: boolean; reason: string }>();
       assert.equal(body.valid, false, writ);
@@ -163,10 +163,10 @@ describe('HTTP API: decisions', () => {
   it('POST /v1/outcome records an outcome linked to the jti (201)', async () => {
     const a = await authorize(app, { ...READ, args: { path: '/srv/o.txt' } });
     const jti = a.body.claims?.jti as string;
-    const used = await app.inject({ method: 'POST', url: '/v1/verify', payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/o.txt' } } });
+    const used = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/o.txt' } } });
     const outcomeToken = used.json<{ outcomeToken: string }>().outcomeToken;
     assert.ok(outcomeToken, 'the enforcement point that used the writ gets the token');
-    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: a.body.writ, outcomeToken, status: 'ok', exitCode: 0, durationMs: 12.4 } });
+    const res = await app.inject({ method: 'POST', url: '/v1/outcome', headers: auth(app), payload: { writ: a.body.writ, outcomeToken, status: 'ok', exitCode: 0, durationMs: 12.4 } });
     assert.equal(res.statusCode, 201);
     const body = res.json<{ recorded: boolean; jti: string; ledgerIndex: number }>();
     assert.equal(body.recorded, true);
@@ -199,7 +199,7 @@ describe('HTTP API: decisions', () => {
         [od.writ as string, 'signed by another node'],
         ['garbage', 'not a JWS'],
       ] as const) {
-        const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: w, outcomeToken: 'x', status: 'ok', exitCode: 0, durationMs: 1 } });
+        const res = await app.inject({ method: 'POST', url: '/v1/outcome', headers: auth(app), payload: { writ: w, outcomeToken: 'x', status: 'ok', exitCode: 0, durationMs: 1 } });
         assert.equal(res.statusCode, 403, `${what}: ${res.body}`);
         assert.match(res.json<ErrorBody>().error, /^writ_/, what);
       }
@@ -214,7 +214,7 @@ describe('HTTP API: decisions', () => {
     const ghost = await signWrit({ ...claims, jti: ghostJti }, f.node.identity.privateKey, f.node.identity.kid);
     const before = f.ledger.size();
     const ghostToken = f.state.issueOutcomeToken(ghostJti, claims.exp); // as if an enforcement point had used it
-    const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: ghost, outcomeToken: ghostToken, status: 'ok', exitCode: 0, durationMs: 1 } });
+    const res = await app.inject({ method: 'POST', url: '/v1/outcome', headers: auth(app), payload: { writ: ghost, outcomeToken: ghostToken, status: 'ok', exitCode: 0, durationMs: 1 } });
     assert.ok(res.statusCode === 403 || res.statusCode === 404, `unrecorded writ: ${res.statusCode}`);
     assert.equal(res.json<ErrorBody>().error, 'unknown_writ');
     assert.equal(f.ledger.size(), before);
@@ -226,17 +226,17 @@ describe('HTTP API: decisions', () => {
     const before = f.ledger.size();
     // the agent, before the enforcement point ran anything, and with a made-up token
     for (const outcomeToken of ['made-up', 'x'.repeat(32)]) {
-      const early = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: a.body.writ, outcomeToken, status: 'ok', resultDigest: 'forged', durationMs: 1 } });
+      const early = await app.inject({ method: 'POST', url: '/v1/outcome', headers: auth(app), payload: { writ: a.body.writ, outcomeToken, status: 'ok', resultDigest: 'forged', durationMs: 1 } });
       assert.equal(early.statusCode, 403);
       assert.equal(early.json<ErrorBody>().error, 'outcome_token_invalid');
     }
     assert.equal(f.ledger.size(), before, 'nothing recorded');
     // a look without consuming gives no token
-    const look = await app.inject({ method: 'POST', url: '/v1/verify', payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/t.txt' }, consume: false } });
+    const look = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/t.txt' }, consume: false } });
     assert.equal(look.json<{ outcomeToken?: string }>().outcomeToken, undefined);
-    const used = await app.inject({ method: 'POST', url: '/v1/verify', payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/t.txt' } } });
+    const used = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { writ: a.body.writ, audience: AUD, args: { path: '/srv/t.txt' } } });
     const { outcomeToken } = used.json<{ outcomeToken: string }>();
-    const real = await app.inject({ method: 'POST', url: '/v1/outcome', payload: { writ: a.body.writ, outcomeToken, status: 'failed', exitCode: 2, durationMs: 5 } });
+    const real = await app.inject({ method: 'POST', url: '/v1/outcome', headers: auth(app), payload: { writ: a.body.writ, outcomeToken, status: 'failed', exitCode: 2, durationMs: 5 } });
     assert.equal(real.statusCode, 201);
     assert.equal(f.ledger.findByJti(jti, 'outcome').length, 1);
   });
@@ -244,7 +244,7 @@ describe('HTTP API: decisions', () => {
   it('POST /v1/outcome without a writ or with a bad status is a 400', async () => {
     const before = f.ledger.size();
     for (const payload of [{ status: 'ok', durationMs: 1 }, { writ: 'x.y.z', status: 'great', durationMs: 1 }, { writ: 'x.y.z', status: 'ok', durationMs: -1 }]) {
-      const res = await app.inject({ method: 'POST', url: '/v1/outcome', payload });
+      const res = await app.inject({ method: 'POST', url: '/v1/outcome', headers: auth(app), payload });
       assert.equal(res.statusCode, 400, JSON.stringify(payload));
       assert.equal(res.json<ErrorBody>().error, 'invalid_request');
     }

@@ -1,5 +1,5 @@
 /** `writ up`: the embedded governance server (authority, node and ledger in one process). */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -7,11 +7,21 @@ import { paths } from '../home/config.ts';
 import { initHome } from '../home/init.ts';
 import { authoritySigningKeys, openHome, type OpenHome } from '../home/open.ts';
 import { buildBundle, readPolicyFolder } from '../policy/sign.ts';
+import { CallerStore } from '../node/callers.ts';
 import { buildApp } from '../server/app.ts';
 import { errorMessage } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
 
 export const DEMO_POLICY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'demo', 'policy');
+
+/**
+ * The demo's sandbox principals (the Agent entities of demo/policy/entities.json): the only
+ * ones `writ up --demo` lets a request without a caller token name (docs/http-api.md).
+ */
+function demoPrincipals(): string[] {
+  const entities = JSON.parse(readFileSync(join(DEMO_POLICY_DIR, 'entities.json'), 'utf8')) as { uid?: { type?: unknown; id?: unknown } }[];
+  return entities.flatMap((e) => (e.uid?.type === 'Agent' && typeof e.uid.id === 'string' ? [`Agent::${JSON.stringify(e.uid.id)}`] : []));
+}
 
 /** Signs and activates the demo policy unless a valid bundle is already active. */
 async function ensureDemoPolicy(h: OpenHome, log: (s: string) => void): Promise<void> {
@@ -36,7 +46,7 @@ export function registerUp(program: Command): void {
       .description('run the embedded governance server: HTTP API, JWKS, health, metrics, OpenAPI at /openapi.json')
       .option('--port <port>', 'TCP port', '8700')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
-      .option('--demo', 'initialize the home if needed and activate the demo policy if no valid bundle is active')
+      .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
       .option('--quiet', 'no request logs'),
   ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; quiet?: boolean }) => {
     const home = homeOf(o);
@@ -47,7 +57,9 @@ export function registerUp(program: Command): void {
     }
     const h = await openHome(home, { writer: 'worker' });
     if (o.demo) await ensureDemoPolicy(h, log);
-    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet });
+    const callers = { store: new CallerStore(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
+    if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
+    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers });
     // Every second: pick up bundles activated by other processes, and sign a checkpoint if the log grew.
     const refresh = setInterval(() => {
       h.node.policy.refresh().catch((err: unknown) => log(`could not load the active bundle: ${errorMessage(err)}`));

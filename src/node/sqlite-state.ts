@@ -85,6 +85,11 @@ export class SqliteNodeState implements NodeState {
   private readonly now: () => number;
   private lastPrune = Number.NEGATIVE_INFINITY;
 
+  /** the database this state lives in (the caller credentials share it: src/node/callers.ts) */
+  get database(): DatabaseSync {
+    return this.db;
+  }
+
   /** `now`: the clock expiry is judged by (ms since the epoch; default Date.now), for tests */
   constructor(db: DatabaseSync, o: { now?: () => number } = {}) {
     this.db = db;

@@ -23,6 +23,9 @@ import { nodeConsoleSource } from '../console/node-source.ts';
 import { registerConsole } from '../console/routes.ts';
 import type { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
+import { CallerStore } from '../node/callers.ts';
+import { SqliteNodeState } from '../node/sqlite-state.ts';
+import { checkCaller, type CallerAccess } from './caller-auth.ts';
 import { installJsonErrors } from './errors.ts';
 import { FASTIFY_LIMITS } from './http-limits.ts';
 import { nodeMetrics } from './metrics.ts';
@@ -51,6 +54,8 @@ export interface AppDeps {
   consoleAssets?: string;
   /** decision statistics already kept for this node (a fleet node's), shared with the console */
   stats?: DecisionStats;
+  /** who may call the decision routes (default: the callers in the state's database; none if it has none) */
+  callers?: CallerAccess;
 }
 
 function decisionBody(d: Decision) {
@@ -60,6 +65,8 @@ function decisionBody(d: Decision) {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { node, ledger, state } = deps;
+  // fail closed: a state without a database has no callers, and every decision route answers 401
+  const callers = deps.callers ?? (state instanceof SqliteNodeState ? { store: new CallerStore(state.database) } : null);
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: MAX_BODY_BYTES,
@@ -112,6 +119,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.post('/v1/authorize', { schema: { body: authorizeBody, response: authorizeResponses, tags: ['decisions'] } }, async (req, reply) => {
     const body = req.body as Parameters<GovernanceNode['authorize']>[0];
+    const who = checkCaller(callers, req, 'authorize', body.principal);
+    if (!who.ok) {
+      const d = await node.deny({ principal: body.principal, action: body.action, resource: body.resource }, who.code, who.message);
+      if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
+      return reply.code(d.reasons.includes('ledger_append_failed') ? 503 : who.status).send(decisionBody(d));
+    }
     // a body refused as I-JSON is recorded, never evaluated: its arguments are not what was sent
     const refused = refusedBodies.get(req);
     const d = refused === undefined ? await node.authorize(body) : await node.deny({ principal: body.principal, action: body.action, resource: body.resource }, 'request_invalid', refused);
@@ -120,6 +133,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.post('/v1/verify', { schema: { body: verifyBody, tags: ['decisions'] } }, async (req, reply) => {
     const b = req.body as { writ: string; args?: object; audience: string; consume: boolean; expect?: { action?: string; resource?: string } };
+    // only an enforcement point verifies: an agent consuming its own writ would get the outcome token
+    const who = checkCaller(callers, req, 'verify');
+    if (!who.ok) {
+      await node.deny({ principal: who.caller, action: 'Action::"writ/verify"', resource: b.audience }, who.code, who.message);
+      if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
+      return reply.code(who.status).send({ valid: false, reason: who.code, message: who.message });
+    }
     try {
       const audience = b.audience;
       const { claims } = await node.verify(b.writ, { audience, args: b.args ?? {}, consume: b.consume, ...(b.expect && { expect: b.expect }) });
@@ -133,6 +153,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.post('/v1/outcome', { schema: { body: outcomeBody, tags: ['evidence'] } }, async (req, reply) => {
     const b = req.body as { writ: string; outcomeToken: string; status: 'ok' | 'failed' | 'terminated' | 'not_started'; exitCode?: number | null; signal?: string | null; durationMs: number; reason?: string | null; isError?: boolean; resultDigest?: string | null };
+    const who = checkCaller(callers, req, 'verify');
+    if (!who.ok) {
+      await node.deny({ principal: who.caller, action: 'Action::"writ/outcome"', resource: 'Writ::"outcome"' }, who.code, who.message);
+      if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
+      return reply.code(who.status).send({ error: who.code, message: who.message });
+    }
     let jti: string;
     try {
       // the writ proves the caller ran under it; its time window may have closed since

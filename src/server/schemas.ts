@@ -45,6 +45,7 @@ const decisionFields = {
 export const authorizeResponses = {
   200: { description: 'allow: the writ', type: 'object', properties: decisionFields },
   403: { description: 'deny, with reason codes', type: 'object', properties: decisionFields },
+  401: { description: 'deny: no valid caller token (caller_unauthenticated), recorded', type: 'object', properties: decisionFields },
   400: { description: 'malformed request', ...error },
   503: { description: 'deny: evidence could not be recorded', type: 'object', properties: decisionFields },
 } as const;

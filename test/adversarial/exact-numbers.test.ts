@@ -17,7 +17,7 @@ import { IJsonError, ijsonViolation, parseIJson } from '../../src/writ/i-json.ts
 import { A1, authorizeArgs, CALL, demoHome, json, READ as READ_TOOL, writ, type AllowOut, type DenyOut } from '../cli-fixture.ts';
 import { fixture, policyFolder, tempDir, type Fixture } from '../helpers.ts';
 import { connectHttp, decisionsSince, env, proxyCommand, serveProxy, SESSION_PERMIT, WRIT_DENIED, type Served } from '../mcp-helpers.ts';
-import { app, f as served, leafAt, READ, useServerApp, type DecisionBody, type ErrorBody, type LeafJson } from '../server-fixture.ts';
+import { app, auth, f as served, leafAt, READ, useServerApp, type DecisionBody, type ErrorBody, type LeafJson } from '../server-fixture.ts';
 
 const UNSAFE = '9007199254740993'; // 2^53 + 1: read as 9007199254740992
 const SAFE = '9007199254740991'; // 2^53 − 1
@@ -90,7 +90,7 @@ const authorizeText = (args: string, extra = '') => `{"principal": ${JSON.string
 describe('HTTP API: a body that is not I-JSON', () => {
   useServerApp();
   const post = async (url: string, payload: string) => {
-    const res = await app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' } });
+    const res = await app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json', ...auth(app) } });
     return { status: res.statusCode, body: res.json<DecisionBody & ErrorBody>() };
   };
   /** the recorded decision leaf of a refusal */

@@ -8,12 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { allowedRequest, decodeClaims, NATS_URL, READ, sleep, TestFleet, waitFor, type FleetNodeProc, type VerifyBody } from '../fleet-harness.ts';
+import { allowedRequest, callerHeaders, decodeClaims, NATS_URL, READ, sleep, TestFleet, waitFor, type FleetNodeProc, type VerifyBody } from '../fleet-harness.ts';
 
 const TTL_MS = 3000;
 
 async function consume(n: FleetNodeProc, writ: string, args: Record<string, unknown>): Promise<{ status: number; body: VerifyBody }> {
-  const res = await fetch(`${n.url}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ writ, audience: READ, args, consume: true }) });
+  const res = await fetch(`${n.url}/v1/verify`, { method: 'POST', headers: callerHeaders(n), body: JSON.stringify({ writ, audience: READ, args, consume: true }) });
   return { status: res.status, body: (await res.json()) as VerifyBody };
 }
 

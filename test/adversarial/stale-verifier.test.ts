@@ -18,6 +18,7 @@ import { requireWrits } from '../../src/enforce/mcp/server-guard.ts';
 import { authoritySigningKeys, openHome, type OpenHome } from '../../src/home/open.ts';
 import { BeaconTracker } from '../../src/node/freshness.ts';
 import { buildApp } from '../../src/server/app.ts';
+import { auth, withTestCaller } from '../server-fixture.ts';
 import { fixture, policyFolder, tempDir, type Fixture } from '../helpers.ts';
 
 const A1 = 'Agent::"a1"';
@@ -60,11 +61,11 @@ describe('a node that cannot prove its state current verifies nothing (stale_pol
   }
 
   it('POST /v1/verify: valid while the beacon is, stale_policy once it expired (also for consume: false)', async () => {
-    const app = await buildApp({ node: fleetView.node, ledger: fleetView.ledger, state: fleetView.state, jwks: fleetView.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: fleetView.log });
+    const app = withTestCaller(await buildApp({ node: fleetView.node, ledger: fleetView.ledger, state: fleetView.state, jwks: fleetView.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: fleetView.log }), fleetView.db);
     try {
       const args = { path: '/a' };
       const writ = await mint(args);
-      const verify = (consume: boolean) => app.inject({ method: 'POST', url: '/v1/verify', payload: { writ, audience: TOOL, args, consume } });
+      const verify = (consume: boolean) => app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { writ, audience: TOOL, args, consume } });
       // no beacon yet: stale
       assert.equal((await verify(false)).json<{ reason: string }>().reason, 'stale_policy');
       await offerBeacon(1, 2);

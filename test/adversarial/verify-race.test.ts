@@ -6,14 +6,16 @@
  *     and SIGKILL in the middle of a race: at most one valid before and after the restart together;
  *   - outcome token: an agent holding the writ cannot record an outcome without the outcomeToken
  *     the enforcement point got (made-up, empty, another writ's token, before use) → 403
- *     outcome_token_invalid and nothing in the ledger; nor by consuming the writ itself first.
+ *     outcome_token_invalid and nothing in the ledger; nor by consuming the writ itself first (an agent's
+ *     caller token has the authorize role only: 403 caller_not_permitted, recorded).
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { CallerStore } from '../../src/node/callers.ts';
 import { fixture, startUp, type Fixture, type UpProcess } from '../helpers.ts';
-import { AUD, makeApp, READ } from '../server-fixture.ts';
+import { AUD, auth, makeApp, READ } from '../server-fixture.ts';
 
 interface VerifyOut {
   valid?: boolean;
@@ -23,8 +25,11 @@ interface VerifyOut {
   claims?: { jti: string };
 }
 
-async function post<T>(base: string, path: string, body: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+// the Authorization header each server is called with (an enforcement point's token of both roles), by base URL
+const callerOf = new Map<string, string>();
+
+async function post<T>(base: string, path: string, body: unknown, authorization = callerOf.get(base)): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization !== undefined && { authorization }) }, body: JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as T };
 }
 
@@ -65,6 +70,7 @@ describe('adversarial: one writ, many concurrent verifications, one embedded nod
     f = await fixture();
     app = await makeApp(f);
     base = await app.listen({ port: 0, host: '127.0.0.1' });
+    callerOf.set(base, auth(app).authorization);
   });
   after(async () => {
     await app.close();
@@ -133,24 +139,25 @@ describe('adversarial: one writ, many concurrent verifications, one embedded nod
     assert.equal(f.ledger.findByJti(w.jti, 'outcome').length, 1);
   });
 
-  it(
-    'an agent that consumes its own writ first gets no outcome token to report with (the enforcement point then refuses the spent writ)',
-    {
-      todo: 'POST /v1/verify is unauthenticated: the agent holding the writ calls it with consume:true itself, receives the outcomeToken, and records a fabricated "ok" outcome for a call that never ran',
-    },
-    async () => {
-      const args = { path: '/srv/preempt.txt' };
-      const w = await issue(base, args);
-      const size = f.ledger.size();
-      // the agent, not the enforcement point, spends the writ
-      const agent = await consume(base, w.writ, args);
-      const r = await post<{ error?: string }>(base, '/v1/outcome', { writ: w.writ, outcomeToken: agent.body.outcomeToken ?? 'none', status: 'ok', exitCode: 0, durationMs: 1, resultDigest: 'fabricated' });
-      // the enforcement point now refuses the writ: nothing ran
-      assert.equal((await consume(base, w.writ, args)).body.reason, 'writ_replayed');
-      assert.equal(f.ledger.findByJti(w.jti, 'outcome').length, 0, `a fabricated outcome was recorded for a call that never ran (${r.status})`);
-      assert.equal(f.ledger.size(), size);
-    },
-  );
+  it('an agent cannot consume its own writ to get an outcome token, nor report an outcome: its token has the authorize role only (403 caller_not_permitted, recorded)', async () => {
+    const args = { path: '/srv/preempt.txt' };
+    const w = await issue(base, args);
+    const agent = `Bearer ${new CallerStore(f.db).add('agent-a1', { roles: ['authorize'], principals: [READ.principal] }).token}`;
+    const size = f.ledger.size();
+    // the agent, not the enforcement point, tries to spend the writ and report a made-up outcome
+    const spent = await post<VerifyOut>(base, '/v1/verify', { writ: w.writ, audience: AUD, args, consume: true }, agent);
+    assert.equal(spent.status, 403, JSON.stringify(spent.body));
+    assert.equal(spent.body.reason, 'caller_not_permitted');
+    assert.equal(spent.body.outcomeToken, undefined);
+    const r = await post<{ error?: string }>(base, '/v1/outcome', { writ: w.writ, outcomeToken: 'A'.repeat(43), status: 'ok', exitCode: 0, durationMs: 1, resultDigest: 'fabricated' }, agent);
+    assert.equal(r.status, 403);
+    assert.equal(r.body.error, 'caller_not_permitted');
+    assert.equal(f.ledger.findByJti(w.jti, 'outcome').length, 0, 'no fabricated outcome');
+    assert.equal(f.state.isJtiConsumed(w.jti), false, 'the refused verification did not spend the writ');
+    assert.equal(f.ledger.size(), size + 2, 'both refusals are recorded');
+    // the enforcement point uses the writ once, as intended
+    assert.equal((await consume(base, w.writ, args)).body.valid, true);
+  });
 });
 
 describe('adversarial: one writ raced across two `writ up` processes on one home, and across a kill -9', () => {
@@ -158,14 +165,17 @@ describe('adversarial: one writ raced across two `writ up` processes on one home
   const running: Up[] = [];
   /** the server the next test starts from (each test leaves one running, to save a start) */
   let current: Up;
+  let authorization: string;
   const start = async () => {
     const u = await up(home);
     running.push(u);
+    callerOf.set(u.url, authorization);
     return u;
   };
   before(async () => {
     const f = await fixture();
     home = f.home;
+    authorization = `Bearer ${new CallerStore(f.db).add('race-ep', { roles: ['authorize', 'verify'], principals: ['*'] }).token}`;
     f.close();
   });
   after(async () => {
