@@ -25,7 +25,7 @@ test('many processes creating one fleet schema at once all succeed, and the tabl
     assert.deepEqual(failures, [], `round ${round}`);
   }
   const tables = await pool.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema]);
-  assert.deepEqual(tables.rows.map((r) => r.table_name), ['checkpoints', 'entries', 'hashes', 'writs']);
+  assert.deepEqual(tables.rows.map((r) => r.table_name), ['checkpoints', 'entries', 'hashes', 'log_identity', 'writs']);
 });
 
 test('a failing DDL rolls back and leaves nothing half-made', async () => {
