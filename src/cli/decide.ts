@@ -11,7 +11,9 @@ import { parseDuration } from '../util.ts';
 import { WritVerificationError } from '../writ/verify.ts';
 import { CliError, EXIT, homeOf, homeOption, JsonFlagRefused, parseJsonFlag, parsePositiveInt, printJson } from './common.ts';
 import { fleetRevoke } from './fleet.ts';
-import { startFleetNode } from '../sync/fleet-node.ts';
+import { openDecisionHome } from './home-kind.ts';
+import { readConfig } from '../home/config.ts';
+import { homeFleet, homeKind } from '../home/kind.ts';
 
 export function registerDecide(program: Command): void {
   homeOption(
@@ -54,10 +56,14 @@ export function registerDecide(program: Command): void {
       .option('--ttl <seconds>', 'writ lifetime in seconds (capped by the config)')
       .option('--min-version <n>', 'deny unless the active bundle version is at least this')
       .option('--approval <id>', 'an approved approval request (from an earlier approval_required decision)')
+      .option('--nats <url>', "decide as a fleet node, evidence to the fleet's stream (the default on a fleet node's home, with the NATS server recorded in it)")
+      .option('--fleet <name>', 'fleet name on the NATS server (default: the one recorded in the home, else $WRIT_FLEET, else writ)')
       .option('--json', 'machine-readable output'),
   ).action(async (o: Record<string, string | boolean | undefined>) => {
     const who = { principal: String(o.principal), action: String(o.action), resource: String(o.resource) };
-    const h = await openHome(homeOf(o));
+    // a fleet node's home decides through the fleet, never into its private ledger
+    const opened = await openDecisionHome(homeOf(o), { ...(typeof o.nats === 'string' && { nats: o.nats }), ...(typeof o.fleet === 'string' && { fleet: o.fleet }) }, 'authorize');
+    const h = opened.h;
     try {
       // JSON that is not I-JSON (docs/json.md) is decided all the same: a recorded request_invalid
       let flags: { args: unknown; context: Record<string, unknown> } | JsonFlagRefused;
@@ -93,7 +99,7 @@ export function registerDecide(program: Command): void {
       }
       process.exitCode = d.decision === 'allow' ? EXIT.ok : EXIT.denied;
     } finally {
-      h.close();
+      await opened.close();
     }
   });
 
@@ -104,16 +110,15 @@ export function registerDecide(program: Command): void {
       .option('--args <json>', 'the arguments about to be used (intent is recomputed from them)', '{}')
       .option('--audience <aud>', "this enforcement point's audience (default: the writ's own resource — inspection only; an enforcement point must name itself)")
       .option('--consume', 'mark the writ as used (do this only right before executing)')
-      .option('--nats <url>', "verify as a fleet node: single use fleet-wide, refused while this node's beacon is not current (stale_policy)")
-      .option('--fleet <name>', 'fleet name on the NATS server (default $WRIT_FLEET, else writ)')
+      .option('--nats <url>', "verify as a fleet node: single use fleet-wide, refused while this node's beacon is not current (stale_policy); the default on a fleet node's home, with the NATS server recorded in it")
+      .option('--fleet <name>', 'fleet name on the NATS server (default: the one recorded in the home, else $WRIT_FLEET, else writ)')
       .option('--json', 'machine-readable output'),
   ).action(async (writ: string, o: { home?: string; args: string; audience?: string; consume?: boolean; nats?: string; fleet?: string; json?: boolean }) => {
     const args = parseJsonFlag(o.args, '--args');
     // A fleet node's home verifies as that node: consuming only in its own SQLite would let
-    // the writ be used again at every other node.
-    const fleetNode = o.nats ? await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), log: () => undefined }) : null;
-    if (fleetNode) await fleetNode.waitFresh(2000);
-    const h = fleetNode?.home ?? (await openHome(homeOf(o)));
+    // the writ be used again at every other node. The authority's home consumes nothing.
+    const opened = await openDecisionHome(homeOf(o), { ...(o.nats && { nats: o.nats }), ...(o.fleet && { fleet: o.fleet }) }, 'verify --consume', o.consume === true);
+    const h = opened.h;
     try {
       const resource = peekResource(writ);
       const { claims } = await h.node.verify(writ, { audience: o.audience ?? resource ?? '', args, consume: o.consume ?? false });
@@ -125,8 +130,7 @@ export function registerDecide(program: Command): void {
       else process.stderr.write(`invalid: ${err.code}: ${err.message}\n`);
       process.exitCode = EXIT.error;
     } finally {
-      if (fleetNode) await fleetNode.close();
-      else h.close();
+      await opened.close();
     }
   });
 
@@ -143,8 +147,8 @@ export function registerDecide(program: Command): void {
       )
       .option('--cwd <dir>', 'working directory of the command (default: the current one), resolved and decided')
       .option('--grace <duration>', 'time between SIGTERM and SIGKILL after a revocation', '5s')
-      .option('--nats <url>', 'decide as a fleet node (policy, beacons and revocations from NATS; evidence to the stream)')
-      .option('--fleet <name>', 'fleet name on the NATS server (default $WRIT_FLEET, else writ)')
+      .option('--nats <url>', "decide as a fleet node (policy, beacons and revocations from NATS; evidence to the stream); the default on a fleet node's home, with the NATS server recorded in it")
+      .option('--fleet <name>', 'fleet name on the NATS server (default: the one recorded in the home, else $WRIT_FLEET, else writ)')
       .argument('<command>', 'the command')
       .argument('[args...]', 'its arguments')
       .usage('[options] -- <command> [args...]'),
@@ -158,9 +162,8 @@ export function registerDecide(program: Command): void {
       throw err;
     }
     // In a fleet, the process runs inside a fleet node: a revocation pushed to any node terminates it.
-    const fleetNode = o.nats ? await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), log: () => undefined }) : null;
-    if (fleetNode) await fleetNode.waitFresh(2000);
-    const h = fleetNode?.home ?? (await openHome(homeOf(o)));
+    const opened = await openDecisionHome(homeOf(o), { ...(o.nats && { nats: o.nats }), ...(o.fleet && { fleet: o.fleet }) }, 'exec');
+    const h = opened.h;
     try {
       const principal = o.principal ?? `User::${JSON.stringify(process.env.USER ?? process.env.LOGNAME ?? 'unknown')}`;
       const r = await governedExec({
@@ -180,8 +183,7 @@ export function registerDecide(program: Command): void {
       if (err instanceof ExecSetupError) throw new CliError(`writ: ${err.message}`, EXIT.usage);
       throw err;
     } finally {
-      if (fleetNode) await fleetNode.close();
-      else h.close();
+      await opened.close();
     }
   });
 
@@ -191,19 +193,29 @@ export function registerDecide(program: Command): void {
       .description('revoke a writ by jti (default), or a principal, node or bundle version; running executions under it are terminated')
       .option('--kind <kind>', `what to revoke: ${REVOCATION_KINDS.join(', ')}`, 'writ')
       .option('--reason <text>', 'recorded with the revocation', 'revoked by operator')
-      .option('--nats <url>', 'revoke fleet-wide: sign with this home\'s authority key and push to every node')
-      .option('--fleet <name>', 'fleet name on the NATS server (default $WRIT_FLEET, else writ)')
+      .option('--nats <url>', "revoke fleet-wide: sign with this home's authority key and push to every node (the default on a fleet authority's home, with the NATS server recorded in it)")
+      .option('--fleet <name>', 'fleet name on the NATS server (default: the one recorded in the home, else $WRIT_FLEET, else writ)')
       .option('--json', 'machine-readable output'),
   ).action(async (value: string | undefined, o: { home?: string; kind: string; reason: string; nats?: string; fleet?: string; json?: boolean }) => {
     if (!value) throw new CliError('revoke: give the jti (or principal, node id, bundle version) to revoke', EXIT.usage);
     if (!(REVOCATION_KINDS as readonly string[]).includes(o.kind)) throw new CliError(`--kind must be one of ${REVOCATION_KINDS.join(', ')}`, EXIT.usage);
-    if (o.nats) {
-      const r = await fleetRevoke({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), kind: o.kind as RevocationKind, value, reason: o.reason });
+    // A fleet home revokes fleet-wide or not at all: a local revocation there would print
+    // success while every node still accepts what was meant to be revoked.
+    const home = homeOf(o);
+    const config = readConfig(home);
+    const kind = homeKind(home, config);
+    if (kind === 'fleet-node' && !o.nats) {
+      throw new CliError(`writ revoke: ${home} is a node home of fleet ${homeFleet(config).name}: revocations are signed by the fleet's authority (writ revoke --home <authority home>)`, EXIT.usage);
+    }
+    const nats = o.nats ?? (kind === 'fleet-authority' ? homeFleet(config).nats : undefined);
+    const fleetName = o.fleet ?? (kind === 'fleet-authority' ? homeFleet(config).name : undefined);
+    if (nats) {
+      const r = await fleetRevoke({ home, nats, ...(fleetName && { fleet: fleetName }), kind: o.kind as RevocationKind, value, reason: o.reason });
       if (o.json) printJson({ revoked: true, kind: o.kind, value, ...r });
       else process.stdout.write(`revoked ${o.kind} ${value} fleet-wide (revocation version ${r.revision}, ledger ${r.ledgerIndex})\n`);
       return;
     }
-    const h = await openHome(homeOf(o));
+    const h = await openHome(home);
     try {
       const r = await revoke(h.ledger, h.state, { kind: o.kind as RevocationKind, value, reason: o.reason, by: 'cli' });
       if (o.json) printJson({ revoked: true, kind: o.kind, value, ...r });

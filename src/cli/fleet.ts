@@ -20,6 +20,8 @@ import { BUNDLE_KEY, connectFleet, fleetNames, kvKey } from '../sync/nats.ts';
 import { readFleetLogVerifierKey } from '../ledger/log-identity.ts';
 import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
+import { homeFleet, homeKind, markFleetAuthority } from '../home/kind.ts';
+import { CONNECT_TIMEOUT_MS } from './home-kind.ts';
 
 const NATS_DEFAULT = process.env.WRIT_NATS ?? 'nats://127.0.0.1:4222';
 const FLEET_HELP = 'fleet name on the NATS server (buckets <fleet>_*, stream <FLEET>_EVIDENCE; default $WRIT_FLEET, else writ)';
@@ -38,7 +40,10 @@ export async function fleetRevoke(o: { home: string; nats: string; fleet?: strin
   const config = readConfig(o.home);
   const [key] = await authoritySigningKeys(o.home, config);
   if (!key) throw new CliError(`${o.home} holds no authority key: revocations are signed by the authority`);
-  const fleet = await connectFleet(o.nats, { client: 'writ-revoke', ...(o.fleet && { fleet: o.fleet }) });
+  // unreachable NATS fails the command, quickly: nothing was revoked, and nothing says it was
+  const fleet = await connectFleet(o.nats, { client: 'writ-revoke', ...(o.fleet && { fleet: o.fleet }), connectTimeoutMs: CONNECT_TIMEOUT_MS }).catch((err: unknown) => {
+    throw new CliError(`cannot reach the fleet ${o.fleet ?? process.env.WRIT_FLEET ?? 'writ'} at ${o.nats} (${errorMessage(err)}): nothing was revoked`);
+  });
   try {
     const jws = await signRevocation({ kind: o.kind, value: o.value, reason: o.reason }, key);
     const leaf = encodeLeaf({ type: 'revocation', v: LEAF_VERSION, time: new Date().toISOString(), kind: o.kind, value: o.value, reason: o.reason, by: 'authority', signed: jws });
@@ -63,6 +68,8 @@ export function registerFleet(program: Command, policy: Command): void {
   ).action(async (o: { home?: string; nats: string; fleet?: string; pg?: string; beaconInterval: string; beaconTtl: string; port: string; host: string }) => {
     const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
     const a = await startAuthority({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), ...(o.pg && { pg: o.pg }), beaconIntervalMs: parseDuration(o.beaconInterval), beaconTtlMs: parseDuration(o.beaconTtl) });
+    // from now on this home revokes fleet-wide by default and decides nothing itself (src/home/kind.ts)
+    markFleetAuthority(homeOf(o), { name: a.fleet.name, nats: o.nats });
     const app = await buildAuthorityApp(a, { ...(o.pg && { pg: o.pg }) });
     const address = await app.listen({ port, host: o.host });
     process.stderr.write(`writ authority: publishing beacons on ${o.nats}; console on ${address}/console/ (listening on ${address})\n`);
@@ -176,10 +183,15 @@ export function registerFleet(program: Command, policy: Command): void {
       .requiredOption('--node-id <id>', 'the new node id')
       .requiredOption('--out <dir>', 'the new node home')
       .option('--domain <name>', "the node's domain (default: the authority home's)")
-      .option('--valid <d>', 'certificate lifetime', '365d'),
-  ).action(async (o: { home?: string; nodeId: string; out: string; domain?: string; valid: string }) => {
+      .option('--valid <d>', 'certificate lifetime', '365d')
+      .option('--nats <url>', "the fleet's NATS server, recorded in the node home (default: the authority home's, else $WRIT_NATS, else nats://127.0.0.1:4222)")
+      .option('--fleet <name>', "the fleet, recorded in the node home (default: the authority home's, else $WRIT_FLEET, else writ)"),
+  ).action(async (o: { home?: string; nodeId: string; out: string; domain?: string; valid: string; nats?: string; fleet?: string }) => {
     const home = homeOf(o);
     const config = readConfig(home);
+    const recorded = homeFleet(config);
+    const fleetOf = { name: o.fleet ?? recorded.name, nats: o.nats ?? recorded.nats };
+    fleetNames(fleetOf.name); // validates it before it is recorded
     const [key] = await authoritySigningKeys(home, config);
     if (!key) throw new CliError(`${home} holds no authority key`);
     // one log, one origin: the node's local log may not share a name with this home's
@@ -204,7 +216,12 @@ export function registerFleet(program: Command, policy: Command): void {
       admin: { tokenSha256: sha256Hex(adminToken) },
       log: { origin, verifierKey: logKey.verifierKey },
       writ: config.writ,
+      // its decision commands go through the fleet, never into its own ledger (src/home/kind.ts)
+      kind: 'fleet-node',
+      fleet: fleetOf,
     });
+    // a home that certifies fleet nodes is that fleet's authority
+    markFleetAuthority(home, fleetOf);
     process.stdout.write(`created node home ${o.out}: node ${o.nodeId}, domain ${domain}, certified by ${key.kid}\n`);
   });
 
@@ -212,13 +229,18 @@ export function registerFleet(program: Command, policy: Command): void {
     ['isolate', 'node', 'revoke a node key fleet-wide: its writs stop verifying everywhere'],
     ['quarantine', 'quarantine', 'stop every decision for a principal fleet-wide'],
   ] as const) {
-    fleetOptions(
+    homeOption(
       program
         .command(`${name} <value>`)
         .description(what)
+        .option('--nats <url>', `NATS server (default: the one recorded in a fleet authority's home, else ${NATS_DEFAULT})`)
+        .option('--fleet <name>', FLEET_HELP)
         .option('--reason <text>', 'recorded with it', `${name}d by operator`),
-    ).action(async (value: string, o: { home?: string; nats: string; fleet?: string; reason: string }) => {
-      const r = await fleetRevoke({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), kind, value, reason: o.reason });
+    ).action(async (value: string, o: { home?: string; nats?: string; fleet?: string; reason: string }) => {
+      const config = readConfig(homeOf(o));
+      const recorded = homeKind(homeOf(o), config) === 'fleet-authority' ? homeFleet(config) : null;
+      const fleetName = o.fleet ?? recorded?.name;
+      const r = await fleetRevoke({ home: homeOf(o), nats: o.nats ?? recorded?.nats ?? NATS_DEFAULT, ...(fleetName && { fleet: fleetName }), kind, value, reason: o.reason });
       process.stdout.write(`${name}d ${value} (revocation version ${r.revision}, ledger ${r.ledgerIndex})\n`);
     });
   }

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { paths } from '../home/config.ts';
+import { paths, readConfig } from '../home/config.ts';
+import { homeFleet, homeKind } from '../home/kind.ts';
 import { initHome } from '../home/init.ts';
 import { authoritySigningKeys, openHome, type OpenHome } from '../home/open.ts';
 import { buildBundle, readPolicyFolder } from '../policy/sign.ts';
@@ -21,6 +22,15 @@ export const DEMO_POLICY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..
 function demoPrincipals(): string[] {
   const entities = JSON.parse(readFileSync(join(DEMO_POLICY_DIR, 'entities.json'), 'utf8')) as { uid?: { type?: unknown; id?: unknown } }[];
   return entities.flatMap((e) => (e.uid?.type === 'Agent' && typeof e.uid.id === 'string' ? [`Agent::${JSON.stringify(e.uid.id)}`] : []));
+}
+
+/** A fleet home serves as `writ node` or `writ authority`: `writ up` there would decide into a private ledger. */
+function refuseFleetHome(home: string): void {
+  const config = readConfig(home);
+  const kind = homeKind(home, config);
+  if (kind === 'embedded') return;
+  const fleet = homeFleet(config).name;
+  throw new CliError(kind === 'fleet-node' ? `writ up: ${home} is a node home of fleet ${fleet}: run \`writ node --home ${home}\`` : `writ up: ${home} is the authority home of fleet ${fleet}: run \`writ authority --home ${home}\``, EXIT.usage);
 }
 
 /** Signs and activates the demo policy unless a valid bundle is already active. */
@@ -55,6 +65,7 @@ export function registerUp(program: Command): void {
       await initHome({ home });
       log(`initialized ${home} (admin credential in ${paths(home).adminToken})`);
     }
+    refuseFleetHome(home);
     const h = await openHome(home, { writer: 'worker' });
     if (o.demo) await ensureDemoPolicy(h, log);
     const callers = { store: new CallerStore(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };

@@ -11,6 +11,12 @@ import { isRecord } from '../util.ts';
 
 export const HOME_FORMAT = 'writ-home/v1';
 
+/**
+ * What a home is (src/home/kind.ts): `embedded` (`writ init`), `fleet-node` (`writ fleet
+ * add-node --out`) or `fleet-authority` (marked by `writ fleet add-node` / `writ authority`).
+ */
+export type HomeKind = 'embedded' | 'fleet-node' | 'fleet-authority';
+
 export interface HomeConfig {
   format: typeof HOME_FORMAT;
   nodeId: string;
@@ -21,6 +27,10 @@ export interface HomeConfig {
   /** the transparency log: its origin (= key name) and its signed-note verifier key */
   log: { origin: string; verifierKey: string };
   writ: { lifetimeSeconds: number; maxLifetimeSeconds: number; clockSkewSeconds: number };
+  /** absent in homes made before it was recorded: see homeKind() */
+  kind?: HomeKind;
+  /** fleet homes: the fleet this home belongs to, and the NATS server it is reached at */
+  fleet?: { name: string; nats: string };
 }
 
 export function resolveHome(flag: string | undefined): string {

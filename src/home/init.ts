@@ -76,6 +76,7 @@ export async function initHome(o: InitOptions): Promise<InitResult> {
     admin: { tokenSha256: sha256Hex(adminToken) },
     log: { origin, verifierKey: logKey.verifierKey },
     writ: { lifetimeSeconds: 60, maxLifetimeSeconds: 300, clockSkewSeconds: 5 },
+    kind: 'embedded',
   };
   writeConfig(o.home, config);
   recordKeys(p.db, config);

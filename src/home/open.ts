@@ -16,7 +16,9 @@ import type { Ledger } from '../ledger/ledger.ts';
 import type { FreshnessCheck } from '../node/freshness.ts';
 import { layeredSingleUse, stateSingleUse, type SingleUseStore } from '../node/single-use.ts';
 import type { AuthorityTrust } from '../policy/verify-bundle.ts';
+import { JetStreamLedger } from '../sync/jetstream-ledger.ts';
 import { paths, readConfig, type HomeConfig } from './config.ts';
+import { fleetOnlyEvidence, homeFleet, homeKind } from './kind.ts';
 
 export interface OpenHome {
   home: string;
@@ -62,7 +64,9 @@ export async function openHome(
   const state = new SqliteNodeState(db);
   const trust: AuthorityTrust = { keys: config.authority.keys, threshold: config.authority.threshold };
   const now = o.now ?? (() => new Date());
-  const evidence = o.evidence ?? ledger;
+  // A fleet node's key signs writs only with evidence acknowledged by the fleet's stream:
+  // opened any other way, its home decides nothing (src/home/kind.ts).
+  const evidence = homeKind(home, config) === 'fleet-node' && !(o.evidence instanceof JetStreamLedger) ? fleetOnlyEvidence(o.evidence ?? ledger, home, homeFleet(config).name) : (o.evidence ?? ledger);
   const policy = new ActivePolicy({ state, ledger: evidence, trust, domain: config.domain, now });
   const node = new GovernanceNode({
     identity: { nodeId: config.nodeId, domain: config.domain, kid: config.node.kid, privateKey: await readPrivateKey(p.nodeKey), verifierKeys: jwks },

@@ -64,9 +64,9 @@ async function watch(name: string, kv: KV, key: string | undefined, onEntry: (va
   return { stop: () => w.stop(), caughtUp };
 }
 
-export async function startFleetNode(o: { home: string; nats: string; fleet?: string; log?: (s: string) => void }): Promise<FleetNode> {
+export async function startFleetNode(o: { home: string; nats: string; fleet?: string; log?: (s: string) => void; connectTimeoutMs?: number }): Promise<FleetNode> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
-  const fleet = await connectFleet(o.nats, { client: 'writ-node', ...(o.fleet && { fleet: o.fleet }) });
+  const fleet = await connectFleet(o.nats, { client: 'writ-node', ...(o.fleet && { fleet: o.fleet }), ...(o.connectTimeoutMs !== undefined && { connectTimeoutMs: o.connectTimeoutMs }) });
   let applied = 0;
   let pendingRevocations = Promise.resolve();
   const config = readConfig(o.home);

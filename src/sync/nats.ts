@@ -58,10 +58,10 @@ export function kvKey(...parts: string[]): string {
   return parts.map((p) => (/^[-_=a-zA-Z0-9]+$/.test(p) ? p : `b64_${Buffer.from(p).toString('base64url')}`)).join('.');
 }
 
-export async function connectFleet(url: string, o: { fleet?: string; client?: string } = {}): Promise<Fleet> {
+export async function connectFleet(url: string, o: { fleet?: string; client?: string; /** first connection (default: the client's 20 s) */ connectTimeoutMs?: number } = {}): Promise<Fleet> {
   const name = o.fleet ?? process.env.WRIT_FLEET ?? 'writ';
   const names = fleetNames(name);
-  const nc = await connect({ servers: url, name: o.client ?? 'writ', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connect({ servers: url, name: o.client ?? 'writ', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(o.connectTimeoutMs !== undefined && { timeout: o.connectTimeoutMs }) });
   const jsm = await jetstreamManager(nc);
   try {
     await jsm.streams.info(names.stream);
