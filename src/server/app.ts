@@ -16,7 +16,7 @@ import type { NodeState, RevocationKind } from '../node/state.ts';
 import { MAX_BUNDLE_BYTES } from '../policy/manifest.ts';
 import { BundleError, DenyError } from '../reasons.ts';
 import { errorMessage, isRecord, sha256Hex } from '../util.ts';
-import { IJsonError, parseIJson } from '../writ/i-json.ts';
+import { ijsonProblemOfParsed } from '../writ/i-json.ts';
 import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
@@ -25,7 +25,7 @@ import type { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { CallerStore } from '../node/callers.ts';
 import { SqliteNodeState } from '../node/sqlite-state.ts';
-import { checkCaller, type CallerAccess } from './caller-auth.ts';
+import { checkCaller, type CallerAccess, type CallerCheck } from './caller-auth.ts';
 import { installJsonErrors } from './errors.ts';
 import { FASTIFY_LIMITS } from './http-limits.ts';
 import { nodeMetrics } from './metrics.ts';
@@ -86,12 +86,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     fastifyJson(req, text, (err, value) => {
       if (err) return done(err, undefined);
-      try {
-        parseIJson(text);
-      } catch (e) {
-        if (!(e instanceof IJsonError)) return done(e as Error, undefined);
-        if (!RECORDS_REFUSED_BODIES.has(req.routeOptions.url ?? '')) return done(Object.assign(new Error(`request body is ${e.message}`), { statusCode: 400 }), undefined);
-        refusedBodies.set(req, `request body is ${e.message}`);
+      // Fastify's JSON.parse accepted the text: scan it, do not parse it again
+      const problem = ijsonProblemOfParsed(text);
+      if (problem !== null) {
+        if (!RECORDS_REFUSED_BODIES.has(req.routeOptions.url ?? '')) return done(Object.assign(new Error(`request body is ${problem}`), { statusCode: 400 }), undefined);
+        refusedBodies.set(req, `request body is ${problem}`);
       }
       done(null, value);
     });
@@ -117,12 +116,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   };
 
+  /** A refused caller is a recorded denial; a 401 names the scheme to authenticate with. */
+  const refuseCaller = async (reply: FastifyReply, who: Extract<CallerCheck, { ok: false }>, asked: { principal: string; action: string; resource: string }): Promise<Decision> => {
+    if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
+    return node.deny(asked, who.code, who.message);
+  };
+
   app.post('/v1/authorize', { schema: { body: authorizeBody, response: authorizeResponses, tags: ['decisions'] } }, async (req, reply) => {
     const body = req.body as Parameters<GovernanceNode['authorize']>[0];
     const who = checkCaller(callers, req, 'authorize', body.principal);
     if (!who.ok) {
-      const d = await node.deny({ principal: body.principal, action: body.action, resource: body.resource }, who.code, who.message);
-      if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
+      const d = await refuseCaller(reply, who, { principal: body.principal, action: body.action, resource: body.resource });
       return reply.code(d.reasons.includes('ledger_append_failed') ? 503 : who.status).send(decisionBody(d));
     }
     // a body refused as I-JSON is recorded, never evaluated: its arguments are not what was sent
@@ -136,8 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // only an enforcement point verifies: an agent consuming its own writ would get the outcome token
     const who = checkCaller(callers, req, 'verify');
     if (!who.ok) {
-      await node.deny({ principal: who.caller, action: 'Action::"writ/verify"', resource: b.audience }, who.code, who.message);
-      if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
+      await refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/verify"', resource: b.audience });
       return reply.code(who.status).send({ valid: false, reason: who.code, message: who.message });
     }
     try {
@@ -155,8 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const b = req.body as { writ: string; outcomeToken: string; status: 'ok' | 'failed' | 'terminated' | 'not_started'; exitCode?: number | null; signal?: string | null; durationMs: number; reason?: string | null; isError?: boolean; resultDigest?: string | null };
     const who = checkCaller(callers, req, 'verify');
     if (!who.ok) {
-      await node.deny({ principal: who.caller, action: 'Action::"writ/outcome"', resource: 'Writ::"outcome"' }, who.code, who.message);
-      if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
+      await refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/outcome"', resource: 'Writ::"outcome"' });
       return reply.code(who.status).send({ error: who.code, message: who.message });
     }
     let jti: string;

@@ -49,6 +49,15 @@ export function parseIJson(text: string): unknown {
   return value;
 }
 
+/**
+ * For text another JSON.parse has accepted already (a server's own body parser): why it is
+ * not I-JSON (`not I-JSON at <pointer>: …`), or null. Scans only; parses nothing again.
+ */
+export function ijsonProblemOfParsed(text: string): string | null {
+  const v = scan(text);
+  return v === null ? null : at(v.pointer, v.problem);
+}
+
 /** The largest magnitude where every integer is a double (RFC 7493 §2.2). */
 const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 
