@@ -102,18 +102,8 @@ export class ActivePolicy {
 
   private async load(): Promise<void> {
     const { state, domain } = this.deps;
-    // The pointer and the floor are two reads; an activation by another process may commit
-    // between them (new floor, old pointer). Reading the pointer again around the floor gives
-    // a consistent pair: legitimately the pointer only ever moves to a higher version, so if
-    // it is the same before and after, the floor read in between belongs to it.
-    let digest = state.activeBundleDigest(domain);
-    let floor = state.maxActivatedVersion(domain);
-    for (let i = 0; i < 5; i++) {
-      const again = state.activeBundleDigest(domain);
-      if (again === digest) break;
-      digest = again;
-      floor = state.maxActivatedVersion(domain);
-    }
+    // read together: an activation by another process never falls between the two
+    const { digest, floor } = state.activeWithFloor(domain);
     if (digest === null) {
       // activation writes the pointer and the floor together: a floor without a pointer is an edited state
       if (floor > 0) throw rollback(`state.db names no active bundle for ${domain}, though version ${floor} was activated here`);

@@ -102,8 +102,7 @@ export class BundleAudit {
   finish(state: NodeState, domains: readonly string[]): StateProblem[] {
     for (const d of new Set([...this.inForce.keys(), ...domains])) {
       const last = this.inForce.get(d) ?? null;
-      const active = state.activeBundleDigest(d);
-      const floor = state.maxActivatedVersion(d);
+      const { digest: active, floor } = state.activeWithFloor(d);
       const highest = last?.version ?? 0;
       if (active !== (last?.digest ?? null)) {
         const recorded = last ? `the last activation entry (${last.index}) activated ${describe(last)}` : 'the ledger holds no activation';

@@ -134,6 +134,14 @@ export class SqliteNodeState implements NodeState {
     }
   }
 
+  activeWithFloor(domain: string): { digest: string | null; floor: number } {
+    // one statement, one read snapshot
+    const r = this.db
+      .prepare('SELECT (SELECT digest FROM bundle_active WHERE domain = ?1) AS digest, (SELECT max_version FROM bundle_floor WHERE domain = ?1) AS floor')
+      .get(domain) as { digest: string | null; floor: number | null };
+    return { digest: r.digest ?? null, floor: r.floor === null ? 0 : Number(r.floor) };
+  }
+
   activeBundleDigest(domain: string): string | null {
     const r = this.db.prepare('SELECT digest FROM bundle_active WHERE domain = ?').get(domain) as { digest: string } | undefined;
     return r?.digest ?? null;

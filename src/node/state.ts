@@ -37,6 +37,8 @@ export interface NodeState {
   /** stores the bundle, raises the anti-rollback floor and makes it active, atomically; refuses a version not above the floor */
   activateBundle(b: StoredBundle): void;
   activeBundleDigest(domain: string): string | null;
+  /** the active bundle's digest and the anti-rollback floor, read together (one snapshot: an activation by another process never falls between them) */
+  activeWithFloor(domain: string): { digest: string | null; floor: number };
   bundle(digest: string): StoredBundle | null;
 
   createApproval(a: Omit<ApprovalRecord, 'status' | 'decidedBy' | 'used'>): void;
