@@ -53,13 +53,16 @@ export function markFleetAuthority(home: string, fleet: { name: string; nats: st
  */
 export function fleetOnlyEvidence(local: Ledger, home: string, fleet: string): Ledger {
   const refusal = `${home} is a node home of fleet ${fleet}: its key signs writs only with evidence acknowledged by the fleet's stream (run \`writ node\`, or pass --nats)`;
-  return new Proxy(local, {
-    get(target, prop, receiver) {
-      if (prop === 'append') {
-        return (req: Parameters<Ledger['append']>[0]) => (req.type === 'decision' ? Promise.reject(new Error(refusal)) : target.append(req));
-      }
-      const v: unknown = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  const ledger: Ledger = {
+    append: (req) => (req.type === 'decision' ? Promise.reject(new Error(refusal)) : local.append(req)),
+    entry: (index) => local.entry(index),
+    size: () => local.size(),
+    entries: (from, limit) => local.entries(from, limit),
+    findByJti: (jti, type) => local.findByJti(jti, type),
+    findByDecisionId: (id) => local.findByDecisionId(id),
+    writ: (jti) => local.writ(jti),
+    children: (jti) => local.children(jti),
+  };
+  if (local.approvalUse) ledger.approvalUse = (id) => local.approvalUse?.(id) ?? null;
+  return ledger;
 }
