@@ -8,17 +8,19 @@
 import type { JSONWebKeySet } from 'jose';
 import type { WritClaims } from '../writ/claims.ts';
 import { WritVerificationError, type VerifyWritOptions } from '../writ/verify.ts';
+import { errorMessage } from '../util.ts';
 import { SingleUseUnavailableError, type SingleUseStore } from './single-use.ts';
 import type { NodeLimits } from './types.ts';
 
 export type NodeVerifierOptions = Required<Pick<VerifyWritOptions, 'keys' | 'stale' | 'consume' | 'isConsumed' | 'acceptDomain' | 'isRevoked' | 'clockToleranceSeconds' | 'maxLifetimeSeconds'>>;
 
+/** Any failure of the store (NATS silent, SQLite unwritable) means the writ cannot be proven unused: refused with a reason code. */
 async function answered(f: () => Promise<boolean>): Promise<boolean> {
   try {
     return await f();
   } catch (err) {
-    if (err instanceof SingleUseUnavailableError) throw new WritVerificationError('single_use_unavailable', err.message);
-    throw err;
+    const message = err instanceof SingleUseUnavailableError ? err.message : `the single-use store failed (${errorMessage(err)}): the writ cannot be proven unused`;
+    throw new WritVerificationError('single_use_unavailable', message);
   }
 }
 

@@ -116,3 +116,22 @@ describe('a node that cannot prove its state current verifies nothing (stale_pol
     }
   });
 });
+
+describe('a single-use store that fails is no proof the writ is unused', () => {
+  it('consumed_jti unwritable (dropped under the running node): POST /v1/verify refuses with single_use_unavailable, 403', async () => {
+    const f = await fixture({ policyDir: policyFolder({ 'policy.cedar': POLICY }) });
+    const app = withTestCaller(await buildApp({ node: f.node, ledger: f.ledger, state: f.state, jwks: f.jwks, adminTokenSha256: f.config.admin.tokenSha256, log: f.log }), f.db);
+    try {
+      const args = { path: '/b' };
+      const d = await f.node.authorize({ principal: A1, action: CALL, resource: TOOL, args });
+      assert.equal(d.decision, 'allow', d.message);
+      f.db.exec('DROP TABLE consumed_jti'); // as a broken disk or an attacker would leave it
+      const r = await app.inject({ method: 'POST', url: '/v1/verify', headers: auth(app), payload: { writ: d.writ, audience: TOOL, args, consume: true } });
+      assert.equal(r.statusCode, 403, r.body);
+      assert.equal(r.json<{ reason: string }>().reason, 'single_use_unavailable');
+    } finally {
+      await app.close();
+      f.cleanup();
+    }
+  });
+});
