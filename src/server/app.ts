@@ -124,7 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.post('/v1/authorize', { schema: { body: authorizeBody, response: authorizeResponses, tags: ['decisions'] } }, async (req, reply) => {
     const body = req.body as Parameters<GovernanceNode['authorize']>[0];
-    const who = checkCaller(callers, req, 'authorize', body.principal);
+    const who = await checkCaller(callers, req, 'authorize', body.principal);
     if (!who.ok) {
       const d = await refuseCaller(reply, who, { principal: body.principal, action: body.action, resource: body.resource });
       return reply.code(d.reasons.includes('ledger_append_failed') ? 503 : who.status).send(decisionBody(d));
@@ -138,7 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post('/v1/verify', { schema: { body: verifyBody, tags: ['decisions'] } }, async (req, reply) => {
     const b = req.body as { writ: string; args?: object; audience: string; consume: boolean; expect?: { action?: string; resource?: string } };
     // only an enforcement point verifies: an agent consuming its own writ would get the outcome token
-    const who = checkCaller(callers, req, 'verify');
+    const who = await checkCaller(callers, req, 'verify');
     if (!who.ok) {
       await refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/verify"', resource: b.audience });
       return reply.code(who.status).send({ valid: false, reason: who.code, message: who.message });
@@ -156,7 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.post('/v1/outcome', { schema: { body: outcomeBody, tags: ['evidence'] } }, async (req, reply) => {
     const b = req.body as { writ: string; outcomeToken: string; status: 'ok' | 'failed' | 'terminated' | 'not_started'; exitCode?: number | null; signal?: string | null; durationMs: number; reason?: string | null; isError?: boolean; resultDigest?: string | null };
-    const who = checkCaller(callers, req, 'verify');
+    const who = await checkCaller(callers, req, 'verify');
     if (!who.ok) {
       await refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/outcome"', resource: 'Writ::"outcome"' });
       return reply.code(who.status).send({ error: who.code, message: who.message });
