@@ -5,6 +5,7 @@
  * The OpenAPI document is generated from the same schemas and served at /openapi.json.
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { JSONWebKeySet } from 'jose';
@@ -56,6 +57,8 @@ export interface AppDeps {
   stats?: DecisionStats;
   /** who may call the decision routes (default: the callers in the state's database; none if it has none) */
   callers?: CallerAccess;
+  /** serve HTTPS (e.g. with `requestCert` for TLS client certificates as caller credentials) */
+  https?: HttpsServerOptions;
 }
 
 function decisionBody(d: Decision) {
@@ -68,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // fail closed: a state without a database has no callers, and every decision route answers 401
   const callers = deps.callers ?? (state instanceof SqliteNodeState ? { store: new CallerStore(state.database) } : null);
   const app = Fastify({
+    ...(deps.https && { https: deps.https }),
     logger: deps.logger ?? false,
     bodyLimit: MAX_BODY_BYTES,
     // slow or unfinished requests are cut off (header, request and idle timeouts, header size)
