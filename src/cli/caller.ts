@@ -24,7 +24,7 @@ const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 function line(c: Caller): string {
   const state = c.revoked === null ? 'live' : `removed ${c.revoked}`;
-  return `${c.name}  ${c.roles.join('+')}  ${c.principals.join(' ') || '-'}  created ${c.created}  ${state}\n`;
+  return `${c.name}  ${c.roles.join('+')}  ${c.principals.join(' ') || '-'}  ${c.audiences.length > 0 ? `reports for ${c.audiences.join(' ')}  ` : ''}created ${c.created}  ${state}\n`;
 }
 
 export function registerCaller(program: Command): void {
@@ -34,10 +34,11 @@ export function registerCaller(program: Command): void {
       .command('add <name>')
       .description('issue a bearer token for a caller; it is printed once and only its SHA-256 is stored')
       .option('--principals <pattern>', 'a principal it may assert: Type::"id", Type::"prefix*" or * (repeatable)', collect, [])
+      .option('--audiences <pattern>', 'verify role: audiences of writs it may report outcomes for after verifying them itself (offline, no outcomeToken): an exact audience, prefix* or * (repeatable)', collect, [])
       .option('--role <role>', 'authorize (agents), verify (enforcement points: verify, consume, report outcomes) or both', 'authorize')
       .option('--json', 'machine-readable output'),
-  ).action((name: string, o: { home?: string; principals: string[]; role: string; json?: boolean }) => {
-    const { caller: c, token } = withStore(o, (s) => s.add(name, { roles: parseRoles(o.role), principals: o.principals }));
+  ).action((name: string, o: { home?: string; principals: string[]; audiences: string[]; role: string; json?: boolean }) => {
+    const { caller: c, token } = withStore(o, (s) => s.add(name, { roles: parseRoles(o.role), principals: o.principals, audiences: o.audiences }));
     if (o.json) printJson({ ...c, token });
     else process.stdout.write(`${token}\n`);
     if (!o.json) process.stderr.write(`caller ${c.name} (${c.roles.join('+')}): send "Authorization: Bearer <token>"; it is not shown again\n`);

@@ -32,6 +32,11 @@ export interface Caller {
   roles: CallerRole[];
   /** principal patterns, in canonical text */
   principals: string[];
+  /**
+   * audiences of writs this caller may report outcomes for without an outcomeToken (an
+   * executor that verified the writ itself, offline): exact strings, `prefix*`, or `*`
+   */
+  audiences: string[];
   created: string;
   revoked: string | null;
 }
@@ -46,7 +51,8 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS callers (
   id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
-  roles TEXT NOT NULL, principals TEXT NOT NULL, created TEXT NOT NULL, revoked TEXT
+  roles TEXT NOT NULL, principals TEXT NOT NULL, created TEXT NOT NULL, revoked TEXT,
+  audiences TEXT NOT NULL DEFAULT '[]'
 );
 -- one live caller per name; a removed caller's row stays and its name can be issued again
 CREATE UNIQUE INDEX IF NOT EXISTS callers_live_name ON callers (name) WHERE revoked IS NULL;
@@ -57,6 +63,7 @@ interface CallerRow {
   token_sha256: string;
   roles: string;
   principals: string;
+  audiences: string;
   created: string;
   revoked: string | null;
 }
@@ -73,6 +80,21 @@ export function parsePrincipalPattern(text: string): string {
   if (uid.id === '' || uid.id === '*') throw new CallerError(`principal pattern ${JSON.stringify(text)}: an empty id or prefix matches nothing or every ${uid.type}; name the ids, or use a non-empty prefix`);
   if (uid.id.slice(0, -1).includes('*')) throw new CallerError(`principal pattern ${JSON.stringify(text)}: \`*\` is only a wildcard at the end of the id`);
   return uidText(uid);
+}
+
+/** An audience pattern: a non-empty exact audience, `prefix*` (non-empty prefix), or `*`. */
+export function parseAudiencePattern(text: string): string {
+  const t = text.trim();
+  if (t === '' || t.slice(0, -1).includes('*')) {
+    throw new CallerError(`audience pattern ${JSON.stringify(text)} is not an audience, \`prefix*\` or \`*\``);
+  }
+  return t;
+}
+
+/** Whether this caller may report, without an outcomeToken, the outcome of a writ for `audience` it verified itself. */
+export function mayReportFor(caller: Caller, audience: string): boolean {
+  if (caller.revoked !== null || !caller.roles.includes('verify')) return false;
+  return caller.audiences.some((p) => p === '*' || (p.endsWith('*') ? audience.startsWith(p.slice(0, -1)) : audience === p));
 }
 
 export function parseRoles(text: string): CallerRole[] {
@@ -111,6 +133,7 @@ function toCaller(r: CallerRow): Caller {
     name: r.name,
     roles: JSON.parse(r.roles) as CallerRole[],
     principals: JSON.parse(r.principals) as string[],
+    audiences: JSON.parse(r.audiences) as string[],
     created: r.created,
     revoked: r.revoked,
   };
@@ -123,27 +146,32 @@ export class CallerStore {
   constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
     this.now = now;
     db.exec(SCHEMA);
+    // homes made before callers had audiences
+    const columns = db.prepare('PRAGMA table_info(callers)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'audiences')) db.exec("ALTER TABLE callers ADD COLUMN audiences TEXT NOT NULL DEFAULT '[]'");
     this.stmt = {
-      insert: db.prepare('INSERT INTO callers (name, token_sha256, roles, principals, created) VALUES (?, ?, ?, ?, ?)'),
-      live: db.prepare('SELECT name, token_sha256, roles, principals, created, revoked FROM callers WHERE revoked IS NULL'),
-      all: db.prepare('SELECT name, token_sha256, roles, principals, created, revoked FROM callers ORDER BY id'),
+      insert: db.prepare('INSERT INTO callers (name, token_sha256, roles, principals, audiences, created) VALUES (?, ?, ?, ?, ?, ?)'),
+      live: db.prepare('SELECT name, token_sha256, roles, principals, audiences, created, revoked FROM callers WHERE revoked IS NULL'),
+      all: db.prepare('SELECT name, token_sha256, roles, principals, audiences, created, revoked FROM callers ORDER BY id'),
       revoke: db.prepare('UPDATE callers SET revoked = ? WHERE name = ? AND revoked IS NULL'),
     };
   }
 
   /** Issues a token for a new caller; the token is returned once and only its digest is kept. */
-  add(name: string, o: { roles: CallerRole[]; principals: string[] }): { caller: Caller; token: string } {
+  add(name: string, o: { roles: CallerRole[]; principals: string[]; audiences?: string[] }): { caller: Caller; token: string } {
     if (!NAME.test(name)) throw new CallerError(`caller name ${JSON.stringify(name)}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
     if (o.roles.length === 0 || o.roles.some((r) => !CALLER_ROLES.includes(r))) throw new CallerError('a caller has the authorize role, the verify role or both');
     const principals = [...new Set(o.principals.map(parsePrincipalPattern))];
     // an authorize caller without patterns could never be allowed anything: refuse the mistake now
     if (o.roles.includes('authorize') && principals.length === 0) throw new CallerError('a caller with the authorize role needs --principals (the principals it may assert)');
+    const audiences = [...new Set((o.audiences ?? []).map(parseAudiencePattern))];
+    if (audiences.length > 0 && !o.roles.includes('verify')) throw new CallerError('--audiences is for enforcement points: it needs the verify role');
     if (this.list().some((c) => c.name === name && c.revoked === null)) throw new CallerError(`caller ${name} exists: \`writ caller remove ${name}\` first`);
     const token = `writ_${randomBytes(32).toString('base64url')}`;
     const created = this.now().toISOString();
     const roles = CALLER_ROLES.filter((r) => o.roles.includes(r));
-    this.stmt.insert.run(name, sha256Hex(token), JSON.stringify(roles), JSON.stringify(principals), created);
-    return { caller: { name, roles, principals, created, revoked: null }, token };
+    this.stmt.insert.run(name, sha256Hex(token), JSON.stringify(roles), JSON.stringify(principals), JSON.stringify(audiences), created);
+    return { caller: { name, roles, principals, audiences, created, revoked: null }, token };
   }
 
   /** Every caller ever issued, removed ones included (with their revocation time), oldest first. */
