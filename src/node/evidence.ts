@@ -17,6 +17,11 @@ export interface Outcome {
   /** base64url SHA-256 of the result, when there is one */
   resultDigest?: string | null;
   node: string;
+  /**
+   * the caller that reported it after verifying the writ itself (POST /v1/outcome without an
+   * outcomeToken); absent when the enforcement point that consumed the writ at this node did
+   */
+  reportedBy?: string;
 }
 
 export class UnknownWritError extends Error {
@@ -45,6 +50,7 @@ export async function recordOutcome(ledger: Ledger, o: Outcome, now = new Date()
     durationMs: Math.round(o.durationMs),
     isError: o.isError ?? o.status !== 'ok',
     resultDigest: o.resultDigest ?? null,
+    ...(o.reportedBy !== undefined && { reportedBy: o.reportedBy }),
   });
   try {
     return await ledger.append({ type: 'outcome', leaf, jti: o.jti, oncePerJti: true, deferrable: true });

@@ -11,14 +11,14 @@ import swagger from '@fastify/swagger';
 import type { JSONWebKeySet } from 'jose';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { TransparencyLog } from '../ledger/log.ts';
-import { DuplicateOutcomeError, recordOutcome, revoke, UnknownWritError } from '../node/evidence.ts';
+import { revoke } from '../node/evidence.ts';
 import type { Decision, GovernanceNode } from '../node/node.ts';
 import type { NodeState, RevocationKind } from '../node/state.ts';
 import { MAX_BUNDLE_BYTES } from '../policy/manifest.ts';
 import { BundleError, DenyError } from '../reasons.ts';
-import { errorMessage, isRecord, sha256Hex } from '../util.ts';
+import { errorMessage, sha256Hex } from '../util.ts';
 import { ijsonProblemOfParsed } from '../writ/i-json.ts';
-import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
+import { WritVerificationError } from '../writ/verify.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
 import { registerConsole } from '../console/routes.ts';
@@ -30,7 +30,10 @@ import { checkCaller, type CallerAccess, type CallerCheck } from './caller-auth.
 import { installJsonErrors } from './errors.ts';
 import { FASTIFY_LIMITS } from './http-limits.ts';
 import { nodeMetrics } from './metrics.ts';
-import { authorizeBody, authorizeResponses, outcomeBody, revokeBody, verifyBody } from './schemas.ts';
+import { registerOutcomeRoute } from './outcome-route.ts';
+import { embeddedRevocationList, registerRevocationListRoute } from './revocation-list-route.ts';
+import type { SignedRevocationList } from '../node/revocation-list.ts';
+import { authorizeBody, authorizeResponses, revokeBody, verifyBody } from './schemas.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -59,6 +62,8 @@ export interface AppDeps {
   callers?: CallerAccess;
   /** serve HTTPS (e.g. with `requestCert` for TLS client certificates as caller credentials) */
   https?: HttpsServerOptions;
+  /** the signed revocation list GET /v1/revocations serves (default: signed by this node; a fleet node relays the authority's) */
+  revocationList?: () => Promise<SignedRevocationList>;
 }
 
 function decisionBody(d: Decision) {
@@ -158,45 +163,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
-  app.post('/v1/outcome', { schema: { body: outcomeBody, tags: ['evidence'] } }, async (req, reply) => {
-    const b = req.body as { writ: string; outcomeToken: string; status: 'ok' | 'failed' | 'terminated' | 'not_started'; exitCode?: number | null; signal?: string | null; durationMs: number; reason?: string | null; isError?: boolean; resultDigest?: string | null };
-    const who = await checkCaller(callers, req, 'verify');
-    if (!who.ok) {
-      await refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/outcome"', resource: 'Writ::"outcome"' });
-      return reply.code(who.status).send({ error: who.code, message: who.message });
-    }
-    let jti: string;
-    try {
-      // the writ proves the caller ran under it; its time window may have closed since
-      const { claims } = await verifyWritAuthenticity(b.writ, { keys: deps.jwks, now: new Date(decodeIat(b.writ) * 1000), maxLifetimeSeconds: node.limits.maxWritLifetimeSeconds });
-      jti = claims.jti;
-    } catch (err) {
-      return reply.code(403).send({ error: err instanceof WritVerificationError ? err.code : 'writ_malformed', message: errorMessage(err) });
-    }
-    // holding the writ is not enough (the agent holds it too): the report must come from the
-    // enforcement point that used it, with the token its POST /v1/verify returned
-    if (!state.outcomeTokenMatches(jti, b.outcomeToken)) {
-      return reply.code(403).send({ error: 'outcome_token_invalid', message: 'an outcome is reported with the outcomeToken that POST /v1/verify (consume: true) returned to the enforcement point that used the writ' });
-    }
-    try {
-      const ledgerIndex = await recordOutcome(ledger, {
-        jti,
-        node: node.identity.nodeId,
-        status: b.status,
-        exitCode: b.exitCode ?? null,
-        signal: b.signal ?? null,
-        durationMs: b.durationMs,
-        reason: b.reason ?? null,
-        ...(b.isError !== undefined && { isError: b.isError }),
-        resultDigest: b.resultDigest ?? null,
-      });
-      return reply.code(201).send({ recorded: true, jti, ledgerIndex });
-    } catch (err) {
-      if (err instanceof UnknownWritError) return reply.code(404).send({ error: 'unknown_writ', message: err.message });
-      if (err instanceof DuplicateOutcomeError) return reply.code(409).send({ error: 'outcome_already_recorded', message: err.message });
-      throw err;
-    }
-  });
+  registerOutcomeRoute(app, { node, ledger, state, jwks: deps.jwks, callers, refuseCaller });
+  registerRevocationListRoute(app, deps.revocationList ?? embeddedRevocationList(node, state));
 
   app.post('/v1/revoke', { schema: { body: revokeBody, tags: ['admin'], security: [{ admin: [] }] }, onRequest: requireAdmin }, async (req, reply) => {
     const b = req.body as { kind: RevocationKind; value: string; reason: string };
@@ -253,21 +221,3 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerConsole(app, { source, adminTokenSha256: deps.adminTokenSha256, ...(deps.consoleAssets && { consoleAssets: deps.consoleAssets }) });
   return app;
 }
-
-function decodePayload(writ: string): Record<string, unknown> {
-  let payload: unknown;
-  try {
-    payload = JSON.parse(Buffer.from(writ.split('.')[1] ?? '', 'base64url').toString('utf8'));
-  } catch {
-    throw new WritVerificationError('writ_malformed', 'writ payload is not base64url JSON');
-  }
-  if (!isRecord(payload)) throw new WritVerificationError('writ_malformed', 'writ payload is not a JSON object');
-  return payload;
-}
-
-function decodeIat(writ: string): number {
-  const iat = decodePayload(writ).iat;
-  if (typeof iat !== 'number') throw new WritVerificationError('writ_malformed', 'writ has no iat');
-  return iat;
-}
-

@@ -70,10 +70,10 @@ export const verifyBody = {
 export const outcomeBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['writ', 'outcomeToken', 'status', 'durationMs'],
+  required: ['writ', 'status', 'durationMs'],
   properties: {
     writ: { ...writ, description: 'the writ the execution ran under (proves the caller held it)' },
-    outcomeToken: { type: 'string', minLength: 1, maxLength: 128, description: 'returned by POST /v1/verify (consume: true) to the enforcement point that used the writ' },
+    outcomeToken: { type: 'string', minLength: 1, maxLength: 128, description: 'returned by POST /v1/verify (consume: true) to the enforcement point that used the writ; omitted by an executor that verified the writ itself (its caller needs --audiences covering the writ\'s audience)' },
     status: { type: 'string', enum: ['ok', 'failed', 'terminated', 'not_started'] },
     exitCode: { type: ['integer', 'null'] },
     signal: { type: ['string', 'null'], maxLength: 32 },

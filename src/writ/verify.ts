@@ -3,7 +3,8 @@
  *
  * Standalone on purpose: it imports nothing but `jose` and a JCS implementation,
  * so it runs in executors and browsers. Order of checks (first failure wins):
- *   0. the verifier's own state is current (`stale`), else it vouches for nothing
+ *   0. the verifier's own state is current (`stale`; an expired or missing `revocationList`),
+ *      else it vouches for nothing
  *   1. shape: three base64url parts, JSON header and payload
  *   2. header: alg is Ed25519 (pinned here, never taken from the header), typ writ+jwt
  *   3. key: kid among the pinned keys; a key pinned with `writ:node` / `writ:domain` (as
@@ -11,15 +12,20 @@
  *   4. signature
  *   5. claims: structure, aud, nbf/exp with a small skew, lifetime cap
  *   6. binding: action/resource as expected, intent recomputed from the actual args
- *   7. not revoked
+ *   7. not revoked (by `isRevoked`, and by `revocationList` when given)
  *   8. single use: jti consumed (unless the caller explicitly opts out)
  */
 import { base64url, compactVerify, importJWK, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { claimsProblem, WRIT_ALG, WRIT_TYP, type WritClaims } from './claims.ts';
 import { intentDigest } from './intent.ts';
 import { WritVerificationError } from './reasons.ts';
+import { revocationListStaleness, revokedBy, type RevocationList } from './revocation-list.ts';
 
 export { WritVerificationError } from './reasons.ts';
+export { verifyRevocationList, revokedBy, revocationListEtag, REVOCATION_LIST_TYP, REVOCATION_LIST_FORMAT } from './revocation-list.ts';
+export type { RevocationList, RevocationListClaims, VerifyRevocationListOptions } from './revocation-list.ts';
+export { RevocationListHolder, RevocationListPoller, type RevocationListPollerOptions } from './revocation-poller.ts';
+export { reportOutcome, type OutcomeReport } from './report-outcome.ts';
 
 /** JWK members that bind a pinned key to the node (and domain) its certificate names. */
 export const KEY_NODE = 'writ:node';
@@ -46,6 +52,12 @@ export interface VerifyWritOptions {
   /** with `consume: false`: reports whether the jti was already used, so a spent writ is never called valid */
   isConsumed?: (jti: string) => boolean | Promise<boolean>;
   isRevoked?: RevocationCheck;
+  /**
+   * A signed revocation list (verifyRevocationList), or where to get the current one (a
+   * RevocationListPoller's `current`): an executor without a node checks revocations with it.
+   * When the option is given, a missing or expired list is stale_policy: never "not revoked".
+   */
+  revocationList?: RevocationList | null | (() => RevocationList | null);
   /**
    * Why the verifier cannot prove its own state current (e.g. a fleet node whose beacon
    * expired: its revocation list may be missing a revocation), or null. Non-null: stale_policy.
@@ -166,6 +178,11 @@ export async function verifyWritAuthenticity(writ: unknown, options: Authenticit
 export async function verifyWrit(writ: unknown, options: VerifyWritOptions): Promise<VerifiedWrit> {
   const stale = options.stale ? await options.stale() : null;
   if (stale !== null) throw new WritVerificationError('stale_policy', `this verifier cannot prove its state is current: ${stale}`);
+  const given = options.revocationList;
+  const list = given === undefined ? undefined : typeof given === 'function' ? given() : given;
+  if (list === null) throw new WritVerificationError('stale_policy', 'this verifier holds no revocation list: it cannot know what is revoked');
+  const listStale = list ? revocationListStaleness(list, options.now ?? new Date(), options.clockToleranceSeconds ?? 5) : null;
+  if (listStale !== null) throw new WritVerificationError('stale_policy', `this verifier cannot prove its state is current: ${listStale}`);
   const verified = await verifyWritAuthenticity(writ, options);
   const { claims } = verified;
   if (claims.aud !== options.audience) {
@@ -199,6 +216,8 @@ export async function verifyWrit(writ: unknown, options: VerifyWritOptions): Pro
     const revoked = await options.isRevoked(claims);
     if (revoked !== null) throw new WritVerificationError('writ_revoked', revoked);
   }
+  const listed = list ? revokedBy(list, claims) : null;
+  if (listed !== null) throw new WritVerificationError('writ_revoked', listed);
   const fresh = options.consume !== false ? await options.consume(claims.jti, claims.exp) : !(await options.isConsumed?.(claims.jti));
   if (!fresh) throw new WritVerificationError('writ_replayed', `writ ${claims.jti} was already used`);
   return verified;

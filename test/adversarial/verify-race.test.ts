@@ -104,7 +104,9 @@ describe('adversarial: one writ, many concurrent verifications, one embedded nod
     assert.equal(empty.status, 400);
     assert.equal(empty.body.error, 'invalid_request');
     const none = await post<{ error?: string }>(base, '/v1/outcome', { writ: w.writ, status: 'ok', durationMs: 1 });
-    assert.equal(none.status, 400, 'without a token at all');
+    // without a token at all: only an executor whose caller --audiences cover the writ may (this caller has none)
+    assert.equal(none.status, 403, 'without a token at all');
+    assert.equal(none.body.error, 'outcome_token_required');
     // the enforcement point uses it, and another writ is used elsewhere
     const used = await consume(base, w.writ, args);
     assert.equal(used.status, 200);
