@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { paths, readConfig } from '../home/config.ts';
 import { openDatabase } from '../ledger/sqlite-batch.ts';
 import { CallerError, CallerStore, parseRoles, type Caller } from '../node/callers.ts';
+import { registerCallerIssuer } from './caller-issuer.ts';
 import { CliError, EXIT, homeOf, homeOption, printJson } from './common.ts';
 
 /** Opens only the state database: managing callers needs no keys and no policy. */
@@ -55,4 +56,5 @@ export function registerCaller(program: Command): void {
     if (!withStore(o, (s) => s.remove(name))) throw new CliError(`writ caller: no live caller ${name}`);
     process.stdout.write(`removed ${name}\n`);
   });
+  registerCallerIssuer(caller);
 }

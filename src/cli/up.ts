@@ -8,8 +8,8 @@ import { homeFleet, homeKind } from '../home/kind.ts';
 import { initHome } from '../home/init.ts';
 import { authoritySigningKeys, openHome, type OpenHome } from '../home/open.ts';
 import { buildBundle, readPolicyFolder } from '../policy/sign.ts';
-import { CallerStore } from '../node/callers.ts';
 import { buildApp } from '../server/app.ts';
+import { homeCallerAccess } from '../server/caller-access.ts';
 import { errorMessage } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
 
@@ -68,7 +68,7 @@ export function registerUp(program: Command): void {
     refuseFleetHome(home);
     const h = await openHome(home, { writer: 'worker' });
     if (o.demo) await ensureDemoPolicy(h, log);
-    const callers = { store: new CallerStore(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
+    const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
     const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers });
     // Every second: pick up bundles activated by other processes, and sign a checkpoint if the log grew.

@@ -1,0 +1,15 @@
+/**
+ * The caller credentials a node's decision routes accept (docs/http-api.md, "Callers and
+ * credentials"), all configured in the home's state.db: `writ_` tokens (checked first),
+ * bearer JWTs of the OIDC issuers of `writ caller issuer add`.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { IssuerStore } from '../node/caller-issuers.ts';
+import { CallerStore } from '../node/callers.ts';
+import type { CallerAccess } from './caller-auth.ts';
+import { oidcAuthenticator } from './oidc-auth.ts';
+
+export function homeCallerAccess(db: DatabaseSync): CallerAccess {
+  const store = new CallerStore(db);
+  return { store, authenticators: [oidcAuthenticator(new IssuerStore(db))] };
+}

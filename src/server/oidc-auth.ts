@@ -1,0 +1,122 @@
+/**
+ * Bearer JWTs from a configured OIDC issuer as caller credentials (issue 10, point 1;
+ * docs/http-api.md, "Callers and credentials"). A request whose `Authorization: Bearer`
+ * value is a compact JWS (three dot-separated parts, not a `writ_` token) is this kind; it
+ * authenticates when
+ *  - its (unverified) `iss` names a live configuration exactly (src/node/caller-issuers.ts),
+ *  - its signature verifies with one of that issuer's keys, under an algorithm on the
+ *    issuer's allow-list (asymmetric only: never HS*, never none),
+ *  - `iss` and `aud` are the configured ones, `exp` and `sub` are present, and `exp`/`nbf`
+ *    hold within a 30 s clock tolerance,
+ *  - `sub` is a non-empty id without `*` (a `*` would read as a principal-pattern wildcard).
+ * The caller is then `oidc:<issuer name>:<sub>`, with the issuer's roles, and may assert
+ * exactly `<principal type>::"<sub>"`. Anything else about such a token is an 'invalid'
+ * credential (401): an unknown issuer, unreachable keys, a failed check. Never an allow.
+ */
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { CallerIssuer, IssuerStore } from '../node/caller-issuers.ts';
+import { parseFetchUrl } from '../node/caller-issuers.ts';
+import { uidText } from '../policy/uid.ts';
+import { errorMessage, isRecord } from '../util.ts';
+import type { CallerAuthenticator, Credential } from './caller-auth.ts';
+
+const JWT_BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*) *$/;
+const MAX_SUB = 256;
+
+export interface OidcOptions {
+  /** for fetching the discovery document and the JWKS (default 5 s) */
+  fetchTimeoutMs?: number;
+  /** seconds of clock skew tolerated on exp and nbf (default 30) */
+  clockToleranceS?: number;
+  now?: () => Date;
+}
+
+/** `<issuer>/.well-known/openid-configuration` → its `jwks_uri`, after checking it is this issuer's document. */
+async function discoverJwksUri(issuer: string, timeoutMs: number): Promise<string> {
+  const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  // no redirects: the document must come from the issuer itself
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  const doc: unknown = await res.json();
+  if (!isRecord(doc) || doc.issuer !== issuer) throw new Error(`${url} is not the configuration of ${issuer} (its "issuer" differs)`);
+  if (typeof doc.jwks_uri !== 'string') throw new Error(`${url} has no jwks_uri`);
+  return parseFetchUrl(doc.jwks_uri, 'jwks_uri');
+}
+
+async function issuerKeys(i: CallerIssuer, timeoutMs: number): Promise<JWTVerifyGetKey> {
+  if (i.jwks !== null) return createLocalJWKSet(i.jwks as unknown as JSONWebKeySet);
+  const uri = i.jwksUri ?? (await discoverJwksUri(i.issuer, timeoutMs));
+  // jose caches the set, refetches on an unknown kid (at most every 30 s) and after 10 min
+  return createRemoteJWKSet(new URL(uri), { timeoutDuration: timeoutMs });
+}
+
+const invalid = (message: string): Credential => ({ kind: 'invalid', message });
+
+export function oidcAuthenticator(store: IssuerStore, o: OidcOptions = {}): CallerAuthenticator {
+  const timeoutMs = o.fetchTimeoutMs ?? 5000;
+  // keyed by configuration id: a removed and re-added issuer never reuses the old keys
+  const keys = new Map<number, Promise<JWTVerifyGetKey>>();
+  const keysFor = (i: CallerIssuer): Promise<JWTVerifyGetKey> => {
+    const cached = keys.get(i.id);
+    if (cached) return cached;
+    const p = issuerKeys(i, timeoutMs);
+    keys.set(i.id, p);
+    // a failed discovery is tried again at a later request, not remembered
+    p.catch(() => {
+      if (keys.get(i.id) === p) keys.delete(i.id);
+    });
+    return p;
+  };
+  return {
+    scheme: 'Bearer',
+    async authenticate(req) {
+      const m = JWT_BEARER.exec(req.headers.authorization ?? '');
+      const token = m?.[1];
+      if (token === undefined || token.startsWith('writ_')) return { kind: 'none' };
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        return invalid('the bearer token is neither a writ_ caller token nor a JWT');
+      }
+      if (typeof iss !== 'string') return invalid('the JWT has no iss');
+      // read per request: an issuer removed by `writ caller issuer remove` is refused at once
+      const issuer = store.forIssuer(iss);
+      if (issuer === null) return invalid(`the JWT's issuer ${JSON.stringify(iss)} is not configured (writ caller issuer add)`);
+      let getKey: JWTVerifyGetKey;
+      try {
+        getKey = await keysFor(issuer);
+      } catch (err) {
+        return invalid(`the keys of issuer ${issuer.name} are unavailable: ${errorMessage(err)}`);
+      }
+      let sub: unknown;
+      try {
+        const { payload } = await jwtVerify(token, getKey, {
+          issuer: issuer.issuer,
+          audience: issuer.audience,
+          algorithms: issuer.algorithms,
+          clockTolerance: o.clockToleranceS ?? 30,
+          requiredClaims: ['sub', 'exp'],
+          ...(o.now && { currentDate: o.now() }),
+        });
+        sub = payload.sub;
+      } catch (err) {
+        const code = isRecord(err) && typeof err.code === 'string' ? `${err.code}: ` : '';
+        return invalid(`the JWT is not valid for issuer ${issuer.name}: ${code}${errorMessage(err)}`);
+      }
+      if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUB) return invalid(`the JWT's sub is not a 1-${MAX_SUB} character id`);
+      if (sub.includes('*')) return invalid("the JWT's sub contains *, which would read as a principal wildcard");
+      return {
+        kind: 'caller',
+        caller: {
+          name: `oidc:${issuer.name}:${sub}`,
+          roles: issuer.roles,
+          principals: [uidText({ type: issuer.principalType, id: sub })],
+          audiences: [],
+          created: issuer.created,
+          revoked: null,
+        },
+      };
+    },
+  };
+}
