@@ -9,6 +9,7 @@ import { revoke, REVOCATION_KINDS } from '../node/evidence.ts';
 import type { RevocationKind } from '../node/state.ts';
 import { parseDuration } from '../util.ts';
 import { WritVerificationError } from '../writ/verify.ts';
+import { offlineVerify } from './offline-verify.ts';
 import { CliError, EXIT, homeOf, homeOption, JsonFlagRefused, parseJsonFlag, parsePositiveInt, printJson } from './common.ts';
 import { fleetRevoke } from './fleet.ts';
 import { openDecisionHome } from './home-kind.ts';
@@ -112,9 +113,19 @@ export function registerDecide(program: Command): void {
       .option('--consume', 'mark the writ as used (do this only right before executing)')
       .option('--nats <url>', "verify as a fleet node: single use fleet-wide, refused while this node's beacon is not current (stale_policy); the default on a fleet node's home, with the NATS server recorded in it")
       .option('--fleet <name>', 'fleet name on the NATS server (default: the one recorded in the home, else $WRIT_FLEET, else writ)')
+      .option('--keys <jwks>', 'verify with no home, as an executor embedding writ/verify would: these pinned keys (a JWKS file or URL, e.g. <node>/.well-known/jwks.json); needs --audience and --revocations or --no-revocations')
+      .option('--revocations <list>', 'with --keys: the signed revocation list (a file or URL, e.g. <node>/v1/revocations)')
+      .option('--revocation-keys <jwks>', "with --keys: the list signer's keys (default: --keys; in a fleet, the authority's JWKS)")
+      .option('--revocation-issuer <iss>', 'with --keys: the list must be issued by exactly this (a node id, or authority:<fleet>)')
+      .option('--no-revocations', 'with --keys: verify without a revocation list (says so in the output)')
       .option('--json', 'machine-readable output'),
-  ).action(async (writ: string, o: { home?: string; args: string; audience?: string; consume?: boolean; nats?: string; fleet?: string; json?: boolean }) => {
+  ).action(async (writ: string, o: { home?: string; args: string; audience?: string; consume?: boolean; nats?: string; fleet?: string; json?: boolean; keys?: string; revocations?: string | false; revocationKeys?: string; revocationIssuer?: string }) => {
     const args = parseJsonFlag(o.args, '--args');
+    if (o.keys !== undefined) {
+      if (o.consume || o.nats || o.home) throw new CliError('writ verify --keys verifies with no home: --consume, --nats and --home do not apply', EXIT.usage);
+      const { revocations, ...rest } = o;
+      return offlineVerify(writ, { ...rest, keys: o.keys, args, ...(typeof revocations === 'string' && { revocations }), ...(revocations === false && { noRevocations: true }) });
+    }
     // A fleet node's home verifies as that node: consuming only in its own SQLite would let
     // the writ be used again at every other node. The authority's home consumes nothing.
     const opened = await openDecisionHome(homeOf(o), { ...(o.nats && { nats: o.nats }), ...(o.fleet && { fleet: o.fleet }) }, 'verify --consume', o.consume === true);

@@ -17,7 +17,10 @@ import { verifyBundle } from '../policy/verify-bundle.ts';
 import { errorMessage } from '../util.ts';
 import { applyDdl } from '../ledger/pg-ddl.ts';
 import pg from 'pg';
-import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
+import { BUNDLE_KEY, connectFleet, kvKey, REVOCATION_LIST_KEY, type Fleet } from './nats.ts';
+import { RevocationListSigner } from '../node/revocation-list.ts';
+import { canonicalUidText } from '../policy/uid.ts';
+import type { RevokedKind } from '../writ/revocation-list.ts';
 import { drain } from './drain.ts';
 import { watchFleet, type FleetView } from './fleet-view.ts';
 
@@ -55,6 +58,8 @@ export async function startAuthority(o: {
   fleet?: string;
   beaconIntervalMs?: number;
   beaconTtlMs?: number;
+  /** lifetime of the signed revocation list (default 60 s) */
+  revocationListTtlSeconds?: number;
   log?: (s: string) => void;
 }): Promise<AuthorityHandle> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
@@ -73,6 +78,21 @@ export async function startAuthority(o: {
   if (history) for (const [domain, b] of await history.load()) bundles.set(domain, b);
   let revocationVersion = 0;
   let seq = 0;
+  // every revocation that verifies, by KV revision: the signed list executors check offline
+  const revoked: { seq: number; kind: RevokedKind; value: string }[] = [];
+  const listSigner = new RevocationListSigner({
+    issuer: `authority:${fleet.name}`,
+    key: signer,
+    since: (s) => revoked.filter((r) => r.seq > s),
+    ...(o.revocationListTtlSeconds !== undefined && { ttlSeconds: o.revocationListTtlSeconds }),
+  });
+  let listPut = '';
+  const publishList = async () => {
+    const list = await listSigner.current();
+    if (list.etag === listPut) return;
+    await fleet.kv.revocation_list.put(REVOCATION_LIST_KEY, list.jws);
+    listPut = list.etag;
+  };
 
   const ttlMs = o.beaconTtlMs ?? 5000;
   const publish = async () => {
@@ -84,6 +104,7 @@ export async function startAuthority(o: {
       const jws = await signBeacon({ domain, seq, iat: now, exp, bundle: bundles.get(domain) ?? null, revocations: { version: revocationVersion } }, signer);
       await fleet.kv.beacons.put(kvKey(domain), jws);
     }
+    await publishList();
   };
   // One bundle bucket per domain: the authority watches its own domain's and that of
   // every certified node that registers.
@@ -121,7 +142,11 @@ export async function startAuthority(o: {
     const r = await verifyRevocation(new TextDecoder().decode(e.value), config.authority.keys).catch(
       (err: unknown) => (log(`writ authority: ignoring revocation ${e.key}: ${errorMessage(err)}`), null),
     );
-    if (r) revocationVersion = Math.max(revocationVersion, e.revision);
+    if (r) {
+      revocationVersion = Math.max(revocationVersion, e.revision);
+      const value = r.kind === 'principal' || r.kind === 'quarantine' ? canonicalUidText(r.value) : r.value;
+      revoked.push({ seq: e.revision, kind: r.kind, value });
+    }
     if (r?.kind === 'node') view.isolate(r.value);
     await publish().catch(() => undefined);
   }, log);

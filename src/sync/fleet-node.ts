@@ -6,6 +6,7 @@
  *   revocations  verified, applied to local state; the applied version feeds the beacon rule
  *   nodes        certificates of the fleet's nodes → the keys writs are verified with
  *   approvals    decisions signed at the authority's console → this node's pending approvals
+ *   revocation_list  the authority's signed revocation list, newest kept, relayed at GET /v1/revocations
  * Evidence goes to the JetStream stream and is acknowledged before a writ is returned.
  * Every second the node reports its state in the status bucket.
  */
@@ -25,7 +26,9 @@ import { errorMessage } from '../util.ts';
 import { drain } from './drain.ts';
 import { JetStreamLedger } from './jetstream-ledger.ts';
 import { signStatusReport } from './status-report.ts';
-import { BUNDLE_KEY, connectFleet, kvKey, type Fleet } from './nats.ts';
+import { BUNDLE_KEY, connectFleet, kvKey, REVOCATION_LIST_KEY, type Fleet } from './nats.ts';
+import { RevocationListHolder } from '../writ/revocation-poller.ts';
+import { revocationListStaleness, type RevocationList } from '../writ/revocation-list.ts';
 import { natsSingleUse } from './nats-single-use.ts';
 
 /** pending approvals listed in a status report (the rest stay visible on the node's own console) */
@@ -46,6 +49,8 @@ export interface FleetNode {
   stats: DecisionStats;
   /** the URL this node's HTTP API and console are reached at, for the authority's console */
   advertise(url: string): void;
+  /** the authority's newest signed revocation list, to relay to executors; throws when none is held or it expired */
+  revocationList(): Promise<RevocationList>;
   /** waits (bounded) until the node holds a current bundle and beacon; a one-shot enforcement point calls it first */
   waitFresh(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -98,6 +103,7 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     }
   };
   await fleet.kv.nodes.put(kvKey(config.nodeId), config.node.certificate);
+  const revocationList = new RevocationListHolder({ keys: { keys: config.authority.keys }, issuer: `authority:${fleet.name}` });
 
   const stops = [
     await watch('bundles', await fleet.bundles(config.domain), BUNDLE_KEY, async (bytes) => {
@@ -147,6 +153,9 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
       if (i >= 0) keys.keys[i] = jwk;
       else keys.keys.push(jwk);
     }, log, { history: true }), // every revision kept, so an older certificate put last does not win at start
+    await watch('revocation list', fleet.kv.revocation_list, REVOCATION_LIST_KEY, async (bytes) => {
+      await revocationList.offer(new TextDecoder().decode(bytes));
+    }, log),
   ];
   // Certificates (and the revocations that withdraw keys) are applied as they stand before
   // the node serves: otherwise a key retired by a later certificate could verify meanwhile.
@@ -208,6 +217,13 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
     status,
     stats,
     advertise: (url) => void (address = url),
+    async revocationList() {
+      const list = revocationList.current();
+      if (list === null) throw new Error('no revocation list from the authority yet');
+      const stale = revocationListStaleness(list);
+      if (stale !== null) throw new Error(`${stale}: the authority has not signed a newer one`);
+      return list;
+    },
     async waitFresh(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (h.node.staleness() !== null) {

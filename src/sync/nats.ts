@@ -3,6 +3,7 @@
  *   KV writ_bundles_<domain>  key bundle    the domain's current signed bundle (bytes): one bucket per domain
  *   KV writ_beacons       key <domain>        the newest signed beacon (compact JWS)
  *   KV writ_revocations   key <kind>.<id>     signed revocations; the bucket's revision is the revocation-list version
+ *   KV writ_revocation_list key list     the authority's signed revocation list (writ.revocations/1), for executors that verify offline
  *   KV writ_nodes         key <node id>       node certificates (compact JWS by the authority)
  *   KV writ_status        key <node id>       each node's signed status report (version, digest, beacon age, readiness, …)
  *   KV writ_approvals     key <node>.<id>     approval decisions signed by the authority, for the node holding the request
@@ -15,7 +16,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 
-export const BUCKETS = ['beacons', 'revocations', 'nodes', 'status', 'approvals', 'consumed'] as const;
+export const BUCKETS = ['beacons', 'revocations', 'revocation_list', 'nodes', 'status', 'approvals', 'consumed'] as const;
+/** the key of the authority's signed revocation list in the revocation_list bucket */
+export const REVOCATION_LIST_KEY = 'list';
 
 /**
  * How long a consumed jti is kept fleet-wide. It must outlast every writ a node accepts:
@@ -79,6 +82,7 @@ export async function connectFleet(url: string, o: { fleet?: string; client?: st
   const kv = {
     beacons: await open('beacons', 1),
     revocations: await open('revocations', 1),
+    revocation_list: await open('revocation_list', 1),
     // several certificates per node (rotations): whoever reads the bucket fresh can still tell the newest
     nodes: await open('nodes', 16),
     status: await open('status', 1),
