@@ -91,7 +91,7 @@ export function registerFleet(program: Command, policy: Command): void {
   ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string }) => {
     const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
     const h = n.home;
-    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.fleet.name, stats: n.stats, callers: homeCallerAccess(h.db) });
+    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.fleet.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList() });
     const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
     n.advertise(address);
     process.stderr.write(`writ node ${h.config.nodeId}: listening on ${address}\n`);
