@@ -53,12 +53,12 @@ describe('lineage', () => {
     assert.deepEqual(root.claims.lin, { parent: null, root: root.claims.jti, depth: 0 });
 
     const child = await allow(f, { ...READ, parent: root.writ });
-    assert.deepEqual(child.claims.lin, { parent: root.claims.jti, root: root.claims.jti, depth: 1 });
+    assert.deepEqual(child.claims.lin, { parent: root.claims.jti, root: root.claims.jti, depth: 1, anc: [root.claims.jti] });
     assert.ok(child.claims.exp <= root.claims.exp, 'child exp capped at the parent exp');
     assert.equal(child.claims.exp, root.claims.exp, 'default 60 s lifetime is cut to the parent 20 s');
 
     const grandchild = await allow(f, { ...READ, parent: child.writ });
-    assert.deepEqual(grandchild.claims.lin, { parent: child.claims.jti, root: root.claims.jti, depth: 2 });
+    assert.deepEqual(grandchild.claims.lin, { parent: child.claims.jti, root: root.claims.jti, depth: 2, anc: [child.claims.jti, root.claims.jti] });
     assert.ok(grandchild.claims.exp <= child.claims.exp);
 
     // the lineage index in the ledger agrees

@@ -20,10 +20,15 @@ export interface Lineage {
   rootPrincipal: string;
   parentAction: string;
   parentExp: number | null;
+  /** every ancestor, nearest first (parent … root): the child writ's `lin.anc` */
+  ancestors: string[];
 }
 
 export function revocationOf(c: WritClaims, revoked: RevocationView, ledger: Ledger, maxDepth: number): string | null {
   if (revoked.has('writ', c.jti)) return `writ ${c.jti} is revoked`;
+  // the chain the writ carries (signed by the node that issued it): complete even where this
+  // node's ledger never saw the ancestors (another node of the fleet issued them)
+  for (const anc of c.lin.anc ?? []) if (revoked.has('writ', anc)) return `ancestor writ ${anc} is revoked`;
   for (let anc = c.lin.parent, hops = 0; anc !== null && hops <= maxDepth; hops++) {
     if (revoked.has('writ', anc)) return `ancestor writ ${anc} is revoked`;
     anc = ledger.writ(anc)?.parent ?? null;
@@ -71,7 +76,7 @@ export async function childLineage(
   principal: string,
   o: { keys: JSONWebKeySet; now: Date; maxLifetimeSeconds: number; maxDepth: number; ledger: Ledger; revocationOf: (c: WritClaims) => string | null },
 ): Promise<Lineage> {
-  if (parent === undefined) return { parent: null, root: null, depth: 0, rootPrincipal: principal, parentAction: '', parentExp: null };
+  if (parent === undefined) return { parent: null, root: null, depth: 0, rootPrincipal: principal, parentAction: '', parentExp: null, ancestors: [] };
   const p = await authenticParent(parent, o);
   const revoked = o.revocationOf(p);
   if (revoked !== null) throw new DenyError('parent_revoked', `parent writ: ${revoked}`);
@@ -79,5 +84,7 @@ export async function childLineage(
   const depth = p.lin.depth + 1;
   if (depth > o.maxDepth) throw new DenyError('lineage_too_deep', `lineage depth ${depth} exceeds ${o.maxDepth}`);
   const rootRow = o.ledger.writ(p.lin.root);
-  return { parent: p.jti, root: p.lin.root, depth, rootPrincipal: rootRow?.principal ?? p.sub, parentAction: p.act.action, parentExp: p.exp };
+  // the parent's own chain, else (a writ from before lin.anc) what it names: its parent and root
+  const above = p.lin.anc ?? [...new Set([p.lin.parent, p.lin.root].filter((j): j is string => j !== null && j !== p.jti))];
+  return { parent: p.jti, root: p.lin.root, depth, rootPrincipal: rootRow?.principal ?? p.sub, parentAction: p.act.action, parentExp: p.exp, ancestors: [p.jti, ...above].slice(0, depth) };
 }

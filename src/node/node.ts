@@ -266,7 +266,7 @@ export class GovernanceNode {
       intent,
       pol: a.policy,
       in: inputDigest(a.input),
-      lin: { parent: a.lineage.parent, root: a.lineage.root ?? jti, depth: a.lineage.depth },
+      lin: { parent: a.lineage.parent, root: a.lineage.root ?? jti, depth: a.lineage.depth, ...(a.lineage.ancestors.length > 0 && { anc: a.lineage.ancestors }) },
     };
     const recorded = await this.record({ ...a, parent: a.lineage.parent, reasons: ['policy_permit'], errors: [], writ: claimsBase });
     if (recorded.decision !== 'allow' || recorded.ledgerIndex === null) return recorded; // no evidence, no writ

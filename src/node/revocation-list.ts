@@ -45,6 +45,7 @@ export class RevocationListSigner {
   private readonly seen = new Set<string>();
   private seq = 0;
   private signed: Promise<SignedRevocationList> | null = null;
+  private signedAt = 0;
   private readonly ttl: number;
 
   constructor(o: RevocationListSignerOptions) {
@@ -70,10 +71,16 @@ export class RevocationListSigner {
       grew = true;
     }
     const now = Math.floor((this.o.now?.() ?? new Date()).getTime() / 1000);
-    const held = this.signed ? await this.signed.catch(() => null) : null;
-    if (!grew && held && now < held.claims.iat + Math.floor(this.ttl / 2)) return held;
-    const claims: RevocationListClaims = { v: 1, iss: this.o.issuer, seq: this.seq, iat: now, exp: now + this.ttl, entries: [...this.entries] };
-    this.signed = signRevocationList(claims, this.o.key).then((jws) => ({ jws, etag: revocationListEtag(claims), claims }));
-    return this.signed;
+    // decided before any await: a call right after a revocation never answers the older list
+    if (grew || this.signed === null || now >= this.signedAt + Math.floor(this.ttl / 2)) {
+      const claims: RevocationListClaims = { v: 1, iss: this.o.issuer, seq: this.seq, iat: now, exp: now + this.ttl, entries: [...this.entries] };
+      const signing = signRevocationList(claims, this.o.key).then((jws) => ({ jws, etag: revocationListEtag(claims), claims }));
+      this.signed = signing;
+      this.signedAt = now;
+      signing.catch(() => {
+        if (this.signed === signing) this.signed = null; // the next call signs again
+      });
+    }
+    return this.signed as Promise<SignedRevocationList>;
   }
 }

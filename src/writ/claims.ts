@@ -26,7 +26,13 @@ export interface WritClaims {
   pol: { domain: string; version: number; digest: string };
   /** base64url SHA-256 of the canonical decision input */
   in: string;
-  lin: { parent: string | null; root: string; depth: number };
+  /**
+   * lineage: the parent writ, the root of the chain, the depth (0 for a root), and `anc`, every
+   * ancestor nearest first (parent … root), so that a revoked ancestor is found from the writ
+   * alone — at a node that never saw the ancestors, and by an executor offline. Absent on a
+   * root writ, and on writs issued before it existed.
+   */
+  lin: { parent: string | null; root: string; depth: number; anc?: string[] };
   /** ledger index of the decision's leaf */
   led: number;
   /** optional constraints the executor must enforce */
@@ -63,6 +69,9 @@ export function claimsProblem(p: Record<string, unknown>): string | null {
   const lin = p.lin;
   if (!isRecord(lin) || !(lin.parent === null || isString(lin.parent)) || !isString(lin.root) || !isInt(lin.depth)) {
     return 'claim lin malformed';
+  }
+  if (lin.anc !== undefined && (!Array.isArray(lin.anc) || lin.anc.length > lin.depth || !lin.anc.every(isString) || (lin.anc.length > 0 && lin.anc[0] !== lin.parent))) {
+    return 'claim lin.anc malformed (the ancestors, parent first, at most depth of them)';
   }
   return null;
 }

@@ -121,12 +121,13 @@ export async function verifyRevocationList(jws: string, o: VerifyRevocationListO
 
 /**
  * Why the list revokes this writ, or null: the writ, its parent or its root, its principal
- * (revoked or quarantined), its issuing node, its bundle version. (A node also walks the
- * whole chain of ancestors in its ledger; an executor has only the writ.)
+ * (revoked or quarantined), its issuing node, its bundle version. Every ancestor is in the
+ * writ's `lin.anc` (writs issued before it existed name only their parent and root).
  */
 export function revokedBy(list: RevocationList, c: WritClaims): string | null {
   if (list.has('writ', c.jti)) return `writ ${c.jti} is revoked (revocation list ${list.claims.seq})`;
   if (c.lin.parent !== null && list.has('writ', c.lin.parent)) return `parent writ ${c.lin.parent} is revoked (revocation list ${list.claims.seq})`;
+  for (const anc of c.lin.anc ?? []) if (list.has('writ', anc)) return `ancestor writ ${anc} is revoked (revocation list ${list.claims.seq})`;
   if (list.has('writ', c.lin.root)) return `root writ ${c.lin.root} is revoked (revocation list ${list.claims.seq})`;
   if (list.has('principal', c.sub)) return `principal ${c.sub} is revoked (revocation list ${list.claims.seq})`;
   if (list.has('quarantine', c.sub)) return `principal ${c.sub} is quarantined (revocation list ${list.claims.seq})`;
