@@ -23,6 +23,7 @@ import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
 import { homeFleet, homeKind, markFleetAuthority } from '../home/kind.ts';
 import { CONNECT_TIMEOUT_MS } from './home-kind.ts';
+import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
 
 const NATS_DEFAULT = process.env.WRIT_NATS ?? 'nats://127.0.0.1:4222';
 const FLEET_HELP = 'fleet name on the NATS server (buckets <fleet>_*, stream <FLEET>_EVIDENCE; default $WRIT_FLEET, else writ)';
@@ -83,15 +84,16 @@ export function registerFleet(program: Command, policy: Command): void {
   });
 
   fleetOptions(
-    program
+    tlsOptions(program
       .command('node')
       .description('run a fleet node: policy from NATS, decisions local, evidence acknowledged by JetStream before any writ')
       .option('--port <port>', 'HTTP API port (0: any)', '8700')
-      .option('--host <host>', 'address to listen on', '127.0.0.1'),
-  ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string }) => {
+      .option('--host <host>', 'address to listen on', '127.0.0.1')),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string } & TlsFlags) => {
+    const https = readTlsOptions(o);
     const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
     const h = n.home;
-    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.fleet.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList() });
+    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.fleet.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList(), ...(https && { https }) });
     const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
     n.advertise(address);
     process.stderr.write(`writ node ${h.config.nodeId}: listening on ${address}\n`);

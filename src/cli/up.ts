@@ -12,6 +12,7 @@ import { buildApp } from '../server/app.ts';
 import { homeCallerAccess } from '../server/caller-access.ts';
 import { errorMessage } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
+import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
 
 export const DEMO_POLICY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'demo', 'policy');
 
@@ -51,15 +52,16 @@ async function ensureDemoPolicy(h: OpenHome, log: (s: string) => void): Promise<
 
 export function registerUp(program: Command): void {
   homeOption(
-    program
+    tlsOptions(program
       .command('up')
       .description('run the embedded governance server: HTTP API, JWKS, health, metrics, OpenAPI at /openapi.json')
       .option('--port <port>', 'TCP port', '8700')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
-      .option('--quiet', 'no request logs'),
-  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; quiet?: boolean }) => {
+      .option('--quiet', 'no request logs')),
+  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; quiet?: boolean } & TlsFlags) => {
     const home = homeOf(o);
+    const https = readTlsOptions(o);
     const log = (s: string) => process.stderr.write(`writ: ${s}\n`);
     if (o.demo && !existsSync(paths(home).config)) {
       await initHome({ home });
@@ -70,7 +72,7 @@ export function registerUp(program: Command): void {
     if (o.demo) await ensureDemoPolicy(h, log);
     const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
-    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers });
+    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, ...(https && { https }) });
     // Every second: pick up bundles activated by other processes, and sign a checkpoint if the log grew.
     const refresh = setInterval(() => {
       h.node.policy.refresh().catch((err: unknown) => log(`could not load the active bundle: ${errorMessage(err)}`));

@@ -18,6 +18,12 @@
  *    never silently matching nothing or everything.
  * Removing a caller marks it revoked (the row stays, for the record); every request reads
  * the table, so a removal by another process takes effect at the next request.
+ *
+ * Instead of a token, a caller may be a TLS client certificate (`writ caller add --cert`,
+ * `--spiffe-id`; checked by src/server/tls-auth.ts): the SHA-256 of one certificate (DER),
+ * and/or the SPIFFE ID (URI SAN) of any certificate issued by the node's client CA. Such a
+ * row has no token anyone knows (a digest of discarded random bytes fills the column) and is
+ * never looked up by token.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -39,6 +45,15 @@ export interface Caller {
   audiences: string[];
   created: string;
   revoked: string | null;
+  /** only for a caller authenticated by TLS client certificate: what the certificate must have (both, when both are set) */
+  certificate?: CertificateMatch;
+}
+
+export interface CertificateMatch {
+  /** SHA-256 of the certificate's DER, lowercase hex */
+  sha256: string | null;
+  /** the certificate's one URI SAN, exactly */
+  spiffeId: string | null;
 }
 
 export class CallerError extends Error {
@@ -47,12 +62,15 @@ export class CallerError extends Error {
 
 const TOKEN = /^writ_[A-Za-z0-9_-]{43}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+// spiffe://<trust domain>/<path>: the characters the SPIFFE ID standard allows, no query or fragment
+const SPIFFE_ID = /^spiffe:\/\/[a-z0-9._-]+(?:\/[A-Za-z0-9._-]+)+$/;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS callers (
   id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
   roles TEXT NOT NULL, principals TEXT NOT NULL, created TEXT NOT NULL, revoked TEXT,
-  audiences TEXT NOT NULL DEFAULT '[]'
+  audiences TEXT NOT NULL DEFAULT '[]', cert_sha256 TEXT, spiffe_id TEXT
 );
 -- one live caller per name; a removed caller's row stays and its name can be issued again
 CREATE UNIQUE INDEX IF NOT EXISTS callers_live_name ON callers (name) WHERE revoked IS NULL;
@@ -66,6 +84,8 @@ interface CallerRow {
   audiences: string;
   created: string;
   revoked: string | null;
+  cert_sha256: string | null;
+  spiffe_id: string | null;
 }
 
 /**
@@ -136,11 +156,19 @@ function toCaller(r: CallerRow): Caller {
     audiences: JSON.parse(r.audiences) as string[],
     created: r.created,
     revoked: r.revoked,
+    ...((r.cert_sha256 !== null || r.spiffe_id !== null) && { certificate: { sha256: r.cert_sha256, spiffeId: r.spiffe_id } }),
   };
 }
 
+const COLUMNS = 'name, token_sha256, roles, principals, audiences, created, revoked, cert_sha256, spiffe_id';
+interface NewCaller {
+  roles: CallerRole[];
+  principals: string[];
+  audiences?: string[];
+}
+
 export class CallerStore {
-  private readonly stmt: { insert: StatementSync; live: StatementSync; all: StatementSync; revoke: StatementSync };
+  private readonly stmt: { insert: StatementSync; live: StatementSync; liveCerts: StatementSync; all: StatementSync; revoke: StatementSync };
   private readonly now: () => Date;
 
   constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
@@ -149,16 +177,21 @@ export class CallerStore {
     // homes made before callers had audiences
     const columns = db.prepare('PRAGMA table_info(callers)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'audiences')) db.exec("ALTER TABLE callers ADD COLUMN audiences TEXT NOT NULL DEFAULT '[]'");
+    // homes made before callers could be TLS client certificates
+    if (!columns.some((c) => c.name === 'cert_sha256')) db.exec('ALTER TABLE callers ADD COLUMN cert_sha256 TEXT');
+    if (!columns.some((c) => c.name === 'spiffe_id')) db.exec('ALTER TABLE callers ADD COLUMN spiffe_id TEXT');
     this.stmt = {
-      insert: db.prepare('INSERT INTO callers (name, token_sha256, roles, principals, audiences, created) VALUES (?, ?, ?, ?, ?, ?)'),
-      live: db.prepare('SELECT name, token_sha256, roles, principals, audiences, created, revoked FROM callers WHERE revoked IS NULL'),
-      all: db.prepare('SELECT name, token_sha256, roles, principals, audiences, created, revoked FROM callers ORDER BY id'),
+      insert: db.prepare('INSERT INTO callers (name, token_sha256, roles, principals, audiences, created, cert_sha256, spiffe_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      // token lookups never see a certificate caller's row
+      live: db.prepare(`SELECT ${COLUMNS} FROM callers WHERE revoked IS NULL AND cert_sha256 IS NULL AND spiffe_id IS NULL`),
+      liveCerts: db.prepare(`SELECT ${COLUMNS} FROM callers WHERE revoked IS NULL AND (cert_sha256 IS NOT NULL OR spiffe_id IS NOT NULL) ORDER BY id`),
+      all: db.prepare(`SELECT ${COLUMNS} FROM callers ORDER BY id`),
       revoke: db.prepare('UPDATE callers SET revoked = ? WHERE name = ? AND revoked IS NULL'),
     };
   }
 
-  /** Issues a token for a new caller; the token is returned once and only its digest is kept. */
-  add(name: string, o: { roles: CallerRole[]; principals: string[]; audiences?: string[] }): { caller: Caller; token: string } {
+  /** Checks a new caller's name, roles and patterns, returning them in stored form. */
+  private validate(name: string, o: NewCaller): { roles: CallerRole[]; principals: string[]; audiences: string[] } {
     if (!NAME.test(name)) throw new CallerError(`caller name ${JSON.stringify(name)}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
     if (o.roles.length === 0 || o.roles.some((r) => !CALLER_ROLES.includes(r))) throw new CallerError('a caller has the authorize role, the verify role or both');
     const principals = [...new Set(o.principals.map(parsePrincipalPattern))];
@@ -167,11 +200,41 @@ export class CallerStore {
     const audiences = [...new Set((o.audiences ?? []).map(parseAudiencePattern))];
     if (audiences.length > 0 && !o.roles.includes('verify')) throw new CallerError('--audiences is for enforcement points: it needs the verify role');
     if (this.list().some((c) => c.name === name && c.revoked === null)) throw new CallerError(`caller ${name} exists: \`writ caller remove ${name}\` first`);
+    return { roles: CALLER_ROLES.filter((r) => o.roles.includes(r)), principals, audiences };
+  }
+
+  /** Issues a token for a new caller; the token is returned once and only its digest is kept. */
+  add(name: string, o: NewCaller): { caller: Caller; token: string } {
+    const { roles, principals, audiences } = this.validate(name, o);
     const token = `writ_${randomBytes(32).toString('base64url')}`;
     const created = this.now().toISOString();
-    const roles = CALLER_ROLES.filter((r) => o.roles.includes(r));
-    this.stmt.insert.run(name, sha256Hex(token), JSON.stringify(roles), JSON.stringify(principals), JSON.stringify(audiences), created);
+    this.stmt.insert.run(name, sha256Hex(token), JSON.stringify(roles), JSON.stringify(principals), JSON.stringify(audiences), created, null, null);
     return { caller: { name, roles, principals, audiences, created, revoked: null }, token };
+  }
+
+  /**
+   * Registers a caller that authenticates with a TLS client certificate instead of a token:
+   * the certificate's SHA-256 and/or its SPIFFE ID. Refused if a live caller already has
+   * the same fingerprint or SPIFFE ID (one certificate must name one caller).
+   */
+  addCertificate(name: string, o: NewCaller & { sha256?: string; spiffeId?: string }): Caller {
+    const v = this.validate(name, o);
+    const sha256 = o.sha256?.toLowerCase() ?? null;
+    const spiffeId = o.spiffeId ?? null;
+    if (sha256 === null && spiffeId === null) throw new CallerError('a certificate caller needs --cert (its fingerprint) or --spiffe-id');
+    if (sha256 !== null && !SHA256.test(sha256)) throw new CallerError('a certificate fingerprint is the SHA-256 of its DER, 64 hex digits');
+    if (spiffeId !== null && (!SPIFFE_ID.test(spiffeId) || spiffeId.length > 2048)) throw new CallerError(`SPIFFE ID ${JSON.stringify(spiffeId)} is not spiffe://<trust domain>/<path>`);
+    const clash = this.certificateCallers().find((c) => (sha256 !== null && c.certificate?.sha256 === sha256) || (spiffeId !== null && c.certificate?.spiffeId === spiffeId));
+    if (clash) throw new CallerError(`caller ${clash.name} has this certificate or SPIFFE ID already`);
+    const created = this.now().toISOString();
+    // no token: the column is filled with the digest of random bytes nobody keeps
+    this.stmt.insert.run(name, sha256Hex(randomBytes(32)), JSON.stringify(v.roles), JSON.stringify(v.principals), JSON.stringify(v.audiences), created, sha256, spiffeId);
+    return { name, ...v, created, revoked: null, certificate: { sha256, spiffeId } };
+  }
+
+  /** The live callers that authenticate by client certificate (read at every TLS request). */
+  certificateCallers(): Caller[] {
+    return (this.stmt.liveCerts.all() as unknown as CallerRow[]).map(toCaller);
   }
 
   /** Every caller ever issued, removed ones included (with their revocation time), oldest first. */
