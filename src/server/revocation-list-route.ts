@@ -37,7 +37,8 @@ export function registerRevocationListRoute(app: FastifyInstance, source: () => 
     }
     void reply.header('etag', list.etag).header('cache-control', 'no-cache');
     const inm = req.headers['if-none-match'];
-    if (inm !== undefined && inm.split(',').some((t) => t.trim() === list.etag)) return reply.code(304).send();
+    // RFC 9110 §13.1.2: weak comparison, and `*` matches any current list
+    if (inm !== undefined && inm.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === list.etag)) return reply.code(304).send();
     return reply.type('application/jwt').send(list.jws);
   });
 }

@@ -131,6 +131,10 @@ describe('adversarial: an executor that verifies offline, against an embedded no
     // an ETag among others is matched; a different one is not
     assert.equal((await getList({ 'if-none-match': `"rl-0-1", ${list.etag}` })).status, 304);
     assert.equal((await getList({ 'if-none-match': '"rl-999-1"' })).status, 200);
+    // RFC 9110: If-None-Match compares weakly, and `*` matches any current list
+    assert.equal((await getList({ 'if-none-match': `W/${list.etag}` })).status, 304);
+    assert.equal((await getList({ 'if-none-match': '*' })).status, 304);
+    assert.equal((await getList({ 'if-none-match': 'W/"rl-999-1"' })).status, 200);
   });
 
   it('after POST /v1/revoke the list has a higher seq and the entry; the old ETag gets 200', async () => {
