@@ -7,7 +7,8 @@
  * cwd}` — the process gets exactly that environment (the fixed one plus what `--env`
  * named, never the caller's implicitly) in exactly that directory (docs/exec.md).
  * While it runs, a revocation covering its writ terminates it: SIGTERM, then SIGKILL
- * after a grace period. The outcome is recorded, linked to the writ's jti.
+ * after a grace period. The outcome is recorded, linked to the writ's jti. Authorize,
+ * verify, the lease and the outcome are the enforcement-point core's (governed-call.ts).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,11 +16,10 @@ import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, read
 import { constants as osConstants } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { childEnvironment, cwdUnchanged, envNames, resolveCwd } from './exec-env.ts';
+import { begin, type GovernedCall } from './governed-call.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import { recordOutcome, type Outcome } from '../node/evidence.ts';
 import type { GovernanceNode } from '../node/node.ts';
 import { errorMessage } from '../util.ts';
-import type { WritClaims } from '../writ/claims.ts';
 
 export const EXIT_DENIED = 126;
 export const EXIT_NOT_FOUND = 127;
@@ -126,6 +126,9 @@ export async function governedExec(o: ExecOptions): Promise<ExecResult> {
   }
 }
 
+/** A final check refused to start what was authorized. */
+const NOT_STARTED = { status: 'not_started', reason: 'attestation_mismatch', exitCode: null, signal: null, durationMs: 0 } as const;
+
 async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (l: string) => void): Promise<ExecResult> {
   const path = args.argv[0] as string;
   const digest = fdDigest(fd);
@@ -142,37 +145,36 @@ async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (
     log(`writ: denied: request_invalid: ${d.message} (decision ${d.decisionId})`);
     return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'request_invalid', jti: null };
   }
-  const d = await o.node.authorize({ principal: o.principal, action: 'Action::"exec"', resource, args, attestation: { binaryDigest: digest } });
-  if (d.decision !== 'allow' || !d.writ) {
-    log(`writ: denied: ${d.reasons.join(',')}: ${d.message} (decision ${d.decisionId})`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: d.reasons[0] ?? 'internal_error', jti: null };
+  const b = await begin({
+    node: o.node,
+    ledger: o.ledger,
+    request: { principal: o.principal, action: 'Action::"exec"', resource, args, attestation: { binaryDigest: digest } },
+    verify: 'here', // this process is the executor: it verifies and consumes the writ itself
+    lease: { pollMs: o.pollMs ?? 100, onError: (err) => log(`writ: warning: the revocation check failed: ${errorMessage(err)}`) },
+  });
+  if ('denied' in b) {
+    const { reasons, message, decisionId } = b.denied;
+    log(`writ: denied: ${reasons.join(',')}: ${message} (decision ${decisionId})`);
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: reasons[0] ?? 'internal_error', jti: null };
   }
-  let claims: WritClaims;
-  try {
-    ({ claims } = await o.node.verify(d.writ, { audience: resource, args, consume: true, expect: { action: 'Action::"exec"', resource } }));
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? 'internal_error';
-    log(`writ: denied: ${code}: ${errorMessage(err)} (decision ${d.decisionId})`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: code, jti: null };
-  }
-  const base = { jti: claims.jti, node: o.node.identity.nodeId };
+  const { call } = b;
   // a binary anyone may write to can change after it was hashed, whatever we do: refused
   const writableByAll = (fstatSync(fd).mode & 0o002) !== 0;
   if (writableByAll || fdDigest(fd) !== digest) {
-    await recordOutcome(o.ledger, { ...base, exitCode: null, signal: null, durationMs: 0, status: 'not_started', reason: 'attestation_mismatch' });
+    await call.end(NOT_STARTED);
     log(`writ: denied: attestation_mismatch: ${path} ${writableByAll ? 'is writable by anyone' : 'changed after it was authorized'}`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: claims.jti };
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: call.jti };
   }
   // the directory was decided by its resolved path: one of its components swapped for a symlink since would put the process elsewhere
   if (!cwdUnchanged(args.cwd)) {
-    await recordOutcome(o.ledger, { ...base, exitCode: null, signal: null, durationMs: 0, status: 'not_started', reason: 'attestation_mismatch' });
+    await call.end(NOT_STARTED);
     log(`writ: denied: attestation_mismatch: the working directory ${args.cwd} changed after it was authorized`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: claims.jti };
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: call.jti };
   }
-  return run(o, args, fd, claims, base, log);
+  return run(o, args, fd, call, log);
 }
 
-function run(o: ExecOptions, args: ExecArgs, fd: number, claims: WritClaims, base: { jti: string; node: string }, log: (l: string) => void): Promise<ExecResult> {
+function run(o: ExecOptions, args: ExecArgs, fd: number, call: GovernedCall, log: (l: string) => void): Promise<ExecResult> {
   const started = performance.now();
   const io = o.stdio ?? 'inherit';
   const [path, ...rest] = args.argv as [string, ...string[]];
@@ -192,43 +194,37 @@ function run(o: ExecOptions, args: ExecArgs, fd: number, claims: WritClaims, bas
   // Signals sent to `writ exec` (Ctrl-C, a supervisor's SIGTERM) reach the governed group too.
   const forward = (sig: NodeJS.Signals) => signalGroup(sig);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
-  let terminatedFor: string | null = null;
   let killTimer: NodeJS.Timeout | undefined;
-  const watch = setInterval(() => {
-    if (terminatedFor !== null) return;
-    const revoked = o.node.revocationOf(claims);
-    if (revoked === null) return;
-    terminatedFor = revoked;
+  call.onTerminate((revoked) => {
     log(`writ: terminating ${path} (pid ${child.pid}): ${revoked}`);
     signalGroup('SIGTERM');
     killTimer = setTimeout(() => signalGroup('SIGKILL'), o.graceMs ?? 5000);
-  }, o.pollMs ?? 100);
+  });
 
   return new Promise((resolvePromise) => {
     const finish = async (exitCode: number | null, signal: string | null, spawnError?: Error) => {
-      clearInterval(watch);
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, forward);
-      if (terminatedFor !== null) {
+      const terminated = call.terminated !== null;
+      if (terminated) {
         // the group leader is gone; make sure nothing it started outlives the revocation
         signalGroup('SIGKILL');
       }
       clearTimeout(killTimer);
-      const outcome: Outcome = {
-        ...base,
-        exitCode,
-        signal,
-        durationMs: performance.now() - started,
-        status: spawnError ? 'not_started' : terminatedFor !== null ? 'terminated' : exitCode === 0 ? 'ok' : 'failed',
-        reason: spawnError ? 'internal_error' : terminatedFor !== null ? 'writ_revoked' : null,
-      };
       try {
-        await recordOutcome(o.ledger, outcome);
+        // ok/failed after a revocation terminated it is recorded as terminated, writ_revoked (GovernedCall.end)
+        await call.end({
+          exitCode,
+          signal,
+          durationMs: performance.now() - started,
+          status: spawnError ? 'not_started' : exitCode === 0 ? 'ok' : 'failed',
+          reason: spawnError ? 'internal_error' : null,
+        });
       } catch (err) {
         log(`writ: warning: the outcome could not be recorded: ${errorMessage(err)}`);
       }
       if (spawnError) log(`writ: ${path}: ${spawnError.message}`);
       const code = spawnError ? EXIT_DENIED : exitCode ?? 128 + (signal ? (osConstants.signals[signal as NodeJS.Signals] ?? 1) : 1);
-      resolvePromise({ exitCode: code, decision: 'allow', reason: terminatedFor === null ? null : 'writ_revoked', jti: claims.jti });
+      resolvePromise({ exitCode: code, decision: 'allow', reason: terminated ? 'writ_revoked' : null, jti: call.jti });
     };
     child.once('error', (err) => void finish(null, null, err));
     child.once('exit', (code, signal) => void finish(code, signal));

@@ -11,20 +11,23 @@
  *   tools/list, resources/list, prompts/list  results lose what the principal can never call
  *   responses to governed calls               outcome recorded, linked to the writ
  *
+ * Each governed call is a GovernedCall (../governed-call.ts): authorized (with approvals),
+ * its writ carried to the server, which verifies and consumes it; a lease that ends it
+ * when a revocation covers it; one outcome leaf, whichever way it ends.
+ *
  * Lineage: each session is a root (a decision `Action::"mcp/session"` on
  * `Server::"<server>"`); each call is its child, or the child of the writ the client
  * names in params._meta["writ/parent"] (a call made on behalf of another).
  */
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Ledger } from '../../ledger/ledger.ts';
-import { awaitApproval } from '../../node/approval.ts';
-import { recordOutcome } from '../../node/evidence.ts';
 import type { Decision, GovernanceNode } from '../../node/node.ts';
 import type { NodeState } from '../../node/state.ts';
 import { parseUid } from '../../policy/uid.ts';
-import { isRecord, sha256Base64urlSync } from '../../util.ts';
+import { errorMessage, isRecord, sha256Base64urlSync } from '../../util.ts';
 import type { WritClaims } from '../../writ/claims.ts';
 import { canonicalJson } from '../../writ/intent.ts';
+import { begin, type Begun, type GovernedCall } from '../governed-call.ts';
 import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
 
 export interface GovernorOptions {
@@ -36,7 +39,16 @@ export interface GovernorOptions {
   /** overrides the server name announced in the initialize result */
   serverName?: string;
   approvalTimeoutMs?: number;
+  /** how often running calls are checked for a revocation (default 200 ms) */
+  revocationPollMs?: number;
   log?: (line: string) => void;
+}
+
+/** A governed call a revocation ended: the client gets `reply`, the server `cancel`. */
+export interface RevokedCall {
+  id: RequestId;
+  reply: JSONRPCMessage;
+  cancel: JSONRPCMessage;
 }
 
 export type ClientAction = { forward: JSONRPCMessage } | { reply: JSONRPCMessage } | { drop: true };
@@ -44,7 +56,7 @@ export type ClientAction = { forward: JSONRPCMessage } | { reply: JSONRPCMessage
 interface InFlight {
   method: string;
   progressToken?: string | number;
-  governed?: { claims: WritClaims; started: number };
+  governed?: GovernedCall;
   abort?: AbortController;
 }
 
@@ -70,6 +82,7 @@ export class McpGovernor {
   private readonly roots: { writ: string; claims: WritClaims }[] = [];
   /** a governed call cut short by a revocation: its late response is dropped */
   private readonly cancelled = new Set<RequestId>();
+  private readonly revokedListeners: ((r: RevokedCall) => void)[] = [];
 
   constructor(o: GovernorOptions) {
     this.o = o;
@@ -119,17 +132,20 @@ export class McpGovernor {
       return { reply: refusal(id, WRIT_DENIED, `writ: ${m.method} before the upstream's name is known (the initialize exchange, or --server-name)`) };
     }
     entry.abort = new AbortController(); // a cancellation may arrive while the call is being decided
-    const d = await this.decide(g, params, meta, entry.abort.signal);
+    const b = await this.begin(g, params, meta, entry.abort.signal);
     if (entry.abort.signal.aborted) {
+      if ('call' in b) b.call.abandon(); // never forwarded: it has no outcome
       this.inflight.delete(id);
       return { drop: true }; // cancelled by the client: neither forwarded nor answered
     }
-    if (d.decision !== 'allow' || !d.writ || !d.claims) {
+    if ('denied' in b) {
       this.inflight.delete(id);
-      return { reply: denial(id, d) };
+      return { reply: denial(id, b.denied.decision) };
     }
-    entry.governed = { claims: d.claims, started: performance.now() };
-    return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: d.writ } } } as JSONRPCMessage };
+    const { call } = b;
+    entry.governed = call;
+    call.onTerminate((reason) => void this.terminate(id, call, reason));
+    return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: call.writ } } } as JSONRPCMessage };
   }
 
   /**
@@ -154,16 +170,16 @@ export class McpGovernor {
     return { reply: denial(id, await this.o.node.deny({ principal: this.o.principal, action: g.action, resource }, 'request_invalid', why)) };
   }
 
-  private async decide(g: Governed, params: Msg, meta: Msg, signal: AbortSignal): Promise<Decision> {
+  private async begin(g: Governed, params: Msg, meta: Msg, signal: AbortSignal): Promise<Begun> {
     const server = this.serverName ?? 'unknown';
     const name = g.name(params);
     const resource = mcpResource(g.type, server, String(name ?? ''));
     if (typeof name !== 'string' || !parseUid(resource)) {
-      return this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"` }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`);
+      return deniedBy(await this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"` }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`));
     }
     // The session is decided (and must stand) for every call, also one made on behalf of another writ.
     const session = await this.sessionWrit();
-    if (typeof session !== 'string') return session; // the session itself was denied
+    if (typeof session !== 'string') return deniedBy(session); // the session itself was denied
     // a revoked session root (any of them) is the parent then, so the node denies and records why
     const revokedRoot = this.revokedRoot();
     const parent = revokedRoot ?? (typeof meta[WRIT_PARENT_META] === 'string' ? (meta[WRIT_PARENT_META] as string) : session);
@@ -176,14 +192,24 @@ export class McpGovernor {
       audience: mcpAudience(server),
       context: { mcp: { session: this.o.session, server, method: g.method } },
     };
-    let d = await this.o.node.authorize(req);
-    if (d.reasons[0] === 'approval_required' && d.approvalId) {
-      this.o.log?.(`writ: ${g.method} ${name} for ${this.o.principal} awaits approval: writ approve ${d.approvalId} (or writ reject ${d.approvalId})`);
-      await awaitApproval(this.o.ledger, this.o.state, d.approvalId, { timeoutMs: this.o.approvalTimeoutMs ?? 120_000, signal });
-      // approved → allow; rejected or expired → denied with approval_rejected / approval_expired
-      d = await this.o.node.authorize({ ...req, approval: d.approvalId });
-    }
-    return d;
+    return begin({
+      node: this.o.node,
+      ledger: this.o.ledger,
+      request: req,
+      verify: 'carried', // the server verifies and consumes it (writ/mcp-server)
+      approval: {
+        state: this.o.state,
+        timeoutMs: this.o.approvalTimeoutMs ?? 120_000,
+        signal,
+        onWait: (id) => this.o.log?.(`writ: ${g.method} ${name} for ${this.o.principal} awaits approval: writ approve ${id} (or writ reject ${id})`),
+      },
+      lease: {
+        pollMs: this.o.revocationPollMs ?? 200,
+        // a call of a session whose root was revoked ends with the session
+        also: () => (this.revokedRoot() !== null ? 'the MCP session was revoked' : null),
+        onError: (err) => this.o.log?.(`writ mcp: revocation check: ${errorMessage(err)}`),
+      },
+    });
   }
 
   /** A client cancellation: stops a call still being decided; for one already forwarded, records its end. */
@@ -195,7 +221,7 @@ export class McpGovernor {
     this.inflight.delete(id);
     this.forget(id); // a late response is not passed on: the client has forgotten the request
     // what the server did with the call is not known (it may have finished): the evidence says so
-    await recordOutcome(this.o.ledger, { jti: entry.governed.claims.jti, node: this.o.node.identity.nodeId, status: 'terminated', exitCode: null, signal: null, durationMs: performance.now() - entry.governed.started, reason: `cancel requested, result unknown: ${reason}`.slice(0, 120) }).catch(() => undefined);
+    await entry.governed.end({ status: 'terminated', reason: `cancel requested, result unknown: ${reason}`.slice(0, 120) }).catch(() => undefined);
   }
 
   /**
@@ -271,41 +297,38 @@ export class McpGovernor {
     return !!engine && !!p && !!a && !!r && engine.mayEverAllow(p, a, r);
   }
 
-  private async recordResult(g: { claims: WritClaims; started: number }, m: Msg): Promise<void> {
+  private async recordResult(call: GovernedCall, m: Msg): Promise<void> {
     const isError = m.error !== undefined || (isRecord(m.result) && m.result.isError === true);
-    await recordOutcome(this.o.ledger, {
-      jti: g.claims.jti,
-      node: this.o.node.identity.nodeId,
-      status: isError ? 'failed' : 'ok',
-      exitCode: null,
-      signal: null,
-      durationMs: performance.now() - g.started,
-      reason: null,
-      isError,
-      resultDigest: sha256Base64urlSync(canonicalJson(m.result ?? m.error ?? null)),
-    }).catch((err: unknown) => this.o.log?.(`writ: the outcome of ${g.claims.jti} could not be recorded: ${String(err)}`));
+    await call
+      .end({ status: isError ? 'failed' : 'ok', reason: null, isError, resultDigest: sha256Base64urlSync(canonicalJson(m.result ?? m.error ?? null)) })
+      .catch((err: unknown) => this.o.log?.(`writ: the outcome of ${call.jti} could not be recorded: ${String(err)}`));
   }
 
   /**
-   * Governed calls still running whose writ (or session, principal, …) was revoked:
-   * the caller cancels them upstream and answers the client with these errors.
+   * Tells `listener` of each governed call still running that a revocation (of its writ,
+   * session, principal, …) ended: the proxy cancels it upstream and answers the client.
    */
-  async revoked(): Promise<{ id: RequestId; reply: JSONRPCMessage; cancel: JSONRPCMessage }[]> {
-    const out = [];
-    for (const [id, entry] of this.inflight) {
-      if (!entry.governed) continue;
-      const reason = this.o.node.revocationOf(entry.governed.claims) ?? (this.revokedRoot() !== null ? 'the MCP session was revoked' : null);
-      if (reason === null) continue;
-      this.inflight.delete(id);
-      this.forget(id);
-      await recordOutcome(this.o.ledger, { jti: entry.governed.claims.jti, node: this.o.node.identity.nodeId, status: 'terminated', exitCode: null, signal: null, durationMs: performance.now() - entry.governed.started, reason: 'writ_revoked' }).catch(() => undefined);
-      out.push({
-        id,
-        reply: { jsonrpc: '2.0', id, error: { code: WRIT_DENIED, message: `writ: revoked while running: ${reason}`, data: { reasons: ['writ_revoked'], jti: entry.governed.claims.jti } } } as JSONRPCMessage,
-        cancel: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `writ revoked: ${reason}` } } as JSONRPCMessage,
-      });
-    }
-    return out;
+  onRevoked(listener: (r: RevokedCall) => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  /** A running call's lease ended it: no later response is passed on; the outcome says why. */
+  private async terminate(id: RequestId, call: GovernedCall, reason: string): Promise<void> {
+    if (this.inflight.get(id)?.governed !== call) return; // answered or cancelled meanwhile
+    this.inflight.delete(id);
+    this.forget(id);
+    await call.end({ status: 'terminated', reason: 'writ_revoked' }).catch(() => undefined);
+    const r: RevokedCall = {
+      id,
+      reply: { jsonrpc: '2.0', id, error: { code: WRIT_DENIED, message: `writ: revoked while running: ${reason}`, data: { reasons: ['writ_revoked'], jti: call.jti } } } as JSONRPCMessage,
+      cancel: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `writ revoked: ${reason}` } } as JSONRPCMessage,
+    };
+    for (const l of this.revokedListeners) l(r);
+  }
+
+  /** The session is over: its calls still in flight are no longer watched (they have no outcome here). */
+  close(): void {
+    for (const entry of this.inflight.values()) entry.governed?.abandon();
   }
 
   /** Which client request a server message belongs to (for Streamable HTTP routing). */
@@ -328,6 +351,10 @@ function denial(id: RequestId, d: Decision): JSONRPCMessage {
     id,
     error: { code: WRIT_DENIED, message: `writ: ${d.message}`, data: { reasons: d.reasons, decisionId: d.decisionId, policies: d.policies, ...(d.approvalId && { approvalId: d.approvalId }) } },
   } as JSONRPCMessage;
+}
+
+function deniedBy(d: Decision): Begun {
+  return { denied: { reasons: d.reasons, message: d.message, decisionId: d.decisionId, decision: d } };
 }
 
 function refusal(id: RequestId, code: number, message: string): JSONRPCMessage {

@@ -1,8 +1,9 @@
 /**
  * Joins a client-facing transport and an upstream transport through a governor.
  * Client messages are handled concurrently (an approval wait must not hold up other
- * traffic); each is forwarded, answered or dropped as the governor says. A watcher
- * cancels governed calls whose writ is revoked while they run.
+ * traffic); each is forwarded, answered or dropped as the governor says. A governed
+ * call whose writ is revoked while it runs (its lease, ../governed-call.ts) is cancelled
+ * upstream and answered with writ_revoked.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -21,14 +22,14 @@ export interface ProxyHandle {
   refuse(message: JSONRPCMessage, violation: string): Promise<JSONRPCMessage | null>;
 }
 
-export async function joinThroughGovernor(client: Transport, upstream: Transport, governor: McpGovernor, o: { log: (line: string) => void; revocationPollMs?: number }): Promise<ProxyHandle> {
+export async function joinThroughGovernor(client: Transport, upstream: Transport, governor: McpGovernor, o: { log: (line: string) => void }): Promise<ProxyHandle> {
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((r) => (resolveClosed = r));
   let closing = false;
   const close = async () => {
     if (closing) return;
     closing = true;
-    clearInterval(watch);
+    governor.close();
     await Promise.allSettled([client.close(), upstream.close()]);
     resolveClosed();
   };
@@ -67,18 +68,10 @@ export async function joinThroughGovernor(client: Transport, upstream: Transport
   upstream.onclose = () => void close();
   client.onerror = (err) => o.log(`writ mcp: client transport: ${err.message}`);
   upstream.onerror = (err) => o.log(`writ mcp: upstream transport: ${err.message}`);
-  const watch = setInterval(() => {
-    governor
-      .revoked()
-      .then((list) => {
-        for (const r of list) {
-          void upstream.send(r.cancel).catch(() => undefined);
-          toClient(r.reply);
-        }
-      })
-      .catch((err: unknown) => o.log(`writ mcp: revocation check: ${errorMessage(err)}`));
-  }, o.revocationPollMs ?? 200);
-  watch.unref();
+  governor.onRevoked((r) => {
+    void upstream.send(r.cancel).catch(() => undefined);
+    toClient(r.reply);
+  });
   await upstream.start();
   await client.start();
   return { close, closed, refuse: (m, violation) => governor.refuse(m, violation).then(act) };
