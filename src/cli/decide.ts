@@ -5,16 +5,14 @@ import { initHome } from '../home/init.ts';
 import { openHome } from '../home/open.ts';
 import { CommandNotFoundError, EXIT_NOT_FOUND, governedExec } from '../enforce/exec.ts';
 import { ExecSetupError, FIXED_ENV, parseEnvFlags } from '../enforce/exec-env.ts';
-import { revoke, REVOCATION_KINDS } from '../node/evidence.ts';
+import { REVOCATION_KINDS } from '../node/evidence.ts';
 import type { RevocationKind } from '../node/state.ts';
 import { parseDuration } from '../util.ts';
 import { WritVerificationError } from '../writ/verify.ts';
 import { offlineVerify } from './offline-verify.ts';
 import { CliError, EXIT, homeOf, homeOption, JsonFlagRefused, parseJsonFlag, parsePositiveInt, printJson } from './common.ts';
-import { fleetRevoke } from './fleet.ts';
+import { runRevocation } from './revoke.ts';
 import { openDecisionHome } from './home-kind.ts';
-import { readConfig } from '../home/config.ts';
-import { homeFleet, homeKind } from '../home/kind.ts';
 
 export function registerDecide(program: Command): void {
   homeOption(
@@ -210,30 +208,7 @@ export function registerDecide(program: Command): void {
   ).action(async (value: string | undefined, o: { home?: string; kind: string; reason: string; nats?: string; fleet?: string; json?: boolean }) => {
     if (!value) throw new CliError('revoke: give the jti (or principal, node id, bundle version) to revoke', EXIT.usage);
     if (!(REVOCATION_KINDS as readonly string[]).includes(o.kind)) throw new CliError(`--kind must be one of ${REVOCATION_KINDS.join(', ')}`, EXIT.usage);
-    // A fleet home revokes fleet-wide or not at all: a local revocation there would print
-    // success while every node still accepts what was meant to be revoked.
-    const home = homeOf(o);
-    const config = readConfig(home);
-    const kind = homeKind(home, config);
-    if (kind === 'fleet-node' && !o.nats) {
-      throw new CliError(`writ revoke: ${home} is a node home of fleet ${homeFleet(config).name}: revocations are signed by the fleet's authority (writ revoke --home <authority home>)`, EXIT.usage);
-    }
-    const nats = o.nats ?? (kind === 'fleet-authority' ? homeFleet(config).nats : undefined);
-    const fleetName = o.fleet ?? (kind === 'fleet-authority' ? homeFleet(config).name : undefined);
-    if (nats) {
-      const r = await fleetRevoke({ home, nats, ...(fleetName && { fleet: fleetName }), kind: o.kind as RevocationKind, value, reason: o.reason });
-      if (o.json) printJson({ revoked: true, kind: o.kind, value, ...r });
-      else process.stdout.write(`revoked ${o.kind} ${value} fleet-wide (revocation version ${r.revision}, ledger ${r.ledgerIndex})\n`);
-      return;
-    }
-    const h = await openHome(home);
-    try {
-      const r = await revoke(h.ledger, h.state, { kind: o.kind as RevocationKind, value, reason: o.reason, by: 'cli' });
-      if (o.json) printJson({ revoked: true, kind: o.kind, value, ...r });
-      else process.stdout.write(r.created ? `revoked ${o.kind} ${value} (ledger ${r.ledgerIndex})\n` : `${o.kind} ${value} was already revoked\n`);
-    } finally {
-      h.close();
-    }
+    await runRevocation({ home: homeOf(o), command: 'revoke', past: 'revoked', kind: o.kind as RevocationKind, value, reason: o.reason, ...(o.nats && { nats: o.nats }), ...(o.fleet && { fleet: o.fleet }), ...(o.json && { json: true }) });
   });
 
   homeOption(

@@ -12,6 +12,7 @@ import { generateKey } from '../ledger/note.ts';
 import type { RevocationKind } from '../node/state.ts';
 import { verifyBundle } from '../policy/verify-bundle.ts';
 import { buildApp } from '../server/app.ts';
+import { runRevocation } from './revoke.ts';
 import { buildAuthorityApp } from '../server/authority-app.ts';
 import { homeCallerAccess } from '../server/caller-access.ts';
 import { startAuthority } from '../sync/authority.ts';
@@ -21,7 +22,7 @@ import { BUNDLE_KEY, connectFleet, fleetNames, kvKey } from '../sync/nats.ts';
 import { readFleetLogVerifierKey } from '../ledger/log-identity.ts';
 import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
-import { homeFleet, homeKind, markFleetAuthority } from '../home/kind.ts';
+import { homeFleet, markFleetAuthority } from '../home/kind.ts';
 import { CONNECT_TIMEOUT_MS } from './home-kind.ts';
 import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
 
@@ -236,15 +237,12 @@ export function registerFleet(program: Command, policy: Command): void {
       program
         .command(`${name} <value>`)
         .description(what)
-        .option('--nats <url>', `NATS server (default: the one recorded in a fleet authority's home, else ${NATS_DEFAULT})`)
+        .option('--nats <url>', "fleet-wide through this NATS server (default on a fleet authority's home: the one recorded in it; on an embedded home the revocation is local)")
         .option('--fleet <name>', FLEET_HELP)
         .option('--reason <text>', 'recorded with it', `${name}d by operator`),
     ).action(async (value: string, o: { home?: string; nats?: string; fleet?: string; reason: string }) => {
-      const config = readConfig(homeOf(o));
-      const recorded = homeKind(homeOf(o), config) === 'fleet-authority' ? homeFleet(config) : null;
-      const fleetName = o.fleet ?? recorded?.name;
-      const r = await fleetRevoke({ home: homeOf(o), nats: o.nats ?? recorded?.nats ?? NATS_DEFAULT, ...(fleetName && { fleet: fleetName }), kind, value, reason: o.reason });
-      process.stdout.write(`${name}d ${value} (revocation version ${r.revision}, ledger ${r.ledgerIndex})\n`);
+      // on an embedded home, locally: never published to a fleet the home is not part of
+      await runRevocation({ home: homeOf(o), command: name, past: `${name}d`, kind, value, reason: o.reason, ...(o.nats && { nats: o.nats }), ...(o.fleet && { fleet: o.fleet }) });
     });
   }
 }

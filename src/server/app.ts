@@ -24,8 +24,8 @@ import { nodeConsoleSource } from '../console/node-source.ts';
 import { registerConsole } from '../console/routes.ts';
 import type { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
-import { CallerStore } from '../node/callers.ts';
 import { SqliteNodeState } from '../node/sqlite-state.ts';
+import { homeCallerAccess } from './caller-access.ts';
 import { checkCaller, type CallerAccess, type CallerCheck } from './caller-auth.ts';
 import { installJsonErrors } from './errors.ts';
 import { FASTIFY_LIMITS } from './http-limits.ts';
@@ -74,7 +74,7 @@ function decisionBody(d: Decision) {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { node, ledger, state } = deps;
   // fail closed: a state without a database has no callers, and every decision route answers 401
-  const callers = deps.callers ?? (state instanceof SqliteNodeState ? { store: new CallerStore(state.database) } : null);
+  const callers = deps.callers ?? (state instanceof SqliteNodeState ? homeCallerAccess(state.database) : null);
   const app = Fastify({
     ...(deps.https && { https: deps.https }),
     logger: deps.logger ?? false,
