@@ -87,7 +87,9 @@ export class RevocationListPoller extends RevocationListHolder {
     this.timer = setInterval(() => {
       this.refresh().catch((err: unknown) => this.o.onError?.(err instanceof Error ? err : new Error(String(err))));
     }, this.o.intervalMs ?? 10_000);
-    this.timer.unref?.();
+    // Node: do not keep the process alive for the poller (browsers' timers are numbers)
+    const timer: unknown = this.timer;
+    if (typeof timer === 'object' && timer !== null && 'unref' in timer && typeof timer.unref === 'function') timer.unref();
     return this.refresh();
   }
 
