@@ -25,9 +25,10 @@ export async function signApprovalDecision(d: Omit<ApprovalDecisionClaims, 'v' |
 }
 
 export async function verifyApprovalDecision(jws: string, keys: JWK[]): Promise<ApprovalDecisionClaims> {
-  const c = await verifyByAuthority(jws, APPROVAL_DECISION_TYP, keys, 'approval decision');
-  if (c.v !== 1 || typeof c.node !== 'string' || typeof c.id !== 'string' || typeof c.intent !== 'string' || (c.decision !== 'approved' && c.decision !== 'rejected')) {
-    throw new Error('approval decision claims are malformed');
-  }
-  return c as unknown as ApprovalDecisionClaims;
+  return verifyByAuthority(jws, APPROVAL_DECISION_TYP, keys, 'approval decision', (c) => {
+    if (c.v !== 1 || typeof c.node !== 'string' || typeof c.id !== 'string' || typeof c.intent !== 'string' || (c.decision !== 'approved' && c.decision !== 'rejected')) {
+      throw new Error('approval decision claims are malformed');
+    }
+    return c as unknown as ApprovalDecisionClaims;
+  });
 }

@@ -7,7 +7,8 @@
  * timestamp role: silence or a partition freezes decisions instead of letting stale
  * policy run.
  */
-import { SignJWT, type CryptoKey } from 'jose';
+import type { CryptoKey } from 'jose';
+import { signTyped } from './signed.ts';
 
 export const BEACON_TYP = 'writ-beacon+jwt';
 
@@ -24,7 +25,5 @@ export interface BeaconClaims {
 }
 
 export async function signBeacon(c: Omit<BeaconClaims, 'v' | 'iss'>, key: { kid: string; key: CryptoKey }): Promise<string> {
-  return new SignJWT({ v: 1, iss: 'writ-authority', ...c } as unknown as Record<string, unknown>)
-    .setProtectedHeader({ alg: 'Ed25519', typ: BEACON_TYP, kid: key.kid })
-    .sign(key.key);
+  return signTyped({ v: 1, iss: 'writ-authority', ...c }, BEACON_TYP, key);
 }

@@ -5,9 +5,11 @@
  * (typ writ-node-cert+jwt) naming the node id, its domain and its public key.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { calculateJwkThumbprint, compactVerify, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import { isRecord } from '../util.ts';
+import { verifyTyped } from '../writ/typed-jws.ts';
 import { KEY_DOMAIN, KEY_NODE } from '../writ/verify.ts';
+import { failNaming, signTyped } from './signed.ts';
 
 export const NODE_CERT_TYP = 'writ-node-cert+jwt';
 
@@ -48,32 +50,27 @@ export async function issueNodeCertificate(
   validForSeconds: number,
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ domain: node.domain, jwk: node.jwk })
-    .setProtectedHeader({ alg: 'Ed25519', typ: NODE_CERT_TYP, kid: authority.kid })
-    .setIssuer('writ-authority')
-    .setSubject(node.id)
-    .setIssuedAt(now)
-    .setExpirationTime(now + validForSeconds)
-    .sign(authority.key);
+  return signTyped({ domain: node.domain, jwk: node.jwk, iss: 'writ-authority', sub: node.id, iat: now, exp: now + validForSeconds }, NODE_CERT_TYP, authority);
 }
 
-/** Verifies a node certificate against pinned authority keys; throws with a clear message. */
 /** The key a certificate certifies, as it is pinned: bound to its node and domain (verifyWrit checks both). */
 export function certifiedJwk(cert: Pick<NodeCertificateClaims, 'sub' | 'domain' | 'jwk'>): JWK {
   const bound: Record<string, unknown> = { ...cert.jwk, [KEY_NODE]: cert.sub, [KEY_DOMAIN]: cert.domain };
   return bound as JWK;
 }
 
+/** Verifies a node certificate against pinned authority keys; throws with a clear message. */
 export async function verifyNodeCertificate(cert: string, authorityKeys: JWK[], now = new Date()): Promise<NodeCertificateClaims> {
-  const [h] = cert.split('.');
-  const header: unknown = JSON.parse(Buffer.from(h ?? '', 'base64url').toString('utf8'));
-  if (!isRecord(header) || header.alg !== 'Ed25519' || header.typ !== NODE_CERT_TYP) throw new Error('node certificate: wrong alg or typ');
-  const jwk = authorityKeys.find((k) => k.kid === header.kid);
-  if (!jwk) throw new Error(`node certificate: signed by unknown authority key ${String(header.kid)}`);
-  const key = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, 'Ed25519');
-  const { payload } = await compactVerify(cert, key, { algorithms: ['Ed25519'] });
-  const c = JSON.parse(new TextDecoder().decode(payload)) as NodeCertificateClaims;
-  if (!isRecord(c.jwk) || typeof c.sub !== 'string' || typeof c.exp !== 'number') throw new Error('node certificate: malformed claims');
-  if (c.exp * 1000 <= now.getTime()) throw new Error(`node certificate for ${c.sub} expired`);
-  return c;
+  return verifyTyped(cert, {
+    typ: NODE_CERT_TYP,
+    keys: authorityKeys,
+    now,
+    fail: failNaming('node certificate', (kid) => `node certificate: signed by unknown authority key ${kid}`),
+    validate: (payload, { now: at }) => {
+      const c = payload as unknown as NodeCertificateClaims;
+      if (!isRecord(c.jwk) || typeof c.sub !== 'string' || typeof c.exp !== 'number') throw new Error('node certificate: malformed claims');
+      if (c.exp * 1000 <= at.getTime()) throw new Error(`node certificate for ${c.sub} expired`);
+      return c;
+    },
+  });
 }

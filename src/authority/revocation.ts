@@ -23,7 +23,8 @@ export async function signRevocation(r: Omit<RevocationClaims, 'v' | 'iat'>, key
 }
 
 export async function verifyRevocation(jws: string, keys: JWK[]): Promise<RevocationClaims> {
-  const c = await verifyByAuthority(jws, REVOCATION_TYP, keys, 'revocation');
-  if (c.v !== 1 || typeof c.kind !== 'string' || typeof c.value !== 'string') throw new Error('revocation claims are malformed');
-  return c as unknown as RevocationClaims;
+  return verifyByAuthority(jws, REVOCATION_TYP, keys, 'revocation', (c) => {
+    if (c.v !== 1 || typeof c.kind !== 'string' || typeof c.value !== 'string') throw new Error('revocation claims are malformed');
+    return c as unknown as RevocationClaims;
+  });
 }

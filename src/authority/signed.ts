@@ -1,29 +1,38 @@
 /**
- * Messages the authority signs for the fleet (revocations, approval decisions): a compact
- * JWS by an authority key, `alg: Ed25519`, a `typ` per kind of message, verified against
- * the pinned authority keys. One `typ` per kind means a message of one kind never passes
- * as another.
+ * Typed messages, signing side, and the authority's messages to the fleet (revocations,
+ * approval decisions): a compact JWS by an authority key, `alg: Ed25519`, a `typ` per kind
+ * of message, verified (writ/typed-jws.ts) against the pinned authority keys. One `typ` per
+ * kind means a message of one kind never passes as another.
  */
-import { base64url, compactVerify, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { isRecord } from '../util.ts';
+import { CompactSign, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { TYPED_ALG, TypedJwsError, verifyTyped, type TypedJwsStep } from '../writ/typed-jws.ts';
 
-export async function signByAuthority(claims: Record<string, unknown>, typ: string, key: { kid: string; key: CryptoKey }): Promise<string> {
-  return new SignJWT({ ...claims, iat: Math.floor(Date.now() / 1000) }).setProtectedHeader({ alg: 'Ed25519', typ, kid: key.kid }).sign(key.key);
+/** Signs `claims` as a compact JWS of kind `typ` (alg Ed25519, the signer's kid): the one signing side of verifyTyped. */
+export async function signTyped(claims: object, typ: string, key: { kid: string; key: CryptoKey | KeyObject }): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: TYPED_ALG, typ, kid: key.kid }).sign(key.key);
 }
 
-/** The claims of a message of kind `typ` signed by one of `keys`; throws (with `what` in the message) otherwise. */
-export async function verifyByAuthority(jws: string, typ: string, keys: JWK[], what: string): Promise<Record<string, unknown>> {
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder().decode(base64url.decode(jws.split('.')[0] ?? '')));
-  } catch {
-    throw new Error(`${what}: not a compact JWS`);
-  }
-  if (!isRecord(header) || header.alg !== 'Ed25519' || header.typ !== typ) throw new Error(`${what}: wrong alg or typ`);
-  const jwk = keys.find((k) => k.kid === header.kid);
-  if (!jwk) throw new Error(`${what} signed by unknown key ${String(header.kid)}`);
-  const { payload } = await compactVerify(jws, await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, 'Ed25519'), { algorithms: ['Ed25519'] });
-  const claims: unknown = JSON.parse(new TextDecoder().decode(payload));
-  if (!isRecord(claims)) throw new Error(`${what}: claims are not an object`);
-  return claims;
+export async function signByAuthority(claims: Record<string, unknown>, typ: string, key: { kid: string; key: CryptoKey }): Promise<string> {
+  return signTyped({ ...claims, iat: Math.floor(Date.now() / 1000) }, typ, key);
+}
+
+/** Fails a step of verifyTyped with a message that names `what` was being verified. */
+export function failNaming(what: string, unknownKey = (kid: string) => `${what} signed by unknown key ${kid}`): (step: TypedJwsStep, header: Readonly<Record<string, unknown>> | null) => never {
+  const problems: Record<TypedJwsStep, (h: Readonly<Record<string, unknown>> | null) => string> = {
+    shape: () => `${what}: not a compact JWS`,
+    header: () => `${what}: not a compact JWS`,
+    alg: () => `${what}: wrong alg or typ`,
+    typ: () => `${what}: wrong alg or typ`,
+    kid: (h) => unknownKey(String(h?.kid)),
+    signature: () => `${what}: signature does not verify`,
+    payload: () => `${what}: claims are not an object`,
+  };
+  return (step, header) => {
+    throw new TypedJwsError(step, problems[step](header));
+  };
+}
+
+/** The claims of a message of kind `typ` signed by one of `keys`, as `validate` returns them; throws (with `what` in the message) otherwise. */
+export async function verifyByAuthority<T>(jws: string, typ: string, keys: JWK[], what: string, validate: (claims: Record<string, unknown>) => T): Promise<T> {
+  return verifyTyped(jws, { typ, keys, validate, fail: failNaming(what) });
 }

@@ -5,10 +5,11 @@
  * Beacons are checked against the pinned authority keys (the algorithm is pinned),
  * must be for this domain, and must be newer (seq) than the last one accepted.
  */
-import { base64url, compactVerify, importJWK, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import type { BeaconClaims } from '../authority/beacon.ts';
 import { BEACON_TYP } from '../authority/beacon.ts';
 import { isRecord } from '../util.ts';
+import { verifyTyped, type TypedJwsStep } from '../writ/typed-jws.ts';
 
 export interface FreshnessCheck {
   /** null when decisions may proceed under `active`; else why not */
@@ -19,29 +20,32 @@ export class BeaconError extends Error {
   override name = 'BeaconError';
 }
 
+const BEACON_PROBLEMS: Record<TypedJwsStep, (header: Readonly<Record<string, unknown>> | null) => string> = {
+  shape: () => 'beacon header is not base64url JSON',
+  header: () => 'beacon header is not base64url JSON',
+  alg: () => `beacon must be alg Ed25519, typ ${BEACON_TYP}`,
+  typ: () => `beacon must be alg Ed25519, typ ${BEACON_TYP}`,
+  kid: (h) => `beacon signed by unknown key ${String(h?.kid)}`,
+  signature: () => 'beacon signature does not verify',
+  payload: () => 'beacon claims are malformed',
+};
+
 export async function verifyBeacon(jws: string, o: { keys: JWK[]; domain: string }): Promise<BeaconClaims> {
-  const [h] = jws.split('.');
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder().decode(base64url.decode(h ?? '')));
-  } catch {
-    throw new BeaconError('beacon header is not base64url JSON');
-  }
-  if (!isRecord(header) || header.alg !== 'Ed25519' || header.typ !== BEACON_TYP) throw new BeaconError(`beacon must be alg Ed25519, typ ${BEACON_TYP}`);
-  const jwk = o.keys.find((k) => k.kid === header.kid);
-  if (!jwk) throw new BeaconError(`beacon signed by unknown key ${String(header.kid)}`);
-  let payload: Uint8Array;
-  try {
-    ({ payload } = await compactVerify(jws, await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, 'Ed25519'), { algorithms: ['Ed25519'] }));
-  } catch {
-    throw new BeaconError('beacon signature does not verify');
-  }
-  const c = JSON.parse(new TextDecoder().decode(payload)) as BeaconClaims;
-  if (c.v !== 1 || c.iss !== 'writ-authority' || !Number.isSafeInteger(c.seq) || !Number.isSafeInteger(c.exp) || !isRecord(c.revocations)) {
-    throw new BeaconError('beacon claims are malformed');
-  }
-  if (c.domain !== o.domain) throw new BeaconError(`beacon is for domain ${c.domain}, not ${o.domain}`);
-  return c;
+  return verifyTyped(jws, {
+    typ: BEACON_TYP,
+    keys: o.keys,
+    fail: (step, header) => {
+      throw new BeaconError(BEACON_PROBLEMS[step](header));
+    },
+    validate: (payload) => {
+      const c = payload as unknown as BeaconClaims;
+      if (c.v !== 1 || c.iss !== 'writ-authority' || !Number.isSafeInteger(c.seq) || !Number.isSafeInteger(c.exp) || !isRecord(c.revocations)) {
+        throw new BeaconError('beacon claims are malformed');
+      }
+      if (c.domain !== o.domain) throw new BeaconError(`beacon is for domain ${c.domain}, not ${o.domain}`);
+      return c;
+    },
+  });
 }
 
 export class BeaconTracker implements FreshnessCheck {

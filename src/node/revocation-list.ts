@@ -6,7 +6,8 @@
  * added (the list's `seq` moves) or half its lifetime has passed; every poll in between gets
  * the same bytes and the same ETag, so a poller's `If-None-Match` is answered 304.
  */
-import { CompactSign, type CryptoKey, type KeyObject } from 'jose';
+import type { CryptoKey, KeyObject } from 'jose';
+import { signTyped } from '../authority/signed.ts';
 import { REVOCATION_LIST_TYP, revocationListEtag, type RevocationListClaims, type RevokedKind } from '../writ/revocation-list.ts';
 import { MAX_REVOCATION_LIST_LIFETIME_SECONDS } from '../writ/revocation-list.ts';
 
@@ -20,7 +21,7 @@ export interface SignedRevocationList {
 }
 
 export async function signRevocationList(claims: RevocationListClaims, key: { kid: string; key: CryptoKey | KeyObject }): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'Ed25519', typ: REVOCATION_LIST_TYP, kid: key.kid }).sign(key.key);
+  return signTyped(claims, REVOCATION_LIST_TYP, key);
 }
 
 export interface RevocationListSignerOptions {

@@ -19,9 +19,10 @@
  *
  * Standalone like verify.ts: it imports `jose` only.
  */
-import { base64url, compactVerify, importJWK, type JSONWebKeySet, type JWK } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 import type { WritClaims } from './claims.ts';
 import { WritVerificationError } from './reasons.ts';
+import { verifyTyped, type TypedJwsStep } from './typed-jws.ts';
 
 export const REVOCATION_LIST_TYP = 'writ-revocations+jwt';
 export const REVOCATION_LIST_FORMAT = 'writ.revocations/1';
@@ -57,9 +58,17 @@ function fail(message: string): never {
   throw new WritVerificationError('stale_policy', `revocation list: ${message}`);
 }
 
-function claimsOf(payload: unknown): RevocationListClaims {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) fail('payload is not a JSON object');
-  const c = payload as Record<string, unknown>;
+const PROBLEMS: Record<TypedJwsStep, (header: Readonly<Record<string, unknown>> | null) => string> = {
+  shape: () => 'not a compact JWS',
+  header: () => 'header is not base64url JSON',
+  alg: () => `alg must be Ed25519 and typ ${REVOCATION_LIST_TYP}`,
+  typ: () => `alg must be Ed25519 and typ ${REVOCATION_LIST_TYP}`,
+  kid: (h) => `signed by key ${String(h?.kid)}, which is not pinned`,
+  signature: () => 'signature does not verify',
+  payload: () => 'payload is not a JSON object',
+};
+
+function claimsOf(c: Record<string, unknown>): RevocationListClaims {
   const int = (k: string) => typeof c[k] === 'number' && Number.isSafeInteger(c[k]) && (c[k] as number) >= 0;
   if (c.v !== 1) fail(`format version ${JSON.stringify(c.v)} is not 1`);
   if (typeof c.iss !== 'string' || c.iss === '') fail('iss is missing');
@@ -87,36 +96,29 @@ export interface VerifyRevocationListOptions {
  * verifier without a good list cannot prove what is revoked now, so it vouches for nothing.
  */
 export async function verifyRevocationList(jws: string, o: VerifyRevocationListOptions): Promise<RevocationList> {
-  const parts = typeof jws === 'string' ? jws.trim().split('.') : [];
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) fail('not a compact JWS');
-  let header: Record<string, unknown>;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(base64url.decode(parts[0] ?? ''))) as Record<string, unknown>;
-  } catch {
-    fail('header is not base64url JSON');
-  }
-  if (header.alg !== 'Ed25519' || header.typ !== REVOCATION_LIST_TYP) fail(`alg must be Ed25519 and typ ${REVOCATION_LIST_TYP}`);
-  const jwk: JWK | undefined = o.keys.keys.find((k) => k.kid === header.kid);
-  if (!jwk || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') fail(`signed by key ${String(header.kid)}, which is not pinned`);
-  let payload: unknown;
-  try {
-    const verified = await compactVerify(parts.join('.'), await importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, 'Ed25519'), { algorithms: ['Ed25519'] });
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(verified.payload));
-  } catch {
-    fail('signature does not verify');
-  }
-  const claims = claimsOf(payload);
-  // a key bound to a node (node certificates) speaks only for that node
-  const owner = (jwk as Record<string, unknown>)['writ:node'];
-  if (typeof owner === 'string' && claims.iss !== owner) fail(`key ${String(header.kid)} belongs to node ${owner}, not to ${claims.iss}`);
-  if (o.issuer !== undefined && claims.iss !== o.issuer) fail(`issued by ${claims.iss}, not ${o.issuer}`);
-  const skew = o.clockToleranceSeconds ?? 5;
-  const now = Math.floor((o.now ?? new Date()).getTime() / 1000);
-  if (claims.exp - claims.iat > MAX_REVOCATION_LIST_LIFETIME_SECONDS || claims.exp < claims.iat) fail(`lifetime ${claims.exp - claims.iat}s exceeds ${MAX_REVOCATION_LIST_LIFETIME_SECONDS}s`);
-  if (claims.iat > now + skew) fail(`signed in the future (iat ${claims.iat}, now ${now})`);
-  if (claims.exp <= now - skew) fail(`expired at ${claims.exp}, now is ${now}`);
+  // not a string: '' fails verifyTyped's shape step like any other non-JWS
+  const trimmed = typeof jws === 'string' ? jws.trim() : '';
+  const claims = await verifyTyped(trimmed, {
+    typ: REVOCATION_LIST_TYP,
+    keys: o.keys.keys,
+    ...(o.now !== undefined && { now: o.now }),
+    fail: (step, header) => fail(PROBLEMS[step](header)),
+    validate: (payload, { jwk, kid, now: at }) => {
+      const c = claimsOf(payload);
+      // a key bound to a node (node certificates) speaks only for that node
+      const owner = (jwk as Record<string, unknown>)['writ:node'];
+      if (typeof owner === 'string' && c.iss !== owner) fail(`key ${kid} belongs to node ${owner}, not to ${c.iss}`);
+      if (o.issuer !== undefined && c.iss !== o.issuer) fail(`issued by ${c.iss}, not ${o.issuer}`);
+      const skew = o.clockToleranceSeconds ?? 5;
+      const now = Math.floor(at.getTime() / 1000);
+      if (c.exp - c.iat > MAX_REVOCATION_LIST_LIFETIME_SECONDS || c.exp < c.iat) fail(`lifetime ${c.exp - c.iat}s exceeds ${MAX_REVOCATION_LIST_LIFETIME_SECONDS}s`);
+      if (c.iat > now + skew) fail(`signed in the future (iat ${c.iat}, now ${now})`);
+      if (c.exp <= now - skew) fail(`expired at ${c.exp}, now is ${now}`);
+      return c;
+    },
+  });
   const set = new Set(claims.entries.map((e) => `${e.kind}\u0000${e.value}`));
-  return { claims, jws: parts.join('.'), etag: revocationListEtag(claims), has: (kind, value) => set.has(`${kind}\u0000${value}`) };
+  return { claims, jws: trimmed, etag: revocationListEtag(claims), has: (kind, value) => set.has(`${kind}\u0000${value}`) };
 }
 
 /**

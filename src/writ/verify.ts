@@ -15,11 +15,12 @@
  *   7. not revoked (by `isRevoked`, and by `revocationList` when given)
  *   8. single use: jti consumed (unless the caller explicitly opts out)
  */
-import { base64url, compactVerify, importJWK, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
+import { base64url, compactVerify, type CryptoKey, type JSONWebKeySet } from 'jose';
 import { claimsProblem, WRIT_ALG, WRIT_TYP, type WritClaims } from './claims.ts';
 import { intentDigest } from './intent.ts';
 import { WritVerificationError } from './reasons.ts';
 import { revocationListStaleness, revokedBy, type RevocationList } from './revocation-list.ts';
+import { pinnedKey } from './typed-jws.ts';
 
 export { WritVerificationError } from './reasons.ts';
 export { verifyRevocationList, revokedBy, revocationListEtag, REVOCATION_LIST_TYP, REVOCATION_LIST_FORMAT } from './revocation-list.ts';
@@ -80,20 +81,9 @@ export interface VerifiedWrit {
   kid: string;
 }
 
-/** Imported keys, cached by their key material (never by kid alone: a JWKS may change). */
-const importedKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
-
+/** The pinned key for `kid` (OKP/Ed25519 public keys only), imported once per key material (typed-jws.ts). */
 function keyFor(keys: JSONWebKeySet, kid: string): Promise<CryptoKey | Uint8Array> | undefined {
-  const jwk: JWK | undefined = keys.keys.find((k) => k.kid === kid);
-  if (!jwk || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || 'd' in jwk || typeof jwk.x !== 'string') return undefined;
-  const cacheKey = jwk.x;
-  let imported = importedKeys.get(cacheKey);
-  if (!imported) {
-    imported = importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, WRIT_ALG);
-    if (importedKeys.size > 1024) importedKeys.clear();
-    importedKeys.set(cacheKey, imported);
-  }
-  return imported;
+  return pinnedKey(keys.keys, kid)?.key;
 }
 
 function finite(v: number, what: string, min: number): number {
