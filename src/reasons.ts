@@ -4,6 +4,7 @@
  * added, never renamed. A decision carries one or more of them.
  */
 import { WRIT_REASONS } from './writ/reasons.ts';
+import { WritError } from './writ/errors.ts';
 
 export const ALLOW_REASONS = ['policy_permit'] as const;
 
@@ -70,20 +71,20 @@ export const ALL_REASONS: readonly ReasonCode[] = [
 ];
 
 /** An error on the decision path that must end in deny with this reason. */
-export class DenyError extends Error {
-  readonly code: DenyReason;
+export class DenyError extends WritError {
+  override readonly code: DenyReason;
   constructor(code: DenyReason, message: string) {
-    super(message);
+    super(code, message);
     this.name = 'DenyError';
     this.code = code;
   }
 }
 
 /** A bundle was refused; the active bundle is unchanged. */
-export class BundleError extends Error {
-  readonly code: BundleReason;
+export class BundleError extends WritError {
+  override readonly code: BundleReason;
   constructor(code: BundleReason, message: string) {
-    super(message);
+    super(code, message);
     this.name = 'BundleError';
     this.code = code;
   }

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { JWK } from 'jose';
 import { isRecord } from '../util.ts';
+import { WritError } from '../writ/errors.ts';
 
 export const HOME_FORMAT = 'writ-home/v1';
 
@@ -47,8 +48,11 @@ export const paths = (home: string) => ({
   db: join(home, 'state.db'),
 });
 
-export class HomeError extends Error {
+export class HomeError extends WritError {
   override name = 'HomeError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('home_invalid', message, options);
+  }
 }
 
 export function readConfig(home: string): HomeConfig {

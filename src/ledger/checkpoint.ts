@@ -17,6 +17,7 @@
  * safe-integer range, and the hash canonical base64 of exactly 32 bytes.
  */
 import { decodeBase64, encodeBase64 } from './note.ts';
+import { WritError } from '../writ/errors.ts';
 
 export interface Checkpoint {
   origin: string;
@@ -26,9 +27,9 @@ export interface Checkpoint {
   extensions?: string[];
 }
 
-export class CheckpointError extends Error {
+export class CheckpointError extends WritError {
   constructor(message: string) {
-    super(message);
+    super('checkpoint_invalid', message);
     this.name = 'CheckpointError';
   }
 }

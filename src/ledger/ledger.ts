@@ -1,5 +1,6 @@
 /** What the node needs of a ledger: durable, ordered appends. Storage is a parameter. */
 import type { LeafType } from './leaf.ts';
+import { WritError } from '../writ/errors.ts';
 
 export interface AppendRequest {
   type: LeafType;
@@ -35,8 +36,11 @@ export interface WritIndexRow {
 }
 
 /** An append refused by its `oncePerJti` rule; other appends of its batch are unaffected. */
-export class DuplicateEntryError extends Error {
+export class DuplicateEntryError extends WritError {
   override name = 'DuplicateEntryError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('duplicate_entry', message, options);
+  }
 }
 
 export interface LedgerEntry {

@@ -17,9 +17,13 @@ import { join } from 'node:path';
 import { parseCheckpoint } from './checkpoint.ts';
 import { verifyConsistency } from './merkle.ts';
 import { generateKey, newSigner, newVerifier, openNote, verifierKeyOf, type NoteSigner, type NoteVerifier } from './note.ts';
+import { WritError } from '../writ/errors.ts';
 
-export class LogForkError extends Error {
+export class LogForkError extends WritError {
   override name = 'LogForkError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('log_fork', message, options);
+  }
 }
 
 /** The fleet log's origin: it names the fleet and the authority's domain, never a node. */

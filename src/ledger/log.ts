@@ -15,6 +15,7 @@ import { encodeBase64, openNote, signNote, type NoteSigner, type NoteVerifier } 
 import { formatProofFile } from './proof-file.ts';
 import { sqliteHashReader } from './sqlite-batch.ts';
 import { encodeEntryBundle, readHashTile } from './tiles.ts';
+import { WritError } from '../writ/errors.ts';
 
 export interface StoredCheckpoint {
   size: number;
@@ -24,8 +25,11 @@ export interface StoredCheckpoint {
   created: string;
 }
 
-export class LogError extends Error {
+export class LogError extends WritError {
   override name = 'LogError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('log_request_invalid', message, options);
+  }
 }
 
 interface CheckpointRow {

@@ -33,6 +33,7 @@
  * they truncate to 32 bits.
  */
 import { createHash } from 'node:crypto';
+import { WritError } from '../writ/errors.ts';
 
 export const HASH_SIZE = 32;
 
@@ -58,11 +59,13 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
 export type MerkleProofFailure = 'invalid-input' | 'hash-size' | 'path-length' | 'root-mismatch';
 
 /** A proof did not verify; `reason` says at which step. */
-export class MerkleProofError extends Error {
+export class MerkleProofError extends WritError {
+  override readonly code: MerkleProofFailure;
   readonly reason: MerkleProofFailure;
   constructor(reason: MerkleProofFailure, message: string) {
-    super(message);
+    super(reason, message);
     this.name = 'MerkleProofError';
+    this.code = reason;
     this.reason = reason;
   }
 }

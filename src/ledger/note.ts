@@ -26,6 +26,7 @@
  * §4); this is stricter than Go, which accepts non-zero padding bits.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { WritError } from '../writ/errors.ts';
 
 const ALG_ED25519 = 0x01;
 const MAX_SIGNATURES = 100;
@@ -46,12 +47,12 @@ export function encodeBase64(bytes: Uint8Array): string {
 
 export type NoteErrorCode = 'malformed' | 'bad-key' | 'invalid-signer' | 'ambiguous-key' | 'invalid-signature' | 'unverified';
 
-export class NoteError extends Error {
-  readonly code: NoteErrorCode;
+export class NoteError extends WritError {
+  override readonly code: NoteErrorCode;
   /** for 'unverified': the parsed note, none of whose signatures is by a known key */
   readonly note?: Note;
   constructor(code: NoteErrorCode, message: string, note?: Note) {
-    super(message);
+    super(code, message);
     this.name = 'NoteError';
     this.code = code;
     if (note) this.note = note;

@@ -14,6 +14,7 @@ import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.t
 import { applyDdl } from './pg-ddl.ts';
 import { decisionKeys, leafObject } from './leaf.ts';
 import { canonicalUidText } from '../policy/uid.ts';
+import { WritError } from '../writ/errors.ts';
 
 export function pgSchema(schema: string): string {
   return `
@@ -43,10 +44,10 @@ CREATE TABLE IF NOT EXISTS ${schema}.log_identity (one BOOLEAN PRIMARY KEY DEFAU
 export const pgText = (s: string): string => s.replaceAll('\u0000', '\uFFFD');
 const pgTextOrNull = (s: string | null): string | null => (s === null ? null : pgText(s));
 
-class NeedHashes extends Error {
+class NeedHashes extends WritError {
   readonly indexes: number[];
   constructor(indexes: number[]) {
-    super('prefetch');
+    super('need_hashes', 'prefetch');
     this.indexes = indexes;
   }
 }

@@ -31,6 +31,7 @@
 import { parseCheckpoint, parseDecimal, type Checkpoint } from './checkpoint.ts';
 import { leafHash, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { decodeBase64, encodeBase64, newVerifier, openNote, type NoteVerifier } from './note.ts';
+import { WritError } from '../writ/errors.ts';
 
 export const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
 
@@ -44,9 +45,9 @@ export interface ProofFile {
   checkpoint: string;
 }
 
-export class ProofFileError extends Error {
+export class ProofFileError extends WritError {
   constructor(message: string) {
-    super(message);
+    super('proof_file_invalid', message);
     this.name = 'ProofFileError';
   }
 }

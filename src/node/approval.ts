@@ -14,6 +14,7 @@ import { DenyError } from '../reasons.ts';
 import { errorMessage } from '../util.ts';
 import type { SingleUseStore } from './single-use.ts';
 import type { ApprovalRecord, NodeState } from './state.ts';
+import { WritError } from '../writ/errors.ts';
 
 export const DEFAULT_APPROVAL_TTL_MS = 120_000;
 
@@ -67,8 +68,11 @@ export async function checkApproval(
   if (!first) throw new DenyError('approval_invalid', `approval ${id} was already used (its use is recorded in the single-use store, though the node's state said unused: state.db was edited)`);
 }
 
-export class ApprovalStateError extends Error {
+export class ApprovalStateError extends WritError {
   override name = 'ApprovalStateError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('approval_state_invalid', message, options);
+  }
 }
 
 /** Decisions on one request in this process, one after the other (see decideApproval). */

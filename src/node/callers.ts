@@ -29,6 +29,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { parseUid, uidText } from '../policy/uid.ts';
 import { sha256Hex } from '../util.ts';
+import { WritError } from '../writ/errors.ts';
 
 export type CallerRole = 'authorize' | 'verify';
 export const CALLER_ROLES: readonly CallerRole[] = ['authorize', 'verify'];
@@ -56,8 +57,11 @@ export interface CertificateMatch {
   spiffeId: string | null;
 }
 
-export class CallerError extends Error {
+export class CallerError extends WritError {
   override name = 'CallerError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('caller_config_invalid', message, options);
+  }
 }
 
 const TOKEN = /^writ_[A-Za-z0-9_-]{43}$/;

@@ -2,6 +2,7 @@
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
 import { DuplicateEntryError, type Ledger } from '../ledger/ledger.ts';
 import type { NodeState, RevocationKind } from './state.ts';
+import { WritError } from '../writ/errors.ts';
 
 export interface Outcome {
   jti: string;
@@ -24,13 +25,19 @@ export interface Outcome {
   reportedBy?: string;
 }
 
-export class UnknownWritError extends Error {
+export class UnknownWritError extends WritError {
   override name = 'UnknownWritError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('unknown_writ', message, options);
+  }
 }
 
 /** An execution has one outcome: a second report for the same writ is refused. */
-export class DuplicateOutcomeError extends Error {
+export class DuplicateOutcomeError extends WritError {
   override name = 'DuplicateOutcomeError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('duplicate_outcome', message, options);
+  }
 }
 
 export async function recordOutcome(ledger: Ledger, o: Outcome, now = new Date()): Promise<number> {

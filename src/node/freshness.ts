@@ -10,14 +10,18 @@ import type { BeaconClaims } from '../authority/beacon.ts';
 import { BEACON_TYP } from '../authority/beacon.ts';
 import { isRecord } from '../util.ts';
 import { verifyTyped, type TypedJwsStep } from '../writ/typed-jws.ts';
+import { WritError } from '../writ/errors.ts';
 
 export interface FreshnessCheck {
   /** null when decisions may proceed under `active`; else why not */
   stale(active: { version: number; digest: string }, now: Date): string | null;
 }
 
-export class BeaconError extends Error {
+export class BeaconError extends WritError {
   override name = 'BeaconError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('beacon_invalid', message, options);
+  }
 }
 
 const BEACON_PROBLEMS: Record<TypedJwsStep, (header: Readonly<Record<string, unknown>> | null) => string> = {

@@ -10,6 +10,7 @@ import type { CryptoKey, KeyObject } from 'jose';
 import { signTyped } from '../authority/signed.ts';
 import { REVOCATION_LIST_TYP, revocationListEtag, type RevocationListClaims, type RevokedKind } from '../writ/revocation-list.ts';
 import { MAX_REVOCATION_LIST_LIFETIME_SECONDS } from '../writ/revocation-list.ts';
+import { WritError } from '../writ/errors.ts';
 
 /** default lifetime of a signed list: how long an executor cut off from its node can go on accepting writs */
 export const REVOCATION_LIST_TTL_SECONDS = 60;
@@ -36,8 +37,11 @@ export interface RevocationListSignerOptions {
   now?: () => Date;
 }
 
-export class RevocationListStaleError extends Error {
+export class RevocationListStaleError extends WritError {
   override name = 'RevocationListStaleError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('stale_policy', message, options);
+  }
 }
 
 export class RevocationListSigner {

@@ -7,6 +7,7 @@
  * the verification fails closed (`single_use_unavailable`).
  */
 import type { NodeState } from './state.ts';
+import { WritError } from '../writ/errors.ts';
 
 export interface SingleUseStore {
   /** true if this call consumed the jti, false if it had been used before */
@@ -15,8 +16,11 @@ export interface SingleUseStore {
   isConsumed(jti: string): Promise<boolean>;
 }
 
-export class SingleUseUnavailableError extends Error {
+export class SingleUseUnavailableError extends WritError {
   override name = 'SingleUseUnavailableError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('single_use_unavailable', message, options);
+  }
 }
 
 /** The node's own state (SQLite): single use across every process sharing the home. */

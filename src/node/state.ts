@@ -1,9 +1,14 @@
 /** What the decision path needs of persistent node state. Storage is a parameter. */
+import { WritError } from '../writ/errors.ts';
+
 export type RevocationKind = 'writ' | 'principal' | 'node' | 'bundle' | 'quarantine';
 
 /** activateBundle found the version not above the floor (another activation got there first). */
-export class RollbackError extends Error {
+export class RollbackError extends WritError {
   override name = 'RollbackError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('bundle_rollback', message, options);
+  }
 }
 
 export interface RevocationView {

@@ -5,6 +5,7 @@
  */
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { DetailedError, EntityJson, PolicyJson, SchemaJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { WritError } from '../writ/errors.ts';
 
 export interface Diagnostic {
   file: string;
@@ -28,10 +29,10 @@ export interface PolicySource {
   entities: EntityJson[];
 }
 
-export class PolicySourceError extends Error {
+export class PolicySourceError extends WritError {
   readonly diagnostics: Diagnostic[];
   constructor(diagnostics: Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join('\n'));
+    super('policy_source_invalid', diagnostics.map(formatDiagnostic).join('\n'));
     this.name = 'PolicySourceError';
     this.diagnostics = diagnostics;
   }

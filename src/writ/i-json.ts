@@ -19,9 +19,10 @@
  * ever sees valid JSON; it names each violation by JSON Pointer (RFC 6901). No Node APIs
  * and no source-text access needed: this runs wherever writ/verify runs.
  */
+import { WritError } from './errors.ts';
 
 /** A document that is JSON but not I-JSON. */
-export class IJsonError extends Error {
+export class IJsonError extends WritError {
   /** where, as a JSON Pointer (RFC 6901); '' is the whole document */
   readonly pointer: string;
   /**
@@ -30,7 +31,7 @@ export class IJsonError extends Error {
    */
   readonly value: unknown;
   constructor(pointer: string, problem: string, value: unknown) {
-    super(at(pointer, problem));
+    super('request_invalid', at(pointer, problem));
     this.name = 'IJsonError';
     this.pointer = pointer;
     this.value = value;

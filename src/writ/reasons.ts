@@ -3,6 +3,8 @@
  * HTTP bodies and exit messages, so a code is never renamed, only added.
  * Kept in `writ/` so that `writ/verify` depends on nothing but `jose` and JCS.
  */
+import { WritError } from './errors.ts';
+
 export const WRIT_REASONS = [
   'writ_malformed', // not a compact JWS, bad base64url, bad JSON, missing or ill-typed claims
   'writ_algorithm_rejected', // header alg is not Ed25519 (alg:none, HS256, ...)
@@ -25,10 +27,10 @@ export const WRIT_REASONS = [
 export type WritReason = (typeof WRIT_REASONS)[number];
 
 /** A writ failed verification. `code` is the stable reason; `message` is for people. */
-export class WritVerificationError extends Error {
-  readonly code: WritReason;
+export class WritVerificationError extends WritError {
+  override readonly code: WritReason;
   constructor(code: WritReason, message: string) {
-    super(message);
+    super(code, message);
     this.name = 'WritVerificationError';
     this.code = code;
   }

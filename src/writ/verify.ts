@@ -23,6 +23,7 @@ import { revocationListStaleness, revokedBy, type RevocationList } from './revoc
 import { pinnedKey } from './typed-jws.ts';
 
 export { WritVerificationError } from './reasons.ts';
+export { WritError } from './errors.ts';
 export { verifyRevocationList, revokedBy, revocationListEtag, REVOCATION_LIST_TYP, REVOCATION_LIST_FORMAT } from './revocation-list.ts';
 export type { RevocationList, RevocationListClaims, VerifyRevocationListOptions } from './revocation-list.ts';
 export { RevocationListHolder, RevocationListPoller, type RevocationListPollerOptions } from './revocation-poller.ts';
