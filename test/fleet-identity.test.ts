@@ -44,10 +44,11 @@ describe('fleet: node certificates over time', { timeout: 120_000 }, () => {
   }
 
   it('a writ stops verifying at the other nodes once its issuer’s certificate expires', async () => {
-    const { writ, args } = await startNode('n8', '6s');
+    // long enough for the node to start on a loaded machine (it refuses to start with an expired certificate)
+    const { writ, args } = await startNode('n8', '15s');
     const v = await f.verify(n1, writ, READ, args);
     assert.equal(v.body.valid, true, JSON.stringify(v.body));
-    await waitFor('n8’s certificate expired at n1', async () => (await f.verify(n1, writ, READ, args)).body.reason === 'writ_unknown_key', 12_000, 200);
+    await waitFor('n8’s certificate expired at n1', async () => (await f.verify(n1, writ, READ, args)).body.reason === 'writ_unknown_key', 25_000, 200);
   });
 
   it('a rotated certificate retires the old key; the older certificate put again does not bring it back', async () => {

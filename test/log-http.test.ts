@@ -310,7 +310,7 @@ describe('lineage: HTTP and writ lineage', () => {
     // the decision leaf itself names the parent
     const leaf = JSON.parse(new TextDecoder().decode(f.log.entry(w.g.led) ?? new Uint8Array())) as { request: { parent: string | null }; writ: { lin: unknown } };
     assert.equal(leaf.request.parent, w.c1.jti);
-    assert.deepEqual(leaf.writ.lin, { parent: w.c1.jti, root: w.p.jti, depth: 2 });
+    assert.deepEqual(leaf.writ.lin, { parent: w.c1.jti, root: w.p.jti, depth: 2, anc: [w.c1.jti, w.p.jti] });
   });
 
   it('the lineage of a descendant lists its ancestors, root first, and its own subtree', async () => {
