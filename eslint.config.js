@@ -1,6 +1,31 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/*
+ * The dependency rule (docs/architecture.md): the core — canonical, writ, policy, ledger,
+ * lineage, node — imports only what lies further in, and never does network I/O of its own.
+ * Each core folder lists the folders it may NOT import; the outer folders (authority, sync,
+ * enforce, server, console, home, telemetry, cli) may import the core, and only cli imports cli.
+ */
+const OUTER = ['authority', 'sync', 'enforce', 'server', 'console', 'home', 'telemetry', 'cli'];
+const NETWORK = ['node:net', 'node:http', 'node:https', 'node:http2', 'node:dgram', 'node:tls', 'node:dns', 'node:child_process', 'fastify', '@fastify/*', '@nats-io/*', '@modelcontextprotocol/*', 'undici', '@grpc/*'];
+const inward = (folder, alsoForbidden, extra = {}) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        paths: NETWORK.filter((n) => !n.includes('*')).map((name) => ({ name, message: `the core does no network I/O (docs/architecture.md): ${folder}/ takes its transports as parameters` })),
+        patterns: [
+          { group: NETWORK.filter((n) => n.includes('*')), message: `the core does no network I/O (docs/architecture.md)` },
+          { group: [...OUTER, ...alsoForbidden].map((f) => `../${f}/*`), message: `${folder}/ is core: it may import only folders further in (docs/architecture.md)` },
+          ...(extra.patterns ?? []),
+        ],
+      },
+    ],
+  },
+});
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.writ/', 'coverage/'] },
   js.configs.recommended,
@@ -12,6 +37,19 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // before the core's own rules: a later block replaces the rule for the files it names
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['../cli/*', '../../cli/*'], message: 'only the CLI imports the CLI (docs/architecture.md)' }] }] },
+  },
+  inward('canonical', ['writ', 'policy', 'ledger', 'lineage', 'node'], { patterns: [{ group: ['../*.ts'], message: 'canonical/ imports nothing of Writ' }] }),
+  // writ/ is also the standalone `writ/verify` (browsers, executors): jose, canonicalize and WebCrypto only
+  inward('writ', ['policy', 'ledger', 'lineage', 'node'], { patterns: [{ group: ['../*.ts'], message: 'writ/ is standalone: it imports only canonical/ of Writ' }, { group: ['node:*', '!node:crypto'], message: 'writ/ runs in browsers: no Node modules but node:crypto (issue.ts)' }, { group: ['pg'], message: 'writ/ is standalone' }] }),
+  inward('policy', ['ledger', 'lineage', 'node'], { patterns: [{ group: ['pg'], message: 'policy/ keeps no database' }] }),
+  inward('ledger', ['policy', 'lineage', 'node']),
+  inward('lineage', ['policy', 'node'], { patterns: [{ group: ['pg'], message: 'lineage/ reads the ledger it is given' }] }),
+  inward('node', [], { patterns: [{ group: ['pg'], message: 'node/ takes its storage as a parameter' }] }),
   {
     files: ['bin/**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

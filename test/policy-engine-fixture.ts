@@ -1,5 +1,5 @@
 /** Shared helpers for the Cedar engine tests (policy-engine*.test.ts): entity uids and in-memory policy files. */
-import type { EntityUid } from '../src/policy/uid.ts';
+import type { EntityUid } from '../src/canonical/uid.ts';
 
 const enc = new TextEncoder();
 

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { AuthorizationAnswer, CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { PolicyEngine, type Evaluation, type EvaluationRequest } from '../src/policy/engine.ts';
-import type { EntityUid } from '../src/policy/uid.ts';
+import type { EntityUid } from '../src/canonical/uid.ts';
 import { uid } from './policy-engine-fixture.ts';
 
 const enc = new TextEncoder();

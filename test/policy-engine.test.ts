@@ -5,7 +5,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { PolicyEngine, type EvaluationRequest } from '../src/policy/engine.ts';
 import { loadPolicySource, PolicySourceError } from '../src/policy/source.ts';
-import type { EntityUid } from '../src/policy/uid.ts';
+import type { EntityUid } from '../src/canonical/uid.ts';
 import { files, uid } from './policy-engine-fixture.ts';
 
 const ALICE = uid('User', 'alice');

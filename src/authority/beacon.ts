@@ -10,19 +10,9 @@
 import type { CryptoKey } from 'jose';
 import { signTyped } from './signed.ts';
 
-export const BEACON_TYP = 'writ-beacon+jwt';
+import { BEACON_TYP, type BeaconClaims } from '../node/beacon-format.ts';
 
-export interface BeaconClaims {
-  v: 1;
-  iss: 'writ-authority';
-  domain: string;
-  /** strictly increasing per domain: an older beacon never replaces a newer one */
-  seq: number;
-  iat: number;
-  exp: number;
-  bundle: { version: number; digest: string } | null;
-  revocations: { version: number };
-}
+export { BEACON_TYP, type BeaconClaims };
 
 export async function signBeacon(c: Omit<BeaconClaims, 'v' | 'iss'>, key: { kid: string; key: CryptoKey }): Promise<string> {
   return signTyped({ v: 1, iss: 'writ-authority', ...c }, BEACON_TYP, key);

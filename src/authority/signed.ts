@@ -4,13 +4,11 @@
  * of message, verified (writ/typed-jws.ts) against the pinned authority keys. One `typ` per
  * kind means a message of one kind never passes as another.
  */
-import { CompactSign, type CryptoKey, type JWK, type KeyObject } from 'jose';
-import { TYPED_ALG, TypedJwsError, verifyTyped, type TypedJwsStep } from '../writ/typed-jws.ts';
+import type { CryptoKey, JWK } from 'jose';
+import { TypedJwsError, verifyTyped, type TypedJwsStep } from '../writ/typed-jws.ts';
 
-/** Signs `claims` as a compact JWS of kind `typ` (alg Ed25519, the signer's kid): the one signing side of verifyTyped. */
-export async function signTyped(claims: object, typ: string, key: { kid: string; key: CryptoKey | KeyObject }): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: TYPED_ALG, typ, kid: key.kid }).sign(key.key);
-}
+export { signTyped } from '../writ/sign-typed.ts';
+import { signTyped } from '../writ/sign-typed.ts';
 
 export async function signByAuthority(claims: Record<string, unknown>, typ: string, key: { kid: string; key: CryptoKey }): Promise<string> {
   return signTyped({ ...claims, iat: Math.floor(Date.now() / 1000) }, typ, key);

@@ -7,7 +7,7 @@ import { McpGovernor } from '../enforce/mcp/governor.ts';
 import { joinThroughGovernor } from '../enforce/mcp/proxy.ts';
 import { IJsonStdioServerTransport } from '../enforce/mcp/stdio.ts';
 import { openHome } from '../home/open.ts';
-import { parseUid } from '../policy/uid.ts';
+import { parseUid } from '../canonical/uid.ts';
 import { isRecord, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
 

@@ -10,7 +10,7 @@
  *   every ledger_writs row belongs to an allow decision entry with its jti
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { canonicalUidText } from '../policy/uid.ts';
+import { canonicalUidText } from '../canonical/uid.ts';
 import { isRecord } from '../util.ts';
 import type { WritIndexRow } from './ledger.ts';
 

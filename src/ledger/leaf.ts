@@ -3,7 +3,7 @@
  * of an object with a `type` and a format version `v` (docs/ledger-leaf.md).
  * Leaf hashing follows RFC 6962: SHA-256(0x00 || leaf bytes) (merkle.ts).
  */
-import { canonicalJson } from '../writ/intent.ts';
+import { canonicalJson } from '../canonical/json.ts';
 
 export const LEAF_VERSION = 1;
 // 65,535: a tlog-tiles entry bundle prefixes each entry with a uint16 length

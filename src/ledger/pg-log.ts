@@ -13,7 +13,7 @@ import { assertExtends, LogForkError } from './log-identity.ts';
 import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
 import { applyDdl } from './pg-ddl.ts';
 import { decisionKeys, leafObject } from './leaf.ts';
-import { canonicalUidText } from '../policy/uid.ts';
+import { canonicalUidText } from '../canonical/uid.ts';
 import { WritError } from '../writ/errors.ts';
 
 export function pgSchema(schema: string): string {

@@ -11,7 +11,7 @@
  */
 import { leafObject } from '../ledger/leaf.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import { canonicalUidText } from '../policy/uid.ts';
+import { canonicalUidText } from '../canonical/uid.ts';
 import { isRecord } from '../util.ts';
 import { BundleAudit } from './audit-bundles.ts';
 import type { NodeState, RevocationKind } from './state.ts';

@@ -27,7 +27,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { parseUid, uidText } from '../policy/uid.ts';
+import { parseUid, uidText } from '../canonical/uid.ts';
 import { sha256Hex } from '../util.ts';
 import { WritError } from '../writ/errors.ts';
 

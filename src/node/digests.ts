@@ -1,6 +1,6 @@
 /** Digests and messages of a decision: the intent, the canonical input, the text of a denial. */
 import type { EvaluationRequest } from '../policy/engine.ts';
-import { uidText } from '../policy/uid.ts';
+import { uidText } from '../canonical/uid.ts';
 import type { ReasonCode } from '../reasons.ts';
 import { sha256Base64urlSync } from '../util.ts';
 import { canonicalJson, intentCanonical } from '../writ/intent.ts';

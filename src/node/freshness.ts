@@ -6,8 +6,7 @@
  * must be for this domain, and must be newer (seq) than the last one accepted.
  */
 import type { JWK } from 'jose';
-import type { BeaconClaims } from '../authority/beacon.ts';
-import { BEACON_TYP } from '../authority/beacon.ts';
+import { BEACON_TYP, type BeaconClaims } from './beacon-format.ts';
 import { isRecord } from '../util.ts';
 import { verifyTyped, type TypedJwsStep } from '../writ/typed-jws.ts';
 import { WritError } from '../writ/errors.ts';

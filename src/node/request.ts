@@ -1,6 +1,6 @@
 /** Pure checks of a request's shape on the decision path; each failure is a DenyError. */
-import type { Lineage } from '../lineage/gate.ts';
-import { parseUid, type EntityUid } from '../policy/uid.ts';
+import type { Lineage } from './lineage-gate.ts';
+import { parseUid, type EntityUid } from '../canonical/uid.ts';
 import { DenyError } from '../reasons.ts';
 import type { NodeLimits } from './types.ts';
 

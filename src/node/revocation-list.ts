@@ -7,7 +7,7 @@
  * the same bytes and the same ETag, so a poller's `If-None-Match` is answered 304.
  */
 import type { CryptoKey, KeyObject } from 'jose';
-import { signTyped } from '../authority/signed.ts';
+import { signTyped } from '../writ/sign-typed.ts';
 import { REVOCATION_LIST_TYP, revocationListEtag, type RevocationListClaims, type RevokedKind } from '../writ/revocation-list.ts';
 import { MAX_REVOCATION_LIST_LIFETIME_SECONDS } from '../writ/revocation-list.ts';
 import { WritError } from '../writ/errors.ts';

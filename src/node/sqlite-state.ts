@@ -2,7 +2,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { RollbackError, type ApprovalRecord, type NodeState, type RevocationKind, type RevocationView, type StoredBundle } from './state.ts';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { canonicalUidText } from '../policy/uid.ts';
+import { canonicalUidText } from '../canonical/uid.ts';
 import { sha256Hex } from '../util.ts';
 
 const SCHEMA = `

@@ -17,7 +17,7 @@ import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs
 import type { ReasonCode } from '../reasons.ts';
 import { Hierarchy, literalEntities, ScopeIndex } from './scope-index.ts';
 import { loadPolicySource, schemaActionParents, type PolicyEntry, type PolicySource } from './source.ts';
-import { uidFromJson, uidText, type EntityUid } from './uid.ts';
+import { uidFromJson, uidText, type EntityUid } from '../canonical/uid.ts';
 
 export interface EvaluationRequest {
   principal: EntityUid;

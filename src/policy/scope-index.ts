@@ -6,7 +6,7 @@
  * request thus follows the number of policies that may apply, not the total.
  */
 import type { EntityJson, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
-import { uidFromJson, uidText } from './uid.ts';
+import { uidFromJson, uidText } from '../canonical/uid.ts';
 
 type Scope = PolicyJson['principal'];
 

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { base64url, GeneralSign, type CryptoKey } from 'jose';
-import { canonicalJson } from '../writ/intent.ts';
+import { canonicalJson } from '../canonical/json.ts';
 import { sha256Hex } from '../util.ts';
 import { BUNDLE_FORMAT, DOMAIN_NAME, isBundleFileName, MANIFEST_TYP, MANIFEST_TYPE, type BundleFile, type BundleManifest, type GeneralJws } from './manifest.ts';
 

@@ -16,7 +16,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { CallerIssuer, IssuerStore } from '../node/caller-issuers.ts';
 import { parseFetchUrl } from '../node/caller-issuers.ts';
-import { uidText } from '../policy/uid.ts';
+import { uidText } from '../canonical/uid.ts';
 import { errorMessage, isRecord } from '../util.ts';
 import type { CallerAuthenticator, Credential } from './caller-auth.ts';
 

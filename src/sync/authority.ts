@@ -19,7 +19,7 @@ import { applyDdl } from '../ledger/pg-ddl.ts';
 import pg from 'pg';
 import { BUNDLE_KEY, connectFleet, kvKey, REVOCATION_LIST_KEY, type Fleet } from './nats.ts';
 import { RevocationListSigner } from '../node/revocation-list.ts';
-import { canonicalUidText } from '../policy/uid.ts';
+import { canonicalUidText } from '../canonical/uid.ts';
 import type { RevokedKind } from '../writ/revocation-list.ts';
 import { drain } from './drain.ts';
 import { watchFleet, type FleetView } from './fleet-view.ts';

@@ -5,21 +5,16 @@
  * (e.g. `Agent::"a1"`) and args is the JSON the executor is about to use.
  * Uses WebCrypto so it runs unchanged in browsers and executors.
  */
-import canonicalize from 'canonicalize';
 import { base64url } from 'jose';
+import { canonicalJson } from '../canonical/json.ts';
+
+export { canonicalJson };
 
 export interface IntentInput {
   principal: string;
   action: string;
   resource: string;
   args: unknown;
-}
-
-/** RFC 8785 canonical form; throws on values JSON cannot represent. */
-export function canonicalJson(value: unknown): string {
-  const text = canonicalize(value);
-  if (text === undefined) throw new TypeError('value has no canonical JSON form');
-  return text;
 }
 
 export async function sha256Base64url(data: string | Uint8Array): Promise<string> {

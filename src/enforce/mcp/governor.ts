@@ -23,7 +23,7 @@ import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { Decision, GovernanceNode } from '../../node/node.ts';
 import type { NodeState } from '../../node/state.ts';
-import { parseUid } from '../../policy/uid.ts';
+import { parseUid } from '../../canonical/uid.ts';
 import { errorMessage, isRecord, sha256Base64urlSync } from '../../util.ts';
 import type { WritClaims } from '../../writ/claims.ts';
 import { canonicalJson } from '../../writ/intent.ts';

@@ -7,7 +7,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import type { Ledger } from '../ledger/ledger.ts';
-import type { RevocationView } from '../node/state.ts';
+import type { RevocationView } from './state.ts';
 import { DenyError } from '../reasons.ts';
 import { errorMessage } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';

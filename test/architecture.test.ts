@@ -1,0 +1,43 @@
+/**
+ * The dependency rule (docs/architecture.md) is enforced by ESLint's no-restricted-imports in
+ * eslint.config.js, which `npm test` runs. This test shows the rule bites: an import running
+ * the wrong way, or network I/O in the core, is an error; an inward import is not.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { ESLint } from 'eslint';
+
+const root = join(import.meta.dirname, '..');
+const eslint = new ESLint({ cwd: root });
+
+async function problems(file: string, code: string): Promise<string[]> {
+  const [r] = await eslint.lintText(code, { filePath: join(root, file) });
+  return (r?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+it('an import running outward from the core, or network I/O in it, fails the lint', async () => {
+  const wrong: [string, string][] = [
+    ['src/writ/probe.ts', "import { GovernanceNode } from '../node/node.ts';\nexport type T = GovernanceNode;\n"],
+    ['src/writ/probe.ts', "import { sha256Hex } from '../util.ts';\nexport const f = sha256Hex;\n"],
+    ['src/writ/probe.ts', "import { readFileSync } from 'node:fs';\nexport const f = readFileSync;\n"],
+    ['src/ledger/probe.ts', "import { PolicyEngine } from '../policy/engine.ts';\nexport type T = PolicyEngine;\n"],
+    ['src/lineage/probe.ts', "import type { NodeState } from '../node/state.ts';\nexport type T = NodeState;\n"],
+    ['src/node/probe.ts', "import { signBeacon } from '../authority/beacon.ts';\nexport const f = signBeacon;\n"],
+    ['src/node/probe.ts', "import { connect } from '@nats-io/transport-node';\nexport const f = connect;\n"],
+    ['src/node/probe.ts', "import { request } from 'node:http';\nexport const f = request;\n"],
+    ['src/policy/probe.ts', "import { buildApp } from '../server/app.ts';\nexport const f = buildApp;\n"],
+    ['src/canonical/probe.ts', "import { WRIT_TYP } from '../writ/claims.ts';\nexport const f = WRIT_TYP;\n"],
+    ['src/server/probe.ts', "import { registerUp } from '../cli/up.ts';\nexport const f = registerUp;\n"],
+  ];
+  for (const [file, code] of wrong) assert.notDeepEqual(await problems(file, code), [], `${file}: ${code.split('\n')[0]} passed the lint`);
+});
+
+it('inward imports pass', async () => {
+  const fine: [string, string][] = [
+    ['src/node/probe.ts', "import { canonicalJson } from '../canonical/json.ts';\nimport { verifyWrit } from '../writ/verify.ts';\nimport type { Ledger } from '../ledger/ledger.ts';\nexport const f = [canonicalJson, verifyWrit];\nexport type T = Ledger;\n"],
+    ['src/writ/probe.ts', "import { canonicalJson } from '../canonical/json.ts';\nimport { compactVerify } from 'jose';\nexport const f = [canonicalJson, compactVerify];\n"],
+    ['src/server/probe.ts', "import type { GovernanceNode } from '../node/node.ts';\nimport Fastify from 'fastify';\nexport type T = GovernanceNode;\nexport const f = Fastify;\n"],
+  ];
+  for (const [file, code] of fine) assert.deepEqual(await problems(file, code), [], file);
+});
