@@ -271,8 +271,7 @@ export interface NodeHealth {
 /** This node's health, judged as /readyz judges it; a fleet node's status report fills in the beacon. */
 export function nodeHealth(node: GovernanceNode, o: { software: string; startedAt: string; status?: () => Record<string, unknown> }, now = new Date()): NodeHealth {
   const a = node.policy.active;
-  const expired = a !== null && Date.parse(a.bundle.manifest.expires) <= now.getTime();
-  const stale = node.staleness(now);
+  const r = node.readiness(now);
   const status = o.status?.();
   const beacon = status ? rec(status.beacon) : null;
   return {
@@ -282,8 +281,8 @@ export function nodeHealth(node: GovernanceNode, o: { software: string; startedA
     software: o.software,
     bundle: a ? { version: a.bundle.manifest.version, digest: a.bundle.digest, expires: a.bundle.manifest.expires } : null,
     beacon: beacon && typeof beacon.ageMs === 'number' ? { ageMs: beacon.ageMs } : null,
-    ready: a !== null && !expired && stale === null,
-    reason: !a ? 'no_active_bundle' : expired ? 'bundle_expired' : stale !== null ? 'stale_policy' : null,
+    ready: r.ready,
+    reason: r.ready ? null : r.reason,
     startedAt: o.startedAt,
   };
 }

@@ -19,6 +19,7 @@ import { ijsonViolation } from '../writ/i-json.ts';
 import { canonicalJson } from '../canonical/json.ts';
 import { signWrit } from '../writ/issue.ts';
 import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
+import { readiness, type Readiness } from './readiness.ts';
 import { childLineage, revocationOf, type Lineage } from './lineage-gate.ts';
 import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
 import { approvalBinding, describeDeny, inputDigest, intentOf } from './digests.ts';
@@ -77,6 +78,11 @@ export class GovernanceNode {
     if (!engine) return false;
     const r = engine.evaluate({ principal: { type: 'Domain', id: domain }, action: { type: 'Action', id: 'accept-writ' }, resource: { type: 'Domain', id: this.identity.domain }, context: {} });
     return r.decision === 'allow';
+  }
+
+  /** Whether this node can allow anything now, and why not (readiness.ts): /readyz, the console and status reports. */
+  readiness(now = this.now()): Readiness {
+    return readiness(this, now);
   }
 
   /** Why this node would deny everything right now (stale policy), or null. */

@@ -198,12 +198,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const reason = err instanceof DenyError || err instanceof BundleError ? err.code : 'bundle_malformed';
       return reply.code(503).send({ ready: false, reason, message: errorMessage(err) });
     }
-    const a = node.policy.active;
-    if (!a) return reply.code(503).send({ ready: false, reason: 'no_active_bundle' });
-    if (Date.parse(a.bundle.manifest.expires) <= Date.now()) return reply.code(503).send({ ready: false, reason: 'bundle_expired', expires: a.bundle.manifest.expires });
-    const stale = node.staleness();
-    if (stale !== null) return reply.code(503).send({ ready: false, reason: 'stale_policy', message: stale });
-    return { ready: true, domain: a.bundle.manifest.domain, version: a.bundle.manifest.version, digest: a.bundle.digest, expires: a.bundle.manifest.expires };
+    const r = node.readiness();
+    if (!r.ready) return reply.code(503).send({ ready: false, reason: r.reason, message: r.message, ...(r.reason === 'bundle_expired' && r.bundle && { expires: r.bundle.expires }) });
+    return { ready: true, ...r.bundle };
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

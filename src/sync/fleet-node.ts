@@ -168,7 +168,8 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
   const status = () => {
     const a = h.node.policy.active;
     const b = beacons.beacon;
-    const stale = a ? beacons.stale({ version: a.bundle.manifest.version, digest: a.bundle.digest }, new Date()) : 'no active bundle';
+    // the same answer as /readyz (an expired bundle is not ready either); `reason` is the message
+    const r = h.node.readiness();
     return {
       node: config.nodeId,
       domain: config.domain,
@@ -177,8 +178,8 @@ export async function startFleetNode(o: { home: string; nats: string; fleet?: st
       expires: a?.bundle.manifest.expires ?? null,
       beacon: b ? { seq: b.seq, ageMs: Date.now() - b.iat * 1000, exp: b.exp } : null,
       revocations: applied,
-      ready: stale === null,
-      reason: stale,
+      ready: r.ready,
+      reason: r.ready ? null : r.message,
       time: new Date().toISOString(),
     };
   };
