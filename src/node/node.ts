@@ -11,14 +11,14 @@ import { v7 as newId } from 'uuid';
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { EvaluationRequest } from '../policy/engine.ts';
-import { parseUid, uidText } from '../canonical/uid.ts';
+import { uidText } from '../canonical/uid.ts';
 import { DenyError, type DenyReason, type ReasonCode } from '../reasons.ts';
 import { errorMessage, sha256Base64urlSync } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
-import { ijsonViolation } from '../writ/i-json.ts';
 import { canonicalJson } from '../canonical/json.ts';
 import { signWrit } from '../writ/issue.ts';
 import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
+import * as gate from './gate.ts';
 import { readiness, type Readiness } from './readiness.ts';
 import { childLineage, revocationOf, type Lineage } from './lineage-gate.ts';
 import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
@@ -29,7 +29,7 @@ import { buildContext } from './context.ts';
 import type { NodeState } from './state.ts';
 import { stateSingleUse, type SingleUseStore } from './single-use.ts';
 import { nodeVerifierOptions, type NodeVerifierOptions } from './verifier.ts';
-import { requestUid, writWindow } from './request.ts';
+import { writWindow } from './request.ts';
 
 export { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
 import { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
@@ -110,38 +110,12 @@ export class GovernanceNode {
     let policy: PolicyRef | null = null;
     let parent: string | null = null;
     try {
-      const principal = requestUid(req.principal, 'principal');
-      const action = requestUid(req.action, 'action');
-      const resource = requestUid(req.resource, 'resource');
-      // Arguments the evidence cannot hold exactly (1e400, a lone surrogate) are refused
-      // before anything is evaluated: no decision may depend on what was not recorded.
-      try {
-        canonicalJson(req.args ?? {});
-      } catch (err) {
-        throw new DenyError('request_invalid', `args cannot be represented as RFC 8785 JSON: ${errorMessage(err)}`);
-      }
-      // Nor numbers it may hold rounded (|n| > 2^53−1): the boundaries read the text (docs/json.md); this is the last line.
-      const inexact = ijsonViolation({ args: req.args ?? {}, context: req.context ?? {} });
-      if (inexact !== null) throw new DenyError('request_invalid', inexact);
-      // The audience is the enforcement point. One that names another resource would let a
-      // writ decided for this resource pass at that one's enforcement point.
-      const audienceUid = req.audience === undefined ? null : parseUid(req.audience);
-      if (audienceUid && uidText(audienceUid) !== uidText(resource)) {
-        throw new DenyError('request_invalid', `audience ${req.audience} names another resource than ${uidText(resource)}`);
-      }
+      const { principal, action, resource } = gate.requestShape(req);
       const active = await this.awaitPolicy(req.minVersion);
       policy = policyRef(active.bundle);
-      if (Date.parse(active.bundle.manifest.expires) <= now.getTime()) {
-        throw new DenyError('bundle_expired', `active bundle version ${policy.version} expired at ${active.bundle.manifest.expires}`);
-      }
-      const stale = this.freshness?.stale(policy, now) ?? null;
-      if (stale !== null) throw new DenyError('stale_policy', stale);
-      const revoked = this.state.revocations();
-      if (revoked.has('bundle', String(policy.version))) throw new DenyError('bundle_revoked', `bundle version ${policy.version} is revoked`);
-      if (revoked.has('node', this.identity.nodeId)) throw new DenyError('node_revoked', `node ${this.identity.nodeId} is isolated`);
+      gate.bundleInForce(active, policy, this.freshness, now);
       const principalText = uidText(principal);
-      if (revoked.has('quarantine', principalText)) throw new DenyError('principal_quarantined', `${principalText} is quarantined`);
-      if (revoked.has('principal', principalText)) throw new DenyError('principal_revoked', `${principalText} is revoked`);
+      gate.notRevoked(this.state.revocations(), policy, this.identity.nodeId, principalText);
       const lineage = await childLineage(req.parent, principalText, {
         keys: this.identity.verifierKeys,
         now,
@@ -154,10 +128,7 @@ export class GovernanceNode {
       // Everything that can deny is settled before Cedar runs, so a recorded evaluation
       // is exactly what replay re-evaluates.
       const window = writWindow(now, req.ttlSeconds, lineage, this.limits);
-      const attestation = req.attestation ?? {};
-      if (attestation.binaryDigest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(attestation.binaryDigest)) {
-        throw new DenyError('attestation_mismatch', 'attestation.binaryDigest must be sha256:<64 hex>');
-      }
+      const attestation = gate.attestation(req.attestation);
       const input: EvaluationRequest = {
         principal,
         action,
