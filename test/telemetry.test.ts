@@ -4,53 +4,48 @@ import { describe, it } from 'node:test';
 import { DecisionStats } from '../src/telemetry/decision-stats.ts';
 import { FleetStats, parseStatsReport } from '../src/telemetry/fleet-stats.ts';
 import { bucketOf, LatencyHistogram, MAX_BUCKET, parsePairs } from '../src/telemetry/histogram.ts';
+import { testSeed, withSeedSync } from './prng.ts';
 
 function exactQuantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.max(0, Math.ceil(q * s.length) - 1)] as number;
 }
 
-// a small deterministic PRNG (mulberry32): the same samples on every run
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('LatencyHistogram', () => {
   it('reads quantiles within ±4.5% of the exact value, over latencies from 10 µs to 10 s', () => {
-    const rnd = prng(7);
-    for (let round = 0; round < 20; round++) {
-      const xs = Array.from({ length: 500 + round * 100 }, () => 0.01 * 10 ** (rnd() * 6));
-      const h = new LatencyHistogram();
-      for (const x of xs) h.record(x);
-      for (const q of [0.5, 0.9, 0.99, 1]) {
-        const exact = exactQuantile(xs, q);
-        const got = h.quantile(q) as number;
-        assert.ok(Math.abs(got - exact) / exact <= 0.045, `round ${round} q${q}: ${got} vs ${exact}`);
+    withSeedSync(testSeed(7), (r) => {
+      const rnd = () => r.float();
+      for (let round = 0; round < 20; round++) {
+        const xs = Array.from({ length: 500 + round * 100 }, () => 0.01 * 10 ** (rnd() * 6));
+        const h = new LatencyHistogram();
+        for (const x of xs) h.record(x);
+        for (const q of [0.5, 0.9, 0.99, 1]) {
+          const exact = exactQuantile(xs, q);
+          const got = h.quantile(q) as number;
+          assert.ok(Math.abs(got - exact) / exact <= 0.045, `round ${round} q${q}: ${got} vs ${exact}`);
+        }
       }
-    }
+    });
   });
 
   it('merging histograms equals recording everything in one', () => {
-    const rnd = prng(11);
-    const all = new LatencyHistogram();
-    const merged = new LatencyHistogram();
-    for (let part = 0; part < 5; part++) {
-      const h = new LatencyHistogram();
-      for (let i = 0; i < 300; i++) {
-        const x = rnd() * 50;
-        h.record(x);
-        all.record(x);
+    withSeedSync(testSeed(11), (r) => {
+      const rnd = () => r.float();
+      const all = new LatencyHistogram();
+      const merged = new LatencyHistogram();
+      for (let part = 0; part < 5; part++) {
+        const h = new LatencyHistogram();
+        for (let i = 0; i < 300; i++) {
+          const x = rnd() * 50;
+          h.record(x);
+          all.record(x);
+        }
+        merged.merge(h.pairs());
       }
-      merged.merge(h.pairs());
-    }
-    assert.deepEqual(merged.pairs(), all.pairs());
-    assert.equal(merged.quantile(0.99), all.quantile(0.99));
+      assert.deepEqual(merged.pairs(), all.pairs());
+      assert.equal(merged.quantile(0.99), all.quantile(0.99));
+    });
   });
 
   it('never throws on odd latencies, and is empty until something is recorded', () => {
