@@ -12,6 +12,7 @@ import { openHome } from '../src/home/open.ts';
 import { WritVerificationError } from '../src/writ/verify.ts';
 import { NATS_URL, TestFleet, waitFor } from './fleet-harness.ts';
 import { bundleBytes, CLI, DEMO_POLICY, fixture, policyFolder } from './helpers.ts';
+import { runsUnder } from './proc-tree.ts';
 
 describe('fleet: executions and domains', { timeout: 120_000 }, () => {
   it('a revocation pushed to the fleet terminates a running `writ exec --nats` and records it', async () => {
@@ -29,7 +30,8 @@ describe('fleet: executions and domains', { timeout: 120_000 }, () => {
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       // running: the exec node's allow (and its activation) reached the evidence stream
       await waitFor('the exec decision in the evidence stream', async () => (await f.streamLastSeq()) >= before + 2, 10_000);
-      await new Promise((r) => setTimeout(r, 300));
+      // and the command itself runs under writ exec (not only decided)
+      await waitFor('/usr/bin/sleep 30 running under writ exec', () => runsUnder(child.pid as number, ['/usr/bin/sleep', '30']), 10_000);
       assert.equal(child.exitCode, null, `still running (stderr: ${stderr})`);
       const started = performance.now();
       await f.revoke('principal', 'Agent::"a1"');

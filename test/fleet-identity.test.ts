@@ -63,16 +63,21 @@ describe('fleet: node certificates over time', { timeout: 120_000 }, () => {
     rotatedKid = rotated.kid;
     await f.fleet.kv.nodes.put(kvKey('n9'), await issueNodeCertificate({ id: 'n9', domain: config.domain, jwk: rotated.publicJwk }, authority!, 3600));
     await waitFor('the old key retired at n1', async () => (await f.verify(n1, writ, READ, args)).body.reason === 'writ_unknown_key', 5000, 100);
+    // n1 logs each certificate it refuses: the witness that it processed the put
+    const refusals = () => n1.output.split('\n').filter((l) => /^writ node: nodes .*certificate of n9 refused/.test(l)).length;
+    let seen = refusals();
     await f.fleet.kv.nodes.put(kvKey('n9'), old); // replayed
-    await sleep(500);
+    const processed = async () => refusals() > seen || (await f.verify(n1, writ, READ, args)).body.valid === true; // refused, or taken (fails below)
+    await waitFor('n1 to process the replayed certificate', processed, 5000);
     assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key', 'the replayed older certificate is not taken');
     // nor by a node that starts after the replay (it reads every kept revision, not only the last)
     await n1.restart();
     await f.waitReady(1, [n1]);
     assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key', 'a restarted node does not take it either');
     // a certificate filed under another node's key is not taken either
+    seen = refusals();
     await f.fleet.kv.nodes.put(kvKey('n7'), old);
-    await sleep(500);
+    await waitFor('n1 to process the misfiled certificate', processed, 5000);
     assert.equal((await f.verify(n1, writ, READ, args)).body.reason, 'writ_unknown_key');
   });
 
