@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { openHome, type OpenHome } from '../src/home/open.ts';
 import type { LedgerEntry } from '../src/ledger/ledger.ts';
 import { CLI, fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
+import { runsUnder } from './proc-tree.ts';
 
 const A1 = 'Agent::"a1"';
 
@@ -240,7 +241,7 @@ describe('writ exec with the demo policy', () => {
     const run = writAsync(['exec', '--home', f.home, '--principal', A1, '--', '/usr/bin/sleep', '30']);
     try {
       const jti = await runningJti(f, from, 'Binary::"/usr/bin/sleep"');
-      await new Promise((r) => setTimeout(r, 200)); // let it really be running
+      await until('the command running under writ exec', () => runsUnder(run.pid, ['/usr/bin/sleep', '30']) || null);
       const revokedAt = Date.now();
       const rv = writ(['revoke', '--home', f.home, jti]);
       assert.equal(rv.status, 0, rv.stderr);
@@ -313,7 +314,8 @@ describe('writ exec with a policy that allows any binary for a1', () => {
         const j = d?.writ?.jti;
         return j && h.state.isJtiConsumed(j) ? j : null;
       });
-      await new Promise((r) => setTimeout(r, 300)); // the trap is in place
+      // the trap is in place: the shell set it, then exec'd the sleep
+      await until('the shell exec’d the sleep (after its trap)', () => runsUnder(run.pid, ['/usr/bin/sleep', '30']) || null);
       const revokedAt = Date.now();
       const rv = writ(['revoke', '--home', home, jti]);
       assert.equal(rv.status, 0, rv.stderr);

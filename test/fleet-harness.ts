@@ -25,6 +25,7 @@ import { connectFleet, fleetNames, kvKey, BUCKETS, type Fleet } from '../src/syn
 import { sha256Hex } from '../src/util.ts';
 import type { WritClaims } from '../src/writ/claims.ts';
 import { CLI, DEMO_POLICY, tempDir } from './helpers.ts';
+import { sleep, waitFor } from './wait.ts';
 
 export const NATS_URL = process.env.WRIT_TEST_NATS ?? 'nats://127.0.0.1:4222';
 export const PG_URL = process.env.WRIT_TEST_PG ?? 'postgres://root@127.0.0.1:5432/test';
@@ -86,23 +87,7 @@ export interface NodeStatus {
   time: string;
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `f` until it returns a value other than undefined/false, or fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+export { sleep, waitFor };
 
 export function decodeClaims(writ: string): WritClaims {
   return JSON.parse(Buffer.from(writ.split('.')[1] ?? '', 'base64url').toString('utf8')) as WritClaims;
@@ -576,11 +561,13 @@ export async function measurePropagation(f: TestFleet, count: number, o: { nodes
   for (let i = 0; i < count; i++) {
     const principal = `Agent::"q-${i}-${randomBytes(3).toString('hex')}"`;
     let revoking = false;
+    let answered = 0; // pollers with an answer before the revocation
     const deadline = Date.now() + (o.timeoutMs ?? 5000);
     const poll = async (n: FleetNodeProc): Promise<number> => {
-      for (;;) {
+      for (let first = true; ; first = false) {
         const r = await f.authorize(n, { principal, action: CALL, resource: READ, args: { path: '/srv/x' } });
         const at = performance.now();
+        if (first) answered++;
         if (r.body.reasons.includes('principal_quarantined')) {
           if (!revoking) throw new Error(`${n.id} denied ${principal} as quarantined before it was quarantined`);
           return at;
@@ -589,8 +576,10 @@ export async function measurePropagation(f: TestFleet, count: number, o: { nodes
         if (o.pollGapMs) await sleep(o.pollGapMs);
       }
     };
+    let failed = false;
     const pollers = nodes.map((n) => poll(n));
-    await sleep(30); // the pollers are running
+    for (const p of pollers) p.catch(() => (failed = true)); // awaited below
+    await waitFor('every poller answered once', () => answered === nodes.length || failed, 5000, 5); // the pollers are running
     revoking = true;
     const revoked = await f.revoke('quarantine', principal, 'propagation measurement');
     const at = await Promise.all(pollers);
@@ -598,7 +587,7 @@ export async function measurePropagation(f: TestFleet, count: number, o: { nodes
       samples.push(Math.max(0, t - revoked.ackedAt));
       fromSend.push(t - revoked.sentAt);
     }
-    await sleep(20);
+    await sleep(20); // a pause between measurements
   }
   return { samples, fromSend, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), max: Math.max(...samples) };
 }

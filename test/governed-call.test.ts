@@ -47,7 +47,6 @@ const until = async (what: string, cond: () => boolean, ms = 3000): Promise<void
     await new Promise((r) => setTimeout(r, 5));
   }
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function begun(b: Begun): GovernedCall {
   if ('denied' in b) assert.fail(`expected a call, got a denial: ${b.denied.reasons.join(',')}: ${b.denied.message}`);
@@ -59,6 +58,23 @@ describe('governed call: the enforcement-point core', () => {
   let opts: (o?: Partial<BeginOptions>) => BeginOptions;
   const outcomes = (jti: string) => f.ledger.findByJti(jti, 'outcome').map(decode);
   const revokeWrit = (jti: string) => revoke(f.ledger, f.state, { kind: 'writ', value: jti, reason: 'test', by: 'test' });
+  /**
+   * A witness of the lease's checks: a call on the same node and cadence whose `also` counts
+   * its checks. One watcher per node and cadence checks all its leases in each tick, in the
+   * order they began, so every lease begun before the probe (and still held) was checked in
+   * each tick the probe counts.
+   */
+  const probe = async () => {
+    let checks = 0;
+    const call = begun(await begin(opts({ lease: { pollMs: 10, also: () => (checks++, null) } })));
+    return {
+      async ticks(n: number) {
+        const from = checks;
+        await until(`${n} more lease ticks`, () => checks >= from + n);
+      },
+      end: () => call.abandon(),
+    };
+  };
   before(async () => {
     f = await fixture({ policyDir: policyFolder({ 'policy.cedar': POLICY }) });
     opts = (o = {}) => ({ node: f.node, ledger: f.ledger, request: request(), verify: 'here', lease: { pollMs: 10 }, ...o });
@@ -129,11 +145,13 @@ describe('governed call: the enforcement-point core', () => {
     const fired: string[] = [];
     call.onTerminate((r) => fired.push(r));
     call.onTerminate((r) => fired.push(`second listener: ${r}`));
-    await sleep(30);
+    const p = await probe();
+    await p.ticks(3);
     assert.deepEqual(fired, [], 'nothing fires before a revocation');
     await revokeWrit(call.jti);
     await until('onTerminate', () => fired.length >= 2);
-    await sleep(50); // several more ticks
+    await p.ticks(5); // several more ticks
+    p.end();
     assert.equal(fired.length, 2, 'each listener once');
     assert.match(fired[0] ?? '', /revoked/);
     assert.equal(call.terminated, fired[0]);
@@ -194,8 +212,10 @@ describe('governed call: the enforcement-point core', () => {
     assert.equal(outcomes(call.jti).length, 1);
     assert.equal(outcomes(call.jti)[0]?.status, 'ok');
     assert.ok(call.ended);
+    const p = await probe();
     await revokeWrit(call.jti);
-    await sleep(60);
+    await p.ticks(3); // the revocation was there to see for three ticks
+    p.end();
     assert.deepEqual(fired, []);
     assert.equal(call.terminated, null);
   });
@@ -222,8 +242,10 @@ describe('governed call: the enforcement-point core', () => {
     const fired: string[] = [];
     call.onTerminate((r) => fired.push(r));
     call.abandon();
+    const p = await probe();
     await revokeWrit(call.jti);
-    await sleep(60);
+    await p.ticks(3); // the revocation was there to see for three ticks
+    p.end();
     assert.deepEqual(fired, []);
     assert.equal(outcomes(call.jti).length, 0);
   });
