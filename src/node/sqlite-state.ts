@@ -120,7 +120,7 @@ export class SqliteNodeState implements NodeState {
       }
       this.db
         .prepare('INSERT INTO bundles (digest, domain, version, bytes, stored_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
-        .run(b.digest, b.domain, b.version, b.bytes, new Date().toISOString());
+        .run(b.digest, b.domain, b.version, b.bytes, new Date(this.now()).toISOString());
       this.db
         .prepare('INSERT INTO bundle_floor (domain, max_version) VALUES (?, ?) ON CONFLICT(domain) DO UPDATE SET max_version = excluded.max_version')
         .run(b.domain, b.version);
@@ -244,7 +244,7 @@ export class SqliteNodeState implements NodeState {
   revoke(kind: RevocationKind, value: string, reason: string): boolean {
     const r = this.db
       .prepare('INSERT INTO revocations (kind, value, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(kind, revocationValue(kind, value), reason, new Date().toISOString());
+      .run(kind, revocationValue(kind, value), reason, new Date(this.now()).toISOString());
     return Number(r.changes) === 1;
   }
 
