@@ -1,8 +1,9 @@
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /*
- * The dependency rule (docs/architecture.md): the core — canonical, writ, policy, ledger,
+ * The dependency rule (docs/architecture.md): the core — canonical, writ, tlog, policy, ledger,
  * lineage, node — imports only what lies further in, and never does network I/O of its own.
  * Each core folder lists the folders it may NOT import; the outer folders (authority, sync,
  * enforce, server, console, home, telemetry, cli) may import the core, and only cli imports cli.
@@ -43,9 +44,19 @@ export default tseslint.config(
     ignores: ['src/cli/**'],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['../cli/*', '../../cli/*'], message: 'only the CLI imports the CLI (docs/architecture.md)' }] }] },
   },
-  inward('canonical', ['writ', 'policy', 'ledger', 'lineage', 'node'], { patterns: [{ group: ['../*.ts'], message: 'canonical/ imports nothing of Writ' }] }),
+  inward('canonical', ['writ', 'tlog', 'policy', 'ledger', 'lineage', 'node'], { patterns: [{ group: ['../*.ts'], message: 'canonical/ imports nothing of Writ' }] }),
   // writ/ is also the standalone `writ/verify` (browsers, executors): jose, canonicalize and WebCrypto only
-  inward('writ', ['policy', 'ledger', 'lineage', 'node'], { patterns: [{ group: ['../*.ts'], message: 'writ/ is standalone: it imports only canonical/ of Writ' }, { group: ['node:*', '!node:crypto'], message: 'writ/ runs in browsers: no Node modules but node:crypto (issue.ts)' }, { group: ['pg'], message: 'writ/ is standalone' }] }),
+  inward('writ', ['tlog', 'policy', 'ledger', 'lineage', 'node'], { patterns: [{ group: ['../*.ts'], message: 'writ/ is standalone: it imports only canonical/ of Writ' }, { group: ['node:*', '!node:crypto'], message: 'writ/ runs in browsers: no Node modules but node:crypto (issue.ts)' }, { group: ['pg'], message: 'writ/ is standalone' }] }),
+  // tlog/ is the C2SP / RFC 6962 spec code (Merkle, notes, checkpoints, tiles, proof files), runtime-neutral:
+  // no Node module at all (SHA-256 and Ed25519 come in through tlog/crypto.ts), of Writ only canonical/ and WritError
+  inward('tlog', ['policy', 'ledger', 'lineage', 'node'], {
+    patterns: [
+      { group: ['../*.ts'], message: 'tlog/ is spec code: it imports only canonical/ and writ/errors.ts of Writ' },
+      { group: ['../writ/*', '!../writ/errors.ts'], message: 'tlog/ imports of writ/ only errors.ts (WritError)' },
+      { group: ['node:*', ...builtinModules], message: 'tlog/ runs in browsers: no Node module (SHA-256 and Ed25519 are injected: tlog/crypto.ts, ledger/node-crypto.ts)' },
+      { group: ['pg'], message: 'tlog/ keeps no database: storage is ledger/' },
+    ],
+  }),
   inward('policy', ['ledger', 'lineage', 'node'], { patterns: [{ group: ['pg'], message: 'policy/ keeps no database' }] }),
   inward('ledger', ['policy', 'lineage', 'node']),
   inward('lineage', ['policy', 'node'], { patterns: [{ group: ['pg'], message: 'lineage/ reads the ledger it is given' }] }),

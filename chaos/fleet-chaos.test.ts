@@ -20,7 +20,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { Checkpoint } from '../src/ledger/checkpoint.ts';
+import type { Checkpoint } from '../src/tlog/checkpoint.ts';
 import type { FleetNodeProc, TestFleet as Fleet } from '../test/fleet-harness.ts';
 import { startChaosServers } from './servers.ts';
 

@@ -29,6 +29,12 @@ it('an import running outward from the core, or network I/O in it, fails the lin
     ['src/policy/probe.ts', "import { buildApp } from '../server/app.ts';\nexport const f = buildApp;\n"],
     ['src/canonical/probe.ts', "import { WRIT_TYP } from '../writ/claims.ts';\nexport const f = WRIT_TYP;\n"],
     ['src/server/probe.ts', "import { registerUp } from '../cli/up.ts';\nexport const f = registerUp;\n"],
+    // tlog/ is runtime-neutral spec code: no Node module, no storage, and writ/ does not import it
+    ['src/tlog/probe.ts', "import { createHash } from 'node:crypto';\nexport const f = createHash;\n"],
+    ['src/tlog/probe.ts', "import { createHash } from 'crypto';\nexport const f = createHash;\n"],
+    ['src/tlog/probe.ts', "import { TransparencyLog } from '../ledger/log.ts';\nexport type T = TransparencyLog;\n"],
+    ['src/tlog/probe.ts', "import { verifyWrit } from '../writ/verify.ts';\nexport const f = verifyWrit;\n"],
+    ['src/writ/probe.ts', "import { leafHash } from '../tlog/merkle.ts';\nexport const f = leafHash;\n"],
   ];
   for (const [file, code] of wrong) assert.notDeepEqual(await problems(file, code), [], `${file}: ${code.split('\n')[0]} passed the lint`);
 });
@@ -38,6 +44,8 @@ it('inward imports pass', async () => {
     ['src/node/probe.ts', "import { canonicalJson } from '../canonical/json.ts';\nimport { verifyWrit } from '../writ/verify.ts';\nimport type { Ledger } from '../ledger/ledger.ts';\nexport const f = [canonicalJson, verifyWrit];\nexport type T = Ledger;\n"],
     ['src/writ/probe.ts', "import { canonicalJson } from '../canonical/json.ts';\nimport { compactVerify } from 'jose';\nexport const f = [canonicalJson, compactVerify];\n"],
     ['src/server/probe.ts', "import type { GovernanceNode } from '../node/node.ts';\nimport Fastify from 'fastify';\nexport type T = GovernanceNode;\nexport const f = Fastify;\n"],
+    ['src/tlog/probe.ts', "import { canonicalJson } from '../canonical/json.ts';\nimport { WritError } from '../writ/errors.ts';\nimport { sha256 } from './crypto.ts';\nexport const f = [canonicalJson, WritError, sha256];\n"],
+    ['src/ledger/probe.ts', "import { createHash } from 'node:crypto';\nimport { leafHash } from '../tlog/merkle.ts';\nexport const f = [createHash, leafHash];\n"],
   ];
   for (const [file, code] of fine) assert.deepEqual(await problems(file, code), [], file);
 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readConfig } from '../src/home/config.ts';
 import { fleetLogOrigin, readFleetLogVerifierKey } from '../src/ledger/log-identity.ts';
-import { verifyProofFile } from '../src/ledger/proof-file.ts';
+import { verifyProofFile } from '../src/tlog/proof-file.ts';
 import { generateKeyPair } from 'jose';
 import { kvKey } from '../src/sync/nats.ts';
 import { signStatusReport } from '../src/sync/status-report.ts';

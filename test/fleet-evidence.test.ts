@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Checkpoint } from '../src/ledger/checkpoint.ts';
+import type { Checkpoint } from '../src/tlog/checkpoint.ts';
 import { allowedRequest, decodeClaims, sleep, startLoad, TestFleet } from './fleet-harness.ts';
 import { assertIncluded, assertLedgerConsistent, assertWritsInLedger, latestCheckpoint, waitCheckpoint } from './fleet-ledger.ts';
 

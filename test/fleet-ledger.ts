@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { readFleetLogVerifierKey } from '../src/ledger/log-identity.ts';
-import { parseCheckpoint, type Checkpoint } from '../src/ledger/checkpoint.ts';
-import { EMPTY_TREE_HASH, leafHash, nodeHash, treeHash, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.ts';
-import { decodeBase64, newVerifier, openNote } from '../src/ledger/note.ts';
+import { parseCheckpoint, type Checkpoint } from '../src/tlog/checkpoint.ts';
+import { EMPTY_TREE_HASH, leafHash, nodeHash, treeHash, verifyConsistency, verifyInclusion } from '../src/tlog/merkle.ts';
+import { decodeBase64, newVerifier, openNote } from '../src/tlog/note.ts';
 import { decodeClaims, waitFor, type TestFleet } from './fleet-harness.ts';
 
 /** The fleet log's own verifier key (kept in the authority home, not its local log's key). */

@@ -16,9 +16,9 @@ import { rmSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { openHome, type OpenHome } from '../src/home/open.ts';
 import { auditLog } from '../src/ledger/audit.ts';
-import { parseCheckpoint } from '../src/ledger/checkpoint.ts';
-import { verifyConsistency } from '../src/ledger/merkle.ts';
-import { newVerifier, openNote, type NoteVerifier } from '../src/ledger/note.ts';
+import { parseCheckpoint } from '../src/tlog/checkpoint.ts';
+import { verifyConsistency } from '../src/tlog/merkle.ts';
+import { newVerifier, openNote, type NoteVerifier } from '../src/tlog/note.ts';
 import { CallerStore } from '../src/node/callers.ts';
 import { fixture, startUp } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 /**
- * RFC 6962 / RFC 9162 Merkle tree math (src/ledger/merkle.ts).
+ * RFC 6962 / RFC 9162 Merkle tree math (src/tlog/merkle.ts).
  *
  * Published vectors: the 8-leaf reference tree of the Certificate Transparency
  * test suite as carried by transparency-dev/merkle proof/verify_test.go (leaves,
@@ -14,7 +14,7 @@ import { describe, it } from 'node:test';
 import {
   EMPTY_TREE_HASH, MerkleProofError, leafHash, nodeHash, proveRecord, proveTree, splitStoredHashIndex,
   storedHashCount, storedHashIndex, storedHashes, treeHash, verifyConsistency, verifyInclusion, type HashReader,
-} from '../src/ledger/merkle.ts';
+} from '../src/tlog/merkle.ts';
 
 /** XORs byte `at` of `h` with `mask`, in place. */
 function flip(h: Uint8Array, at: number, mask: number): void {

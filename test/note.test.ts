@@ -1,5 +1,5 @@
 /**
- * C2SP signed-note and tlog-checkpoint (src/ledger/note.ts, src/ledger/checkpoint.ts).
+ * C2SP signed-note and tlog-checkpoint (src/tlog/note.ts, src/tlog/checkpoint.ts).
  *
  * Published vectors: golang.org/x/mod sumdb/note note_test.go (the PeterNeumann
  * signer and verifier keys, its signed note byte for byte, the EnochRoot
@@ -10,11 +10,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { formatCheckpoint, parseCheckpoint } from '../src/ledger/checkpoint.ts';
+import '../src/ledger/node-crypto.ts'; // node:crypto's Ed25519 (and SHA-256) for the tlog modules
+import { formatCheckpoint, parseCheckpoint } from '../src/tlog/checkpoint.ts';
 import {
   NoteError, decodeBase64, ed25519SignerKey, ed25519VerifierKey, generateKey, keyId, newSigner, newVerifier, openNote, signNote,
   type NoteErrorCode, type NoteSigner,
-} from '../src/ledger/note.ts';
+} from '../src/tlog/note.ts';
 
 const PETER_SKEY = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
 const PETER_VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';

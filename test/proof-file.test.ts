@@ -1,16 +1,17 @@
 /**
- * C2SP tlog-proof@v1 files (src/ledger/proof-file.ts): the example of
+ * C2SP tlog-proof@v1 files (src/tlog/proof-file.ts): the example of
  * c2sp.org/tlog-proof byte for byte, round trips over a real tree, and tamper
  * tests that each fail at the check that should catch them.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatCheckpoint } from '../src/ledger/checkpoint.ts';
-import { proveRecord, storedHashIndex, storedHashes, treeHash, type HashReader } from '../src/ledger/merkle.ts';
-import { generateKey, newSigner, signNote } from '../src/ledger/note.ts';
+import '../src/ledger/node-crypto.ts'; // node:crypto's Ed25519 (and SHA-256) for the tlog modules
+import { formatCheckpoint } from '../src/tlog/checkpoint.ts';
+import { proveRecord, storedHashIndex, storedHashes, treeHash, type HashReader } from '../src/tlog/merkle.ts';
+import { generateKey, newSigner, signNote } from '../src/tlog/note.ts';
 import {
   ProofFileError, TLOG_PROOF_HEADER, formatProofFile, parseProofFile, verifyProofFile, type ProofCheckName, type ProofVerification,
-} from '../src/ledger/proof-file.ts';
+} from '../src/tlog/proof-file.ts';
 
 /** XORs byte `at` of `h` with `mask`, in place. */
 function flip(h: Uint8Array, at: number, mask: number): void {

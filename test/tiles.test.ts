@@ -1,5 +1,5 @@
 /**
- * C2SP tlog-tiles paths, hash tiles and entry bundles (src/ledger/tiles.ts).
+ * C2SP tlog-tiles paths, hash tiles and entry bundles (src/tlog/tiles.ts).
  *
  * Published vectors: the examples of c2sp.org/tlog-tiles (index 1234067 is
  * x001/x234/067; the tiles of trees of size 70,000 and 256) and the tile path
@@ -9,10 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { leafHash, nodeHash, storedHashIndex, storedHashes, treeHash, type HashReader } from '../src/ledger/merkle.ts';
+import { leafHash, nodeHash, storedHashIndex, storedHashes, treeHash, type HashReader } from '../src/tlog/merkle.ts';
 import {
   decodeEntryBundle, encodeEntryBundle, entriesPath, parseTilePath, readHashTile, tilePath, tileWidth, treeTiles, type TileRef,
-} from '../src/ledger/tiles.ts';
+} from '../src/tlog/tiles.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

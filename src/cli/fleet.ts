@@ -8,7 +8,7 @@ import { signRevocation, verifyRevocation } from '../authority/revocation.ts';
 import { paths, readConfig, writeConfig, HOME_FORMAT } from '../home/config.ts';
 import { authoritySigningKeys } from '../home/open.ts';
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
-import { generateKey } from '../ledger/note.ts';
+import { generateKey } from '../tlog/note.ts';
 import type { RevocationKind } from '../node/state.ts';
 import { verifyBundle } from '../policy/verify-bundle.ts';
 import { buildApp } from '../server/app.ts';

@@ -7,7 +7,7 @@
  * applied by the node that holds the request) — and, with PostgreSQL, the fleet's ledger
  * and lineage as the sequencer wrote them.
  */
-import { formatProofFile } from '../ledger/proof-file.ts';
+import { formatProofFile } from '../tlog/proof-file.ts';
 import type { PgLog } from '../ledger/pg-log.ts';
 import type { AuthorityHandle } from '../sync/authority.ts';
 import { REPORT_STALE_MS, type FleetNodeView } from '../sync/fleet-view.ts';

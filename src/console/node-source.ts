@@ -1,7 +1,7 @@
 /** The console of one node (`writ up`, `writ node`): its bundle, its ledger, its approvals. */
 import type { Ledger } from '../ledger/ledger.ts';
 import type { TransparencyLog } from '../ledger/log.ts';
-import { formatProofFile } from '../ledger/proof-file.ts';
+import { formatProofFile } from '../tlog/proof-file.ts';
 import { ApprovalStateError, decideApproval } from '../node/approval.ts';
 import type { GovernanceNode } from '../node/node.ts';
 import type { NodeState } from '../node/state.ts';

@@ -1,9 +1,10 @@
 /**
  * Vite build of the web console: src/console/web → dist/console, served by
  * src/console/routes.ts under /console/. The project's own verification code
- * (src/writ/verify.ts, src/ledger/proof-file.ts, note.ts, merkle.ts) is bundled as
- * is; `node:crypto` is replaced by a browser shim (SHA-256 in JS, Ed25519 answered
- * by WebCrypto) and Buffer by the `buffer` package.
+ * (src/writ/verify.ts, src/tlog/proof-file.ts, note.ts, checkpoint.ts, merkle.ts) is
+ * bundled as is, with no shim: the tlog modules import nothing of Node (their SHA-256 is
+ * JavaScript, their Ed25519 is installed by web/verify/ed25519.ts from WebCrypto verdicts)
+ * and writ/verify uses jose with WebCrypto.
  */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
@@ -15,9 +16,6 @@ export default defineConfig({
   base: '/console/',
   publicDir: false,
   logLevel: 'warn',
-  resolve: {
-    alias: { 'node:crypto': here('./web/shims/node-crypto.ts') },
-  },
   build: {
     outDir: here('../../dist/console'),
     emptyOutDir: true,

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { issueNodeCertificate, newKeyPair, writePrivateKey } from '../authority/keys.ts';
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
-import { generateKey } from '../ledger/note.ts';
+import { generateKey } from '../tlog/note.ts';
 import { commitBatch, LEDGER_SCHEMA, openDatabase } from '../ledger/sqlite-batch.ts';
 import { DOMAIN_NAME } from '../policy/manifest.ts';
 import { sha256Hex } from '../util.ts';

@@ -6,7 +6,7 @@ import { certifiedJwk, readPrivateKey, verifyNodeCertificate } from '../authorit
 import { openDatabase } from '../ledger/sqlite-batch.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { TransparencyLog } from '../ledger/log.ts';
-import { newSigner, newVerifier } from '../ledger/note.ts';
+import { newSigner, newVerifier } from '../tlog/note.ts';
 import { readFileSync } from 'node:fs';
 import { ActivePolicy } from '../node/active-policy.ts';
 import { GovernanceNode, type NodeLimits } from '../node/node.ts';

@@ -8,9 +8,10 @@
  * lineage index are checked against the leaves too (audit-index.ts).
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { parseCheckpoint } from './checkpoint.ts';
-import { proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from './merkle.ts';
-import { openNote, type NoteVerifier } from './note.ts';
+import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
+import { parseCheckpoint } from '../tlog/checkpoint.ts';
+import { proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from '../tlog/merkle.ts';
+import { openNote, type NoteVerifier } from '../tlog/note.ts';
 import { sqliteHashReader } from './sqlite-batch.ts';
 import { indexAuditor } from './audit-index.ts';
 import { leafObject } from './leaf.ts';

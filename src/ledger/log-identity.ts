@@ -14,9 +14,10 @@
  */
 import { existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCheckpoint } from './checkpoint.ts';
-import { verifyConsistency } from './merkle.ts';
-import { generateKey, newSigner, newVerifier, openNote, verifierKeyOf, type NoteSigner, type NoteVerifier } from './note.ts';
+import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
+import { parseCheckpoint } from '../tlog/checkpoint.ts';
+import { verifyConsistency } from '../tlog/merkle.ts';
+import { generateKey, newSigner, newVerifier, openNote, verifierKeyOf, type NoteSigner, type NoteVerifier } from '../tlog/note.ts';
 import { WritError } from '../writ/errors.ts';
 
 export class LogForkError extends WritError {

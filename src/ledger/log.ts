@@ -8,13 +8,14 @@
  * transaction: the log never signs two inconsistent checkpoints.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts';
+import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
+import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.ts';
 import { assertExtends } from './log-identity.ts';
-import { proveRecord, proveTree, treeHash } from './merkle.ts';
-import { encodeBase64, openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
-import { formatProofFile } from './proof-file.ts';
+import { proveRecord, proveTree, treeHash } from '../tlog/merkle.ts';
+import { encodeBase64, openNote, signNote, type NoteSigner, type NoteVerifier } from '../tlog/note.ts';
+import { formatProofFile } from '../tlog/proof-file.ts';
 import { sqliteHashReader } from './sqlite-batch.ts';
-import { encodeEntryBundle, readHashTile } from './tiles.ts';
+import { encodeEntryBundle, readHashTile } from '../tlog/tiles.ts';
 import { WritError } from '../writ/errors.ts';
 
 export interface StoredCheckpoint {

@@ -7,10 +7,11 @@
  * it needs, those are fetched in one query, and it is run again.
  */
 import type { Pool, PoolClient } from 'pg';
-import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts';
-import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, type HashReader } from './merkle.ts';
+import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
+import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.ts';
+import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, type HashReader } from '../tlog/merkle.ts';
 import { assertExtends, LogForkError } from './log-identity.ts';
-import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.ts';
+import { openNote, signNote, type NoteSigner, type NoteVerifier } from '../tlog/note.ts';
 import { applyDdl } from './pg-ddl.ts';
 import { decisionKeys, leafObject } from './leaf.ts';
 import { canonicalUidText } from '../canonical/uid.ts';

@@ -8,7 +8,8 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { AppendRequest } from './ledger.ts';
-import { storedHashes, storedHashIndex, type HashReader } from './merkle.ts';
+import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
+import { storedHashes, storedHashIndex, type HashReader } from '../tlog/merkle.ts';
 
 export const LEDGER_SCHEMA = `
 CREATE TABLE IF NOT EXISTS ledger_entries (

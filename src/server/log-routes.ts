@@ -6,8 +6,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Ledger } from '../ledger/ledger.ts';
 import { LogError, type TransparencyLog } from '../ledger/log.ts';
-import { encodeBase64 } from '../ledger/note.ts';
-import { parseTilePath } from '../ledger/tiles.ts';
+import { encodeBase64 } from '../tlog/note.ts';
+import { parseTilePath } from '../tlog/tiles.ts';
 import { lineageOf } from '../lineage/lineage.ts';
 import { errorMessage } from '../util.ts';
 

@@ -4,7 +4,7 @@
  * the same paths and shapes as a node's embedded log (log-routes.ts).
  */
 import type { FastifyInstance } from 'fastify';
-import { encodeBase64 } from '../ledger/note.ts';
+import { encodeBase64 } from '../tlog/note.ts';
 import type { PgLog } from '../ledger/pg-log.ts';
 
 export function registerPgLogRoutes(app: FastifyInstance, plog: PgLog): void {

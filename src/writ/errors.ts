@@ -29,9 +29,11 @@
  *   DuplicateEntryError        duplicate_entry: a once-per-writ ledger entry of that type exists
  *   CheckpointError            checkpoint_invalid: a checkpoint note that does not parse or verify
  *   NoteError                  its NoteErrorCode: malformed, bad-key, invalid-signer, ambiguous-key,
- *                              invalid-signature, unverified (ledger/note.ts)
+ *                              invalid-signature, unverified (tlog/note.ts)
  *   MerkleProofError           its MerkleProofFailure: invalid-input, hash-size, path-length, root-mismatch
  *   ProofFileError             proof_file_invalid: a proof file that does not parse or verify
+ *   (a WritError itself)       crypto_unavailable: no Ed25519 installed for the tlog modules, or a
+ *                              SHA-256 that is not one (tlog/crypto.ts)
  */
 
 /** An error Writ raises on purpose. `code` is stable: never renamed, only added. */

@@ -39,9 +39,9 @@
  * every fault healed) and anomalies the invariants do not forbid. They are reported.
  */
 import type { BeaconClaims } from '../../src/authority/beacon.ts';
-import { parseCheckpoint } from '../../src/ledger/checkpoint.ts';
-import { leafHash, proveRecord, proveTree, verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.ts';
-import { openNote } from '../../src/ledger/note.ts';
+import { parseCheckpoint } from '../../src/tlog/checkpoint.ts';
+import { leafHash, proveRecord, proveTree, verifyConsistency, verifyInclusion } from '../../src/tlog/merkle.ts';
+import { openNote } from '../../src/tlog/note.ts';
 import type { AuthorizeRequest, Decision } from '../../src/node/node.ts';
 import { errorMessage } from '../../src/util.ts';
 import type { WritClaims } from '../../src/writ/claims.ts';

@@ -1,6 +1,6 @@
 /**
  * The simulated ledger sequencer: receives leaves from nodes, appends them in one total
- * order, keeps the RFC 6962 tree as stored hashes (src/ledger/merkle.ts, the tlog layout
+ * order, keeps the RFC 6962 tree as stored hashes (src/tlog/merkle.ts, the tlog layout
  * the SQLite log uses), and signs C2SP checkpoints — after proving that the tree it is
  * about to sign extends the last signed one, as src/ledger/log.ts does on SQLite.
  *
@@ -9,11 +9,12 @@
  * mutation). Appends carry an id, so a duplicated or retried message is acked with the
  * index it got the first time (JetStream's message-id de-duplication).
  */
-import { formatCheckpoint, parseCheckpoint } from '../../src/ledger/checkpoint.ts';
+import '../../src/ledger/node-crypto.ts'; // node:crypto's Ed25519 (and SHA-256) for the tlog modules
+import { formatCheckpoint, parseCheckpoint } from '../../src/tlog/checkpoint.ts';
 import type { AppendRequest, LedgerEntry, WritIndexRow } from '../../src/ledger/ledger.ts';
 import type { LeafType } from '../../src/ledger/leaf.ts';
-import { proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from '../../src/ledger/merkle.ts';
-import { generateKey, newSigner, newVerifier, openNote, signNote, type NoteSigner, type NoteVerifier } from '../../src/ledger/note.ts';
+import { proveTree, storedHashes, storedHashIndex, treeHash, verifyConsistency, type HashReader } from '../../src/tlog/merkle.ts';
+import { generateKey, newSigner, newVerifier, openNote, signNote, type NoteSigner, type NoteVerifier } from '../../src/tlog/note.ts';
 import { errorMessage } from '../../src/util.ts';
 import { LOG_ORIGIN, type NodeId, type World } from './world.ts';
 

@@ -1,5 +1,4 @@
 /** The console's shell: a hash router over five pages, each loaded on demand. */
-import './shims/buffer-global.ts';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { getJson } from './api.ts';

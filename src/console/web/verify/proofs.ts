@@ -1,15 +1,15 @@
 /**
  * Transparency-log checks in the browser, with the project's own code
- * (src/ledger/proof-file.ts, note.ts, checkpoint.ts, merkle.ts) and WebCrypto Ed25519.
+ * (src/tlog/proof-file.ts, note.ts, checkpoint.ts, merkle.ts, with their own JavaScript
+ * SHA-256) and WebCrypto Ed25519 (./ed25519.ts).
  * Every check runs against the log key the user pinned; nothing the server says is
  * taken as a verdict: proofs, checkpoints and entries are just inputs.
  */
-import '../shims/buffer-global.ts';
-import { parseCheckpoint, type Checkpoint } from '../../../ledger/checkpoint.ts';
-import { verifyConsistency } from '../../../ledger/merkle.ts';
-import { decodeBase64, newVerifier, openNote } from '../../../ledger/note.ts';
-import { verifyProofFile, type ProofVerification } from '../../../ledger/proof-file.ts';
-import { forgetVerdicts, webCryptoVerdicts } from '../shims/node-crypto.ts';
+import { parseCheckpoint, type Checkpoint } from '../../../tlog/checkpoint.ts';
+import { verifyConsistency } from '../../../tlog/merkle.ts';
+import { decodeBase64, newVerifier, openNote } from '../../../tlog/note.ts';
+import { verifyProofFile, type ProofVerification } from '../../../tlog/proof-file.ts';
+import { forgetVerdicts, webCryptoVerdicts } from './ed25519.ts';
 
 export interface Check {
   name: string;
@@ -51,7 +51,7 @@ async function askWebCrypto(note: string, vkey: string): Promise<void> {
   await webCryptoVerdicts(key, pairs);
 }
 
-/** verifyProofFile (src/ledger/proof-file.ts), with the signature judged by WebCrypto. */
+/** verifyProofFile (src/tlog/proof-file.ts), with the signature judged by WebCrypto. */
 export async function verifyProof(proofText: string, entry: Uint8Array, vkey: string): Promise<ProofVerification> {
   const blank = proofText.indexOf('\n\n');
   try {
@@ -113,7 +113,7 @@ export async function verifyCheckpoint(note: string, vkey: string): Promise<Chec
 /**
  * The newer checkpoint extends the older one: both signed by the pinned key, and the
  * consistency proof (fetched from the server, untrusted) leads from the older root to
- * the newer (RFC 9162 §2.1.4.2, src/ledger/merkle.ts verifyConsistency).
+ * the newer (RFC 9162 §2.1.4.2, src/tlog/merkle.ts verifyConsistency).
  */
 export async function verifyConsistencyBetween(older: string, newer: string, vkey: string, fetchProof: (from: number, to: number) => Promise<string[]>): Promise<Check[]> {
   const a = await verifyCheckpoint(older, vkey);

@@ -30,7 +30,8 @@
  */
 import { parseCheckpoint, parseDecimal, type Checkpoint } from './checkpoint.ts';
 import { leafHash, verifyInclusion, HASH_SIZE } from './merkle.ts';
-import { decodeBase64, encodeBase64, newVerifier, openNote, type NoteVerifier } from './note.ts';
+import { decodeBase64, encodeBase64 } from './base64.ts';
+import { newVerifier, openNote, type NoteVerifier } from './note.ts';
 import { WritError } from '../writ/errors.ts';
 
 export const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';

@@ -31,9 +31,12 @@
  * Indexes and sizes are JavaScript numbers and must be integers below 2^51, so
  * that stored hash indexes (< 2n) stay safe integers. Bit operators are avoided because
  * they truncate to 32 bits.
+ *
+ * SHA-256 is the one installed in ./crypto.ts (node:crypto's in Node), given the prefix
+ * byte and the data as parts: nothing is copied.
  */
-import { createHash } from 'node:crypto';
 import { WritError } from '../writ/errors.ts';
+import { sha256 } from './crypto.ts';
 
 export const HASH_SIZE = 32;
 
@@ -44,16 +47,19 @@ export type HashReader = (indexes: number[]) => Uint8Array[];
 export const MAX_TREE_SIZE = 2 ** 51;
 
 /** MTH({}): SHA-256 of the empty string (RFC 6962 §2.1). Do not modify. */
-export const EMPTY_TREE_HASH: Uint8Array = createHash('sha256').digest();
+export const EMPTY_TREE_HASH: Uint8Array = sha256(new Uint8Array(0));
+
+const LEAF_PREFIX = Uint8Array.of(0x00);
+const NODE_PREFIX = Uint8Array.of(0x01);
 
 /** SHA-256(0x00 || data) */
 export function leafHash(data: Uint8Array): Uint8Array {
-  return createHash('sha256').update(Uint8Array.of(0x00)).update(data).digest();
+  return sha256(LEAF_PREFIX, data);
 }
 
 /** SHA-256(0x01 || left || right) */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return createHash('sha256').update(Uint8Array.of(0x01)).update(left).update(right).digest();
+  return sha256(NODE_PREFIX, left, right);
 }
 
 export type MerkleProofFailure = 'invalid-input' | 'hash-size' | 'path-length' | 'root-mismatch';

@@ -16,7 +16,7 @@
  * characters other than newline, the size must be canonical decimal within the
  * safe-integer range, and the hash canonical base64 of exactly 32 bytes.
  */
-import { decodeBase64, encodeBase64 } from './note.ts';
+import { decodeBase64, encodeBase64 } from './base64.ts';
 import { WritError } from '../writ/errors.ts';
 
 export interface Checkpoint {

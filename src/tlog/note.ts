@@ -24,26 +24,20 @@
  * More than 100 signature lines make the note malformed (the spec requires
  * accepting at least 16). Base64 must be canonical standard encoding (RFC 4648
  * §4); this is stricter than Go, which accepts non-zero padding bits.
+ *
+ * Runtime-neutral (docs/architecture.md): SHA-256 and Ed25519 are the ones installed in
+ * ./crypto.ts (node:crypto's in Node, src/ledger/node-crypto.ts), base64 is ./base64.ts.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { WritError } from '../writ/errors.ts';
+import { decodeBase64, encodeBase64 } from './base64.ts';
+import { ed25519, sha256 } from './crypto.ts';
+
+export { decodeBase64, encodeBase64 } from './base64.ts';
 
 const ALG_ED25519 = 0x01;
 const MAX_SIGNATURES = 100;
 const SIG_PREFIX = '\u2014 '; // em dash, space
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
-/** Decodes canonical standard base64 (RFC 4648 §4); undefined if `s` is not that. */
-export function decodeBase64(s: string): Uint8Array | undefined {
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined;
-  const bytes = Buffer.from(s, 'base64');
-  return bytes.toString('base64') === s ? new Uint8Array(bytes) : undefined;
-}
-
-export function encodeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
+const utf8 = new TextEncoder();
 
 export type NoteErrorCode = 'malformed' | 'bad-key' | 'invalid-signer' | 'ambiguous-key' | 'invalid-signature' | 'unverified';
 
@@ -93,8 +87,10 @@ export function isValidKeyName(name: string): boolean {
 
 /** The key ID: the first 4 bytes, big-endian, of SHA-256(name || 0x0A || encoded key). */
 export function keyId(name: string, key: Uint8Array): number {
-  return createHash('sha256').update(name).update('\n').update(key).digest().readUInt32BE(0);
+  return readUint32(sha256(utf8.encode(`${name}\n`), key), 0);
 }
+
+const readUint32 = (b: Uint8Array, at: number): number => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at);
 
 const hex8 = (id: number): string => id.toString(16).padStart(8, '0');
 
@@ -102,18 +98,6 @@ const hex8 = (id: number): string => id.toString(16).padStart(8, '0');
 function chop(s: string, sep: string): [string, string] {
   const i = s.indexOf(sep);
   return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + sep.length)];
-}
-
-function ed25519PublicKey(pub: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, pub]), format: 'der', type: 'spki' });
-}
-
-function ed25519PrivateKey(seed: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
-}
-
-function rawPublicKey(key: KeyObject): Uint8Array {
-  return new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32));
 }
 
 /** Parses a verifier key `<name>+<hex key ID>+<base64 key>`. Throws NoteError('bad-key'). */
@@ -127,12 +111,8 @@ export function newVerifier(vkey: string): NoteVerifier {
   if (id !== keyId(name, key)) throw bad('key ID does not match key');
   if (key[0] !== ALG_ED25519) throw bad('unknown algorithm');
   if (key.length !== 33) throw bad('Ed25519 key is not 32 bytes');
-  const pub = ed25519PublicKey(key.subarray(1));
-  return {
-    name,
-    keyId: id,
-    verify: (msg, sig) => sig.length === 64 && verify(null, msg, pub, sig),
-  };
+  const verify = ed25519().verifier(key.subarray(1));
+  return { name, keyId: id, verify: (msg, sig) => sig.length === 64 && verify(msg, sig) };
 }
 
 /** Parses a signer key `PRIVATE+KEY+<name>+<hex key ID>+<base64 seed>`. Throws NoteError('bad-key'). */
@@ -148,11 +128,11 @@ export function newSigner(skey: string): NoteSigner {
   }
   if (key[0] !== ALG_ED25519) throw bad('unknown algorithm');
   if (key.length !== 33) throw bad('Ed25519 seed is not 32 bytes');
-  const priv = ed25519PrivateKey(key.subarray(1));
+  const ed = ed25519().signer(key.subarray(1));
   // The ID is of the public key: derive it, then check.
   const id = parseInt(id16, 16);
-  if (id !== keyId(name, Uint8Array.of(ALG_ED25519, ...rawPublicKey(priv)))) throw bad('key ID does not match key');
-  return { name, keyId: id, sign: (msg) => new Uint8Array(sign(null, msg, priv)) };
+  if (id !== keyId(name, Uint8Array.of(ALG_ED25519, ...ed.publicKey))) throw bad('key ID does not match key');
+  return { name, keyId: id, sign: (msg) => ed.sign(msg) };
 }
 
 /** The verifier key string for a raw 32-byte Ed25519 public key. */
@@ -167,7 +147,7 @@ export function ed25519VerifierKey(name: string, publicKey: Uint8Array): string 
 export function ed25519SignerKey(name: string, seed: Uint8Array): string {
   if (seed.length !== 32) throw new NoteError('bad-key', `Ed25519 seed of ${seed.length} bytes`);
   if (!isValidKeyName(name)) throw new NoteError('bad-key', `invalid key name ${JSON.stringify(name)}`);
-  const id = keyId(name, Uint8Array.of(ALG_ED25519, ...rawPublicKey(ed25519PrivateKey(seed))));
+  const id = keyId(name, Uint8Array.of(ALG_ED25519, ...ed25519().signer(seed).publicKey));
   return `PRIVATE+KEY+${name}+${hex8(id)}+${encodeBase64(Uint8Array.of(ALG_ED25519, ...seed))}`;
 }
 
@@ -175,15 +155,14 @@ export function ed25519SignerKey(name: string, seed: Uint8Array): string {
 export function verifierKeyOf(skey: string): string {
   const signer = newSigner(skey); // validates syntax, algorithm and key ID
   const seed = (decodeBase64(skey.split('+').slice(4).join('+')) as Uint8Array).subarray(1); // base64 may hold '+'
-  return ed25519VerifierKey(signer.name, rawPublicKey(ed25519PrivateKey(seed)));
+  return ed25519VerifierKey(signer.name, ed25519().signer(seed).publicKey);
 }
 
 /** A new Ed25519 key pair for `name`, as signer and verifier key strings. */
 export function generateKey(name: string): { signerKey: string; verifierKey: string } {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const seed = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32));
+  const seed = globalThis.crypto.getRandomValues(new Uint8Array(32)); // an Ed25519 private key is 32 random bytes
   const signerKey = ed25519SignerKey(name, seed);
-  return { signerKey, verifierKey: ed25519VerifierKey(name, rawPublicKey(privateKey)) };
+  return { signerKey, verifierKey: ed25519VerifierKey(name, ed25519().signer(seed).publicKey) };
 }
 
 /** Checks the note-wide rules: well-formed text with no control characters but newline. */
@@ -202,15 +181,17 @@ function isNoteText(s: string): boolean {
  */
 export function signNote(text: string, signers: NoteSigner[]): string {
   if (!text.endsWith('\n') || !isNoteText(text)) throw malformed();
-  const msg = new TextEncoder().encode(text);
+  const msg = utf8.encode(text);
   let sigs = '';
   for (const s of signers) {
     if (!isValidKeyName(s.name) || !Number.isInteger(s.keyId) || s.keyId < 0 || s.keyId > 0xffffffff) {
       throw new NoteError('invalid-signer', 'invalid signer');
     }
-    const id = Buffer.alloc(4);
-    id.writeUInt32BE(s.keyId);
-    sigs += `${SIG_PREFIX}${s.name} ${encodeBase64(Buffer.concat([id, s.sign(msg)]))}\n`;
+    const sig = s.sign(msg);
+    const line = new Uint8Array(4 + sig.length);
+    new DataView(line.buffer).setUint32(0, s.keyId);
+    line.set(sig, 4);
+    sigs += `${SIG_PREFIX}${s.name} ${encodeBase64(line)}\n`;
   }
   return `${text}\n${sigs}`;
 }
@@ -241,7 +222,7 @@ export function openNote(msg: Uint8Array | string, verifiers: NoteVerifier[]): N
   const text = all.slice(0, split + 1);
   let sigs = all.slice(split + 2);
   if (sigs === '' || !sigs.endsWith('\n')) throw malformed();
-  const textBytes = new TextEncoder().encode(text);
+  const textBytes = utf8.encode(text);
 
   const known = new Map<string, NoteVerifier[]>();
   for (const v of verifiers) {
@@ -262,7 +243,7 @@ export function openNote(msg: Uint8Array | string, verifiers: NoteVerifier[]): N
     const [name, b64] = chop(line, ' ');
     const sig = decodeBase64(b64);
     if (!sig || !isValidKeyName(name) || b64 === '' || sig.length < 5) throw malformed();
-    const id = Buffer.from(sig.buffer, sig.byteOffset, 4).readUInt32BE(0);
+    const id = readUint32(sig, 0);
     if (++numSig > MAX_SIGNATURES) throw malformed(); // avoid spending forever on many signatures
 
     const k = `${name}+${hex8(id)}`;
