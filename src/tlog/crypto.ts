@@ -15,7 +15,7 @@
  * "abc" to the FIPS 180-4 value is refused.
  */
 import { WritError } from '../writ/errors.ts';
-import { sha256js } from './sha256.ts';
+import { sha256jsParts } from './sha256.ts';
 
 /**
  * SHA-256 of the parts, concatenated: 32 bytes out. Parts, not one buffer, so the Merkle code
@@ -31,17 +31,7 @@ export interface Ed25519 {
   verifier(publicKey: Uint8Array): (msg: Uint8Array, sig: Uint8Array) => boolean;
 }
 
-/** The JavaScript SHA-256 over parts: concatenated first (a single part is hashed as is). */
-function jsParts(...parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return sha256js(parts[0] as Uint8Array);
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return sha256js(all);
-}
+const jsParts = sha256jsParts;
 
 let hash: Sha256 = jsParts;
 let ed: Ed25519 | undefined;
