@@ -26,14 +26,21 @@ describe('fleet authority', { timeout: 60_000 }, () => {
     const start = () => startAuthority({ home: f.home, nats: NATS_URL, pg: PG_URL, fleet: fleetName, beaconIntervalMs: 200, log: () => undefined });
     try {
       let a = await start();
-      await bucket.put(BUNDLE_KEY, bundleBytes(await f.sign(DEMO_POLICY, { version: 2 })));
+      const v2 = bundleBytes(await f.sign(DEMO_POLICY, { version: 2 }));
+      await bucket.put(BUNDLE_KEY, v2);
       await waitFor('the beacon to name version 2', async () => (await named()) === 2);
       await a.close();
       // the bucket is rolled back to an older, validly signed bundle; the authority restarts
       await bucket.put(BUNDLE_KEY, bundleBytes(await f.sign(DEMO_POLICY, { version: 1 })));
       a = await start();
-      await new Promise((r) => setTimeout(r, 800));
+      // the witness that it processed the rollback: the same v2 put again after it (the bucket
+      // keeps both, its watch takes them in order) is verified, and only then held as verified
+      assert.equal(a.bundles().get(f.config.domain), undefined, 'nothing verified yet since the restart');
+      await bucket.put(BUNDLE_KEY, v2);
+      const held = a;
+      await waitFor('the restarted authority to process the bucket', () => held.bundles().get(f.config.domain)?.manifest.version === 2);
       assert.equal(await named(), 2, 'still version 2: the authority refuses to name a rollback');
+      assert.deepEqual((await a.named()).filter((n) => n.version === 1), [], 'version 1 was never named (nor recorded) after the restart');
       await a.close();
     } finally {
       const jsm = await jetstreamManager(bus.nc);
