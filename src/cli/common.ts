@@ -1,14 +1,15 @@
 /** Shared CLI plumbing: --home, JSON output, exit codes, errors that explain themselves. */
+import { WritError } from '../writ/errors.ts';
 import { Command, Option } from 'commander';
 import { resolveHome } from '../home/config.ts';
 import { IJsonError, parseIJson } from '../writ/i-json.ts';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, denied: 3 } as const;
 
-export class CliError extends Error {
+export class CliError extends WritError {
   readonly exitCode: number;
   constructor(message: string, exitCode: number = EXIT.error) {
-    super(message);
+    super(exitCode === EXIT.usage ? 'cli_usage' : 'cli_failed', message);
     this.name = 'CliError';
     this.exitCode = exitCode;
   }

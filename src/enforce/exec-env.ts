@@ -9,6 +9,7 @@
  * GIT_CONFIG_*, HOME selecting a ~/.gitconfig with core.fsmonitor …) are an open list;
  * any deny-list of them is incomplete, so the default passes none at all.
  */
+import { WritError } from '../writ/errors.ts';
 import { realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { DenyReason } from '../reasons.ts';
@@ -29,9 +30,12 @@ export const FIXED_ENV: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /** A setup problem found before anything was decided or started (the CLI exits 2). */
-export class ExecSetupError extends Error {
+export class ExecSetupError extends WritError {
   override name = 'ExecSetupError';
-  readonly code: DenyReason = 'request_invalid';
+  declare readonly code: DenyReason;
+  constructor(message: string) {
+    super('request_invalid', message);
+  }
 }
 
 // POSIX portable names: anything else is refused rather than passed in some mangled form.

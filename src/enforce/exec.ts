@@ -10,6 +10,7 @@
  * after a grace period. The outcome is recorded, linked to the writ's jti. Authorize,
  * verify, the lease and the outcome are the enforcement-point core's (governed-call.ts).
  */
+import { WritError } from '../writ/errors.ts';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
@@ -24,8 +25,11 @@ import { errorMessage } from '../util.ts';
 export const EXIT_DENIED = 126;
 export const EXIT_NOT_FOUND = 127;
 
-export class CommandNotFoundError extends Error {
+export class CommandNotFoundError extends WritError {
   override name = 'CommandNotFoundError';
+  constructor(message: string) {
+    super('command_not_found', message);
+  }
 }
 
 /**

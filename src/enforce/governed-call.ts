@@ -12,6 +12,7 @@
  *          an ancestor, the principal, a quarantine, the node, the bundle)
  *   end    records the outcome leaf exactly once and releases the lease
  */
+import { WritVerificationError } from '../writ/verify.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { awaitApproval } from '../node/approval.ts';
 import { recordOutcome, type Outcome } from '../node/evidence.ts';
@@ -109,10 +110,9 @@ export async function begin(o: BeginOptions): Promise<Begun> {
   return { call: new GovernedCall(o, d, d.writ, claims) };
 }
 
-/** A verification error's reason code; anything else is an internal error. */
+/** A verification error's reason code; anything else (another WritError's code is not a verification reason) is an internal error. */
 function codeOf(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : 'internal_error';
+  return err instanceof WritVerificationError ? err.code : 'internal_error';
 }
 
 export class GovernedCall {

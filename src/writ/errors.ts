@@ -32,6 +32,9 @@
  *                              invalid-signature, unverified (tlog/note.ts)
  *   MerkleProofError           its MerkleProofFailure: invalid-input, hash-size, path-length, root-mismatch
  *   ProofFileError             proof_file_invalid: a proof file that does not parse or verify
+ *   ExecSetupError             request_invalid: a malformed --env / --cwd for writ exec
+ *   CommandNotFoundError       command_not_found: writ exec's command is not on the PATH it gets
+ *   CliError                   cli_usage (exit 2) or cli_failed: the writ command refused or failed
  *   (a WritError itself)       crypto_unavailable: no Ed25519 installed for the tlog modules, or a
  *                              SHA-256 that is not one (tlog/crypto.ts)
  */
