@@ -182,6 +182,18 @@ describe('governed call: the enforcement-point core', () => {
     await Promise.all([call.end({ status: 'ok' }), other.end({ status: 'terminated', reason: 'writ_revoked' })]);
   });
 
+  it('a revocation check that fails terminates the call (fail closed), and says why', async () => {
+    const errors: unknown[] = [];
+    const call = begun(await begin(opts({ lease: { pollMs: 10, onError: (e) => errors.push(e), also: () => { throw new Error('state.db is unreadable'); } } })));
+    let told: string | null = null;
+    call.onTerminate((r) => (told = r));
+    await until('the failed check ends the call', () => call.terminated !== null);
+    assert.match(String(call.terminated), /revocation state could not be read: state\.db is unreadable/);
+    await until('onTerminate told', () => told !== null);
+    assert.equal(errors.length, 1, 'reported once, then the lease is released');
+    await call.end({ status: 'terminated', reason: 'writ_revoked' });
+  });
+
   it('end records one outcome leaf with the call’s jti and node', async () => {
     const call = begun(await begin(opts()));
     const index = await call.end({ status: 'failed', exitCode: 3, signal: null });

@@ -44,7 +44,7 @@ export interface LeaseOptions {
   pollMs?: number;
   /** a revocation only the enforcement point knows of (an MCP session's root): why, or null */
   also?: () => string | null;
-  /** the revocation state could not be read, or an onTerminate callback threw */
+  /** the revocation state could not be read (the call is then terminated: fail closed), or an onTerminate callback threw */
   onError?: (err: unknown) => void;
 }
 
@@ -224,8 +224,9 @@ class Lease {
     try {
       reason = this.node.revocationOf(this.claims) ?? this.o.also?.() ?? null;
     } catch (err) {
+      // fail closed: a call whose authorization can no longer be checked does not go on
       this.o.onError?.(err);
-      return; // checked again on the next tick
+      reason = `the revocation state could not be read: ${err instanceof Error ? err.message : String(err)}`;
     }
     if (reason === null) return;
     this.reason = reason;
