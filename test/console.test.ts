@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { authorize, browse, buildConsole, cli, post, prepareHome, startServer, type Browsing, type Server } from './console-harness.ts';
 import { tempDir } from './helpers.ts';
+import { waitFor } from './wait.ts';
 
 // What the page functions below touch of the browser (this file is type-checked without the DOM library).
 interface MiniElement {
@@ -61,11 +62,7 @@ describe('web console (Chromium, playwright-core)', { timeout: 300_000 }, () => 
     assert.equal((await post(s.base, '/v1/outcome', { writ, outcomeToken: used.json.outcomeToken, status: 'ok', exitCode: 0, durationMs: 12 })).status, 201);
 
     // wait for a signed checkpoint covering the writ's decision, then prove it with the CLI
-    for (let i = 0; i < 50; i++) {
-      const cp = await (await fetch(`${s.base}/v1/log/checkpoint`)).text();
-      if (Number(cp.split('\n')[1]) > claims.led) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitFor('a signed checkpoint covering the writ', async () => Number((await (await fetch(`${s.base}/v1/log/checkpoint`)).text()).split('\n')[1]) > claims.led, 10_000, 100);
     const dir = tempDir('writ-console-proof-');
     cli(['audit', 'prove', claims.jti, '--out', join(dir, 'p.tlog-proof'), '--entry-out', join(dir, 'e.json'), '--home', home]);
     proofText = readFileSync(join(dir, 'p.tlog-proof'), 'utf8');

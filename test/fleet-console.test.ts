@@ -21,7 +21,7 @@ import { authoritySigningKeys } from '../src/home/open.ts';
 import type { GovernanceView, HealthView } from '../src/console/source.ts';
 import type { LineageGraph } from '../src/console/data.ts';
 import { browse, buildConsole, ROOT, type Browsing } from './console-harness.ts';
-import { A1, CALL, decodeClaims, NATS_URL, READ, sleep, TestFleet, waitFor, type FleetNodeProc } from './fleet-harness.ts';
+import { A1, CALL, decodeClaims, NATS_URL, READ, TestFleet, waitFor, type FleetNodeProc } from './fleet-harness.ts';
 import { tempDir } from './helpers.ts';
 
 // What the page functions below touch of the browser (this file is type-checked without the DOM library).
@@ -45,6 +45,17 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
   let base: string;
   let n1: FleetNodeProc;
   let n2: FleetNodeProc;
+  /**
+   * The authority's status watch has processed every put made before this call: n2 makes a
+   * decision only this asks for (a request_invalid denial), so the report of n2 that counts it
+   * is signed and put after those puts, and the watch takes the bucket in revision order.
+   */
+  const statusProcessed = async () => {
+    const invalid = async () => (await getJson<HealthView>(base, '/console/api/health')).body.stats.totals.denyReasons.request_invalid ?? 0;
+    const seen = await invalid();
+    assert.deepEqual((await f.authorize(n2, { principal: A1, action: CALL, resource: 'Tool::fs/read' })).body.reasons, ['request_invalid']);
+    await waitFor('a status report of n2 put after them', async () => (await invalid()) > seen, 10_000);
+  };
   let approvalId: string;
   let pushed: { version: number; digest: string };
   let b: Browsing | undefined;
@@ -217,9 +228,13 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
       'addressed to another node': await signApprovalDecision({ node: 'n2', id, intent, decision: 'approved' }, authKey!),
       'for another intent': await signApprovalDecision({ node: 'n1', id, intent: 'another-intent', decision: 'approved' }, authKey!),
     };
+    // n1 logs each approval decision it refuses: the witness that its watch processed the put
+    const refusals = () => n1.output.split('\n').filter((l) => l.startsWith('writ node: approvals ')).length;
     for (const [what, jws] of Object.entries(forgeries)) {
+      const seen = refusals();
       await f.fleet.kv.approvals.put(kvKey('n1', id), jws);
-      await sleep(400); // each is seen by n1's watch before the next replaces it
+      // refused (logged), or else applied (fails below); each before the next replaces it
+      await waitFor(`n1 to process the decision ${what}`, async () => refusals() > seen || (await getJson<GovernanceView>(n1.url, '/console/api/governance')).body.approvals.find((x) => x.id === id)?.status !== 'pending', 10_000);
       const g = (await getJson<GovernanceView>(n1.url, '/console/api/governance')).body;
       assert.equal(g.approvals.find((x) => x.id === id)?.status, 'pending', `still pending at n1 after a decision ${what}`);
     }
@@ -290,7 +305,7 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     // n2's genuine signed report, filed under n1's key
     const n2Report = (await f.fleet.kv.status.get(kvKey('n2')))?.string() ?? '';
     await f.fleet.kv.status.put(kvKey('n1'), n2Report);
-    await sleep(300);
+    await statusProcessed();
     const h = (await getJson<HealthView>(base, '/console/api/health')).body;
     assert.deepEqual(h.nodes.map((n) => n.node), ['n1', 'n2'], 'no n9');
     assert.deepEqual(h.nodes.map((n) => n.bundle?.version), [1, 1], 'no version 99');
@@ -311,10 +326,10 @@ describe('fleet console (writ authority)', { timeout: 300_000 }, () => {
     }, 8000);
     for (let i = 0; i < 3; i++) {
       await f.fleet.kv.status.put(kvKey('n1'), last); // a replay, by anyone who can write the bucket
-      await sleep(400);
+      await statusProcessed();
+      const h = (await getJson<HealthView>(base, '/console/api/health')).body;
+      assert.equal(h.nodes.find((n) => n.node === 'n1')?.reason, 'not_reporting', 'a replayed report is not believed');
     }
-    const h = (await getJson<HealthView>(base, '/console/api/health')).body;
-    assert.equal(h.nodes.find((n) => n.node === 'n1')?.reason, 'not_reporting', 'a replayed report is not believed');
     await n1.start();
     await f.waitReady(1, [n1]);
   });

@@ -14,7 +14,7 @@ import { McpGovernor } from '../src/enforce/mcp/governor.ts';
 import { serveHttpProxy } from '../src/enforce/mcp/http.ts';
 import { revoke } from '../src/node/evidence.ts';
 import { fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
-import { EVERYTHING } from './mcp-helpers.ts';
+import { EVERYTHING, until } from './mcp-helpers.ts';
 
 const A1 = 'Agent::"a1"';
 const POLICY = policyFolder({
@@ -51,8 +51,9 @@ describe('MCP governor: clients that do not play by the rules', () => {
       const dup = await g.fromClient(msg({ id: 8, method: 'ping' }));
       assert.ok('reply' in dup && JSON.stringify(dup.reply).includes('already in use'));
       await g.fromUpstream(msg({ id: 8, result: { content: [{ type: 'text', text: 'done' }] } }));
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(f.ledger.entries(0, 1000).filter((e) => e.type === 'outcome').length, 1, 'the outcome of the real call');
+      const outcomes = () => f.ledger.entries(0, 1000).filter((e) => e.type === 'outcome').length;
+      await until('the outcome recorded', () => outcomes() > 0);
+      assert.equal(outcomes(), 1, 'the outcome of the real call');
     } finally {
       f.cleanup();
     }

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { revoke } from '../../src/node/evidence.ts';
 import { CLI, fixture, policyFolder, tempDir, type Fixture } from '../helpers.ts';
-import { connectHttp, env, SESSION_PERMIT, serveProxy, sleep, until, WRIT_DENIED, type Served } from '../mcp-helpers.ts';
+import { connectHttp, env, SESSION_PERMIT, serveProxy, until, WRIT_DENIED, type Served } from '../mcp-helpers.ts';
 
 const A1 = 'Agent::"a1"';
 const B = 'Agent::"b"';
@@ -175,8 +175,11 @@ describe('adversarial: MCP smuggling through writ mcp (stdio)', () => {
     c.send(call(undefined, 'safe', 'notify-safe'));
     c.send(call(null, 'safe', 'null-id'));
     c.send(call(20, 'safe', 'after-notify'));
+    // the witness: the proxy reads its lines in order and settles a notification (and a line
+    // that is no JSON-RPC message) before it decides the call after it, so anything of them
+    // forwarded reached the upstream, which logs what it reads in order, before call 20 did
     await c.response(20);
-    await sleep(200);
+    assert.ok(tags().includes('after-notify'), 'the upstream received the call after them');
     for (const tag of ['notify-danger', 'notify-safe', 'null-id']) neverRan(tag, tag);
     for (const r of c.responsesTo(null)) denied(r, 'id null');
   });
@@ -401,7 +404,9 @@ describe('adversarial: MCP over HTTP — a session used across principals', () =
     const danger = msgs.find((m) => m.id === 140);
     assert.equal(danger?.error?.code, WRIT_DENIED, JSON.stringify(msgs));
     assert.match(JSON.stringify(msgs.find((m) => m.id === 141)), /ran safe own-batch-safe/);
-    await sleep(200);
+    // the witness: the whole batch was answered: the forbidden call with a denial (never
+    // forwarded then), and 141 ran, forwarded after a decision the notification (read before
+    // it, dropped at once) never waits for: anything of it forwarded would be logged already
     neverRan('own-batch-danger', 'forbidden call in a batch');
     neverRan('own-batch-notify', 'tools/call notification in a batch');
   });
