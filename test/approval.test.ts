@@ -21,7 +21,7 @@ describe('human approval', () => {
     assert.equal(f.state.approval(id)?.status, 'pending');
     assert.deepEqual((await f.node.authorize({ ...WRITE, approval: id })).reasons, ['approval_required'], 'still pending');
 
-    setTimeout(() => void decideApproval(f.ledger, f.state, id, 'approved', 'alice'), 50);
+    setTimeout(() => void decideApproval(f.ledger, f.state, id, 'approved', 'alice'), 50); // decided while awaitApproval polls
     assert.equal(await awaitApproval(f.ledger, f.state, id, { timeoutMs: 5000, pollMs: 10 }), 'approved');
 
     assert.deepEqual((await f.node.authorize({ ...WRITE, args: { path: '/etc/passwd', data: 'x' }, approval: id })).reasons, ['approval_invalid'], 'other args');

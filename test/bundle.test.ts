@@ -173,7 +173,7 @@ describe('bundle activation (one authority key)', () => {
     await expectRefused(f, bundleBytes(past), 'bundle_expired');
 
     const shortLived = await f.sign(goodDir, { version: 71, expiresInMs: 5 });
-    await sleep(30);
+    await sleep(30); // past its 5 ms lifetime: the point of the test
     await expectRefused(f, bundleBytes(shortLived), 'bundle_expired');
   });
 

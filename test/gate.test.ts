@@ -57,7 +57,7 @@ describe('fail-closed gate', () => {
     assert.equal((await f.node.authorize({ ...READ, minVersion: 1 })).decision, 'allow');
     const next = bundleBytes(await f.sign(DEMO_POLICY, { version: 2 }));
     const pending = f.node.authorize({ ...READ, minVersion: 2 });
-    setTimeout(() => void f.node.policy.activate(next), 30);
+    setTimeout(() => void f.node.policy.activate(next), 30); // arrives while the decision waits (150 ms): the point of the test
     assert.equal((await pending).decision, 'allow');
     f.cleanup();
   });

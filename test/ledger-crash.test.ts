@@ -8,7 +8,7 @@
  *   - every checkpoint ever served by GET /v1/log/checkpoint verifies with the log key,
  *     is still stored, and the current tree is consistent with it;
  *   - the stored checkpoints verify and each is consistent with the next.
- * Random choices come from a seed (WRIT_CRASH_SEED to reproduce), printed on failure.
+ * Random choices come from a seed (WRIT_TEST_SEED, or WRIT_CRASH_SEED, to reproduce), printed on failure.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -21,22 +21,11 @@ import { verifyConsistency } from '../src/tlog/merkle.ts';
 import { newVerifier, openNote, type NoteVerifier } from '../src/tlog/note.ts';
 import { CallerStore } from '../src/node/callers.ts';
 import { fixture, startUp } from './helpers.ts';
+import { Prng, testSeed } from './prng.ts';
 
 const ROUNDS = 15;
 const LOOPS = 32;
 const BUDGET_MS = 55_000;
-
-/** mulberry32: a small deterministic PRNG */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** what fetch reports when the server dies under it (refused, reset, body cut short) */
 function isNetworkError(err: unknown): boolean {
@@ -68,14 +57,15 @@ function payloadOf(writ: string): { jti: string; led: number } {
 const startServer = (home: string) => startUp(home, 15_000);
 
 describe('ledger durability: SIGKILL under concurrent load', () => {
-  const seed = Number(process.env.WRIT_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const seed = process.env.WRIT_CRASH_SEED ? Number(process.env.WRIT_CRASH_SEED) : testSeed();
   const homes: string[] = [];
   after(() => {
     for (const h of homes) rmSync(h, { recursive: true, force: true });
   });
 
   it(`every returned writ keeps its leaf and every served checkpoint stays consistent (seed ${seed})`, async (t) => {
-    const rand = prng(seed);
+    const r = new Prng(seed);
+    const rand = () => r.float();
     const f = await fixture();
     const home = f.home;
     const verifierKey = f.config.log.verifierKey;
@@ -220,7 +210,7 @@ describe('ledger durability: SIGKILL under concurrent load', () => {
       }
     } catch (err) {
       running?.kill('SIGKILL');
-      process.stderr.write(`\nledger-crash: FAILED with seed ${seed} (rerun with WRIT_CRASH_SEED=${seed})\n`);
+      process.stderr.write(`\nledger-crash: FAILED with seed ${seed} (rerun with WRIT_TEST_SEED=${seed})\n`);
       throw err;
     }
 

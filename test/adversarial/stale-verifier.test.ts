@@ -70,7 +70,7 @@ describe('a node that cannot prove its state current verifies nothing (stale_pol
       assert.equal((await verify(false)).json<{ reason: string }>().reason, 'stale_policy');
       await offerBeacon(1, 2);
       assert.equal((await verify(false)).statusCode, 200);
-      await new Promise((r) => setTimeout(r, 2100)); // the beacon expires
+      await new Promise((r) => setTimeout(r, 2100)); // the beacon (2 s) expires: the point of the test
       for (const consume of [false, true]) {
         const r = await verify(consume);
         assert.equal(r.statusCode, 403);
@@ -107,7 +107,7 @@ describe('a node that cannot prove its state current verifies nothing (stale_pol
       assert.notEqual(fresh.isError, true, JSON.stringify(fresh));
       assert.ok(existsSync(join(dir, 'fresh')));
       await offerBeacon(11, 1);
-      await new Promise((r) => setTimeout(r, 1100));
+      await new Promise((r) => setTimeout(r, 1100)); // the beacon (1 s) expires: the point of the test
       await assert.rejects(call('stale'), (err: Error) => /stale_policy/.test(err.message));
       assert.equal(existsSync(join(dir, 'stale')), false, 'the tool ran on a stale node');
     } finally {
