@@ -2,16 +2,20 @@
  * The fleet's ledger of record in PostgreSQL (via `pg`), written only by the sequencer:
  * entries in stream order, the RFC 6962 tree as stored hashes (Go tlog layout), the
  * lineage index and signed checkpoints — the same shapes as the embedded SQLite log.
+ * `PgLog` is the PostgreSQL adapter of the log store (log-store.ts): the sequencer signs
+ * its checkpoints with the one checkpoint signer (checkpoint-signer.ts) and serves it with
+ * the one set of log routes (server/log-routes.ts), C2SP tiles included.
  * The merkle functions read hashes synchronously; here every read is prefetched: a
  * function is first run against a recording reader that reports which stored hashes
  * it needs, those are fetched in one query, and it is run again.
  */
 import type { Pool, PoolClient } from 'pg';
 import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
-import { formatCheckpoint, parseCheckpoint } from '../tlog/checkpoint.ts';
-import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, type HashReader } from '../tlog/merkle.ts';
-import { assertExtends, LogForkError } from './log-identity.ts';
-import { openNote, signNote, type NoteSigner, type NoteVerifier } from '../tlog/note.ts';
+import { storedHashes, storedHashIndex, type HashReader } from '../tlog/merkle.ts';
+import { CheckpointSigner } from './checkpoint-signer.ts';
+import { LogForkError } from './log-identity.ts';
+import { logReads, type CheckpointState, type CheckpointStep, type LogEntry, type LogStore, type StoredCheckpoint } from './log-store.ts';
+import { openNote, type NoteSigner, type NoteVerifier } from '../tlog/note.ts';
 import { applyDdl } from './pg-ddl.ts';
 import { decisionKeys, leafObject } from './leaf.ts';
 import { canonicalUidText } from '../canonical/uid.ts';
@@ -59,12 +63,12 @@ export interface EvidenceMessage {
   leaf: Uint8Array;
 }
 
-export class PgLog {
+export class PgLog implements LogStore {
   readonly schema: string;
   private readonly pool: Pool;
   readonly origin: string;
   private readonly verifier: NoteVerifier;
-  private readonly signer: NoteSigner | null;
+  private readonly signer: CheckpointSigner | null;
 
   /** the verifier key string, recorded in log_identity by the signer */
   private readonly verifierKey: string;
@@ -75,10 +79,10 @@ export class PgLog {
     this.schema = o.schema;
     this.origin = o.origin;
     this.verifier = o.verifier;
-    this.signer = o.signer ?? null;
     this.verifierKey = o.verifierKey ?? '';
     if (o.verifier.name !== o.origin) throw new LogForkError(`log key name ${o.verifier.name} is not the origin ${o.origin}`);
-    if (this.signer && (this.signer.name !== o.origin || this.signer.keyId !== o.verifier.keyId || this.verifierKey === '')) throw new LogForkError('the signer key, the verifier key and the origin of the fleet log disagree');
+    if (o.signer && this.verifierKey === '') throw new LogForkError('the fleet log needs its verifier key to sign (it is recorded as the log identity)');
+    this.signer = o.signer ? new CheckpointSigner({ origin: o.origin, verifier: o.verifier, signer: o.signer }) : null;
   }
 
   async init(): Promise<void> {
@@ -213,34 +217,35 @@ export class PgLog {
     }
   }
 
-  async latestCheckpoint(db: Pool | PoolClient = this.pool): Promise<{ size: number; root: Uint8Array; note: string } | null> {
-    const r = await db.query<{ size: string; root: Buffer; note: string }>(`SELECT size, root, note FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT 1`);
+  async latestCheckpoint(db: Pool | PoolClient = this.pool): Promise<StoredCheckpoint | null> {
+    const r = await db.query<{ size: string; root: Buffer; note: string; created: Date }>(`SELECT size, root, note, created FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT 1`);
     const row = r.rows[0];
-    return row ? { size: Number(row.size), root: new Uint8Array(row.root), note: row.note } : null;
+    return row ? { size: Number(row.size), root: new Uint8Array(row.root), note: row.note, created: row.created.toISOString() } : null;
   }
 
-  /** Signs a checkpoint of the current tree if it grew, proven consistent with the last signed one first. */
-  async checkpoint(): Promise<{ size: number; note: string } | null> {
-    const signer = this.signer;
-    if (!signer) throw new Error('no log signing key');
+  /**
+   * The checkpoint transaction: the checkpoints table locked, `step` run over the newest
+   * checkpoint, the size and the stored hashes (prefetched, `step` rerun until it needs no
+   * more), and what it returns stored before COMMIT.
+   */
+  async checkpointWith(step: (s: CheckpointState) => CheckpointStep, now = new Date()): Promise<StoredCheckpoint | null> {
     return this.transaction(async (client) => {
       await client.query(`LOCK TABLE ${this.schema}.checkpoints IN EXCLUSIVE MODE`);
       const last = await this.latestCheckpoint(client);
       const size = await this.size(client);
-      if (size === 0 && !last) return null;
-      const root = await this.withHashes((r) => treeHash(size, r), client);
-      // The newest checkpoint signed under this origin (the identity row pins the key):
-      // the tree must extend it, or nothing is signed (a truncated or rewritten tree throws).
-      if (last) {
-        const from = parseCheckpoint(openNote(last.note, [this.verifier]).text).size;
-        const proof = size > from ? await this.withHashes((r) => proveTree(size, from, r), client) : [];
-        assertExtends(last.note, this.verifier, this.origin, size, root, () => proof);
-        if (size === from) return last;
-      }
-      const note = signNote(formatCheckpoint({ origin: this.origin, size, rootHash: root }), [signer]);
-      await client.query(`INSERT INTO ${this.schema}.checkpoints (size, root, note) VALUES ($1, $2, $3)`, [size, Buffer.from(root), note]);
-      return { size, note };
+      const out = await this.withHashes((hashes) => step({ last, size, hashes }), client);
+      if (!out) return null;
+      if ('keep' in out) return out.keep;
+      const cp = { ...out.store, created: now.toISOString() };
+      await client.query(`INSERT INTO ${this.schema}.checkpoints (size, root, note, created) VALUES ($1, $2, $3, $4)`, [cp.size, Buffer.from(cp.root), cp.note, now]);
+      return cp;
     });
+  }
+
+  /** Signs a checkpoint of the current tree if it grew (the one signer: proven consistent with the last signed one first). */
+  async checkpoint(now = new Date()): Promise<StoredCheckpoint | null> {
+    if (!this.signer) throw new Error('no log signing key');
+    return this.signer.sign(this, now);
   }
 
   async entry(index: number): Promise<Uint8Array | null> {
@@ -249,26 +254,26 @@ export class PgLog {
   }
 
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
-    return this.withHashes((r) => proveRecord(size, index, r));
+    return (await logReads.inclusion(this, index, size)).proof;
   }
 
   async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
-    return this.withHashes((r) => proveTree(to, from, r));
+    return logReads.consistency(this, from, to);
   }
 
   async treeHash(size: number): Promise<Uint8Array> {
-    return this.withHashes((r) => treeHash(size, r));
+    return logReads.treeHash(this, size);
   }
 
   /** Up to `limit` entries from index `from`, in order. */
-  async entries(from: number, limit: number): Promise<{ index: number; type: string; leaf: Uint8Array }[]> {
+  async entries(from: number, limit: number): Promise<LogEntry[]> {
     const r = await this.pool.query<{ idx: string; type: string; leaf: Buffer }>(`SELECT idx, type, leaf FROM ${this.schema}.entries WHERE idx >= $1 ORDER BY idx LIMIT $2`, [from, limit]);
     return r.rows.map((row) => ({ index: Number(row.idx), type: row.type, leaf: new Uint8Array(row.leaf) }));
   }
 
   /** The newest `limit` signed checkpoints, newest first. */
-  async checkpoints(limit: number): Promise<{ size: number; created: string; note: string }[]> {
-    const r = await this.pool.query<{ size: string; created: Date; note: string }>(`SELECT size, created, note FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT $1`, [limit]);
-    return r.rows.map((row) => ({ size: Number(row.size), created: row.created.toISOString(), note: row.note }));
+  async checkpoints(limit: number): Promise<StoredCheckpoint[]> {
+    const r = await this.pool.query<{ size: string; root: Buffer; created: Date; note: string }>(`SELECT size, root, created, note FROM ${this.schema}.checkpoints ORDER BY size DESC LIMIT $1`, [limit]);
+    return r.rows.map((row) => ({ size: Number(row.size), root: new Uint8Array(row.root), created: row.created.toISOString(), note: row.note }));
   }
 }
