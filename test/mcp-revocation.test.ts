@@ -89,6 +89,8 @@ describe('writ mcp: revocation in the middle of a session', () => {
     // only that writ was revoked: the session goes on
     const afterCount = progressed;
     assert.deepEqual((await echo(c, 'next')).content, [{ type: 'text', text: 'Echo: next' }]);
+    // longer than the operation's progress interval (20 s / 40 steps = 500 ms): a progress the upstream's own
+    // timer would send, and nothing of the upstream's marks its absence (no witness to wait on)
     await new Promise((r) => setTimeout(r, 600));
     assert.ok(progressed <= afterCount + 1, 'progress of the cancelled call keeps arriving');
   });
