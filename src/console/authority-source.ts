@@ -8,7 +8,7 @@
  * and lineage as the sequencer wrote them.
  */
 import { formatProofFile } from '../tlog/proof-file.ts';
-import type { PgLog } from '../ledger/pg-log.ts';
+import { logReads, type LogStore } from '../ledger/log-store.ts';
 import type { AuthorityHandle } from '../sync/authority.ts';
 import { REPORT_STALE_MS, type FleetNodeView } from '../sync/fleet-view.ts';
 import { bundleView, type Activation, type NodeHealth } from './data.ts';
@@ -39,7 +39,7 @@ export function fleetNodeHealth(n: FleetNodeView): NodeHealth {
   };
 }
 
-function pgLedger(plog: PgLog): ConsoleLedger {
+function storeLedger(plog: LogStore): ConsoleLedger {
   return {
     async entries(from, limit) {
       const [size, [cp]] = await Promise.all([plog.size(), plog.checkpoints(1)]);
@@ -47,17 +47,17 @@ function pgLedger(plog: PgLog): ConsoleLedger {
       const entries = (await plog.entries(start, limit)).map((e) => ({ index: e.index, type: e.type, leaf: decoder.decode(e.leaf) }));
       return { size, checkpoint: cp ? { size: cp.size, created: cp.created } : null, entries };
     },
-    checkpoints: () => plog.checkpoints(50),
+    checkpoints: async () => (await plog.checkpoints(50)).map((c) => ({ size: c.size, created: c.created, note: c.note })),
     async proof(i) {
       const [cp, entry] = await Promise.all([plog.latestCheckpoint(), plog.entry(i)]);
       if (!entry) return { missing: `no entry ${i}` };
       if (!cp || cp.size <= i) return { missing: `no signed checkpoint covers entry ${i} yet` };
-      return { index: i, proof: formatProofFile({ index: i, proof: await plog.inclusionProof(i, cp.size), checkpoint: cp.note }), entry: decoder.decode(entry) };
+      return { index: i, proof: formatProofFile({ index: i, proof: (await logReads.inclusion(plog, i, cp.size)).proof, checkpoint: cp.note }), entry: decoder.decode(entry) };
     },
   };
 }
 
-export function authorityConsoleSource(a: AuthorityHandle, o: { software: string; ledger?: PgLog; lineage?: ConsoleSource['lineage'] }): ConsoleSource {
+export function authorityConsoleSource(a: AuthorityHandle, o: { software: string; ledger?: LogStore; lineage?: ConsoleSource['lineage'] }): ConsoleSource {
   const pages: PageName[] = ['governance', 'health', ...(o.lineage ? (['lineage'] as const) : []), 'proof', ...(o.ledger ? (['ledger'] as const) : [])];
   const notes = [
     'Node health and approvals are as each node reports them in its signed status report',
@@ -98,7 +98,7 @@ export function authorityConsoleSource(a: AuthorityHandle, o: { software: string
     async health(seconds) {
       return { now: new Date().toISOString(), nodes: a.view.nodes().map(fleetNodeHealth), stats: a.view.stats.snapshot(seconds) };
     },
-    ...(o.ledger && { ledger: pgLedger(o.ledger) }),
+    ...(o.ledger && { ledger: storeLedger(o.ledger) }),
     ...(o.lineage && { lineage: o.lineage }),
   };
 }

@@ -15,7 +15,7 @@ import type { AuthorityHandle } from '../sync/authority.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { installJsonErrors } from './errors.ts';
 import { FASTIFY_LIMITS } from './http-limits.ts';
-import { registerPgLogRoutes } from './pg-log-routes.ts';
+import { registerLogRoutes } from './log-routes.ts';
 
 export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; consoleAssets?: string; logger?: boolean } = {}): Promise<FastifyInstance> {
   // slow or unfinished requests are cut off like the node's (docs/bounds.md)
@@ -35,7 +35,7 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
     ledger = new PgLog(pool, { schema: a.fleet.name, origin: id.origin, verifier: id.verifier });
     await ledger.init();
     lineage = pgLineageSearch(pool, a.fleet.name);
-    registerPgLogRoutes(app, ledger);
+    registerLogRoutes(app, { log: ledger });
   }
 
   app.get('/healthz', async () => ({ ok: true }));

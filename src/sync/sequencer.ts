@@ -5,8 +5,10 @@
  * PostgreSQL transaction (entries, tree hashes, lineage index). After a crash, or any
  * error (a gap, a lost connection), reading restarts from PostgreSQL's size — nothing
  * waits for acknowledgement timeouts, and nothing is applied twice. Every second, if the log grew, it signs a
- * checkpoint (C2SP signed note with the fleet log's own key, origin writ.fleet/<fleet>/<domain>)
- * after proving it extends the last one. It serves the checkpoint, proofs and entries over HTTP.
+ * checkpoint with the one checkpoint signer (ledger/checkpoint-signer.ts: a C2SP signed note
+ * with the fleet log's own key, origin writ.fleet/<fleet>/<domain>, after proving the tree
+ * extends the last one). It serves the log with the one set of log routes
+ * (server/log-routes.ts): the checkpoint, entries, proofs and the C2SP tiles.
  */
 import { DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -14,7 +16,8 @@ import pg from 'pg';
 import { readConfig } from '../home/config.ts';
 import { fleetLogKey } from '../ledger/log-identity.ts';
 import { PgLog } from '../ledger/pg-log.ts';
-import { registerPgLogRoutes } from '../server/pg-log-routes.ts';
+import { installJsonErrors } from '../server/errors.ts';
+import { registerLogRoutes } from '../server/log-routes.ts';
 import { errorMessage } from '../util.ts';
 import { connectFleet, type Fleet } from './nats.ts';
 
@@ -68,7 +71,8 @@ export async function startSequencer(o: { home: string; nats: string; pg: string
   const timer = setInterval(() => void plog.checkpoint().catch((err: unknown) => log(`writ sequencer: checkpoint: ${errorMessage(err)}`)), 1000);
 
   const app = Fastify({ logger: false });
-  registerPgLogRoutes(app, plog);
+  installJsonErrors(app);
+  registerLogRoutes(app, { log: plog });
   if (o.port !== undefined) await app.listen({ port: o.port, host: o.host ?? '127.0.0.1' });
 
   return {
