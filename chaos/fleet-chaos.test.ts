@@ -43,6 +43,12 @@ const NATS_KILLS = 2;
 const PG_STOPS = 3;
 const PG_OUTAGE_MS = 1500;
 
+/** Until the load got `n` more writs (evidence, not time). */
+function moreWrits(f: Fleet, n: number, what: string): Promise<boolean> {
+  const from = f.writs.length;
+  return waitFor(`${n} more writs ${what}`, () => f.writs.length >= from + n, 30_000, 10);
+}
+
 interface Answer {
   node: string;
   decisionId: string | null;
@@ -147,7 +153,7 @@ describe('chaos: the real NATS and PostgreSQL servers killed under load; nothing
     const probes = startProbes(f);
     const cycles: { killedAt: number; restartedAt: number; upMs: number; writs: Record<string, number>; recovery: Record<string, number> }[] = [];
     try {
-      await sleep(1000);
+      await moreWrits(f, 20, 'to warm up');
       for (let k = 0; k < NATS_KILLS; k++) {
         const c = { killedAt: NaN, restartedAt: NaN, upMs: NaN, writs: {} as Record<string, number>, recovery: {} as Record<string, number> };
         cycles.push(c);
@@ -157,7 +163,7 @@ describe('chaos: the real NATS and PostgreSQL servers killed under load; nothing
           c.killedAt = await servers.nats.kill('SIGKILL');
           natsKills.push(new Date().toISOString());
           c.writs.killed = f.writs.length;
-          await sleep(GRACE_MS);
+          await sleep(GRACE_MS); // the outage's phases last this long: the point of the test
           c.writs.outageFrom = f.writs.length;
           await sleep(NATS_OUTAGE_MS - GRACE_MS);
           c.writs.outageTo = f.writs.length;
@@ -174,7 +180,7 @@ describe('chaos: the real NATS and PostgreSQL servers killed under load; nothing
             c.recovery[n.id] = Math.round(performance.now() - up);
           }),
         );
-        await sleep(1000);
+        await moreWrits(f, 20, `after NATS restarted (kill ${k + 1})`);
         c.writs.after = f.writs.length;
       }
     } finally {
@@ -218,7 +224,7 @@ describe('chaos: the real NATS and PostgreSQL servers killed under load; nothing
     const cycles: { committed: number; sequenced: number; restartMs: number; writs: Record<string, number> }[] = [];
     const deaths: string[] = [];
     try {
-      await sleep(1000);
+      await moreWrits(f, 20, 'to warm up');
       for (let k = 0; k < PG_STOPS; k++) {
         const c = { committed: NaN, sequenced: NaN, restartMs: NaN, writs: {} as Record<string, number> };
         cycles.push(c);
@@ -228,14 +234,14 @@ describe('chaos: the real NATS and PostgreSQL servers killed under load; nothing
           c.writs.beforeStop = f.writs.length;
           await servers.pg.immediateStop();
           c.writs.stopped = f.writs.length;
-          await sleep(PG_OUTAGE_MS);
+          await sleep(PG_OUTAGE_MS); // the outage lasts this long: the point of the test
           c.writs.down = f.writs.length;
         } finally {
           // PostgreSQL comes back (crash recovery) whatever happened above
           if (!servers.pg.running) c.restartMs = (await servers.pg.start()).ms;
         }
         c.sequenced = await f.sequenced();
-        await sleep(1000);
+        await moreWrits(f, 20, `after PostgreSQL came back (stop ${k + 1})`);
         c.writs.after = f.writs.length;
         const seq = f.sequencer;
         if (seq && !seq.running) {

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Checkpoint } from '../src/tlog/checkpoint.ts';
-import { allowedRequest, decodeClaims, sleep, startLoad, TestFleet } from './fleet-harness.ts';
+import { allowedRequest, decodeClaims, sleep, startLoad, TestFleet, waitFor } from './fleet-harness.ts';
 import { assertIncluded, assertLedgerConsistent, assertWritsInLedger, latestCheckpoint, waitCheckpoint } from './fleet-ledger.ts';
 
 describe('fleet: evidence in PostgreSQL, and nothing lost when processes crash', { timeout: 180_000 }, () => {
@@ -46,16 +46,21 @@ describe('fleet: evidence in PostgreSQL, and nothing lost when processes crash',
     const load = startLoad(f, 4);
     const phases: { phase: string; writs: number }[] = [];
     const mark = (phase: string) => phases.push({ phase, writs: f.writs.length });
+    // each phase lasts until the load got `n` more writs through the nodes still up (evidence, not time)
+    const writs = (n: number, what: string) => {
+      const from = f.writs.length;
+      return waitFor(`${n} more writs ${what}`, () => f.writs.length >= from + n, 20_000, 10);
+    };
     try {
-      await sleep(800);
+      await writs(20, 'to warm up');
       mark('warm');
 
       const n2 = f.node('n2');
       await n2.kill('SIGKILL');
       mark('n2 killed');
-      await sleep(300);
+      await writs(10, 'from the other nodes while n2 is down');
       await n2.start();
-      await sleep(800);
+      await writs(20, 'after n2 restarted');
       mark('n2 restarted');
 
       const seq = f.sequencer;
@@ -63,19 +68,19 @@ describe('fleet: evidence in PostgreSQL, and nothing lost when processes crash',
       checkpoints.push(await latestCheckpoint(f)); // to be proven consistent with the checkpoints after the crash
       await seq.kill('SIGKILL');
       mark('sequencer killed');
-      await sleep(1200); // nodes keep deciding: their evidence waits in the stream
+      await writs(30, 'while the sequencer is down'); // nodes keep deciding: their evidence waits in the stream
       mark('sequencer down');
       await seq.start();
-      await sleep(800);
+      await writs(20, 'after the sequencer restarted');
       mark('sequencer restarted');
 
       await f.authority.kill('SIGKILL');
       mark('authority killed');
-      await sleep(500);
+      await sleep(500); // down for a while (within the beacon TTL, nothing to wait for)
       await f.authority.start();
       await f.waitReady(1, f.nodes, 10_000);
       mark('authority restarted');
-      await sleep(500);
+      await writs(10, 'after the authority restarted');
     } finally {
       const stats = await load.stop();
       mark('end');
