@@ -1,25 +1,13 @@
 /** `writ caller issuer add|list|remove`: OIDC issuers whose bearer JWTs are caller credentials (src/node/caller-issuers.ts). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { paths, readConfig } from '../home/config.ts';
-import { openDatabase } from '../ledger/sqlite-batch.ts';
 import { DEFAULT_ALGORITHMS, IssuerStore, type CallerIssuer } from '../node/caller-issuers.ts';
-import { CallerError, parseRoles } from '../node/callers.ts';
+import { parseRoles } from '../node/callers.ts';
 import { errorMessage } from '../util.ts';
-import { CliError, EXIT, homeOf, homeOption, printJson } from './common.ts';
+import { CliError, EXIT, homeOption, printJson, withStateDatabase } from './common.ts';
 
 function withIssuers<T>(o: { home?: string }, f: (s: IssuerStore) => T): T {
-  const home = homeOf(o);
-  readConfig(home); // a clear error for a directory that is not a home
-  const db = openDatabase(paths(home).db);
-  try {
-    return f(new IssuerStore(db));
-  } catch (err) {
-    if (err instanceof CallerError) throw new CliError(`writ caller issuer: ${err.message}`, EXIT.usage);
-    throw err;
-  } finally {
-    db.close();
-  }
+  return withStateDatabase(o, 'writ caller issuer', (db) => f(new IssuerStore(db)));
 }
 
 function readJwksFile(file: string): unknown {

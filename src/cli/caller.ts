@@ -1,27 +1,14 @@
 /** `writ caller add|list|remove`: the credentials callers of the decision API present (src/node/callers.ts). */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { paths, readConfig } from '../home/config.ts';
-import { openDatabase } from '../ledger/sqlite-batch.ts';
-import { CallerError, CallerStore, parseRoles, type Caller } from '../node/callers.ts';
+import { CallerStore, parseRoles, type Caller } from '../node/callers.ts';
 import { certificateSha256 } from '../server/tls-auth.ts';
 import { errorMessage } from '../util.ts';
 import { registerCallerIssuer } from './caller-issuer.ts';
-import { CliError, EXIT, homeOf, homeOption, printJson } from './common.ts';
+import { CliError, EXIT, homeOption, printJson, withStateDatabase } from './common.ts';
 
-/** Opens only the state database: managing callers needs no keys and no policy. */
 function withStore<T>(o: { home?: string }, f: (s: CallerStore) => T): T {
-  const home = homeOf(o);
-  readConfig(home); // a clear error for a directory that is not a home
-  const db = openDatabase(paths(home).db);
-  try {
-    return f(new CallerStore(db));
-  } catch (err) {
-    if (err instanceof CallerError) throw new CliError(`writ caller: ${err.message}`, EXIT.usage);
-    throw err;
-  } finally {
-    db.close();
-  }
+  return withStateDatabase(o, 'writ caller', (db) => f(new CallerStore(db)));
 }
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];

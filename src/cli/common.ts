@@ -1,7 +1,10 @@
 /** Shared CLI plumbing: --home, JSON output, exit codes, errors that explain themselves. */
 import { WritError } from '../writ/errors.ts';
 import { Command, Option } from 'commander';
-import { resolveHome } from '../home/config.ts';
+import type { DatabaseSync } from 'node:sqlite';
+import { paths, readConfig, resolveHome } from '../home/config.ts';
+import { openDatabase } from '../ledger/sqlite-batch.ts';
+import { CallerError } from '../node/callers.ts';
 import { IJsonError, parseIJson } from '../writ/i-json.ts';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, denied: 3 } as const;
@@ -50,4 +53,22 @@ export function parsePositiveInt(text: string, flag: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new CliError(`${flag}: expected a positive integer, got ${JSON.stringify(text)}`, EXIT.usage);
   return n;
+}
+
+/**
+ * Runs `f` on the home's state database alone (managing callers and issuers needs no keys and
+ * no policy); a CallerError becomes a usage error prefixed with the command.
+ */
+export function withStateDatabase<T>(o: { home?: string }, command: string, f: (db: DatabaseSync) => T): T {
+  const home = homeOf(o);
+  readConfig(home); // a clear error for a directory that is not a home
+  const db = openDatabase(paths(home).db);
+  try {
+    return f(db);
+  } catch (err) {
+    if (err instanceof CallerError) throw new CliError(`${command}: ${err.message}`, EXIT.usage);
+    throw err;
+  } finally {
+    db.close();
+  }
 }
