@@ -131,15 +131,17 @@ export async function awaitApproval(
   ledger: Ledger,
   state: NodeState,
   id: string,
-  o: { timeoutMs: number; pollMs?: number; signal?: AbortSignal },
+  o: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; /** governance time, for the approval's own expiry (default: now) */ now?: () => Date },
 ): Promise<ApprovalRecord['status']> {
+  // the wait is bounded on the process clock; whether the approval expired is governance time
   const deadline = Date.now() + o.timeoutMs;
+  const now = o.now ?? (() => new Date());
   for (;;) {
     const a = state.approval(id);
     if (!a) return 'expired';
     if (a.status !== 'pending') return a.status;
-    if (Date.now() >= deadline || o.signal?.aborted || Date.parse(a.expires) <= Date.now()) {
-      await decideApproval(ledger, state, id, 'expired', o.signal?.aborted ? 'cancelled' : 'timeout').catch(() => undefined);
+    if (Date.now() >= deadline || o.signal?.aborted || Date.parse(a.expires) <= now().getTime()) {
+      await decideApproval(ledger, state, id, 'expired', o.signal?.aborted ? 'cancelled' : 'timeout', now()).catch(() => undefined);
       return state.approval(id)?.status ?? 'expired';
     }
     await new Promise((r) => setTimeout(r, o.pollMs ?? 100));

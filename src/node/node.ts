@@ -40,7 +40,8 @@ export class GovernanceNode {
   readonly policy: ActivePolicy;
   private readonly ledger: Ledger;
   private readonly state: NodeState;
-  private readonly now: () => Date;
+  /** the node's clock: governance time (writ windows, expiry, approvals) */
+  readonly now: () => Date;
   private readonly observers: DecisionObserver[] = [];
 
   /** fleet nodes: beacons prove the active policy is current; embedded nodes have none */
