@@ -12,6 +12,7 @@ import { DenyError } from '../reasons.ts';
 import { errorMessage } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
 import { verifyWritAuthenticity } from '../writ/verify.ts';
+import { revocationReason } from '../writ/revocation-list.ts';
 
 export interface Lineage {
   parent: string | null;
@@ -24,21 +25,18 @@ export interface Lineage {
   ancestors: string[];
 }
 
+/** Why a revocation covers this writ (writ/revocation-list.ts's rules), with the ancestors this node's ledger knows beyond the parent, for writs issued before `lin.anc`. */
 export function revocationOf(c: WritClaims, revoked: RevocationView, ledger: Ledger, maxDepth: number): string | null {
-  if (revoked.has('writ', c.jti)) return `writ ${c.jti} is revoked`;
-  // the chain the writ carries (signed by the node that issued it): complete even where this
-  // node's ledger never saw the ancestors (another node of the fleet issued them)
-  for (const anc of c.lin.anc ?? []) if (revoked.has('writ', anc)) return `ancestor writ ${anc} is revoked`;
-  for (let anc = c.lin.parent, hops = 0; anc !== null && hops <= maxDepth; hops++) {
-    if (revoked.has('writ', anc)) return `ancestor writ ${anc} is revoked`;
+  return revocationReason(revoked, c, ledgerAncestors(c, ledger, maxDepth));
+}
+
+/** The parent's ancestors as this node's ledger records them, read lazily (at most maxDepth hops). */
+function* ledgerAncestors(c: WritClaims, ledger: Ledger, maxDepth: number): Generator<string> {
+  let anc = c.lin.parent === null ? null : (ledger.writ(c.lin.parent)?.parent ?? null);
+  for (let hops = 0; anc !== null && hops < maxDepth; hops++) {
+    yield anc;
     anc = ledger.writ(anc)?.parent ?? null;
   }
-  if (revoked.has('writ', c.lin.root)) return `root writ ${c.lin.root} is revoked`;
-  if (revoked.has('principal', c.sub)) return `principal ${c.sub} is revoked`;
-  if (revoked.has('quarantine', c.sub)) return `principal ${c.sub} is quarantined`;
-  if (revoked.has('node', c.iss)) return `issuing node ${c.iss} is isolated`;
-  if (revoked.has('bundle', String(c.pol.version))) return `bundle version ${c.pol.version} is revoked`;
-  return null;
 }
 
 /** Verifies the parent writ (without consuming it) and derives the child's lineage; throws a DenyError. */

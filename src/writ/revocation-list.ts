@@ -121,21 +121,34 @@ export async function verifyRevocationList(jws: string, o: VerifyRevocationListO
   return { claims, jws: trimmed, etag: revocationListEtag(claims), has: (kind, value) => set.has(`${kind}\u0000${value}`) };
 }
 
+/** What is revoked: a signed list here, a node's revocation state there. */
+export interface RevokedSet {
+  has(kind: RevokedKind, value: string): boolean;
+}
+
 /**
- * Why the list revokes this writ, or null: the writ, its parent or its root, its principal
- * (revoked or quarantined), its issuing node, its bundle version. Every ancestor is in the
- * writ's `lin.anc` (writs issued before it existed name only their parent and root).
+ * The revocation rules, one place for the node and for executors: why `revoked` covers this
+ * writ, or null — the writ, an ancestor (its signed chain `lin.anc`, its parent, and any
+ * further `ancestors` the caller knows of, e.g. from a ledger, walked only if needed), its
+ * root, its principal (revoked or quarantined), its issuing node, its bundle version.
  */
-export function revokedBy(list: RevocationList, c: WritClaims): string | null {
-  if (list.has('writ', c.jti)) return `writ ${c.jti} is revoked (revocation list ${list.claims.seq})`;
-  if (c.lin.parent !== null && list.has('writ', c.lin.parent)) return `parent writ ${c.lin.parent} is revoked (revocation list ${list.claims.seq})`;
-  for (const anc of c.lin.anc ?? []) if (list.has('writ', anc)) return `ancestor writ ${anc} is revoked (revocation list ${list.claims.seq})`;
-  if (list.has('writ', c.lin.root)) return `root writ ${c.lin.root} is revoked (revocation list ${list.claims.seq})`;
-  if (list.has('principal', c.sub)) return `principal ${c.sub} is revoked (revocation list ${list.claims.seq})`;
-  if (list.has('quarantine', c.sub)) return `principal ${c.sub} is quarantined (revocation list ${list.claims.seq})`;
-  if (list.has('node', c.iss)) return `issuing node ${c.iss} is isolated (revocation list ${list.claims.seq})`;
-  if (list.has('bundle', String(c.pol.version))) return `bundle version ${c.pol.version} is revoked (revocation list ${list.claims.seq})`;
+export function revocationReason(revoked: RevokedSet, c: WritClaims, ancestors: Iterable<string> = []): string | null {
+  if (revoked.has('writ', c.jti)) return `writ ${c.jti} is revoked`;
+  for (const anc of c.lin.anc ?? []) if (revoked.has('writ', anc)) return `ancestor writ ${anc} is revoked`;
+  if (c.lin.parent !== null && revoked.has('writ', c.lin.parent)) return `ancestor writ ${c.lin.parent} is revoked`;
+  for (const anc of ancestors) if (revoked.has('writ', anc)) return `ancestor writ ${anc} is revoked`;
+  if (revoked.has('writ', c.lin.root)) return `root writ ${c.lin.root} is revoked`;
+  if (revoked.has('principal', c.sub)) return `principal ${c.sub} is revoked`;
+  if (revoked.has('quarantine', c.sub)) return `principal ${c.sub} is quarantined`;
+  if (revoked.has('node', c.iss)) return `issuing node ${c.iss} is isolated`;
+  if (revoked.has('bundle', String(c.pol.version))) return `bundle version ${c.pol.version} is revoked`;
   return null;
+}
+
+/** Why the list revokes this writ (revocationReason, naming the list's version), or null. */
+export function revokedBy(list: RevocationList, c: WritClaims): string | null {
+  const reason = revocationReason(list, c);
+  return reason === null ? null : `${reason} (revocation list ${list.claims.seq})`;
 }
 
 /** Why this list no longer vouches at `now` (expired), or null. */
