@@ -13,7 +13,7 @@
  * exactly `<principal type>::"<sub>"`. Anything else about such a token is an 'invalid'
  * credential (401): an unknown issuer, unreachable keys, a failed check. Never an allow.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { CallerIssuer, IssuerStore } from '../node/caller-issuers.ts';
 import { parseFetchUrl } from '../node/caller-issuers.ts';
 import { uidText } from '../canonical/uid.ts';
@@ -43,20 +43,21 @@ async function discoverJwksUri(issuer: string, timeoutMs: number): Promise<strin
   return parseFetchUrl(doc.jwks_uri, 'jwks_uri');
 }
 
-async function issuerKeys(i: CallerIssuer, timeoutMs: number): Promise<JWTVerifyGetKey> {
+/** What verifying a JWT needs of an issuer's configuration (a caller issuer, or an HTTP gate's). */
+export type JwtIssuer = Pick<CallerIssuer, 'id' | 'name' | 'issuer' | 'audience' | 'jwksUri' | 'jwks' | 'algorithms'>;
+
+async function issuerKeys(i: JwtIssuer, timeoutMs: number): Promise<JWTVerifyGetKey> {
   if (i.jwks !== null) return createLocalJWKSet(i.jwks as unknown as JSONWebKeySet);
   const uri = i.jwksUri ?? (await discoverJwksUri(i.issuer, timeoutMs));
   // jose caches the set, refetches on an unknown kid (at most every 30 s) and after 10 min
   return createRemoteJWKSet(new URL(uri), { timeoutDuration: timeoutMs });
 }
 
-const invalid = (message: string): Credential => ({ kind: 'invalid', message });
-
-export function oidcAuthenticator(store: IssuerStore, o: OidcOptions = {}): CallerAuthenticator {
-  const timeoutMs = o.fetchTimeoutMs ?? 5000;
+/** Each issuer's keys, fetched (or discovered) once and shared; a failed fetch is tried again later. */
+export function issuerKeyCache(timeoutMs = 5000): (i: JwtIssuer) => Promise<JWTVerifyGetKey> {
   // keyed by configuration id: a removed and re-added issuer never reuses the old keys
   const keys = new Map<number, Promise<JWTVerifyGetKey>>();
-  const keysFor = (i: CallerIssuer): Promise<JWTVerifyGetKey> => {
+  return (i) => {
     const cached = keys.get(i.id);
     if (cached) return cached;
     const p = issuerKeys(i, timeoutMs);
@@ -67,45 +68,75 @@ export function oidcAuthenticator(store: IssuerStore, o: OidcOptions = {}): Call
     });
     return p;
   };
+}
+
+/** The compact JWS of an `Authorization: Bearer <jwt>` header, or null (no such header, or not three parts). */
+export function bearerJwt(header: string | undefined): string | null {
+  return JWT_BEARER.exec(header ?? '')?.[1] ?? null;
+}
+
+/** The token's unverified `iss`: only to pick the configuration it is then verified against. */
+export function unverifiedIssuer(token: string): { iss: string } | { error: 'not_jwt' | 'no_iss' } {
+  let iss: unknown;
+  try {
+    iss = decodeJwt(token).iss;
+  } catch {
+    return { error: 'not_jwt' };
+  }
+  return typeof iss === 'string' ? { iss } : { error: 'no_iss' };
+}
+
+export type JwtCheck = { ok: true; sub: string; payload: JWTPayload } | { ok: false; message: string };
+
+/**
+ * The one JWT check (the caller credentials here, the HTTP gate's bearer tokens): signature by
+ * one of the issuer's keys under its allow-listed algorithms, iss, aud, exp required and in
+ * force (nbf too) within the tolerance, and a sub usable as a Cedar entity id.
+ */
+export async function verifyIssuerJwt(token: string, issuer: JwtIssuer, keysFor: (i: JwtIssuer) => Promise<JWTVerifyGetKey>, o: Pick<OidcOptions, 'clockToleranceS' | 'now'> = {}): Promise<JwtCheck> {
+  let getKey: JWTVerifyGetKey;
+  try {
+    getKey = await keysFor(issuer);
+  } catch (err) {
+    return { ok: false, message: `the keys of issuer ${issuer.name} are unavailable: ${errorMessage(err)}` };
+  }
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, getKey, {
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+      algorithms: issuer.algorithms,
+      clockTolerance: o.clockToleranceS ?? 30,
+      requiredClaims: ['sub', 'exp'],
+      ...(o.now && { currentDate: o.now() }),
+    }));
+  } catch (err) {
+    const code = isRecord(err) && typeof err.code === 'string' ? `${err.code}: ` : '';
+    return { ok: false, message: `the JWT is not valid for issuer ${issuer.name}: ${code}${errorMessage(err)}` };
+  }
+  const sub = payload.sub;
+  if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUB) return { ok: false, message: `the JWT's sub is not a 1-${MAX_SUB} character id` };
+  if (sub.includes('*')) return { ok: false, message: "the JWT's sub contains *, which would read as a principal wildcard" };
+  return { ok: true, sub, payload };
+}
+
+const invalid = (message: string): Credential => ({ kind: 'invalid', message });
+
+export function oidcAuthenticator(store: IssuerStore, o: OidcOptions = {}): CallerAuthenticator {
+  const keysFor = issuerKeyCache(o.fetchTimeoutMs ?? 5000);
   return {
     scheme: 'Bearer',
     async authenticate(req) {
-      const m = JWT_BEARER.exec(req.headers.authorization ?? '');
-      const token = m?.[1];
-      if (token === undefined || token.startsWith('writ_')) return { kind: 'none' };
-      let iss: unknown;
-      try {
-        iss = decodeJwt(token).iss;
-      } catch {
-        return invalid('the bearer token is neither a writ_ caller token nor a JWT');
-      }
-      if (typeof iss !== 'string') return invalid('the JWT has no iss');
+      const token = bearerJwt(req.headers.authorization);
+      if (token === null || token.startsWith('writ_')) return { kind: 'none' };
+      const iss = unverifiedIssuer(token);
+      if ('error' in iss) return invalid(iss.error === 'not_jwt' ? 'the bearer token is neither a writ_ caller token nor a JWT' : 'the JWT has no iss');
       // read per request: an issuer removed by `writ caller issuer remove` is refused at once
-      const issuer = store.forIssuer(iss);
-      if (issuer === null) return invalid(`the JWT's issuer ${JSON.stringify(iss)} is not configured (writ caller issuer add)`);
-      let getKey: JWTVerifyGetKey;
-      try {
-        getKey = await keysFor(issuer);
-      } catch (err) {
-        return invalid(`the keys of issuer ${issuer.name} are unavailable: ${errorMessage(err)}`);
-      }
-      let sub: unknown;
-      try {
-        const { payload } = await jwtVerify(token, getKey, {
-          issuer: issuer.issuer,
-          audience: issuer.audience,
-          algorithms: issuer.algorithms,
-          clockTolerance: o.clockToleranceS ?? 30,
-          requiredClaims: ['sub', 'exp'],
-          ...(o.now && { currentDate: o.now() }),
-        });
-        sub = payload.sub;
-      } catch (err) {
-        const code = isRecord(err) && typeof err.code === 'string' ? `${err.code}: ` : '';
-        return invalid(`the JWT is not valid for issuer ${issuer.name}: ${code}${errorMessage(err)}`);
-      }
-      if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUB) return invalid(`the JWT's sub is not a 1-${MAX_SUB} character id`);
-      if (sub.includes('*')) return invalid("the JWT's sub contains *, which would read as a principal wildcard");
+      const issuer = store.forIssuer(iss.iss);
+      if (issuer === null) return invalid(`the JWT's issuer ${JSON.stringify(iss.iss)} is not configured (writ caller issuer add)`);
+      const checked = await verifyIssuerJwt(token, issuer, keysFor, o);
+      if (!checked.ok) return invalid(checked.message);
+      const sub = checked.sub;
       return {
         kind: 'caller',
         caller: {
