@@ -8,6 +8,7 @@ import { registerAudit } from './audit.ts';
 import { registerCaller } from './caller.ts';
 import { CliError, EXIT } from './common.ts';
 import { registerDecide } from './decide.ts';
+import { registerK8s } from './k8s.ts';
 import { registerMcp } from './mcp.ts';
 import { registerFleet } from './fleet.ts';
 import { registerPolicy } from './policy.ts';
@@ -28,6 +29,7 @@ registerMcp(program);
 registerFleet(program, policy);
 registerUp(program);
 registerCaller(program);
+registerK8s(program);
 
 try {
   await program.parseAsync(process.argv);
