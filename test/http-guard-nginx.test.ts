@@ -1,0 +1,140 @@
+/**
+ * The real gateway (issue 12, point 3): Debian's nginx with `auth_request` to Writ, in front of
+ * a small node:http upstream that verifies with writ/http-guard.
+ *   - allowed: the client gets exactly the upstream's response (status, headers, body bytes);
+ *     the upstream saw the writ and ran the handler once;
+ *   - denied by policy: 403 from nginx, and the upstream never saw the request;
+ *   - a body through nginx (auth_request forwards none, so the writ binds `bodyDigest: null`):
+ *     the upstream refuses it (bindBody default), the handler never runs;
+ *   - calling the upstream directly, around nginx, without a writ: 403;
+ *   - replaying the writ header the upstream received, directly: refused (writ_replayed);
+ *   - Writ stopped: nginx answers 5xx and never passes the request on.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { guardNodeHandler } from '../src/writ/http-guard-node.ts';
+import { WRIT_HEADER } from '../src/writ/http-request.ts';
+import { tempDir } from './helpers.ts';
+import { NGINX, startNginx, type Nginx } from './nginx-harness.ts';
+import { startWrit, AUDIENCE, type WritSide } from './http-guard-nginx-writ.ts';
+
+interface Arrival {
+  method: string;
+  url: string;
+  writ: string | undefined;
+}
+
+describe('nginx auth_request → Writ, in front of an upstream using writ/http-guard', { skip: !existsSync(NGINX) && 'no /usr/sbin/nginx (scripts/ensure-nginx.sh)' }, () => {
+  const dir = tempDir('writ-nginx-');
+  let writ: WritSide;
+  let nginx: Nginx;
+  let upstream: Server;
+  let upstreamUrl: string;
+  /** every request that reached the upstream's socket, before the guard */
+  const arrivals: Arrival[] = [];
+  /** every request the handler ran for */
+  const handled: string[] = [];
+
+  before(async () => {
+    writ = await startWrit(dir);
+    const handler = guardNodeHandler((req: IncomingMessage, res: ServerResponse, g) => {
+      handled.push(`${req.method} ${req.url}`);
+      res.statusCode = 201;
+      res.setHeader('content-type', 'application/octet-stream');
+      res.setHeader('x-upstream', 'orders-1');
+      res.end(Buffer.from([0, 1, 2, 255, ...Buffer.from(` for ${g.claims.sub}`)]));
+    }, { keys: writ.jwks, audience: AUDIENCE });
+    upstream = createServer((req, res) => {
+      const w = req.headers[WRIT_HEADER];
+      arrivals.push({ method: req.method ?? '', url: req.url ?? '', writ: typeof w === 'string' ? w : undefined });
+      void handler(req, res);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    nginx = await startNginx({ dir: join(dir, 'nginx'), upstreamPort: (upstream.address() as AddressInfo).port, writPort: writ.port, authPath: writ.authPath });
+  });
+  after(async () => {
+    await nginx?.stop();
+    await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()));
+    await writ?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const reset = () => {
+    arrivals.length = 0;
+    handled.length = 0;
+  };
+
+  it('allowed: the client gets exactly the upstream response; the upstream verified the writ and ran once', async () => {
+    reset();
+    const res = await fetch(`${nginx.url}/orders/7?expand=items`, { headers: writ.credential('alice') });
+    const body = new Uint8Array(await res.arrayBuffer());
+    assert.equal(res.status, 201, nginx.errorLog());
+    assert.equal(res.headers.get('x-upstream'), 'orders-1');
+    assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+    assert.deepEqual([...body], [0, 1, 2, 255, ...Buffer.from(' for User::"alice"')]);
+    assert.deepEqual(handled, ['GET /orders/7?expand=items']);
+    assert.equal(arrivals.length, 1);
+    assert.ok(arrivals[0]?.writ, 'nginx passed the writ upstream');
+  });
+
+  it('replaying the writ header the upstream received, directly or through nginx: refused', async () => {
+    reset();
+    const ok = await fetch(`${nginx.url}/orders/8`, { headers: writ.credential('alice') });
+    assert.equal(ok.status, 201);
+    const captured = arrivals[0]?.writ;
+    assert.ok(captured);
+    reset();
+    const direct = await fetch(`${upstreamUrl}/orders/8`, { headers: { [WRIT_HEADER]: captured } });
+    assert.equal(direct.status, 403);
+    assert.equal(((await direct.json()) as { error: { code: string } }).error.code, 'writ_replayed');
+    // through nginx the client's own X-Writ is replaced by the one Writ issued for this request
+    const via = await fetch(`${nginx.url}/orders/8`, { headers: { ...writ.credential('alice'), [WRIT_HEADER]: captured } });
+    assert.equal(via.status, 201);
+    assert.notEqual(arrivals.at(-1)?.writ, captured);
+    assert.deepEqual(handled, ['GET /orders/8']);
+  });
+
+  it('denied by policy: 403 from nginx, and the upstream never saw the request', async () => {
+    reset();
+    const res = await fetch(`${nginx.url}/orders/7`, { method: 'DELETE', headers: writ.credential('alice') });
+    assert.equal(res.status, 403);
+    await res.arrayBuffer();
+    const other = await fetch(`${nginx.url}/orders/7`, { headers: writ.credential('mallory') });
+    assert.equal(other.status, 403);
+    await other.arrayBuffer();
+    assert.deepEqual(arrivals, []);
+    assert.deepEqual(handled, []);
+  });
+
+  it('a body through nginx: the writ binds no body, so the upstream refuses the body (bindBody default)', async () => {
+    reset();
+    const res = await fetch(`${nginx.url}/orders`, { method: 'POST', headers: { ...writ.credential('alice'), 'content-type': 'application/json' }, body: '{"qty":1000}' });
+    assert.equal(res.status, 403);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'writ_intent_mismatch');
+    assert.equal(arrivals.length, 1, 'nginx allowed it and passed it on');
+    assert.deepEqual(handled, []);
+  });
+
+  it('around the gateway: the upstream called directly without a writ answers 403', async () => {
+    reset();
+    const res = await fetch(`${upstreamUrl}/orders/7?expand=items`);
+    assert.equal(res.status, 403);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'writ_malformed');
+    assert.deepEqual(handled, []);
+  });
+
+  it('Writ stopped: nginx answers 5xx and never passes the request on', async () => {
+    await writ.stop();
+    reset();
+    const res = await fetch(`${nginx.url}/orders/7`, { headers: writ.credential('alice') });
+    await res.arrayBuffer();
+    assert.ok(res.status >= 500 && res.status <= 599, `status ${res.status}`);
+    assert.deepEqual(arrivals, []);
+    assert.deepEqual(handled, []);
+  });
+});
