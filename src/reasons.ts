@@ -56,6 +56,11 @@ export const DENY_REASONS = [
   // callers of the HTTP API (docs/http-api.md, "Callers and credentials")
   'caller_unauthenticated', // no valid caller token (401)
   'caller_not_permitted', // the caller's token lacks the role, or may not assert this principal (403)
+  // the HTTP gate (forward-auth, ext_authz; docs/http-gateway.md)
+  'http_credential_missing', // the request carries no credential the gate accepts (401)
+  'http_credential_invalid', // its bearer JWT or API key does not verify (401)
+  'http_route_unknown', // no configured route covers the method, host and path (403)
+  'http_path_ambiguous', // a dot segment or an encoded slash: the path could mean another route (403)
   // evidence and internals
   'ledger_append_failed',
   'internal_error',
