@@ -5,16 +5,21 @@
  *     body-less GET passes; the guard applies app-wide though registered as a plugin.
  *   - Express (httpGuardMiddleware, connect-style): mounted under /api, the writ binds the
  *     path the gateway saw (originalUrl), not the router's stripped one; no writ → 403.
+ *   - node:http with `report`: the outcome of a guarded request is recorded at the node
+ *     (POST /v1/outcome as a verify caller for the audience), and the writ is then used there.
  */
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { guardedOfFastify, httpGuardPlugin } from '../src/enforce/http-guard-fastify.ts';
-import { guardedOf, httpGuardMiddleware, type NodeRequestLike, type NodeResponseLike } from '../src/writ/http-guard-node.ts';
+import { CallerStore } from '../src/node/callers.ts';
+import { guardedOf, guardNodeHandler, httpGuardMiddleware, type NodeRequestLike, type NodeResponseLike } from '../src/writ/http-guard-node.ts';
 import { bodyDigest, httpAction, httpArgs, WRIT_HEADER } from '../src/writ/http-request.ts';
 import { fixture, policyFolder, type Fixture } from './helpers.ts';
+import { makeApp } from './server-fixture.ts';
+import { waitFor } from './wait.ts';
 
 const AUDIENCE = 'orders';
 
@@ -113,6 +118,34 @@ describe('writ/http-guard adapters: Fastify and Express', () => {
     } finally {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('node:http with report: the outcome is recorded at the node, by the upstream, and the writ is used there', async () => {
+    const node = await makeApp(f);
+    const nodeUrl = await node.listen({ port: 0, host: '127.0.0.1' });
+    const { token } = new CallerStore(f.db).add('orders-upstream', { roles: ['verify'], principals: [], audiences: [AUDIENCE] });
+    const errors: Error[] = [];
+    const server = createServer(guardNodeHandler((_req, res) => res.end('done'), { keys: f.jwks, audience: AUDIENCE, report: { url: nodeUrl, token, onError: (e) => errors.push(e) } }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const w = await writFor('GET', '/orders');
+      const jti = (JSON.parse(Buffer.from(w.split('.')[1] as string, 'base64url').toString()) as { jti: string }).jti;
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`, { headers: { [WRIT_HEADER]: w } });
+      assert.equal(await res.text(), 'done');
+      const leaf = await waitFor('the outcome leaf', () =>
+        f.ledger
+          .entries(0, 100_000)
+          .map((e) => JSON.parse(new TextDecoder().decode(e.leaf)) as { type: string; jti?: string; status?: string; reportedBy?: string })
+          .find((l) => l.type === 'outcome' && l.jti === jti),
+      );
+      assert.equal(leaf.status, 'ok');
+      assert.equal(leaf.reportedBy, 'orders-upstream');
+      assert.deepEqual(errors, []);
+      await assert.rejects(f.node.verify(w, { audience: AUDIENCE, args: httpArgs({ method: 'GET', host: '', path: '/orders', query: '', bodyDigest: null }), consume: true }), (e: Error & { code?: string }) => e.code === 'writ_replayed');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+      await node.close();
     }
   });
 });
