@@ -31,6 +31,8 @@ import { installJsonErrors } from './errors.ts';
 import { FASTIFY_LIMITS } from './http-limits.ts';
 import { nodeMetrics } from './metrics.ts';
 import { registerOutcomeRoute } from './outcome-route.ts';
+import { registerForwardAuth } from './forward-auth.ts';
+import type { HttpGate } from '../enforce/http-gate/gate.ts';
 import { embeddedRevocationList, registerRevocationListRoute } from './revocation-list-route.ts';
 import type { SignedRevocationList } from '../node/revocation-list.ts';
 import { authorizeBody, authorizeResponses, revokeBody, verifyBody } from './schemas.ts';
@@ -64,6 +66,8 @@ export interface AppDeps {
   https?: HttpsServerOptions;
   /** the signed revocation list GET /v1/revocations serves (default: signed by this node; a fleet node relays the authority's) */
   revocationList?: () => Promise<SignedRevocationList>;
+  /** the HTTP gate (forward-auth and Envoy ext_authz endpoints, docs/http-gateway.md); none without it */
+  gate?: HttpGate;
 }
 
 function decisionBody(d: Decision) {
@@ -205,6 +209,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerLogRoutes(app, { log: deps.log, ledger });
+  if (deps.gate) await registerForwardAuth(app, deps.gate);
   const source = nodeConsoleSource({
     node,
     ledger,
