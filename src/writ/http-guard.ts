@@ -49,8 +49,8 @@ export interface HttpGuardOptions extends Pick<VerifyWritOptions, 'isRevoked' | 
   /** this upstream's service name: the audience the forward-auth route table gives it */
   audience: string;
   /**
-   * single-use store; default one in memory per options object (boundedJtiStore): single use
-   * within this process. Several replicas of one service need a shared store (or the node's).
+   * single-use store; default one in memory for the whole process (boundedJtiStore): single
+   * use within this process. Several replicas of one service need a shared store.
    */
   consume?: ConsumeJti;
   /** when given, the writ's resource (the route entity) must be exactly this */
@@ -94,6 +94,7 @@ export function boundedJtiStore(o: { maxEntries?: number; graceSeconds?: number;
     for (const [jti, exp] of seen) if (exp + grace < nowSec) seen.delete(jti);
   };
   return (jti, exp) => {
+    // eslint-disable-next-line no-restricted-syntax -- writ/ is the standalone library: `now` defaults to the current time, as jose's currentDate does
     const nowSec = Math.floor((o.now?.() ?? new Date()).getTime() / 1000);
     if (seen.has(jti)) return false;
     if (seen.size >= max) prune(nowSec);
@@ -105,16 +106,17 @@ export function boundedJtiStore(o: { maxEntries?: number; graceSeconds?: number;
   };
 }
 
-const defaultStores = new WeakMap<HttpGuardOptions, ConsumeJti>();
+/**
+ * The default single-use store: one for the whole process, not one per options object, so
+ * that a guard built per request (`guardRequest(r, { ...options })`) still refuses a replay.
+ * Sharing costs nothing: jtis are unique whatever the audience.
+ */
+let processStore: ConsumeJti | null = null;
 
 function storeFor(o: HttpGuardOptions): ConsumeJti {
   if (o.consume) return o.consume;
-  let s = defaultStores.get(o);
-  if (!s) {
-    s = boundedJtiStore(o.now ? { now: o.now } : {});
-    defaultStores.set(o, s);
-  }
-  return s;
+  processStore ??= boundedJtiStore();
+  return processStore;
 }
 
 /** The one writ header's value; none, or more than one, is refused (two writs could be checked against each other's request). */
@@ -187,7 +189,7 @@ export async function guardRequest(r: HttpGuardRequest, o: HttpGuardOptions): Pr
   throw last instanceof Error ? last : new WritVerificationError('writ_intent_mismatch', 'the writ does not authorize this request');
 }
 
-/** `guardRequest` with its options fixed: one default single-use store for all its requests. */
+/** `guardRequest` with its options fixed. */
 export function httpGuard(o: HttpGuardOptions): (r: HttpGuardRequest) => Promise<GuardedRequest> {
   return (r) => guardRequest(r, o);
 }

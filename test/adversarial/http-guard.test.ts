@@ -155,7 +155,7 @@ describe('adversarial: writ/http-guard in front of a node:http upstream', () => 
     assert.equal(handled.length, 2);
   });
 
-  it('bindBody: false lets a writ bound to no body carry a body, and says the body was not bound', async () => {
+  it('bindBody: false lets a writ bound to no body carry a body, and says the body was not bound; options built per request still single use', async () => {
     let bodyBound: boolean | undefined;
     const s = createServer(async (req, res) => {
       const g = await guardNodeRequest(req, res, { keys: f.jwks, audience: AUDIENCE, bindBody: false });
@@ -166,8 +166,12 @@ describe('adversarial: writ/http-guard in front of a node:http upstream', () => 
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     servers.push(s);
     const port = (s.address() as AddressInfo).port;
-    assert.equal((await send(port, 'POST', '/orders', { [WRIT_HEADER]: await writFor('POST', '/orders') }, 'anything')).status, 200);
+    const w = await writFor('POST', '/orders');
+    assert.equal((await send(port, 'POST', '/orders', { [WRIT_HEADER]: w }, 'anything')).status, 200);
     assert.equal(bodyBound, false);
+    // options built per request: the default single-use store is the process's, so the replay is still refused
+    const again = await send(port, 'POST', '/orders', { [WRIT_HEADER]: w }, 'anything');
+    assert.equal(again.json.error?.code, 'writ_replayed');
   });
 
   it('expired (on the guard clock), tampered signature, missing header, header given twice: refused', async () => {
