@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:https';
 import type { V1Container, V1CronJob, V1Deployment, V1Pod, V1UserInfo } from '@kubernetes/client-node';
+import { admissionTlsOptions } from '../src/cli/k8s.ts';
 import { readTlsOptions } from '../src/cli/tls-options.ts';
 import { WRIT_ANNOTATION } from '../src/enforce/k8s/admission.ts';
 import { projectReview } from '../src/enforce/k8s/projection.ts';
@@ -37,6 +38,10 @@ before(() => {
   openssl('req', '-new', ...newKey, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=writ-admission.writ-system.svc');
   execFileSync('/bin/sh', ['-c', "printf 'subjectAltName=IP:127.0.0.1,DNS:writ-admission.writ-system.svc\\nextendedKeyUsage=serverAuth\\n' > server.ext"], { cwd: dir });
   openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+  // the API server's client certificate (AdmissionConfiguration kubeconfig), and one nobody issued
+  openssl('req', '-new', ...newKey, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver');
+  openssl('x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.pem', '-days', '2');
+  openssl('req', '-x509', ...newKey, '-keyout', 'rogue.key', '-out', 'rogue.pem', '-days', '2', '-subj', '/CN=kube-apiserver');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -93,11 +98,12 @@ function podReview(p: V1Pod, o: { operation?: Review<V1Pod>['request']['operatio
   };
 }
 
-function post(url: string, path: string, body: unknown, contentType = 'application/json'): Promise<{ status: number; body: Answer }> {
+function post(url: string, path: string, body: unknown, contentType = 'application/json', cert?: string): Promise<{ status: number; body: Answer }> {
   const u = new URL(url);
   const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const client = cert === undefined ? {} : { cert: readFileSync(join(dir, `${cert}.pem`)), key: readFileSync(join(dir, `${cert}.key`)) };
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method: 'POST', agent: false, ca: readFileSync(join(dir, 'ca.pem')), headers: { 'content-type': contentType } }, (res) => {
+    const req = request({ host: u.hostname, port: u.port, path, method: 'POST', agent: false, ca: readFileSync(join(dir, 'ca.pem')), ...client, headers: { 'content-type': contentType } }, (res) => {
       let t = '';
       res.setEncoding('utf8').on('data', (d: string) => (t += d));
       res.on('end', () => {
@@ -233,6 +239,13 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
     assert.equal(l.request.args.pod, undefined, 'a Scale has no pod facts');
   });
 
+  it('the bounds fit the evidence: a pod of 64 containers with long digest-pinned images is allowed and recorded', async () => {
+    const images = Array.from({ length: 64 }, (_, i) => container(`registry.internal.example.com/platform/team-${i}/service-with-a-long-name@${DIGEST}`, { name: `sidecar-${i}` }));
+    const { answer, leaf: l } = await decide(podReview(pod(images)));
+    assert.equal(answer.allowed, true, JSON.stringify(answer.status));
+    assert.equal((l.request.args.pod as { containers: unknown[] }).containers.length, 64);
+  });
+
   it('a dry run is decided and recorded, marked as such', async () => {
     const { answer, leaf: l } = await decide(podReview(pod([container(PINNED)]), { dryRun: true }));
     assert.equal(answer.allowed, true);
@@ -289,8 +302,9 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
       ['privileged as a string', podReview(pod([container(PINNED, { securityContext: { privileged: 'true' as unknown as boolean } })])), 400, /securityContext\.privileged: expected a boolean/],
       ['a container without an image', podReview(pod([{ name: 'x' }])), 400, /image: expected a string/],
       ['a Pod without a spec', { ...good, request: { ...good.request, object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web' } } } }, 400, /object\.spec: expected an object/, good.request.uid],
-      ['129 containers', podReview(pod(Array.from({ length: 129 }, () => container(PINNED)))), 400, /more than 128 containers/],
+      ['65 containers', podReview(pod(Array.from({ length: 65 }, () => container(PINNED)))), 400, /more than 64 containers/],
       ['an over-long image', podReview(pod([container(`${'r'.repeat(1100)}@${DIGEST}`)])), 400, /longer than 1024/],
+      ['nested 60,000 deep', `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":${'['.repeat(60_000)}${']'.repeat(60_000)}}`, 400, /request: expected an object/, ''],
       ['oversized (256 KiB limit)', { ...good, padding: 'x'.repeat(300 * 1024) }, 413, /larger than 262144 bytes/, ''],
     ];
     for (const [what, body, code, message, uid] of cases) {
@@ -326,6 +340,34 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
     const r = await post(url, '/other', podReview(pod([container(PINNED)])));
     assert.equal(r.status, 404);
     assert.equal(f.ledger.size(), size);
+  });
+});
+
+describe('--client-ca: only the API server\'s client certificate gets an answer', () => {
+  let f: Fixture;
+  let server: Server;
+  let url: string;
+  before(async () => {
+    f = await fixture({ policyDir: policyFolder({ 'k8s.cedar': POLICY }) });
+    server = createAdmissionServer({ node: f.node, https: admissionTlsOptions({ tlsCert: join(dir, 'server.pem'), tlsKey: join(dir, 'server.key'), clientCa: join(dir, 'ca.pem') }) });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    f.cleanup();
+  });
+
+  it('no certificate, or one from another CA: the handshake fails and nothing is recorded; the CA\'s: decided', async () => {
+    const size = f.ledger.size();
+    const review = () => podReview(pod([container(PINNED)]));
+    await assert.rejects(post(url, '/validate', review()), (e: NodeJS.ErrnoException) => typeof e.code === 'string', 'no client certificate');
+    await assert.rejects(post(url, '/validate', review(), 'application/json', 'rogue'), (e: NodeJS.ErrnoException) => typeof e.code === 'string', 'a self-signed one');
+    assert.equal(f.ledger.size(), size);
+    const r = await post(url, '/validate', review(), 'application/json', 'apiserver');
+    assert.equal(r.body.response.allowed, true);
+    assert.equal(f.ledger.size(), size + 1);
   });
 });
 

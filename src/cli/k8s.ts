@@ -3,6 +3,7 @@
  * (src/server/admission-app.ts; docs/kubernetes.md). HTTPS only: the API server calls
  * webhooks over TLS, so --tls-cert and --tls-key are required, not optional as for `writ up`.
  */
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
 import { openHome } from '../home/open.ts';
@@ -11,7 +12,7 @@ import { errorMessage } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
 import { readTlsOptions } from './tls-options.ts';
 
-interface AdmissionFlags {
+export interface AdmissionFlags {
   home?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -20,6 +21,16 @@ interface AdmissionFlags {
   host: string;
   mutating?: boolean;
   ttl?: string;
+}
+
+/** The webhook's HTTPS options: a certificate is required; with --client-ca, so is the client's. */
+export function admissionTlsOptions(o: Pick<AdmissionFlags, 'tlsCert' | 'tlsKey' | 'clientCa'>): HttpsServerOptions {
+  const tls = readTlsOptions({ tlsCert: o.tlsCert, tlsKey: o.tlsKey, ...(o.clientCa !== undefined && { clientCa: o.clientCa }) });
+  if (!tls) throw new CliError('--tls-cert and --tls-key are required: the API server calls webhooks over HTTPS', EXIT.usage);
+  // readTlsOptions lets a request without a certificate through (the node API records it
+  // as a 401); a webhook has no such answer to give, so the handshake itself refuses it
+  if (o.clientCa !== undefined) Object.assign(tls, { rejectUnauthorized: true });
+  return tls;
 }
 
 export function registerK8s(program: Command): void {
@@ -37,11 +48,7 @@ export function registerK8s(program: Command): void {
       .option('--ttl <seconds>', 'lifetime of the writs issued (default: the node\'s, 60 s)'),
   ).action(async (o: AdmissionFlags) => {
     const home = homeOf(o);
-    const tls = readTlsOptions({ tlsCert: o.tlsCert, tlsKey: o.tlsKey, ...(o.clientCa !== undefined && { clientCa: o.clientCa }) });
-    if (!tls) throw new CliError('--tls-cert and --tls-key are required: the API server calls webhooks over HTTPS', EXIT.usage);
-    // readTlsOptions lets a request without a certificate through (the node API records it
-    // as a 401); a webhook has no such answer to give, so the handshake itself refuses it
-    if (o.clientCa !== undefined) Object.assign(tls, { rejectUnauthorized: true });
+    const tls = admissionTlsOptions(o);
     const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
     const ttlSeconds = o.ttl === undefined ? undefined : parsePositiveInt(o.ttl, '--ttl');
     const log = (s: string) => process.stderr.write(`writ: ${s}\n`);

@@ -18,7 +18,7 @@ import { WritError } from '../../writ/errors.ts';
 import { isRecord } from '../../util.ts';
 
 /** containers of one pod spec, init and ephemeral ones included */
-export const MAX_CONTAINERS = 128;
+export const MAX_CONTAINERS = 64;
 export const MAX_VOLUMES = 256;
 /** an image reference, a host path, a name: longer ones are refused, not truncated */
 export const MAX_STRING = 1024;
