@@ -1,17 +1,20 @@
 /**
- * The Writ side of the nginx test: a home with a policy for the upstream `orders`, and the
- * forward-auth endpoint nginx's auth_request calls.
- *
- * STAND-IN until src/server/forward-auth.ts lands: a node:http endpoint over the home's node
- * (node.authorize with httpAction / httpArgs, as the contract in writ/http-request.ts says).
+ * The Writ side of the nginx test: a real `writ up --gate <file>` child process serving the
+ * forward-auth endpoint (src/server/forward-auth.ts) that nginx's auth_request calls, over a
+ * home with a policy for the upstream `orders`. Principals come from bearer JWTs of a test
+ * issuer configured in the gate file (jwksFile), as an operator's IdP would sign them.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { JSONWebKeySet } from 'jose';
-import { httpAction, httpArgs, parseRequestTarget, WRIT_HEADER } from '../src/writ/http-request.ts';
-import { fixture, policyFolder } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet } from 'jose';
+import { FORWARD_AUTH_PATH } from '../src/server/forward-auth.ts';
+import { CLI, fixture, policyFolder } from './helpers.ts';
 
+/** the upstream's service name: the route's audience in the gate file, the guard's audience */
 export const AUDIENCE = 'orders';
+const ISSUER = 'https://idp.test.example';
+const TOKEN_AUDIENCE = 'writ-gate';
 
 export const POLICY = `
 @id("alice-reads-orders")
@@ -23,48 +26,67 @@ permit (principal == User::"alice", action == Action::"http:POST", resource == R
 export interface WritSide {
   port: number;
   authPath: string;
+  /** the node's writ keys, as the upstream pins them */
   jwks: JSONWebKeySet;
-  /** the request headers that authenticate `who` to the forward-auth endpoint */
-  credential(who: string): Record<string, string>;
+  /** the request headers that authenticate `who` (a bearer JWT of the gate's issuer) */
+  credential(who: string): Promise<Record<string, string>>;
   stop(): Promise<void>;
 }
 
-export async function startWrit(_dir: string): Promise<WritSide> {
+export async function startWrit(dir: string): Promise<WritSide> {
   const f = await fixture({ policyDir: policyFolder({ 'p.cedar': POLICY }) });
-  const server = createServer((req, res) => {
-    void (async () => {
-      const auth = req.headers.authorization ?? '';
-      const m = /^Bearer (\w+)$/.exec(auth);
-      if (!m) {
-        res.writeHead(401, { 'www-authenticate': 'Bearer' }).end();
-        return;
+  const jwks = f.jwks;
+  f.close(); // the home is writ up's now
+
+  const idp = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const idpJwk = { ...(await exportJWK(idp.publicKey)), kid: 'idp-1', alg: 'EdDSA', use: 'sig' };
+  writeFileSync(join(dir, 'idp-jwks.json'), JSON.stringify({ keys: [idpJwk] }));
+  const gateFile = join(dir, 'gate.json');
+  writeFileSync(
+    gateFile,
+    JSON.stringify({
+      routes: [{ name: 'orders', pathPrefix: '/orders', audience: AUDIENCE }],
+      credentials: { jwt: [{ name: 'idp', issuer: ISSUER, audience: TOKEN_AUDIENCE, jwksFile: 'idp-jwks.json' }] },
+    }),
+  );
+
+  const child = spawn(process.execPath, [CLI, 'up', '--home', f.home, '--port', '0', '--quiet', '--gate', gateFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`writ up --gate did not start: ${stderr}`));
+    }, 20_000);
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
       }
-      const method = String(req.headers['x-original-method'] ?? '');
-      const { path, query } = parseRequestTarget(String(req.headers['x-original-uri'] ?? '/'));
-      const d = await f.node.authorize({
-        principal: `User::${JSON.stringify(m[1])}`,
-        action: httpAction(method),
-        resource: 'Route::"orders"',
-        args: httpArgs({ method, host: String(req.headers.host ?? ''), path, query, bodyDigest: null }),
-        audience: AUDIENCE,
-      });
-      if (d.decision === 'allow' && d.writ) res.writeHead(200, { [WRIT_HEADER]: d.writ }).end();
-      else res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: d.reasons[0], decisionId: d.decisionId }));
-    })().catch(() => res.writeHead(500).end());
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`writ up --gate exited (${code}) before listening: ${stderr}`));
+    });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+
+  const sign = (key: CryptoKey, sub: string) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid: 'idp-1' }).setIssuer(ISSUER).setAudience(TOKEN_AUDIENCE).setSubject(sub).setIssuedAt().setExpirationTime('10m').sign(key);
   let stopped = false;
   return {
-    port: (server.address() as AddressInfo).port,
-    authPath: '/v1/forward-auth',
-    jwks: f.jwks,
-    credential: (who) => ({ authorization: `Bearer ${who}` }),
+    port: Number(new URL(url).port),
+    authPath: FORWARD_AUTH_PATH,
+    jwks,
+    credential: async (who) => ({ authorization: `Bearer ${await sign(idp.privateKey, who)}` }),
     async stop() {
-      if (stopped) return;
-      stopped = true;
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-      f.cleanup();
+      if (!stopped) {
+        stopped = true;
+        child.kill('SIGTERM');
+      }
+      await exited;
+      rmSync(f.home, { recursive: true, force: true });
     },
   };
 }

@@ -1,9 +1,11 @@
 /**
- * The real gateway (issue 12, point 3): Debian's nginx with `auth_request` to Writ, in front of
- * a small node:http upstream that verifies with writ/http-guard.
+ * The real gateway (issue 12, point 3): Debian's nginx with `auth_request` to Writ's
+ * forward-auth endpoint (a `writ up --gate` child process, src/server/forward-auth.ts), in
+ * front of a small node:http upstream that verifies with writ/http-guard.
  *   - allowed: the client gets exactly the upstream's response (status, headers, body bytes);
  *     the upstream saw the writ and ran the handler once;
- *   - denied by policy: 403 from nginx, and the upstream never saw the request;
+ *   - denied by policy: 403 from nginx, and the upstream never saw the request; no
+ *     credential: 401 with the gate's challenge, never seen either;
  *   - a body through nginx (auth_request forwards none, so the writ binds `bodyDigest: null`):
  *     the upstream refuses it (bindBody default), the handler never runs;
  *   - calling the upstream directly, around nginx, without a writ: 403;
@@ -71,7 +73,7 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
 
   it('allowed: the client gets exactly the upstream response; the upstream verified the writ and ran once', async () => {
     reset();
-    const res = await fetch(`${nginx.url}/orders/7?expand=items`, { headers: writ.credential('alice') });
+    const res = await fetch(`${nginx.url}/orders/7?expand=items`, { headers: await writ.credential('alice') });
     const body = new Uint8Array(await res.arrayBuffer());
     assert.equal(res.status, 201, nginx.errorLog());
     assert.equal(res.headers.get('x-upstream'), 'orders-1');
@@ -84,7 +86,7 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
 
   it('replaying the writ header the upstream received, directly or through nginx: refused', async () => {
     reset();
-    const ok = await fetch(`${nginx.url}/orders/8`, { headers: writ.credential('alice') });
+    const ok = await fetch(`${nginx.url}/orders/8`, { headers: await writ.credential('alice') });
     assert.equal(ok.status, 201);
     const captured = arrivals[0]?.writ;
     assert.ok(captured);
@@ -93,7 +95,7 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
     assert.equal(direct.status, 403);
     assert.equal(((await direct.json()) as { error: { code: string } }).error.code, 'writ_replayed');
     // through nginx the client's own X-Writ is replaced by the one Writ issued for this request
-    const via = await fetch(`${nginx.url}/orders/8`, { headers: { ...writ.credential('alice'), [WRIT_HEADER]: captured } });
+    const via = await fetch(`${nginx.url}/orders/8`, { headers: { ...(await writ.credential('alice')), [WRIT_HEADER]: captured } });
     assert.equal(via.status, 201);
     assert.notEqual(arrivals.at(-1)?.writ, captured);
     assert.deepEqual(handled, ['GET /orders/8']);
@@ -101,19 +103,28 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
 
   it('denied by policy: 403 from nginx, and the upstream never saw the request', async () => {
     reset();
-    const res = await fetch(`${nginx.url}/orders/7`, { method: 'DELETE', headers: writ.credential('alice') });
+    const res = await fetch(`${nginx.url}/orders/7`, { method: 'DELETE', headers: await writ.credential('alice') });
     assert.equal(res.status, 403);
     await res.arrayBuffer();
-    const other = await fetch(`${nginx.url}/orders/7`, { headers: writ.credential('mallory') });
+    const other = await fetch(`${nginx.url}/orders/7`, { headers: await writ.credential('mallory') });
     assert.equal(other.status, 403);
     await other.arrayBuffer();
     assert.deepEqual(arrivals, []);
     assert.deepEqual(handled, []);
   });
 
+  it('no credential: 401 with the challenge from nginx, and the upstream never saw the request', async () => {
+    reset();
+    const res = await fetch(`${nginx.url}/orders/7`);
+    await res.arrayBuffer();
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
+    assert.deepEqual(arrivals, []);
+  });
+
   it('a body through nginx: the writ binds no body, so the upstream refuses the body (bindBody default)', async () => {
     reset();
-    const res = await fetch(`${nginx.url}/orders`, { method: 'POST', headers: { ...writ.credential('alice'), 'content-type': 'application/json' }, body: '{"qty":1000}' });
+    const res = await fetch(`${nginx.url}/orders`, { method: 'POST', headers: { ...(await writ.credential('alice')), 'content-type': 'application/json' }, body: '{"qty":1000}' });
     assert.equal(res.status, 403);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'writ_intent_mismatch');
     assert.equal(arrivals.length, 1, 'nginx allowed it and passed it on');
@@ -131,7 +142,7 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
   it('Writ stopped: nginx answers 5xx and never passes the request on', async () => {
     await writ.stop();
     reset();
-    const res = await fetch(`${nginx.url}/orders/7`, { headers: writ.credential('alice') });
+    const res = await fetch(`${nginx.url}/orders/7`, { headers: await writ.credential('alice') });
     await res.arrayBuffer();
     assert.ok(res.status >= 500 && res.status <= 599, `status ${res.status}`);
     assert.deepEqual(arrivals, []);
