@@ -93,7 +93,8 @@ describe('HTTP gate: forward-auth (nginx, Traefik, Caddy) and Envoy ext_authz HT
 
   it('a subrequest without the original method or URI is 400 request_invalid (recorded); nginx and Traefik headers that disagree too', async () => {
     const jwt = await token(g.idp);
-    for (const headers of [{ 'x-original-uri': '/ping' }, { 'x-original-method': 'GET' }, { 'x-original-method': 'GET', 'x-forwarded-method': 'POST', 'x-original-uri': '/ping' }]) {
+    const cases: Record<string, string>[] = [{ 'x-original-uri': '/ping' }, { 'x-original-method': 'GET' }, { 'x-original-method': 'GET', 'x-forwarded-method': 'POST', 'x-original-uri': '/ping' }];
+    for (const headers of cases) {
       const size = g.f.ledger.size();
       const r = await forwardAuth({ ...headers, authorization: `Bearer ${jwt}` });
       assert.equal(r.status, 400, JSON.stringify(headers));
