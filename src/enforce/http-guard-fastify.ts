@@ -13,7 +13,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { guardRefusal, guardRequest, type GuardedRequest, type HttpGuardOptions } from '../writ/http-guard.ts';
+import { guardRefusal, guardRequest, writHeader, type GuardedRequest, type HttpGuardOptions } from '../writ/http-guard.ts';
 import { parseRequestTarget } from '../writ/http-request.ts';
 
 export interface FastifyGuardOptions extends HttpGuardOptions {
@@ -59,6 +59,14 @@ async function readAtMost(payload: NodeJS.ReadableStream, max: number): Promise<
 export function installHttpGuard(app: FastifyInstance, o: FastifyGuardOptions): void {
   const max = o.maxBodyBytes ?? 1024 * 1024;
   app.addHook('preParsing', async (request, reply, payload) => {
+    const headers = request.raw.headersDistinct ?? request.headers;
+    try {
+      // no writ, or two: refused before a byte of the body is buffered for it
+      writHeader(headers);
+    } catch (err) {
+      const r = guardRefusal(err);
+      return refuse(reply, r.status, r.body.error.code, r.body.error.message, true);
+    }
     const declared = Number(request.headers['content-length'] ?? 0);
     if (Number.isFinite(declared) && declared > max) {
       return refuse(reply, 403, 'body_too_large', `the body of ${declared} bytes is over the guard's limit of ${max}`, true);
@@ -68,7 +76,7 @@ export function installHttpGuard(app: FastifyInstance, o: FastifyGuardOptions): 
     let g: GuardedRequest;
     try {
       const { path, query } = parseRequestTarget(request.originalUrl);
-      g = await guardRequest({ method: request.method.toUpperCase(), path, query, body, headers: request.raw.headersDistinct ?? request.headers }, o);
+      g = await guardRequest({ method: request.method.toUpperCase(), path, query, body, headers }, o);
     } catch (err) {
       const r = guardRefusal(err);
       return refuse(reply, r.status, r.body.error.code, r.body.error.message, false);

@@ -11,7 +11,7 @@
  *
  * Structural types only, no node:http import: writ/ stays free of Node modules (docs/architecture.md).
  */
-import { guardRefusal, guardRequest, type GuardedRequest, type HttpGuardOptions } from './http-guard.ts';
+import { guardRefusal, guardRequest, writHeader, type GuardedRequest, type HttpGuardOptions } from './http-guard.ts';
 import { parseRequestTarget } from './http-request.ts';
 import { reportOutcome } from './report-outcome.ts';
 
@@ -117,6 +117,15 @@ function refuse(res: NodeResponseLike, status: number, body: { error: { code: st
  * resolves to null. Never rejects.
  */
 export async function guardNodeRequest(req: NodeRequestLike, res: NodeResponseLike, o: NodeGuardOptions): Promise<GuardedNodeRequest | null> {
+  const headers = req.headersDistinct ?? req.headers;
+  try {
+    // no writ, or two: refused before a byte of the body is buffered for it
+    writHeader(headers);
+  } catch (err) {
+    const r = guardRefusal(err);
+    refuse(res, r.status, r.body, true);
+    return null;
+  }
   let body: Uint8Array;
   try {
     body = await readBody(req, o.maxBodyBytes ?? 1024 * 1024);
@@ -128,7 +137,7 @@ export async function guardNodeRequest(req: NodeRequestLike, res: NodeResponseLi
   let g: GuardedRequest;
   try {
     const { path, query } = parseRequestTarget(req.originalUrl ?? req.url ?? '/');
-    g = await guardRequest({ method: (req.method ?? 'GET').toUpperCase(), path, query, body, headers: req.headersDistinct ?? req.headers }, o);
+    g = await guardRequest({ method: (req.method ?? 'GET').toUpperCase(), path, query, body, headers }, o);
   } catch (err) {
     const r = guardRefusal(err);
     refuse(res, r.status, r.body, false);
@@ -141,9 +150,9 @@ export async function guardNodeRequest(req: NodeRequestLike, res: NodeResponseLi
 }
 
 function reportWhenDone(res: NodeResponseLike, g: GuardedRequest, report: NonNullable<NodeGuardOptions['report']>): void {
-  const started = Date.now();
+  const started = performance.now();
   res.once?.('finish', () => {
-    reportOutcome({ url: report.url, token: report.token, writ: g.writ, status: res.statusCode < 500 ? 'ok' : 'failed', durationMs: Date.now() - started }).catch((err: unknown) =>
+    reportOutcome({ url: report.url, token: report.token, writ: g.writ, status: res.statusCode < 500 ? 'ok' : 'failed', durationMs: Math.round(performance.now() - started) }).catch((err: unknown) =>
       report.onError?.(err instanceof Error ? err : new Error(String(err))),
     );
   });
