@@ -183,10 +183,12 @@ export async function guardRequest(r: HttpGuardRequest, o: HttpGuardOptions): Pr
       if (!(err instanceof WritVerificationError) || err.code !== 'writ_intent_mismatch') throw err;
     }
   }
+  const why = last instanceof Error ? last.message : 'the writ does not authorize this request';
   if (r.body !== null && r.body.length > 0 && (o.bindBody ?? true)) {
-    throw new WritVerificationError('writ_intent_mismatch', 'the writ does not authorize this request (method, path, query or body); a writ obtained through nginx auth_request binds no body and authorizes only a request without one, unless the guard is configured bindBody: false');
+    // the likeliest cause behind nginx: say it, since the writ itself looks right
+    throw new WritVerificationError('writ_intent_mismatch', `${why} (method, path, query or body); a writ obtained without the body (nginx auth_request) authorizes only a request without one, unless the guard is configured bindBody: false`);
   }
-  throw last instanceof Error ? last : new WritVerificationError('writ_intent_mismatch', 'the writ does not authorize this request');
+  throw last instanceof Error ? last : new WritVerificationError('writ_intent_mismatch', why);
 }
 
 /** `guardRequest` with its options fixed. */
