@@ -27,6 +27,25 @@ const inward = (folder, alsoForbidden, extra = {}) => ({
   },
 });
 
+/*
+ * The injected clock (docs/architecture.md): the core reads time only through src/clock.ts
+ * (systemClock, or the Clock it is given) or an injected `now`, never the process's own beside it.
+ * src/clock.ts itself is outside these files; a documented library default in writ/ says why
+ * with an eslint-disable comment.
+ */
+const CLOCK_MESSAGE = 'read time through the injected clock (src/clock.ts, docs/architecture.md)';
+const injectedClock = {
+  files: ['canonical', 'writ', 'tlog', 'policy', 'ledger', 'lineage', 'node'].map((f) => `src/${f}/**/*.ts`),
+  rules: {
+    'no-restricted-syntax': [
+      'error',
+      { selector: "MemberExpression[object.name='Date'][property.name='now']", message: CLOCK_MESSAGE },
+      { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: CLOCK_MESSAGE },
+      { selector: "CallExpression[callee.name='Date']", message: CLOCK_MESSAGE },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.writ/', 'coverage/'] },
   js.configs.recommended,
@@ -61,6 +80,7 @@ export default tseslint.config(
   inward('ledger', ['policy', 'lineage', 'node']),
   inward('lineage', ['policy', 'node'], { patterns: [{ group: ['pg'], message: 'lineage/ reads the ledger it is given' }] }),
   inward('node', [], { patterns: [{ group: ['pg'], message: 'node/ takes its storage as a parameter' }] }),
+  injectedClock,
   {
     files: ['bin/**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

@@ -34,3 +34,14 @@ export const systemClock: Clock = {
 export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.after(ms, resolve));
 }
+
+/**
+ * Resolves after `ms` on `clock`, for a wait somebody awaits (a decision waiting for its
+ * bundle, a call waiting for its approval): on the system clock the process stays alive
+ * meanwhile (a plain, ref'd timer; systemClock's own are unref'd), so an otherwise idle
+ * process does not exit halfway through the wait. On any other clock it is `sleep`.
+ */
+export function pause(clock: Clock, ms: number): Promise<void> {
+  if (clock === systemClock) return new Promise((resolve) => setTimeout(resolve, ms));
+  return sleep(clock, ms);
+}

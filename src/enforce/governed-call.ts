@@ -89,7 +89,7 @@ export async function begin(o: BeginOptions): Promise<Begun> {
   let d = await node.authorize(request);
   if (o.approval && d.reasons[0] === 'approval_required' && d.approvalId) {
     o.approval.onWait?.(d.approvalId);
-    await awaitApproval(o.ledger, o.approval.state, d.approvalId, { timeoutMs: o.approval.timeoutMs, now: () => o.node.now(), ...(o.approval.signal && { signal: o.approval.signal }) });
+    await awaitApproval(o.ledger, o.approval.state, d.approvalId, { timeoutMs: o.approval.timeoutMs, clock: o.node.clock, now: () => o.node.now(), ...(o.approval.signal && { signal: o.approval.signal }) });
     // approved → allow; rejected or expired → denied with approval_rejected / approval_expired
     d = await node.authorize({ ...request, approval: d.approvalId });
   }
@@ -177,7 +177,7 @@ export class GovernedCall {
       ...(o.isError !== undefined && { isError: o.isError }),
       ...(o.resultDigest !== undefined && { resultDigest: o.resultDigest }),
     };
-    this.ending = recordOutcome(this.ledger, outcome);
+    this.ending = recordOutcome(this.ledger, outcome, this.node.now());
     return this.ending;
   }
 

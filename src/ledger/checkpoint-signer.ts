@@ -13,6 +13,7 @@ import { proveTree, treeHash } from '../tlog/merkle.ts';
 import { openNote, signNote, type NoteSigner, type NoteVerifier } from '../tlog/note.ts';
 import { assertExtends, LogForkError } from './log-identity.ts';
 import type { CheckpointState, CheckpointStep, LogStore, StoredCheckpoint } from './log-store.ts';
+import { systemClock } from '../clock.ts';
 
 export class CheckpointSigner {
   readonly origin: string;
@@ -49,7 +50,7 @@ export class CheckpointSigner {
   }
 
   /** Signs a checkpoint of the store's current tree if it grew since the last one; returns the latest. */
-  sign(store: LogStore, now = new Date()): Promise<StoredCheckpoint | null> {
+  sign(store: LogStore, now = new Date(systemClock.now())): Promise<StoredCheckpoint | null> {
     return store.checkpointWith((s) => this.next(s), now);
   }
 }

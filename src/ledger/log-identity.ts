@@ -12,6 +12,7 @@
  * under that origin (`assertExtends`): same size and root, or larger and consistent. A tree
  * truncated or rewritten under the log is refused, never signed over.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
@@ -43,7 +44,7 @@ export interface LogIdentity {
 
 /** Writes `text` to `file` only if it does not exist yet, atomically (a reader never sees half a key). */
 function createOnce(file: string, text: string, mode: number): void {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
   writeFileSync(tmp, text, { mode });
   try {
     linkSync(tmp, file); // fails with EEXIST if another process made it first: theirs stands

@@ -18,6 +18,7 @@ import { proveRecord, proveTree, treeHash, type HashReader } from '../tlog/merkl
 import type { NoteSigner, NoteVerifier } from '../tlog/note.ts';
 import { formatProofFile } from '../tlog/proof-file.ts';
 import { sqliteHashReader } from './sqlite-batch.ts';
+import { systemClock } from '../clock.ts';
 
 export { LogError, type StoredCheckpoint };
 
@@ -62,7 +63,7 @@ export class SqliteLogStore implements LogStore {
   }
 
   /** The checkpoint transaction, synchronous: `step` sees the state under the write lock; what it returns is stored before COMMIT. */
-  checkpointWithSync(step: (s: CheckpointState) => CheckpointStep, now = new Date()): StoredCheckpoint | null {
+  checkpointWithSync(step: (s: CheckpointState) => CheckpointStep, now = new Date(systemClock.now())): StoredCheckpoint | null {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const out = step({ last: this.latestCheckpointSync(), size: this.sizeSync(), hashes: this.reader() });
@@ -153,7 +154,7 @@ export class TransparencyLog {
   }
 
   /** Signs a checkpoint of the current tree if it grew since the last one (the one signer, synchronously); returns the latest. */
-  checkpoint(now = new Date()): StoredCheckpoint | null {
+  checkpoint(now = new Date(systemClock.now())): StoredCheckpoint | null {
     const signer = this.checkpointSigner();
     return this.store.checkpointWithSync((s) => signer.next(s), now);
   }

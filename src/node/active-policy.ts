@@ -10,7 +10,11 @@ import type { VerifiedBundle } from '../policy/manifest.ts';
 import { PolicySourceError } from '../policy/source.ts';
 import { verifyBundle, type AuthorityTrust } from '../policy/verify-bundle.ts';
 import { BundleError, DenyError } from '../reasons.ts';
-import { RollbackError, type NodeState } from './state.ts';
+import { systemClock } from '../clock.ts';
+import { RollbackError, type BundleStore, type RevocationReader } from './state.ts';
+
+/** What the active policy needs of the node's state: the bundles, and whether a version was revoked. */
+export type PolicyState = BundleStore & Pick<RevocationReader, 'isRevoked'>;
 
 export interface ActiveBundle {
   bundle: VerifiedBundle;
@@ -56,9 +60,9 @@ function checkFloor(b: VerifiedBundle, floor: number): void {
 
 export class ActivePolicy {
   private current: ActiveBundle | null = null;
-  private readonly deps: { state: NodeState; ledger: Ledger; trust: AuthorityTrust; domain: string; now: () => Date };
+  private readonly deps: { state: PolicyState; ledger: Ledger; trust: AuthorityTrust; domain: string; now: () => Date };
 
-  constructor(deps: { state: NodeState; ledger: Ledger; trust: AuthorityTrust; domain: string; now: () => Date }) {
+  constructor(deps: { state: PolicyState; ledger: Ledger; trust: AuthorityTrust; domain: string; now: () => Date }) {
     this.deps = deps;
   }
 
@@ -190,10 +194,10 @@ export class ActivePolicy {
 }
 
 /** A recorded bundle, compiled for replay (signatures re-checked; expiry ignored: it was valid then). */
-export async function loadRecordedBundle(state: NodeState, digest: string, trust: AuthorityTrust): Promise<ActiveBundle> {
+export async function loadRecordedBundle(state: Pick<BundleStore, 'bundle'>, digest: string, trust: AuthorityTrust, now = new Date(systemClock.now())): Promise<ActiveBundle> {
   const stored = state.bundle(digest);
   if (!stored) throw new BundleError('bundle_malformed', `recorded bundle ${digest} is not in the store`);
-  const bundle = await verifyBundle(stored.bytes, { trust, now: new Date(), checkExpiry: false });
+  const bundle = await verifyBundle(stored.bytes, { trust, now, checkExpiry: false });
   if (bundle.digest !== digest) throw new BundleError('bundle_file_mismatch', `stored bundle ${digest} does not match its digest`);
   return { bundle, engine: compile(bundle) };
 }

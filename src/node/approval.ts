@@ -13,8 +13,9 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { DenyError } from '../reasons.ts';
 import { errorMessage } from '../util.ts';
 import type { SingleUseStore } from './single-use.ts';
-import type { ApprovalRecord, NodeState } from './state.ts';
+import type { ApprovalRecord, ApprovalStore } from './state.ts';
 import { WritError } from '../writ/errors.ts';
+import { pause, systemClock, type Clock } from '../clock.ts';
 
 export const DEFAULT_APPROVAL_TTL_MS = 120_000;
 
@@ -27,7 +28,7 @@ export const DEFAULT_APPROVAL_TTL_MS = 120_000;
  * files reaches).
  */
 export interface ApprovalUse {
-  state: NodeState;
+  state: ApprovalStore;
   ledger: Ledger;
   singleUse: SingleUseStore;
 }
@@ -86,11 +87,11 @@ const deciding = new Map<string, Promise<unknown>>();
  */
 export async function decideApproval(
   ledger: Ledger,
-  state: NodeState,
+  state: ApprovalStore,
   id: string,
   status: 'approved' | 'rejected' | 'expired',
   by: string,
-  now = new Date(),
+  now = new Date(systemClock.now()),
 ): Promise<ApprovalRecord> {
   const before = deciding.get(id) ?? Promise.resolve();
   const mine = before.catch(() => undefined).then(() => decideNow(ledger, state, id, status, by, now));
@@ -102,7 +103,7 @@ export async function decideApproval(
   }
 }
 
-async function decideNow(ledger: Ledger, state: NodeState, id: string, status: 'approved' | 'rejected' | 'expired', by: string, now: Date): Promise<ApprovalRecord> {
+async function decideNow(ledger: Ledger, state: ApprovalStore, id: string, status: 'approved' | 'rejected' | 'expired', by: string, now: Date): Promise<ApprovalRecord> {
   const a = state.approval(id);
   if (!a) throw new ApprovalStateError(`no approval request ${id}`);
   if (a.status !== 'pending') throw new ApprovalStateError(`approval ${id} is already ${a.status}`);
@@ -129,21 +130,30 @@ async function decideNow(ledger: Ledger, state: NodeState, id: string, status: '
 /** Waits (bounded) for a pending approval to be decided; expires it on timeout. */
 export async function awaitApproval(
   ledger: Ledger,
-  state: NodeState,
+  state: ApprovalStore,
   id: string,
-  o: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; /** governance time, for the approval's own expiry (default: now) */ now?: () => Date },
+  o: {
+    timeoutMs: number;
+    pollMs?: number;
+    signal?: AbortSignal;
+    /** the wait's own bound and its polls (default: the system clock) */
+    clock?: Clock;
+    /** governance time, for the approval's own expiry (default: the clock's) */
+    now?: () => Date;
+  },
 ): Promise<ApprovalRecord['status']> {
-  // the wait is bounded on the process clock; whether the approval expired is governance time
-  const deadline = Date.now() + o.timeoutMs;
-  const now = o.now ?? (() => new Date());
+  // the wait is bounded on the clock; whether the approval expired is governance time (the node's)
+  const clock = o.clock ?? systemClock;
+  const deadline = clock.now() + o.timeoutMs;
+  const now = o.now ?? (() => new Date(clock.now()));
   for (;;) {
     const a = state.approval(id);
     if (!a) return 'expired';
     if (a.status !== 'pending') return a.status;
-    if (Date.now() >= deadline || o.signal?.aborted || Date.parse(a.expires) <= now().getTime()) {
+    if (clock.now() >= deadline || o.signal?.aborted || Date.parse(a.expires) <= now().getTime()) {
       await decideApproval(ledger, state, id, 'expired', o.signal?.aborted ? 'cancelled' : 'timeout', now()).catch(() => undefined);
       return state.approval(id)?.status ?? 'expired';
     }
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 100));
+    await pause(clock, o.pollMs ?? 100);
   }
 }

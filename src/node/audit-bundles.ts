@@ -13,7 +13,7 @@
  *     `bundle_floor` the highest version any activation entry activated (`bundle_state_mismatch`).
  */
 import { isRecord } from '../util.ts';
-import type { NodeState } from './state.ts';
+import type { BundleStore } from './state.ts';
 import type { StateProblem } from './audit-state.ts';
 
 /**
@@ -99,7 +99,7 @@ export class BundleAudit {
   }
 
   /** After the last entry: the state's pointer and floor against the activation entries, for each domain the ledger or the caller names. */
-  finish(state: NodeState, domains: readonly string[]): StateProblem[] {
+  finish(state: Pick<BundleStore, 'activeWithFloor'>, domains: readonly string[]): StateProblem[] {
     for (const d of new Set([...this.inForce.keys(), ...domains])) {
       const last = this.inForce.get(d) ?? null;
       const { digest: active, floor } = state.activeWithFloor(d);

@@ -14,7 +14,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { canonicalUidText } from '../canonical/uid.ts';
 import { isRecord } from '../util.ts';
 import { BundleAudit } from './audit-bundles.ts';
-import type { NodeState, RevocationKind } from './state.ts';
+import type { ApprovalStore, BundleStore, RevocationKind, RevocationReader } from './state.ts';
 
 export interface StateProblem {
   kind: 'revocation_missing' | 'approval_unrecorded' | 'approval_mismatch' | 'approval_reused' | 'policy_superseded' | 'bundle_state_mismatch';
@@ -35,7 +35,7 @@ interface Recorded {
 }
 
 /** `domain`: the home's domain, checked for a bundle pointer even if the ledger activated nothing there. */
-export async function auditState(ledger: Ledger, state: NodeState, o: { domain?: string } = {}): Promise<StateProblem[]> {
+export async function auditState(ledger: Ledger, state: BundleStore & ApprovalStore & RevocationReader, o: { domain?: string } = {}): Promise<StateProblem[]> {
   const problems: StateProblem[] = [];
   const approvals = new Map<string, Recorded>();
   const bundles = new BundleAudit();

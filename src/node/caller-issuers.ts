@@ -13,6 +13,7 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { CALLER_ROLES, CallerError, type CallerRole } from './callers.ts';
+import { systemClock } from '../clock.ts';
 
 /** Asymmetric JWS algorithms only: an HMAC key would be a shared secret, and `none` is no signature. */
 export const ISSUER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
@@ -145,7 +146,7 @@ export class IssuerStore {
   private readonly stmt: { insert: StatementSync; live: StatementSync; byIssuer: StatementSync; all: StatementSync; revoke: StatementSync };
   private readonly now: () => Date;
 
-  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+  constructor(db: DatabaseSync, now: () => Date = () => new Date(systemClock.now())) {
     this.now = now;
     db.exec(SCHEMA);
     this.stmt = {

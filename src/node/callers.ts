@@ -30,6 +30,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { parseUid, uidText } from '../canonical/uid.ts';
 import { sha256Hex } from '../util.ts';
 import { WritError } from '../writ/errors.ts';
+import { systemClock } from '../clock.ts';
 
 export type CallerRole = 'authorize' | 'verify';
 export const CALLER_ROLES: readonly CallerRole[] = ['authorize', 'verify'];
@@ -175,7 +176,7 @@ export class CallerStore {
   private readonly stmt: { insert: StatementSync; live: StatementSync; liveCerts: StatementSync; all: StatementSync; revoke: StatementSync };
   private readonly now: () => Date;
 
-  constructor(db: DatabaseSync, now: () => Date = () => new Date()) {
+  constructor(db: DatabaseSync, now: () => Date = () => new Date(systemClock.now())) {
     this.now = now;
     db.exec(SCHEMA);
     // homes made before callers had audiences

@@ -1,8 +1,9 @@
 /** Evidence other than decisions: execution outcomes and revocations (docs/ledger-leaf.md). */
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
 import { DuplicateEntryError, type Ledger } from '../ledger/ledger.ts';
-import type { NodeState, RevocationKind } from './state.ts';
+import type { RevocationKind, RevocationStore } from './state.ts';
 import { WritError } from '../writ/errors.ts';
+import { systemClock } from '../clock.ts';
 
 export interface Outcome {
   jti: string;
@@ -40,7 +41,7 @@ export class DuplicateOutcomeError extends WritError {
   }
 }
 
-export async function recordOutcome(ledger: Ledger, o: Outcome, now = new Date()): Promise<number> {
+export async function recordOutcome(ledger: Ledger, o: Outcome, now = new Date(systemClock.now())): Promise<number> {
   const writ = ledger.writ(o.jti);
   if (!writ) throw new UnknownWritError(`no writ ${o.jti} was issued by this ledger`);
   const leaf = encodeLeaf({
@@ -72,9 +73,9 @@ export const REVOCATION_KINDS: readonly RevocationKind[] = ['writ', 'principal',
 /** Evidence first, then the state every verifier consults. Idempotent. */
 export async function revoke(
   ledger: Ledger,
-  state: NodeState,
+  state: RevocationStore,
   r: { kind: RevocationKind; value: string; reason: string; by: string },
-  now = new Date(),
+  now = new Date(systemClock.now()),
 ): Promise<{ ledgerIndex: number | null; created: boolean }> {
   if (state.isRevoked(r.kind, r.value)) return { ledgerIndex: null, created: false };
   const leaf = encodeLeaf({ type: 'revocation', v: LEAF_VERSION, time: now.toISOString(), kind: r.kind, value: r.value, reason: r.reason, by: r.by });

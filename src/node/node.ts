@@ -26,7 +26,8 @@ import { approvalBinding, describeDeny, inputDigest, intentOf } from './digests.
 import type { FreshnessCheck } from './freshness.ts';
 import { checkApproval } from './approval.ts';
 import { buildContext } from './context.ts';
-import type { NodeState } from './state.ts';
+import type { ApprovalStore, ConsumedStore, RevocationReader } from './state.ts';
+import { pause, systemClock, type Clock } from '../clock.ts';
 import { stateSingleUse, type SingleUseStore } from './single-use.ts';
 import { nodeVerifierOptions, type NodeVerifierOptions } from './verifier.ts';
 import { writWindow } from './request.ts';
@@ -34,12 +35,21 @@ import { writWindow } from './request.ts';
 export { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
 import { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
 
+/**
+ * What the decision path itself needs of the node's state (a NodeState has it all): approvals,
+ * the revocations, and single use when no other single-use store is given. The bundles reach
+ * it through ActivePolicy.
+ */
+export type DecisionState = ApprovalStore & RevocationReader & ConsumedStore;
+
 export class GovernanceNode {
   readonly identity: NodeIdentity;
   readonly limits: NodeLimits;
   readonly policy: ActivePolicy;
   private readonly ledger: Ledger;
-  private readonly state: NodeState;
+  private readonly state: DecisionState;
+  /** the node's clock: its timers and deadlines, and `now` unless that is given apart */
+  readonly clock: Clock;
   /** the node's clock: governance time (writ windows, expiry, approvals) */
   readonly now: () => Date;
   private readonly observers: DecisionObserver[] = [];
@@ -54,7 +64,10 @@ export class GovernanceNode {
     limits?: Partial<NodeLimits>;
     policy: ActivePolicy;
     ledger: Ledger;
-    state: NodeState;
+    state: DecisionState;
+    /** timers and deadlines (default: the system clock) and, without `now`, governance time */
+    clock?: Clock;
+    /** governance time, if not the clock's (the simulation gives each node its skewed time) */
     now?: () => Date;
     freshness?: FreshnessCheck;
     singleUse?: SingleUseStore;
@@ -66,7 +79,9 @@ export class GovernanceNode {
     this.policy = deps.policy;
     this.ledger = deps.ledger;
     this.state = deps.state;
-    this.now = deps.now ?? (() => new Date());
+    const clock = deps.clock ?? systemClock;
+    this.clock = clock;
+    this.now = deps.now ?? (() => new Date(clock.now()));
   }
 
   /**
@@ -193,7 +208,7 @@ export class GovernanceNode {
   }
 
   private async awaitPolicy(minVersion: number | undefined) {
-    const deadline = Date.now() + this.limits.minVersionWaitMs;
+    const deadline = this.clock.now() + this.limits.minVersionWaitMs;
     for (let attempt = 0; ; attempt++) {
       await this.policy.refresh({ maxAgeMs: attempt === 0 ? 100 : 0 });
       const active = this.policy.active;
@@ -201,11 +216,11 @@ export class GovernanceNode {
       const current = minVersion === undefined || active.bundle.manifest.version >= minVersion;
       // synchronize-before-authorize: with minVersion, also wait (bounded) for the beacon naming it
       if (current && (minVersion === undefined || this.staleness() === null)) return active;
-      if (current && Date.now() >= deadline) return active; // the gate then denies stale_policy
-      if (Date.now() >= deadline) {
+      if (current && this.clock.now() >= deadline) return active; // the gate then denies stale_policy
+      if (this.clock.now() >= deadline) {
         throw new DenyError('behind_min_version', `active bundle version ${active.bundle.manifest.version} is behind the requested ${minVersion}`);
       }
-      await new Promise((r) => setTimeout(r, 25));
+      await pause(this.clock, 25);
     }
   }
 

@@ -9,7 +9,7 @@ import type { EvaluationRequest } from '../policy/engine.ts';
 import type { AuthorityTrust } from '../policy/verify-bundle.ts';
 import { errorMessage, isRecord } from '../util.ts';
 import { loadRecordedBundle, type ActiveBundle } from './active-policy.ts';
-import type { NodeState } from './state.ts';
+import type { BundleStore } from './state.ts';
 
 export interface ReplayDifference {
   index: number;
@@ -36,7 +36,7 @@ interface DecisionLeaf {
 
 const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((v, i) => v === [...b].sort()[i]);
 
-export async function replayDecisions(ledger: Ledger, state: NodeState, trust: AuthorityTrust): Promise<ReplayReport> {
+export async function replayDecisions(ledger: Ledger, state: Pick<BundleStore, 'bundle'>, trust: AuthorityTrust): Promise<ReplayReport> {
   const report: ReplayReport = { decisions: 0, replayed: 0, gateDenials: 0, differences: [] };
   const bundles = new Map<string, Promise<ActiveBundle>>();
   try {

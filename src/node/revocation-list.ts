@@ -11,6 +11,7 @@ import { signTyped } from '../writ/sign-typed.ts';
 import { REVOCATION_LIST_TYP, revocationListEtag, type RevocationListClaims, type RevokedKind } from '../writ/revocation-list.ts';
 import { MAX_REVOCATION_LIST_LIFETIME_SECONDS } from '../writ/revocation-list.ts';
 import { WritError } from '../writ/errors.ts';
+import { systemClock } from '../clock.ts';
 
 /** default lifetime of a signed list: how long an executor cut off from its node can go on accepting writs */
 export const REVOCATION_LIST_TTL_SECONDS = 60;
@@ -29,11 +30,12 @@ export interface RevocationListSignerOptions {
   /** the signer's name in `iss`: a node id, or `authority:<fleet>` */
   issuer: string;
   key: { kid: string; key: CryptoKey | KeyObject };
-  /** revocations after sequence `since`, in order (NodeState.revocationsSince, or the authority's view) */
+  /** revocations after sequence `since`, in order (RevocationReader.revocationsSince, or the authority's view) */
   since: (since: number) => { seq: number; kind: RevokedKind; value: string }[];
   /** why the signer cannot vouch for its revocations now (a stale fleet node), else null: then nothing is signed */
   stale?: () => string | null;
   ttlSeconds?: number;
+  /** governance time: the list's iat and exp (default: the system clock) */
   now?: () => Date;
 }
 
@@ -75,7 +77,7 @@ export class RevocationListSigner {
       this.seq = Math.max(this.seq, r.seq);
       grew = true;
     }
-    const now = Math.floor((this.o.now?.() ?? new Date()).getTime() / 1000);
+    const now = Math.floor((this.o.now?.().getTime() ?? systemClock.now()) / 1000);
     // decided before any await: a call right after a revocation never answers the older list
     if (grew || this.signed === null || now >= this.signedAt + Math.floor(this.ttl / 2)) {
       const claims: RevocationListClaims = { v: 1, iss: this.o.issuer, seq: this.seq, iat: now, exp: now + this.ttl, entries: [...this.entries] };

@@ -6,7 +6,7 @@
  * A store that cannot tell whether a jti was used throws SingleUseUnavailableError, and
  * the verification fails closed (`single_use_unavailable`).
  */
-import type { NodeState } from './state.ts';
+import type { ConsumedStore } from './state.ts';
 import { WritError } from '../writ/errors.ts';
 
 export interface SingleUseStore {
@@ -24,7 +24,7 @@ export class SingleUseUnavailableError extends WritError {
 }
 
 /** The node's own state (SQLite): single use across every process sharing the home. */
-export function stateSingleUse(state: Pick<NodeState, 'consumeJti' | 'isJtiConsumed'>): SingleUseStore {
+export function stateSingleUse(state: ConsumedStore): SingleUseStore {
   return {
     consume: (jti, exp) => Promise.resolve(state.consumeJti(jti, exp)),
     isConsumed: (jti) => Promise.resolve(state.isJtiConsumed(jti)),

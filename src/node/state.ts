@@ -1,4 +1,4 @@
-/** What the decision path needs of persistent node state. Storage is a parameter. */
+/** What the decision path needs of persistent node state, by concern. Storage is a parameter. */
 import { WritError } from '../writ/errors.ts';
 
 export type RevocationKind = 'writ' | 'principal' | 'node' | 'bundle' | 'quarantine';
@@ -36,7 +36,8 @@ export interface StoredBundle {
   bytes: Uint8Array;
 }
 
-export interface NodeState {
+/** The policy bundles the node stored and activated, and the anti-rollback floor (active-policy.ts). */
+export interface BundleStore {
   /** highest bundle version ever activated for the domain (anti-rollback), 0 if none */
   maxActivatedVersion(domain: string): number;
   /** stores the bundle, raises the anti-rollback floor and makes it active, atomically; refuses a version not above the floor */
@@ -45,7 +46,10 @@ export interface NodeState {
   /** the active bundle's digest and the anti-rollback floor, read together (one snapshot: an activation by another process never falls between them) */
   activeWithFloor(domain: string): { digest: string | null; floor: number };
   bundle(digest: string): StoredBundle | null;
+}
 
+/** Human approval requests and their decisions (approval.ts). */
+export interface ApprovalStore {
   createApproval(a: Omit<ApprovalRecord, 'status' | 'decidedBy' | 'used'>): void;
   approval(id: string): ApprovalRecord | null;
   pendingApprovals(): ApprovalRecord[];
@@ -57,18 +61,36 @@ export interface NodeState {
   decideApproval(id: string, status: 'approved' | 'rejected' | 'expired', by: string, at: Date): boolean;
   /** marks an approved approval used; false if it was used before */
   useApproval(id: string): boolean;
+}
 
+/** Single use of writs on this node's own state (single-use.ts, stateSingleUse). */
+export interface ConsumedStore {
   /** marks a jti as used; false if it was used before */
   consumeJti(jti: string, exp: number): boolean;
   isJtiConsumed(jti: string): boolean;
+}
+
+/** The secrets with which the enforcement point that used a writ reports its outcome (server/outcome-route.ts). */
+export interface OutcomeTokenStore {
   /** a secret for the enforcement point that just used this writ, to report its outcome with (only its digest is kept) */
   issueOutcomeToken(jti: string, exp: number): string;
   outcomeTokenMatches(jti: string, token: string): boolean;
+}
 
-  revoke(kind: RevocationKind, value: string, reason: string): boolean;
+/** Reading the revocations: the gate, the lineage gate, activation, the audit and the signed revocation list. */
+export interface RevocationReader {
   isRevoked(kind: RevocationKind, value: string): boolean;
   /** every revocation known now, brought up to date once; for checking several things at one instant */
   revocations(): RevocationView;
   /** revocations created after `since` (a monotonic sequence number) */
   revocationsSince(since: number): { seq: number; kind: RevocationKind; value: string }[];
 }
+
+/** The revocations, read and added (evidence.ts revoke: the leaf first, then this). */
+export interface RevocationStore extends RevocationReader {
+  /** adds a revocation; false if it was there already */
+  revoke(kind: RevocationKind, value: string, reason: string): boolean;
+}
+
+/** All of the node's persistent state, one concern per interface above; each consumer takes only the ones it needs. */
+export interface NodeState extends BundleStore, ApprovalStore, ConsumedStore, OutcomeTokenStore, RevocationStore {}

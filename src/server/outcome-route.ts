@@ -13,7 +13,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { mayReportFor } from '../node/callers.ts';
 import { DuplicateOutcomeError, recordOutcome, UnknownWritError, type Outcome } from '../node/evidence.ts';
 import type { Decision, GovernanceNode } from '../node/node.ts';
-import type { NodeState } from '../node/state.ts';
+import type { OutcomeTokenStore } from '../node/state.ts';
 import { errorMessage, isRecord } from '../util.ts';
 import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
 import { checkCaller, type CallerAccess, type CallerCheck } from './caller-auth.ts';
@@ -36,7 +36,7 @@ export function registerOutcomeRoute(
   deps: {
     node: GovernanceNode;
     ledger: Ledger;
-    state: NodeState;
+    state: OutcomeTokenStore;
     jwks: JSONWebKeySet;
     callers: CallerAccess | null;
     refuseCaller: (reply: FastifyReply, who: Extract<CallerCheck, { ok: false }>, asked: { principal: string; action: string; resource: string }) => Promise<Decision>;
@@ -92,7 +92,7 @@ export function registerOutcomeRoute(
         ...(b.isError !== undefined && { isError: b.isError }),
         resultDigest: b.resultDigest ?? null,
         ...(reportedBy !== undefined && { reportedBy }),
-      });
+      }, node.now());
       return reply.code(201).send({ recorded: true, jti: claims.jti, ledgerIndex, ...(reportedBy !== undefined && { reportedBy }) });
     } catch (err) {
       if (err instanceof UnknownWritError) return reply.code(404).send({ error: 'unknown_writ', message: err.message });

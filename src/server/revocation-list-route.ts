@@ -12,16 +12,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { GovernanceNode } from '../node/node.ts';
 import { RevocationListSigner, type SignedRevocationList } from '../node/revocation-list.ts';
-import type { NodeState } from '../node/state.ts';
+import type { RevocationReader } from '../node/state.ts';
 import { errorMessage } from '../util.ts';
 
 /** An embedded node signs its own list with its writ key (a distinct typ: a list never passes as a writ). */
-export function embeddedRevocationList(node: GovernanceNode, state: NodeState, ttlSeconds?: number): () => Promise<SignedRevocationList> {
+export function embeddedRevocationList(node: GovernanceNode, state: Pick<RevocationReader, 'revocationsSince'>, ttlSeconds?: number): () => Promise<SignedRevocationList> {
   const signer = new RevocationListSigner({
     issuer: node.identity.nodeId,
     key: { kid: node.identity.kid, key: node.identity.privateKey },
     since: (s) => state.revocationsSince(s),
     stale: () => node.staleness(),
+    now: () => node.now(),
     ...(ttlSeconds !== undefined && { ttlSeconds }),
   });
   return () => signer.current();

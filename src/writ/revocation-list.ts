@@ -152,6 +152,7 @@ export function revokedBy(list: RevocationList, c: WritClaims): string | null {
 }
 
 /** Why this list no longer vouches at `now` (expired), or null. */
+// eslint-disable-next-line no-restricted-syntax -- writ/ is the standalone library: `now` defaults to the current time, as jose's currentDate does
 export function revocationListStaleness(list: RevocationList, now = new Date(), clockToleranceSeconds = 5): string | null {
   const t = Math.floor(now.getTime() / 1000);
   return list.claims.exp <= t - clockToleranceSeconds ? `the revocation list (version ${list.claims.seq}) expired at ${new Date(list.claims.exp * 1000).toISOString()}` : null;

@@ -160,5 +160,6 @@ export async function verifyTyped<T>(jws: unknown, o: VerifyTypedOptions<T>): Pr
     fail('payload', header);
   }
   if (!isObject(claims)) fail('payload', header);
+  // eslint-disable-next-line no-restricted-syntax -- writ/ is the standalone library: `now` defaults to the current time, as jose's currentDate does
   return o.validate(claims, { now: o.now ?? new Date(), jwk: pinned.jwk, kid: header.kid });
 }

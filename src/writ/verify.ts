@@ -145,6 +145,7 @@ export async function verifyWritAuthenticity(writ: unknown, options: Authenticit
   if (problem) throw new WritVerificationError('writ_malformed', problem);
   const claims = payload as unknown as WritClaims;
   const skew = finite(options.clockToleranceSeconds ?? 5, 'clockToleranceSeconds', 0);
+  // eslint-disable-next-line no-restricted-syntax -- writ/ is the standalone library: `now` defaults to the current time, as jose's currentDate does
   const now = Math.floor(finite((options.now ?? new Date()).getTime(), 'now', 0) / 1000);
   if (claims.nbf > now + skew) throw new WritVerificationError('writ_not_yet_valid', `writ is valid from ${claims.nbf}, now is ${now}`);
   if (claims.exp <= now - skew) throw new WritVerificationError('writ_expired', `writ expired at ${claims.exp}, now is ${now}`);
@@ -172,7 +173,7 @@ export async function verifyWrit(writ: unknown, options: VerifyWritOptions): Pro
   const given = options.revocationList;
   const list = given === undefined ? undefined : typeof given === 'function' ? given() : given;
   if (list === null) throw new WritVerificationError('stale_policy', 'this verifier holds no revocation list: it cannot know what is revoked');
-  const listStale = list ? revocationListStaleness(list, options.now ?? new Date(), options.clockToleranceSeconds ?? 5) : null;
+  const listStale = list ? revocationListStaleness(list, options.now, options.clockToleranceSeconds ?? 5) : null;
   if (listStale !== null) throw new WritVerificationError('stale_policy', `this verifier cannot prove its state is current: ${listStale}`);
   const verified = await verifyWritAuthenticity(writ, options);
   const { claims } = verified;
@@ -219,6 +220,7 @@ export function memoryJtiStore(): ConsumeJti {
   const seen = new Map<string, number>();
   let prunedAt = 0;
   return (jti, exp) => {
+    // eslint-disable-next-line no-restricted-syntax -- a process-local store of the standalone library, for executors without a clock of their own: pruning by the process's time
     const nowSec = Math.floor(Date.now() / 1000);
     // past exp plus any sane clock tolerance a writ fails its time window first, so its jti
     // can go; the scan runs at most once a second, not on every call once the map is large
