@@ -20,7 +20,8 @@ import { admissionTlsOptions } from '../src/cli/k8s.ts';
 import { readTlsOptions } from '../src/cli/tls-options.ts';
 import { WRIT_ANNOTATION } from '../src/enforce/k8s/admission.ts';
 import { projectReview } from '../src/enforce/k8s/projection.ts';
-import { createAdmissionServer } from '../src/server/admission-app.ts';
+import type { GovernanceNode } from '../src/node/node.ts';
+import { answerReview, createAdmissionServer } from '../src/server/admission-app.ts';
 import { memoryJtiStore, verifyWrit } from '../src/writ/verify.ts';
 import { CLI, fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
 import { ok, scratchDir, writ } from './cli-fixture.ts';
@@ -341,6 +342,18 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
     assert.equal(r.status, 404);
     assert.equal(f.ledger.size(), size);
   });
+});
+
+it('a node that fails (authorize rejects) is an allowed: false answer with 500, never an allow', async () => {
+  const broken = { authorize: () => Promise.reject(new Error('disk on fire')), deny: () => Promise.reject(new Error('disk on fire')) } as unknown as GovernanceNode;
+  const errors: unknown[] = [];
+  const review = podReview(pod([container(PINNED)]));
+  const r = await answerReview({ node: broken, https: {}, onError: (e) => errors.push(e) }, 'validate', review, null);
+  assert.deepEqual([r.response.uid, r.response.allowed, r.response.status?.code], [review.request.uid, false, 500]);
+  assert.match(r.response.status?.message ?? '', /internal error: disk on fire/);
+  assert.equal(errors.length, 1, 'reported');
+  const m = await answerReview({ node: broken, https: {} }, 'mutate', { nope: true }, null);
+  assert.deepEqual([m.response.allowed, m.response.status?.code, m.response.patch], [false, 500, undefined]);
 });
 
 describe('--client-ca: only the API server\'s client certificate gets an answer', () => {

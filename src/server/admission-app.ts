@@ -53,10 +53,11 @@ export interface AdmissionServerOptions {
 type Mode = 'validate' | 'mutate';
 
 /** Why a body could not be read as a review, with the code its answer carries. */
-class BodyRefused extends WritError {
+export class BodyRefused extends WritError {
   readonly status: number;
   constructor(status: number, message: string) {
     super('request_invalid', message);
+    this.name = 'BodyRefused';
     this.status = status;
   }
 }
