@@ -1,7 +1,8 @@
 /**
  * The dependency rule (docs/architecture.md) is enforced by ESLint's no-restricted-imports in
  * eslint.config.js, which `npm test` runs. This test shows the rule bites: an import running
- * the wrong way, or network I/O in the core, is an error; an inward import is not.
+ * the wrong way, or network I/O in the core, is an error; an inward import is not. And the
+ * core's clock (no-restricted-syntax): time read beside the injected clock is an error.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -11,9 +12,9 @@ import { ESLint } from 'eslint';
 const root = join(import.meta.dirname, '..');
 const eslint = new ESLint({ cwd: root });
 
-async function problems(file: string, code: string): Promise<string[]> {
+async function problems(file: string, code: string, rule = 'no-restricted-imports'): Promise<string[]> {
   const [r] = await eslint.lintText(code, { filePath: join(root, file) });
-  return (r?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+  return (r?.messages ?? []).filter((m) => m.ruleId === rule).map((m) => m.message);
 }
 
 it('an import running outward from the core, or network I/O in it, fails the lint', async () => {
@@ -48,4 +49,33 @@ it('inward imports pass', async () => {
     ['src/ledger/probe.ts', "import { createHash } from 'node:crypto';\nimport { leafHash } from '../tlog/merkle.ts';\nexport const f = [createHash, leafHash];\n"],
   ];
   for (const [file, code] of fine) assert.deepEqual(await problems(file, code), [], file);
+});
+
+it('the core reads time only through the injected clock: Date.now() or new Date() there fails the lint', async () => {
+  const wrong: [string, string][] = [
+    ['src/node/probe.ts', 'export const t = Date.now();\n'],
+    ['src/node/probe.ts', 'export const now = (): Date => new Date();\n'],
+    ['src/node/probe.ts', 'export function f(now = new Date()): number {\n  return now.getTime();\n}\n'],
+    ['src/node/probe.ts', 'export const o = { now: Date.now };\n'],
+    ['src/ledger/probe.ts', 'export const t = Date.now() + 1;\n'],
+    ['src/lineage/probe.ts', 'export const t = new Date();\n'],
+    ['src/policy/probe.ts', 'export const t = Date();\n'],
+    ['src/writ/probe.ts', 'export const t = new Date().getTime();\n'],
+    ['src/tlog/probe.ts', 'export const t = Date.now();\n'],
+    ['src/canonical/probe.ts', 'export const t = Date.now();\n'],
+  ];
+  for (const [file, code] of wrong) {
+    assert.deepEqual(await problems(file, code, 'no-restricted-syntax'), ['read time through the injected clock (src/clock.ts, docs/architecture.md)'], `${file}: ${code.split('\n')[0]} passed the lint`);
+  }
+});
+
+it('the clock itself, a date from a given time, performance.now() and the outer folders pass', async () => {
+  const fine: [string, string][] = [
+    ['src/clock.ts', 'export const now = (): number => Date.now();\nexport const date = (): Date => new Date();\n'],
+    ['src/node/probe.ts', "import { systemClock } from '../clock.ts';\nexport const f = (ms: number): Date => new Date(ms);\nexport const g = (): Date => new Date(systemClock.now());\n"],
+    ['src/ledger/probe.ts', "export const d = new Date('2026-01-01T00:00:00Z');\nexport const t = Date.parse('2026-01-01T00:00:00Z');\n"],
+    ['src/node/probe.ts', 'export const t = performance.now();\n'],
+    ['src/server/probe.ts', 'export const t = Date.now();\n'],
+  ];
+  for (const [file, code] of fine) assert.deepEqual(await problems(file, code, 'no-restricted-syntax'), [], `${file}: ${code.split('\n')[0]}`);
 });
