@@ -5,6 +5,7 @@ import { awaitApproval, decideApproval } from '../src/node/approval.ts';
 import type { AuthorizeRequest } from '../src/node/node.ts';
 import { replayDecisions } from '../src/node/replay.ts';
 import { bundleBytes, fixture, policyFolder } from './helpers.ts';
+import type { Clock } from '../src/clock.ts';
 
 const POLICY = policyFolder({
   'p.cedar': '@id("careful-write")\n@approval("required")\npermit (principal == Agent::"a1", action == Action::"tools/call", resource == Tool::"fs/write");\n@id("read")\npermit (principal, action, resource == Tool::"fs/read");\n',
@@ -46,6 +47,30 @@ describe('human approval', () => {
     assert.equal(await awaitApproval(f.ledger, f.state, b, { timeoutMs: 100, pollMs: 10 }), 'expired');
     assert.deepEqual((await f.node.authorize({ ...WRITE, approval: b })).reasons, ['approval_expired']);
     await assert.rejects(decideApproval(f.ledger, f.state, b, 'approved', 'late'), /already expired/);
+    f.cleanup();
+  });
+
+  it("the wait's bound and its polls run on the clock it is given; the approval's expiry on governance time", async () => {
+    const f = await fixture({ policyDir: POLICY, limits: { approvalTtlMs: 3600_000 } });
+    const id = (await f.node.authorize(WRITE)).approvalId as string;
+    let t = Date.now();
+    const polls: number[] = [];
+    const clock: Clock = {
+      now: () => t,
+      after(ms, run) {
+        polls.push(ms);
+        t += ms;
+        setImmediate(run);
+        return () => undefined;
+      },
+      every: () => () => undefined,
+    };
+    const started = performance.now();
+    // a ten-minute bound, long before the approval's own expiry (an hour of governance time)
+    assert.equal(await awaitApproval(f.ledger, f.state, id, { timeoutMs: 600_000, pollMs: 1000, clock, now: () => f.node.now() }), 'expired');
+    assert.ok(performance.now() - started < 30_000, 'it did not wait on the process clock');
+    assert.ok(polls.length >= 600 && polls.every((ms) => ms === 1000), 'it polled on the injected clock');
+    assert.equal(f.state.approval(id)?.decidedBy, 'timeout');
     f.cleanup();
   });
 

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { revoke } from '../src/node/evidence.ts';
-import type { AuthorizeRequest } from '../src/node/node.ts';
+import { GovernanceNode, type AuthorizeRequest } from '../src/node/node.ts';
+import type { Clock } from '../src/clock.ts';
 import { bundleBytes, DEMO_POLICY, fixture, policyFolder, type Fixture } from './helpers.ts';
 
 const READ: AuthorizeRequest = { principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"', args: { path: '/srv/a' } };
@@ -59,6 +60,35 @@ describe('fail-closed gate', () => {
     const pending = f.node.authorize({ ...READ, minVersion: 2 });
     setTimeout(() => void f.node.policy.activate(next), 30); // arrives while the decision waits (150 ms): the point of the test
     assert.equal((await pending).decision, 'allow');
+    f.cleanup();
+  });
+
+  it("minVersion: the bounded wait runs on the node's injected clock, and so does governance time when no `now` is given", async () => {
+    const f = await fixture();
+    let t = Date.now();
+    const waits: number[] = [];
+    // a clock whose timers fire at once, moving its time on: a minute's wait takes no real time
+    const clock: Clock = {
+      now: () => t,
+      after(ms, run) {
+        waits.push(ms);
+        t += ms;
+        setImmediate(run);
+        return () => undefined;
+      },
+      every: () => () => undefined,
+    };
+    const node = new GovernanceNode({ identity: f.node.identity, limits: { minVersionWaitMs: 60_000 }, policy: f.node.policy, ledger: f.ledger, state: f.state, clock });
+    assert.equal(node.now().getTime(), t, 'now is the clock\'s');
+    const started = performance.now();
+    const asked = t;
+    const d = await node.authorize({ ...READ, minVersion: 2 });
+    assert.deepEqual(d.reasons, ['behind_min_version'], d.message);
+    assert.ok(performance.now() - started < 30_000, 'the wait did not run on the process clock');
+    assert.ok(waits.length > 0 && waits.every((ms) => ms === 25), 'it polled on the injected clock');
+    assert.ok(t - asked >= 60_000, 'until the deadline on that clock');
+    const leaf = JSON.parse(new TextDecoder().decode(f.ledger.entry(d.ledgerIndex as number)?.leaf)) as { time: string };
+    assert.equal(leaf.time, new Date(asked).toISOString(), 'the decision is recorded at the clock\'s time');
     f.cleanup();
   });
 
