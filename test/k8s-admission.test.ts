@@ -19,7 +19,7 @@ import type { V1Container, V1CronJob, V1Deployment, V1Pod, V1UserInfo } from '@k
 import { admissionTlsOptions } from '../src/cli/k8s.ts';
 import { readTlsOptions } from '../src/cli/tls-options.ts';
 import { WRIT_ANNOTATION } from '../src/enforce/k8s/admission.ts';
-import { projectReview } from '../src/enforce/k8s/projection.ts';
+import { POD_BEARING_KINDS, projectReview } from '../src/enforce/k8s/projection.ts';
 import type { GovernanceNode } from '../src/node/node.ts';
 import { answerReview, createAdmissionServer } from '../src/server/admission-app.ts';
 import { memoryJtiStore, verifyWrit } from '../src/writ/verify.ts';
@@ -342,6 +342,29 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
     assert.equal(r.status, 404);
     assert.equal(f.ledger.size(), size);
   });
+});
+
+it('the webhook configurations of docs/kubernetes.md load as client-node types: failurePolicy Fail, sideEffects None, a timeout, v1 reviews, the CA bundle', async () => {
+  const { loadAllYaml, V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } = await import('@kubernetes/client-node');
+  const caBundle = readFileSync(join(dir, 'ca.pem')).toString('base64');
+  const objects = [...DOC.matchAll(/```yaml\n([\s\S]*?)```/g)].flatMap((m) => loadAllYaml((m[1] ?? '').replaceAll('${CA_BUNDLE}', caBundle)) as object[]);
+  const validating = objects.find((o) => o instanceof V1ValidatingWebhookConfiguration);
+  const mutating = objects.find((o) => o instanceof V1MutatingWebhookConfiguration);
+  assert.ok(validating && mutating, 'both configurations are on the page');
+  for (const [w, path] of [[validating.webhooks?.[0], '/validate'], [mutating.webhooks?.[0], '/mutate']] as const) {
+    assert.ok(w);
+    assert.equal(w.failurePolicy, 'Fail');
+    assert.equal(w.sideEffects, 'None');
+    assert.ok(w.timeoutSeconds !== undefined && w.timeoutSeconds >= 1 && w.timeoutSeconds <= 30);
+    assert.deepEqual(w.admissionReviewVersions, ['v1']);
+    assert.equal(w.clientConfig.service?.path, path);
+    assert.equal(Buffer.from(String(w.clientConfig.caBundle), 'base64').toString(), readFileSync(join(dir, 'ca.pem'), 'utf8'));
+    assert.ok(w.namespaceSelector?.matchExpressions?.some((e) => e.operator === 'NotIn' && e.values?.includes('writ-system')), 'Writ\'s own namespace is not gated');
+  }
+  assert.equal(mutating.webhooks?.[0]?.reinvocationPolicy, 'IfNeeded');
+  // every resource the validating webhook is sent is one whose pod spec the projection reads
+  const kindOf: Record<string, string> = { pods: '/Pod', 'pods/ephemeralcontainers': '/Pod', podtemplates: '/PodTemplate', replicationcontrollers: '/ReplicationController', deployments: 'apps/Deployment', statefulsets: 'apps/StatefulSet', daemonsets: 'apps/DaemonSet', replicasets: 'apps/ReplicaSet', jobs: 'batch/Job', cronjobs: 'batch/CronJob' };
+  for (const r of validating.webhooks?.[0]?.rules?.[0]?.resources ?? []) assert.ok(POD_BEARING_KINDS.includes(kindOf[r] ?? '?'), r);
 });
 
 it('a node that fails (authorize rejects) is an allowed: false answer with 500, never an allow', async () => {
