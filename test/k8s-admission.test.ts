@@ -7,15 +7,14 @@
  * `writ k8s admission` command itself.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:https';
-import type { V1Container, V1CronJob, V1Deployment, V1Pod, V1UserInfo } from '@kubernetes/client-node';
+import type { V1Container, V1CronJob, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { admissionTlsOptions } from '../src/cli/k8s.ts';
 import { readTlsOptions } from '../src/cli/tls-options.ts';
 import { WRIT_ANNOTATION } from '../src/enforce/k8s/admission.ts';
@@ -23,114 +22,9 @@ import { POD_BEARING_KINDS, projectReview } from '../src/enforce/k8s/projection.
 import type { GovernanceNode } from '../src/node/node.ts';
 import { answerReview, createAdmissionServer } from '../src/server/admission-app.ts';
 import { memoryJtiStore, verifyWrit } from '../src/writ/verify.ts';
-import { CLI, fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
+import { CLI, fixture, policyFolder, type Fixture } from './helpers.ts';
 import { ok, scratchDir, writ } from './cli-fixture.ts';
-
-const DOC = readFileSync(join(import.meta.dirname, '..', 'docs', 'kubernetes.md'), 'utf8');
-const POLICY = /<!-- k8s-policy -->\n```cedar\n([\s\S]*?)```/.exec(DOC)?.[1] ?? '';
-const DIGEST = `sha256:${'ab12'.repeat(16)}`;
-const PINNED = `registry.example/web@${DIGEST}`;
-
-const dir = tempDir('writ-k8s-');
-const openssl = (...args: string[]) => execFileSync('/usr/bin/openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-before(() => {
-  openssl('req', '-x509', ...newKey, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=writ-k8s-test-ca');
-  openssl('req', '-new', ...newKey, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=writ-admission.writ-system.svc');
-  execFileSync('/bin/sh', ['-c', "printf 'subjectAltName=IP:127.0.0.1,DNS:writ-admission.writ-system.svc\\nextendedKeyUsage=serverAuth\\n' > server.ext"], { cwd: dir });
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
-  // the API server's client certificate (AdmissionConfiguration kubeconfig), and one nobody issued
-  openssl('req', '-new', ...newKey, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver');
-  openssl('x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.pem', '-days', '2');
-  openssl('req', '-x509', ...newKey, '-keyout', 'rogue.key', '-out', 'rogue.pem', '-days', '2', '-subj', '/CN=kube-apiserver');
-});
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** AdmissionReview v1 as the API server sends it (the type is not in client-node: it is not an API resource). */
-interface Review<T> {
-  apiVersion: 'admission.k8s.io/v1';
-  kind: 'AdmissionReview';
-  request: {
-    uid: string;
-    kind: { group: string; version: string; kind: string };
-    resource: { group: string; version: string; resource: string };
-    subResource?: string;
-    requestKind?: { group: string; version: string; kind: string };
-    requestResource?: { group: string; version: string; resource: string };
-    name?: string;
-    namespace?: string;
-    operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
-    userInfo: V1UserInfo;
-    object?: T | null;
-    oldObject?: T | null;
-    dryRun?: boolean;
-    options?: object | null;
-  };
-}
-interface Answer {
-  apiVersion: string;
-  kind: string;
-  response: { uid: string; allowed: boolean; status?: { code: number; message: string }; patch?: string; patchType?: string; auditAnnotations?: Record<string, string> };
-}
-
-const alice: V1UserInfo = { username: 'alice', uid: '014fbff9a07c', groups: ['system:authenticated', 'dev'], extra: { 'some-key': ['v1', 'v2'] } };
-let uids = 0;
-const container = (image: string, extra: Partial<V1Container> = {}): V1Container => ({ name: `c${uids}`, image, ...extra });
-const pod = (containers: V1Container[], spec: Partial<NonNullable<V1Pod['spec']>> = {}, name = 'web'): V1Pod => ({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { app: 'web' } }, spec: { containers, ...spec },
-});
-
-/** A review of a core Pod (the documentation's example request, with a Pod as object). */
-function podReview(p: V1Pod, o: { operation?: Review<V1Pod>['request']['operation']; namespace?: string; user?: V1UserInfo; dryRun?: boolean } = {}): Review<V1Pod> {
-  const namespace = o.namespace ?? 'default';
-  const operation = o.operation ?? 'CREATE';
-  return {
-    apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
-    request: {
-      uid: `705ab4f5-6393-11e8-b7cc-42010a8000${String(++uids).padStart(2, '0')}`,
-      kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' }, requestResource: { group: '', version: 'v1', resource: 'pods' },
-      name: p.metadata?.name ?? '', namespace, operation, userInfo: o.user ?? alice,
-      object: operation === 'DELETE' ? null : { ...p, metadata: { ...p.metadata, namespace } },
-      oldObject: operation === 'CREATE' ? null : p,
-      dryRun: o.dryRun ?? false,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: operation === 'DELETE' ? 'DeleteOptions' : 'CreateOptions' },
-    },
-  };
-}
-
-function post(url: string, path: string, body: unknown, contentType = 'application/json', cert?: string): Promise<{ status: number; body: Answer }> {
-  const u = new URL(url);
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const client = cert === undefined ? {} : { cert: readFileSync(join(dir, `${cert}.pem`)), key: readFileSync(join(dir, `${cert}.key`)) };
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method: 'POST', agent: false, ca: readFileSync(join(dir, 'ca.pem')), ...client, headers: { 'content-type': contentType } }, (res) => {
-      let t = '';
-      res.setEncoding('utf8').on('data', (d: string) => (t += d));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(t) as Answer });
-        } catch (err) {
-          reject(new Error(`not JSON (${res.statusCode}): ${t.slice(0, 200)}`, { cause: err }));
-        }
-      });
-    });
-    req.on('error', reject);
-    req.end(text);
-  });
-}
-
-interface Leaf {
-  id: string;
-  request: { principal: string; action: string; resource: string; args: Record<string, unknown> };
-  input: { context: { k8s: { dryRun: boolean; user: { groups: string[] } } } } | null;
-  result: { decision: string; reasons: string[]; policies: string[] };
-}
-const leaf = (f: Fixture, i: number): Leaf => {
-  const e = f.ledger.entry(i);
-  assert.ok(e, `ledger entry ${i}`);
-  return JSON.parse(new TextDecoder().decode(e.leaf)) as Leaf;
-};
+import { DIGEST, DOC, PINNED, POLICY, container, dir, leaf, nextUid, pod, podReview, post, type Answer, type Leaf, type Review } from './k8s-fixture.ts';
 
 describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
   let f: Fixture;
@@ -213,7 +107,7 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
     const deployment: V1Deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'api' }, spec: { selector: { matchLabels: { app: 'api' } }, template: { spec: { containers: [container(PINNED, { securityContext: { privileged: true } })] } } } };
     const cron: V1CronJob = { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '@daily', jobTemplate: { spec: { template: { spec: { containers: [container('busybox:latest')], restartPolicy: 'Never' } } } } } };
     const base = podReview(pod([]));
-    const of = (obj: object, group: string, kind: string, resource: string, name: string): Review<unknown> => ({ ...base, request: { ...base.request, uid: `u-${++uids}`, kind: { group, version: 'v1', kind }, resource: { group, version: 'v1', resource }, name, object: obj } });
+    const of = (obj: object, group: string, kind: string, resource: string, name: string): Review<unknown> => ({ ...base, request: { ...base.request, uid: nextUid(), kind: { group, version: 'v1', kind }, resource: { group, version: 'v1', resource }, name, object: obj } });
     const d = await decide(of(deployment, 'apps', 'Deployment', 'deployments', 'api'));
     denied(d.answer, 'policy_forbid', 'k8s-forbid-privileged');
     assert.equal(d.leaf.request.resource, 'K8sObject::"apps/Deployment/default/api"');
