@@ -10,12 +10,11 @@ import { authoritySigningKeys, openHome, type OpenHome } from '../home/open.ts';
 import { buildBundle, readPolicyFolder } from '../policy/sign.ts';
 import { buildApp } from '../server/app.ts';
 import { homeCallerAccess } from '../server/caller-access.ts';
-import { GateConfigError, readGateConfig, type GateConfig } from '../enforce/http-gate/config.ts';
-import { HttpGate } from '../enforce/http-gate/gate.ts';
-import { startExtAuthzGrpc, type ExtAuthzServer } from '../server/ext-authz-grpc.ts';
+import type { ExtAuthzServer } from '../server/ext-authz-grpc.ts';
 import { errorMessage } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
 import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
+import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
 
 export const DEMO_POLICY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'demo', 'policy');
 
@@ -53,30 +52,20 @@ async function ensureDemoPolicy(h: OpenHome, log: (s: string) => void): Promise<
   log(`activated the demo policy (${DEMO_POLICY_DIR}) as version ${version}`);
 }
 
-/** `--gate <file>`, read before anything starts: a gate that cannot be configured is a usage error. */
-function gateConfigOf(file: string): GateConfig {
-  try {
-    return readGateConfig(file);
-  } catch (err) {
-    if (err instanceof GateConfigError) throw new CliError(`writ up: ${err.message}`, EXIT.usage);
-    throw err;
-  }
-}
-
 export function registerUp(program: Command): void {
   homeOption(
-    tlsOptions(program
+    tlsOptions(gateOption(program
       .command('up')
       .description('run the embedded governance server: HTTP API, JWKS, health, metrics, OpenAPI at /openapi.json')
       .option('--port <port>', 'TCP port', '8700')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
-      .option('--gate <file>', 'serve the HTTP gate (nginx auth_request, Traefik, Caddy, Envoy ext_authz HTTP and gRPC) with this configuration (docs/http-gateway.md)')
-      .option('--quiet', 'no request logs')),
+      .option('--quiet', 'no request logs'))),
   ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; quiet?: boolean; gate?: string } & TlsFlags) => {
     const home = homeOf(o);
     const https = readTlsOptions(o);
-    const gateConfig = o.gate === undefined ? null : gateConfigOf(o.gate);
+    // read before the home opens: a gate that cannot be configured stops here
+    const gateConfig = gateConfigOf(o.gate, 'writ up');
     const log = (s: string) => process.stderr.write(`writ: ${s}\n`);
     if (o.demo && !existsSync(paths(home).config)) {
       await initHome({ home });
@@ -87,7 +76,7 @@ export function registerUp(program: Command): void {
     if (o.demo) await ensureDemoPolicy(h, log);
     const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
-    const gate = gateConfig === null ? null : new HttpGate({ node: h.node, ledger: h.ledger, config: gateConfig });
+    const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
     const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, ...(https && { https }), ...(gate && { gate }) });
     // Every second: pick up bundles activated by other processes, and sign a checkpoint if the log grew.
     const refresh = setInterval(() => {
@@ -102,16 +91,12 @@ export function registerUp(program: Command): void {
     let grpcServer: ExtAuthzServer | null = null;
     try {
       const address = await app.listen({ port, host: o.host });
-      if (gate) log(`HTTP gate: ${address}/v1/gate/http/forward-auth (nginx, Traefik, Caddy), ${address}/v1/gate/http/ext-authz (Envoy HTTP service); ${gate.config.routes.length} route(s)`);
-      if (gate?.config.grpc) {
-        grpcServer = await startExtAuthzGrpc(gate, gate.config.grpc);
-        log(`HTTP gate: Envoy ext_authz gRPC (envoy.service.auth.v3.Authorization) on ${gate.config.grpc.host}:${grpcServer.port}`);
-      }
+      grpcServer = await startGateListeners(gate, address, log);
       log(`listening on ${address} (OpenAPI: ${address}/openapi.json); home ${home}`);
     } catch (err) {
       clearInterval(refresh);
       await app.close();
-      throw new CliError(`cannot listen on ${o.host}:${o.port}${gate?.config.grpc ? ` or the gate's gRPC ${gate.config.grpc.host}:${gate.config.grpc.port}` : ''}: ${errorMessage(err)}`, EXIT.error);
+      throw new CliError(`cannot listen on ${o.host}:${o.port}: ${errorMessage(err)}`, EXIT.error);
     }
     const stop = async () => {
       clearInterval(refresh);
