@@ -27,7 +27,9 @@ import {
   reviewUid,
   toAuthorizeRequest,
   toReviewResponse,
+  type AdmissionRequest,
   type AdmissionReviewResponse,
+  type Mapped,
 } from '../enforce/k8s/admission.ts';
 import { HTTP_SERVER_LIMITS } from './http-limits.ts';
 
@@ -106,12 +108,13 @@ export async function answerReview(o: AdmissionServerOptions, mode: Mode, body: 
   };
   try {
     if (refused) return await denyInvalid(refused.status, refused.message);
-    let mapped;
-    let review;
+    let review: AdmissionRequest;
+    let mapped: Mapped;
     try {
       review = parseReview(body);
       mapped = toAuthorizeRequest(review, o.ttlSeconds === undefined ? {} : { ttlSeconds: o.ttlSeconds });
     } catch (err) {
+      // both refuse with request_invalid (AdmissionReviewError, ProjectionError); anything else is a bug, answered below
       if (err instanceof WritError && err.code === 'request_invalid') return await denyInvalid(400, `malformed AdmissionReview: ${err.message}`);
       throw err;
     }
