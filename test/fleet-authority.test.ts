@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { BeaconClaims } from '../src/authority/beacon.ts';
-import { BUNDLE_KEY, connectFleet, kvKey } from '../src/sync/nats.ts';
+import { BUNDLE_KEY, connectFleet, kvKey } from '../src/sync/nats/connection.ts';
 import { startAuthority } from '../src/sync/authority.ts';
 import { NATS_URL, PG_URL, waitFor } from './fleet-harness.ts';
 import { bundleBytes, DEMO_POLICY, fixture } from './helpers.ts';

@@ -6,7 +6,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { GovernanceView, HealthView } from '../src/console/source.ts';
 import { buildAuthorityApp } from '../src/server/authority-app.ts';
 import { startAuthority } from '../src/sync/authority.ts';
-import { connectFleet } from '../src/sync/nats.ts';
+import { connectFleet } from '../src/sync/nats/connection.ts';
 import { NATS_URL } from './fleet-harness.ts';
 import { fixture } from './helpers.ts';
 

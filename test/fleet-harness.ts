@@ -21,7 +21,7 @@ import { authoritySigningKeys } from '../src/home/open.ts';
 import { encodeLeaf, LEAF_VERSION } from '../src/ledger/leaf.ts';
 import { buildBundle, readPolicyFolder, type SigningKey } from '../src/policy/sign.ts';
 import type { RevocationKind } from '../src/node/state.ts';
-import { connectFleet, fleetNames, kvKey, BUCKETS, type Fleet } from '../src/sync/nats.ts';
+import { connectFleet, fleetNames, kvKey, BUCKETS, type Fleet } from '../src/sync/nats/connection.ts';
 import { sha256Hex } from '../src/util.ts';
 import type { WritClaims } from '../src/writ/claims.ts';
 import { CLI, DEMO_POLICY, tempDir } from './helpers.ts';

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { issueNodeCertificate, newKeyPair } from '../src/authority/keys.ts';
 import { readConfig } from '../src/home/config.ts';
 import { authoritySigningKeys } from '../src/home/open.ts';
-import { kvKey } from '../src/sync/nats.ts';
+import { kvKey } from '../src/sync/nats/connection.ts';
 import { allowedRequest, NATS_URL, Proc, READ, sleep, TestFleet, waitFor, type FleetNodeProc } from './fleet-harness.ts';
 
 describe('fleet: node certificates over time', { timeout: 120_000 }, () => {

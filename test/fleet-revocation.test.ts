@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newKeyPair } from '../src/authority/keys.ts';
 import { signRevocation } from '../src/authority/revocation.ts';
-import { kvKey } from '../src/sync/nats.ts';
+import { kvKey } from '../src/sync/nats/connection.ts';
 import { A1, allowedRequest, CALL, decodeClaims, measurePropagation, NATS_URL, percentile, READ, TestFleet, waitFor, type FleetNodeProc } from './fleet-harness.ts';
 
 const REVOCATIONS = 10;

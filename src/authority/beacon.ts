@@ -8,7 +8,7 @@
  * policy run.
  */
 import type { CryptoKey } from 'jose';
-import { signTyped } from './signed.ts';
+import { signTyped } from '../writ/sign-typed.ts';
 
 import { BEACON_TYP, type BeaconClaims } from '../node/beacon-format.ts';
 

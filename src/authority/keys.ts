@@ -1,17 +1,13 @@
 /**
  * Authority and node keys (Ed25519). Private keys live in PKCS#8 PEM files of mode
  * 0600; public keys travel as JWKs whose kid is their RFC 7638 thumbprint.
- * A node key is usable only with a certificate: a compact JWS by an authority key
- * (typ writ-node-cert+jwt) naming the node id, its domain and its public key.
+ * A node key is usable only with a certificate (node/node-certificate.ts verifies it),
+ * which the authority issues here.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from 'jose';
-import { isRecord } from '../util.ts';
-import { verifyTyped } from '../writ/typed-jws.ts';
-import { KEY_DOMAIN, KEY_NODE } from '../writ/verify.ts';
-import { failNaming, signTyped } from './signed.ts';
-
-export const NODE_CERT_TYP = 'writ-node-cert+jwt';
+import { NODE_CERT_TYP, type NodeCertificateClaims } from '../node/node-certificate.ts';
+import { signTyped } from '../writ/sign-typed.ts';
 
 export interface KeyPair {
   kid: string;
@@ -35,42 +31,13 @@ export async function readPrivateKey(path: string): Promise<CryptoKey> {
   return importPKCS8(readFileSync(path, 'utf8'), 'Ed25519', { extractable: true });
 }
 
-export interface NodeCertificateClaims {
-  iss: string;
-  sub: string;
-  domain: string;
-  jwk: JWK;
-  iat: number;
-  exp: number;
-}
-
 export async function issueNodeCertificate(
   node: { id: string; domain: string; jwk: JWK },
   authority: { kid: string; key: CryptoKey },
   validForSeconds: number,
+  nowMs = Date.now(),
 ): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return signTyped({ domain: node.domain, jwk: node.jwk, iss: 'writ-authority', sub: node.id, iat: now, exp: now + validForSeconds }, NODE_CERT_TYP, authority);
-}
-
-/** The key a certificate certifies, as it is pinned: bound to its node and domain (verifyWrit checks both). */
-export function certifiedJwk(cert: Pick<NodeCertificateClaims, 'sub' | 'domain' | 'jwk'>): JWK {
-  const bound: Record<string, unknown> = { ...cert.jwk, [KEY_NODE]: cert.sub, [KEY_DOMAIN]: cert.domain };
-  return bound as JWK;
-}
-
-/** Verifies a node certificate against pinned authority keys; throws with a clear message. */
-export async function verifyNodeCertificate(cert: string, authorityKeys: JWK[], now = new Date()): Promise<NodeCertificateClaims> {
-  return verifyTyped(cert, {
-    typ: NODE_CERT_TYP,
-    keys: authorityKeys,
-    now,
-    fail: failNaming('node certificate', (kid) => `node certificate: signed by unknown authority key ${kid}`),
-    validate: (payload, { now: at }) => {
-      const c = payload as unknown as NodeCertificateClaims;
-      if (!isRecord(c.jwk) || typeof c.sub !== 'string' || typeof c.exp !== 'number') throw new Error('node certificate: malformed claims');
-      if (c.exp * 1000 <= at.getTime()) throw new Error(`node certificate for ${c.sub} expired`);
-      return c;
-    },
-  });
+  const now = Math.floor(nowMs / 1000);
+  const claims: NodeCertificateClaims = { domain: node.domain, jwk: node.jwk, iss: 'writ-authority', sub: node.id, iat: now, exp: now + validForSeconds };
+  return signTyped({ ...claims }, NODE_CERT_TYP, authority);
 }

@@ -1,36 +1,11 @@
 /**
- * Typed messages, signing side, and the authority's messages to the fleet (revocations,
- * approval decisions): a compact JWS by an authority key, `alg: Ed25519`, a `typ` per kind
- * of message, verified (writ/typed-jws.ts) against the pinned authority keys. One `typ` per
- * kind means a message of one kind never passes as another.
+ * Typed messages, signing side (verifying: node/authority-message.ts): the authority's
+ * messages to the fleet (revocations, approval decisions) are compact JWSs by an authority
+ * key with a `typ` per kind and the time they were signed.
  */
-import type { CryptoKey, JWK } from 'jose';
-import { TypedJwsError, verifyTyped, type TypedJwsStep } from '../writ/typed-jws.ts';
-
-export { signTyped } from '../writ/sign-typed.ts';
+import type { CryptoKey } from 'jose';
 import { signTyped } from '../writ/sign-typed.ts';
 
-export async function signByAuthority(claims: Record<string, unknown>, typ: string, key: { kid: string; key: CryptoKey }): Promise<string> {
-  return signTyped({ ...claims, iat: Math.floor(Date.now() / 1000) }, typ, key);
-}
-
-/** Fails a step of verifyTyped with a message that names `what` was being verified. */
-export function failNaming(what: string, unknownKey = (kid: string) => `${what} signed by unknown key ${kid}`): (step: TypedJwsStep, header: Readonly<Record<string, unknown>> | null) => never {
-  const problems: Record<TypedJwsStep, (h: Readonly<Record<string, unknown>> | null) => string> = {
-    shape: () => `${what}: not a compact JWS`,
-    header: () => `${what}: not a compact JWS`,
-    alg: () => `${what}: wrong alg or typ`,
-    typ: () => `${what}: wrong alg or typ`,
-    kid: (h) => unknownKey(String(h?.kid)),
-    signature: () => `${what}: signature does not verify`,
-    payload: () => `${what}: claims are not an object`,
-  };
-  return (step, header) => {
-    throw new TypedJwsError(step, problems[step](header));
-  };
-}
-
-/** The claims of a message of kind `typ` signed by one of `keys`, as `validate` returns them; throws (with `what` in the message) otherwise. */
-export async function verifyByAuthority<T>(jws: string, typ: string, keys: JWK[], what: string, validate: (claims: Record<string, unknown>) => T): Promise<T> {
-  return verifyTyped(jws, { typ, keys, validate, fail: failNaming(what) });
+export async function signByAuthority(claims: Record<string, unknown>, typ: string, key: { kid: string; key: CryptoKey }, now = Date.now()): Promise<string> {
+  return signTyped({ ...claims, iat: Math.floor(now / 1000) }, typ, key);
 }

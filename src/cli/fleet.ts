@@ -2,9 +2,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { CertificateSet } from '../authority/certificate-set.ts';
-import { issueNodeCertificate, newKeyPair, verifyNodeCertificate, writePrivateKey } from '../authority/keys.ts';
-import { signRevocation, verifyRevocation } from '../authority/revocation.ts';
+import { CertificateSet } from '../node/certificate-set.ts';
+import { issueNodeCertificate, newKeyPair, writePrivateKey } from '../authority/keys.ts';
+import { verifyNodeCertificate } from '../node/node-certificate.ts';
+import { signRevocation } from '../authority/revocation.ts';
+import { verifyRevocation } from '../node/revocation-message.ts';
 import { paths, readConfig, writeConfig, HOME_FORMAT } from '../home/config.ts';
 import { authoritySigningKeys } from '../home/open.ts';
 import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
@@ -18,7 +20,8 @@ import { homeCallerAccess } from '../server/caller-access.ts';
 import { startAuthority } from '../sync/authority.ts';
 import { startFleetNode } from '../sync/fleet-node.ts';
 import { startSequencer } from '../sync/sequencer.ts';
-import { BUNDLE_KEY, connectFleet, fleetNames, kvKey } from '../sync/nats.ts';
+import { BUNDLE_KEY, fleetNames, kvKey } from '../sync/nats/connection.ts';
+import { connectNatsBus } from '../sync/nats/bus.ts';
 import { readFleetLogVerifierKey } from '../ledger/log-identity.ts';
 import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
@@ -44,17 +47,18 @@ export async function fleetRevoke(o: { home: string; nats: string; fleet?: strin
   const [key] = await authoritySigningKeys(o.home, config);
   if (!key) throw new CliError(`${o.home} holds no authority key: revocations are signed by the authority`);
   // unreachable NATS fails the command, quickly: nothing was revoked, and nothing says it was
-  const fleet = await connectFleet(o.nats, { client: 'writ-revoke', ...(o.fleet && { fleet: o.fleet }), connectTimeoutMs: CONNECT_TIMEOUT_MS }).catch((err: unknown) => {
+  const { bus } = await connectNatsBus(o.nats, { client: 'writ-revoke', ...(o.fleet && { fleet: o.fleet }), connectTimeoutMs: CONNECT_TIMEOUT_MS }).catch((err: unknown) => {
     throw new CliError(`cannot reach the fleet ${o.fleet ?? process.env.WRIT_FLEET ?? 'writ'} at ${o.nats} (${errorMessage(err)}): nothing was revoked`);
   });
   try {
     const jws = await signRevocation({ kind: o.kind, value: o.value, reason: o.reason }, key);
     const leaf = encodeLeaf({ type: 'revocation', v: LEAF_VERSION, time: new Date().toISOString(), kind: o.kind, value: o.value, reason: o.reason, by: 'authority', signed: jws });
-    const ack = await fleet.js.publish(`${fleet.subject}.${kvKey(config.domain)}.authority`, leaf, { msgID: sha256Hex(leaf) });
-    const revision = await fleet.kv.revocations.put(kvKey(o.kind, o.value), jws);
-    return { revision, ledgerIndex: ack.seq - 1 };
+    // its evidence first: a revocation in force always has its ledger entry
+    const seq = await bus.evidence.publish(bus.evidenceSubject(config.domain, 'authority'), leaf, sha256Hex(leaf));
+    const revision = await bus.revocations.put(kvKey(o.kind, o.value), jws);
+    return { revision, ledgerIndex: seq - 1 };
   } finally {
-    await fleet.close();
+    await bus.close();
   }
 }
 
@@ -72,7 +76,7 @@ export function registerFleet(program: Command, policy: Command): void {
     const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
     const a = await startAuthority({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }), ...(o.pg && { pg: o.pg }), beaconIntervalMs: parseDuration(o.beaconInterval), beaconTtlMs: parseDuration(o.beaconTtl) });
     // from now on this home revokes fleet-wide by default and decides nothing itself (src/home/kind.ts)
-    markFleetAuthority(homeOf(o), { name: a.fleet.name, nats: o.nats });
+    markFleetAuthority(homeOf(o), { name: a.bus.name, nats: o.nats });
     const app = await buildAuthorityApp(a, { ...(o.pg && { pg: o.pg }) });
     const address = await app.listen({ port, host: o.host });
     process.stderr.write(`writ authority: publishing beacons on ${o.nats}; console on ${address}/console/ (listening on ${address})\n`);
@@ -94,7 +98,7 @@ export function registerFleet(program: Command, policy: Command): void {
     const https = readTlsOptions(o);
     const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
     const h = n.home;
-    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.fleet.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList(), ...(https && { https }) });
+    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.bus.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList(), ...(https && { https }) });
     const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
     n.advertise(address);
     process.stderr.write(`writ node ${h.config.nodeId}: listening on ${address}\n`);
@@ -117,14 +121,14 @@ export function registerFleet(program: Command, policy: Command): void {
     const b = await verifyBundle(bytes, { trust: { keys: config.authority.keys, threshold: config.authority.threshold }, now: new Date() }).catch((err: unknown) => {
       throw new CliError(`refused: ${(err as { code?: string }).code ?? 'bundle_malformed'}: ${errorMessage(err)}`);
     });
-    const fleet = await connectFleet(o.nats, { client: 'writ-push', ...(o.fleet && { fleet: o.fleet }) });
+    const { bus } = await connectNatsBus(o.nats, { client: 'writ-push', ...(o.fleet && { fleet: o.fleet }) });
     try {
-      const revision = await (await fleet.bundles(b.manifest.domain)).put(BUNDLE_KEY, bytes);
+      const revision = await (await bus.bundles(b.manifest.domain)).put(BUNDLE_KEY, bytes);
       const out = { pushed: true, domain: b.manifest.domain, version: b.manifest.version, digest: b.digest, revision, minVersion: b.manifest.version };
       if (o.json) printJson(out);
       else process.stdout.write(`pushed ${file}: domain ${out.domain}, version ${out.version}; consistency token: --min-version ${out.minVersion}\n`);
     } finally {
-      await fleet.close();
+      await bus.close();
     }
   });
 
@@ -159,24 +163,23 @@ export function registerFleet(program: Command, policy: Command): void {
       process.stdout.write(`${vkey}\n`);
       return;
     }
-    const fleet = await connectFleet(o.nats, { client: 'writ-keys', ...(o.fleet && { fleet: o.fleet }) });
+    const { bus } = await connectNatsBus(o.nats, { client: 'writ-keys', ...(o.fleet && { fleet: o.fleet }) });
     try {
+      const text = (v: Uint8Array) => new TextDecoder().decode(v);
       const certs = new CertificateSet((node) => kvKey(node));
       // every kept revision: the newest certificate of a node stands, whatever was put last
-      for await (const e of await fleet.kv.nodes.history()) {
-        if (e.operation !== 'PUT') continue;
-        const cert = await verifyNodeCertificate(e.string(), config.authority.keys).catch(() => null);
+      for (const e of await bus.certificates.list({ history: true })) {
+        const cert = await verifyNodeCertificate(text(e.value), config.authority.keys).catch(() => null);
         if (cert) certs.offer(e.key, cert);
       }
       const isolated = new Set<string>();
-      for await (const key of await fleet.kv.revocations.keys()) {
-        const e = await fleet.kv.revocations.get(key);
-        const r = e?.operation === 'PUT' ? await verifyRevocation(e.string(), config.authority.keys).catch(() => null) : null;
+      for (const e of await bus.revocations.list()) {
+        const r = await verifyRevocation(text(e.value), config.authority.keys).catch(() => null);
         if (r?.kind === 'node') isolated.add(r.value);
       }
-      printJson({ keys: certs.all().filter((c) => !isolated.has(c.node)).map((c) => c.jwk) });
+      printJson({ keys: certs.all(Date.now()).filter((c) => !isolated.has(c.node)).map((c) => c.jwk) });
     } finally {
-      await fleet.close();
+      await bus.close();
     }
   });
 

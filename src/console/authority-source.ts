@@ -10,7 +10,7 @@
 import { formatProofFile } from '../tlog/proof-file.ts';
 import { logReads, type LogStore } from '../ledger/log-store.ts';
 import type { AuthorityHandle } from '../sync/authority.ts';
-import { REPORT_STALE_MS, type FleetNodeView } from '../sync/fleet-view.ts';
+import { REPORT_STALE_MS, type FleetNodeView } from '../authority/fleet-view.ts';
 import { bundleView, type Activation, type NodeHealth } from './data.ts';
 import type { ConsoleLedger, ConsoleSource, PageName } from './source.ts';
 
@@ -64,7 +64,7 @@ export function authorityConsoleSource(a: AuthorityHandle, o: { software: string
     ...(o.ledger ? [] : ['The fleet’s ledger and lineage are shown when the authority runs with --pg (the sequencer’s PostgreSQL)']),
   ];
   return {
-    about: { role: 'authority', id: 'authority', domain: a.config.domain, fleet: a.fleet.name, software: o.software, pages, notes },
+    about: { role: 'authority', id: 'authority', domain: a.config.domain, fleet: a.bus.name, software: o.software, pages, notes },
     async governance() {
       const bundles = [...a.bundles().values()].sort((x, y) => x.manifest.domain.localeCompare(y.manifest.domain));
       const byDigest = new Map(bundles.map((b) => [b.digest, b]));

@@ -2,7 +2,8 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { readdirSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
-import { certifiedJwk, readPrivateKey, verifyNodeCertificate } from '../authority/keys.ts';
+import { readPrivateKey } from '../authority/keys.ts';
+import { certifiedJwk, verifyNodeCertificate } from '../node/node-certificate.ts';
 import { openDatabase } from '../ledger/sqlite-batch.ts';
 import { SqliteLedger } from '../ledger/sqlite-ledger.ts';
 import { TransparencyLog } from '../ledger/log.ts';
@@ -16,7 +17,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import type { FreshnessCheck } from '../node/freshness.ts';
 import { layeredSingleUse, stateSingleUse, type SingleUseStore } from '../node/single-use.ts';
 import type { AuthorityTrust } from '../policy/verify-bundle.ts';
-import { JetStreamLedger } from '../sync/jetstream-ledger.ts';
+import { BusLedger } from '../node/bus-ledger.ts';
 import { paths, readConfig, type HomeConfig } from './config.ts';
 import { fleetOnlyEvidence, homeFleet, homeKind } from './kind.ts';
 
@@ -66,7 +67,7 @@ export async function openHome(
   const now = o.now ?? (() => new Date());
   // A fleet node's key signs writs only with evidence acknowledged by the fleet's stream:
   // opened any other way, its home decides nothing (src/home/kind.ts).
-  const evidence = homeKind(home, config) === 'fleet-node' && !(o.evidence instanceof JetStreamLedger) ? fleetOnlyEvidence(o.evidence ?? ledger, home, homeFleet(config).name) : (o.evidence ?? ledger);
+  const evidence = homeKind(home, config) === 'fleet-node' && !(o.evidence instanceof BusLedger) ? fleetOnlyEvidence(o.evidence ?? ledger, home, homeFleet(config).name) : (o.evidence ?? ledger);
   const policy = new ActivePolicy({ state, ledger: evidence, trust, domain: config.domain, now });
   const node = new GovernanceNode({
     identity: { nodeId: config.nodeId, domain: config.domain, kid: config.node.kid, privateKey: await readPrivateKey(p.nodeKey), verifierKeys: jwks },

@@ -20,6 +20,10 @@ import { applyDdl } from './pg-ddl.ts';
 import { decisionKeys, leafObject } from './leaf.ts';
 import { canonicalUidText } from '../canonical/uid.ts';
 import { WritError } from '../writ/errors.ts';
+import { nextInOrder, type EvidenceMessage } from './evidence-stream.ts';
+import { systemClock } from '../clock.ts';
+
+export type { EvidenceMessage } from './evidence-stream.ts';
 
 export function pgSchema(schema: string): string {
   return `
@@ -57,18 +61,13 @@ class NeedHashes extends WritError {
   }
 }
 
-export interface EvidenceMessage {
-  seq: number;
-  subject: string;
-  leaf: Uint8Array;
-}
-
 export class PgLog implements LogStore {
   readonly schema: string;
   private readonly pool: Pool;
   readonly origin: string;
   private readonly verifier: NoteVerifier;
-  private readonly signer: CheckpointSigner | null;
+  /** the one checkpoint signer, with this log's identity (null: read-only) */
+  readonly signer: CheckpointSigner | null;
 
   /** the verifier key string, recorded in log_identity by the signer */
   private readonly verifierKey: string;
@@ -143,20 +142,14 @@ export class PgLog implements LogStore {
     throw new Error('ledger: hash prefetch did not converge');
   }
 
-  /**
-   * Appends stream messages in order, in one transaction. A message at or below the
-   * current size was applied before (a redelivery) and is skipped; one beyond it is a
-   * gap and is refused — the stream is the order, nothing may be skipped.
-   */
+  /** Appends stream messages in order (nextInOrder: redeliveries skipped, a gap refused), in one transaction. */
   async append(messages: EvidenceMessage[]): Promise<number> {
     return this.transaction(async (client) => {
       await client.query(`LOCK TABLE ${this.schema}.entries IN EXCLUSIVE MODE`);
       let next = await this.size(client);
       const known = new Map<number, Uint8Array>();
-      for (const m of messages.sort((a, b) => a.seq - b.seq)) {
+      for (const m of nextInOrder(messages, next)) {
         const idx = m.seq - 1;
-        if (idx < next) continue;
-        if (idx > next) throw new Error(`evidence stream gap: expected sequence ${next + 1}, got ${m.seq}`);
         // whatever was published is recorded; bytes that are not a JSON object are indexed as nothing
         const leaf = leafObject(m.leaf);
         const keys = leaf.type === 'decision' ? decisionKeys(leaf) : { principal: null, parent: null, session: null };
@@ -228,7 +221,7 @@ export class PgLog implements LogStore {
    * checkpoint, the size and the stored hashes (prefetched, `step` rerun until it needs no
    * more), and what it returns stored before COMMIT.
    */
-  async checkpointWith(step: (s: CheckpointState) => CheckpointStep, now = new Date()): Promise<StoredCheckpoint | null> {
+  async checkpointWith(step: (s: CheckpointState) => CheckpointStep, now = new Date(systemClock.now())): Promise<StoredCheckpoint | null> {
     return this.transaction(async (client) => {
       await client.query(`LOCK TABLE ${this.schema}.checkpoints IN EXCLUSIVE MODE`);
       const last = await this.latestCheckpoint(client);
@@ -243,7 +236,7 @@ export class PgLog implements LogStore {
   }
 
   /** Signs a checkpoint of the current tree if it grew (the one signer: proven consistent with the last signed one first). */
-  async checkpoint(now = new Date()): Promise<StoredCheckpoint | null> {
+  async checkpoint(now = new Date(systemClock.now())): Promise<StoredCheckpoint | null> {
     if (!this.signer) throw new Error('no log signing key');
     return this.signer.sign(this, now);
   }

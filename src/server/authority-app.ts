@@ -31,18 +31,18 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
     app.addHook('onClose', async () => pool.end());
     // read-only: the sequencer alone appends and signs checkpoints
     // the fleet log's own identity (not this home's local log's): src/ledger/log-identity.ts
-    const id = fleetLogKey(a.home, a.fleet.name, a.config.domain);
-    ledger = new PgLog(pool, { schema: a.fleet.name, origin: id.origin, verifier: id.verifier });
+    const id = fleetLogKey(a.home, a.bus.name, a.config.domain);
+    ledger = new PgLog(pool, { schema: a.bus.name, origin: id.origin, verifier: id.verifier });
     await ledger.init();
-    lineage = pgLineageSearch(pool, a.fleet.name);
+    lineage = pgLineageSearch(pool, a.bus.name);
     registerLogRoutes(app, { log: ledger });
   }
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
-    if (a.fleet.nc.isClosed()) return reply.code(503).send({ ready: false, reason: 'nats_closed' });
+    if (!a.bus.evidence.connected()) return reply.code(503).send({ ready: false, reason: 'nats_closed' });
     const named = Object.fromEntries([...a.current()].map(([domain, b]) => [domain, b]));
-    return { ready: true, fleet: a.fleet.name, named };
+    return { ready: true, fleet: a.bus.name, named };
   });
   app.get('/.well-known/jwks.json', async () => ({ keys: a.view.keys() }));
 

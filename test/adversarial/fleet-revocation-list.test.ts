@@ -13,7 +13,7 @@ import { newKeyPair } from '../../src/authority/keys.ts';
 import { readConfig } from '../../src/home/config.ts';
 import { authoritySigningKeys } from '../../src/home/open.ts';
 import { signRevocationList } from '../../src/node/revocation-list.ts';
-import { REVOCATION_LIST_KEY } from '../../src/sync/nats.ts';
+import { REVOCATION_LIST_KEY } from '../../src/sync/nats/connection.ts';
 import { memoryJtiStore, reportOutcome, RevocationListPoller, verifyRevocationList, verifyWrit, WritVerificationError } from '../../src/writ/verify.ts';
 import { allowedRequest, callerHeaders, decodeClaims, READ, TestFleet, waitFor, type FleetNodeProc } from '../fleet-harness.ts';
 

@@ -5,7 +5,7 @@
  * not bring a retired key back; an expired certificate counts as none.
  */
 import type { JWK } from 'jose';
-import { certifiedJwk, type NodeCertificateClaims } from './keys.ts';
+import { certifiedJwk, type NodeCertificateClaims } from './node-certificate.ts';
 
 export interface HeldCertificate {
   node: string;
@@ -37,19 +37,19 @@ export class CertificateSet {
   }
 
   /** Removes and returns the certificates expired at `now`. */
-  expire(now = Date.now()): HeldCertificate[] {
+  expire(now: number): HeldCertificate[] {
     const gone = [...this.byNode.values()].filter((c) => c.exp * 1000 <= now);
     for (const c of gone) this.byNode.delete(c.node);
     return gone;
   }
 
-  get(node: string, now = Date.now()): HeldCertificate | null {
+  get(node: string, now: number): HeldCertificate | null {
     const c = this.byNode.get(node);
     return c && c.exp * 1000 > now ? c : null;
   }
 
   /** Every valid certificate, by node id. */
-  all(now = Date.now()): HeldCertificate[] {
+  all(now: number): HeldCertificate[] {
     return [...this.byNode.values()].filter((c) => c.exp * 1000 > now).sort((a, b) => a.node.localeCompare(b.node));
   }
 }

@@ -10,16 +10,14 @@
  * measured on the authority's clock from when a report arrived, so a node's clock skew
  * cannot make it look fresh.
  */
-import { KvWatchInclude } from '@nats-io/kv';
 import type { JWK } from 'jose';
-import { CertificateSet } from '../authority/certificate-set.ts';
-import { verifyNodeCertificate } from '../authority/keys.ts';
+import { CertificateSet } from '../node/certificate-set.ts';
+import { kvKey, type BusWatch, type FleetBus } from '../node/fleet-bus.ts';
+import { verifyNodeCertificate } from '../node/node-certificate.ts';
 import type { ApprovalRecord } from '../node/state.ts';
 import { FleetStats } from '../telemetry/fleet-stats.ts';
 import { errorMessage, isRecord } from '../util.ts';
-import { drain } from './drain.ts';
-import { kvKey, type Fleet } from './nats.ts';
-import { openStatusReport, statusKid } from './status-report.ts';
+import { openStatusReport, statusKid } from '../node/status-report.ts';
 
 /** a node reports every second: after this long without one it is shown as not reporting */
 export const REPORT_STALE_MS = 3000;
@@ -130,7 +128,7 @@ const MAX_REPORT_BYTES = 256 * 1024;
 /** a report that took longer than this from signing to arrival is aged from its signing */
 const HELD_BACK_MS = 2000;
 
-export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: string) => void, clock: () => number = Date.now): Promise<FleetView> {
+export async function watchFleet(bus: FleetBus, authorityKeys: JWK[], log: (s: string) => void, clock: () => number): Promise<FleetView> {
   const certified = new CertificateSet((node) => kvKey(node));
   const reports = new Map<string, { report: StatusReport; at: number; sent: number }>();
   const stats = new FleetStats(clock);
@@ -138,13 +136,12 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
   const isolated = new Set<string>();
   const decoder = new TextDecoder();
 
-  const nw = await fleet.kv.nodes.watch({ include: KvWatchInclude.AllHistory }); // every revision: the newest certificate wins, whatever was put last
-  drain('writ authority: nodes', nw, async (e) => {
-    if (e.operation !== 'PUT') return;
-    const cert = await verifyNodeCertificate(decoder.decode(e.value), authorityKeys).catch((err: unknown) => (log(`writ authority: ignoring node certificate ${e.key}: ${errorMessage(err)}`), null));
+  // every revision: the newest certificate wins, whatever was put last
+  const nw: BusWatch = await bus.certificates.watch({ history: true }, async (e) => {
+    const cert = await verifyNodeCertificate(decoder.decode(e.value), authorityKeys, new Date(clock())).catch((err: unknown) => (log(`writ authority: ignoring node certificate ${e.key}: ${errorMessage(err)}`), null));
     if (!cert || certified.offer(e.key, cert) === 'refused') return;
     for (const f of listeners) f(cert.sub, cert.domain);
-  }, log);
+  });
 
   // A report is believed only under its node's certified key, and only if it is newer
   // than the last one believed (same boot, higher seq; or a later boot): a report put
@@ -178,10 +175,7 @@ export async function watchFleet(fleet: Fleet, authorityKeys: JWK[], log: (s: st
     const w = waiting.get(kvKey(node));
     if (w) void accept(kvKey(node), w.jws).catch(() => undefined);
   });
-  const sw = await fleet.kv.status.watch();
-  drain('writ authority: status', sw, async (e) => {
-    if (e.operation === 'PUT') await accept(e.key, decoder.decode(e.value));
-  }, log);
+  const sw = await bus.status.watch({}, (e) => accept(e.key, decoder.decode(e.value)));
 
   return {
     nodes() {

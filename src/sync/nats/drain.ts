@@ -3,7 +3,7 @@
  * the loop goes on; if the iterator itself fails, that is logged too — never an unhandled
  * rejection, never a watch that stops without a word.
  */
-import { errorMessage } from '../util.ts';
+import { errorMessage } from '../../util.ts';
 
 export function drain<T>(name: string, it: AsyncIterable<T>, f: (e: T) => Promise<void>, log: (s: string) => void): void {
   void (async () => {

@@ -1,53 +1,46 @@
 /**
- * A fleet node's evidence ledger: each leaf is published to the JetStream evidence
- * stream and append() resolves only when JetStream acknowledged it — no ack, no writ.
- * The stream sequence is the ledger index (the sequencer builds the tree in stream
- * order), so `led` is known at ack time. Publishes carry a message id (the leaf's
- * SHA-256), so a retried publish is deduplicated and keeps its first sequence.
+ * A fleet node's evidence ledger: each leaf is published to the fleet's evidence stream
+ * and append() resolves only when the stream acknowledged it — no ack, no writ. The stream
+ * sequence is the ledger index (the sequencer builds the tree in stream order), so `led`
+ * is known at ack time. Publishes carry a message id (the leaf's SHA-256), so a retried
+ * publish is deduplicated and keeps its first sequence.
  *
- * Reads (lineage lookups, outcome checks) are served from a bounded in-memory mirror
- * of what this node appended; the ledger of record is the sequencer's.
+ * Reads (lineage lookups, outcome checks) are served from a bounded in-memory mirror of
+ * what this node appended; the ledger of record is the sequencer's.
  */
 import { createHash } from 'node:crypto';
-import type { JetStreamClient } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { EvidenceStream } from '../ledger/evidence-stream.ts';
 import type { LeafType } from '../ledger/leaf.ts';
 import { DuplicateEntryError, type AppendRequest, type Ledger, type LedgerEntry, type WritIndexRow } from '../ledger/ledger.ts';
-import { kvKey } from './nats.ts';
+import { WritError } from '../writ/errors.ts';
 
 const MIRROR_LIMIT = 200_000;
 
-export class JetStreamLedger implements Ledger {
-  private readonly js: JetStreamClient;
+/** The stream is known to be unreachable: the append fails at once, and no writ is returned. */
+export class EvidenceUnavailableError extends WritError {
+  override name = 'EvidenceUnavailableError';
+  constructor(message: string) {
+    super('ledger_append_failed', message);
+  }
+}
+
+export class BusLedger implements Ledger {
+  private readonly stream: EvidenceStream;
   private readonly subject: string;
-  private readonly timeoutMs: number;
   private readonly entriesByIndex = new Map<number, LedgerEntry & { jti: string | null; decisionId: string | null }>();
   private readonly writs = new Map<string, WritIndexRow>();
   private highest = -1;
 
-  private connected = true;
-
-  constructor(js: JetStreamClient, o: { subject: string; domain: string; nodeId: string; timeoutMs?: number; nc?: NatsConnection }) {
-    this.js = js;
-    // While disconnected, appends fail at once instead of waiting out the publish timeout.
-    if (o.nc) {
-      void (async () => {
-        for await (const s of (o.nc as NatsConnection).status()) {
-          if (s.type === 'disconnect' || s.type === 'close') this.connected = false;
-          else if (s.type === 'reconnect') this.connected = true;
-        }
-      })();
-    }
-    this.subject = `${o.subject}.${kvKey(o.domain)}.${kvKey(o.nodeId)}`;
-    this.timeoutMs = o.timeoutMs ?? 2000;
+  constructor(stream: EvidenceStream, subject: string) {
+    this.stream = stream;
+    this.subject = subject;
   }
 
   async append(req: AppendRequest): Promise<number> {
     if (req.oncePerJti && req.jti && this.findByJti(req.jti, req.type).length > 0) throw new DuplicateEntryError(`a ${req.type} entry for ${req.jti} already exists`);
-    if (!this.connected) throw new Error('not connected to NATS: evidence cannot be acknowledged');
-    const msgID = createHash('sha256').update(req.leaf).digest('hex');
-    const ack = await this.js.publish(this.subject, req.leaf, { msgID, timeout: this.timeoutMs });
-    const index = ack.seq - 1;
+    if (!this.stream.connected()) throw new EvidenceUnavailableError('not connected to the fleet: evidence cannot be acknowledged');
+    const msgId = createHash('sha256').update(req.leaf).digest('hex');
+    const index = (await this.stream.publish(this.subject, req.leaf, msgId)) - 1;
     this.entriesByIndex.set(index, { index, type: req.type, leaf: req.leaf, jti: req.jti ?? null, decisionId: req.decisionId ?? null });
     if (req.writ) this.writs.set(req.writ.jti, { ...req.writ, decisionIndex: index });
     this.highest = Math.max(this.highest, index);

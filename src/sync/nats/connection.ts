@@ -1,5 +1,6 @@
 /**
- * The fleet's bus on NATS JetStream (docs/fleet.md):
+ * The NATS JetStream connection behind the fleet's bus (node/fleet-bus.ts; the adapter is
+ * ./bus.ts). What each channel is on NATS (docs/fleet.md):
  *   KV writ_bundles_<domain>  key bundle    the domain's current signed bundle (bytes): one bucket per domain
  *   KV writ_beacons       key <domain>        the newest signed beacon (compact JWS)
  *   KV writ_revocations   key <kind>.<id>     signed revocations; the bucket's revision is the revocation-list version
@@ -7,7 +8,7 @@
  *   KV writ_nodes         key <node id>       node certificates (compact JWS by the authority)
  *   KV writ_status        key <node id>       each node's signed status report (version, digest, beacon age, readiness, …)
  *   KV writ_approvals     key <node>.<id>     approval decisions signed by the authority, for the node holding the request
- *   KV writ_consumed      key <jti>           writs used, fleet-wide: created once, atomically (nats-single-use.ts); kept CONSUMED_TTL_MS
+ *   KV writ_consumed      key <jti>           writs used, fleet-wide: created once, atomically (./bus.ts); kept CONSUMED_TTL_MS
  *   stream WRIT_EVIDENCE  writ.evidence.<domain>.<node>   decision and outcome leaves; the stream
  *                         sequence is the ledger index (led = seq - 1); a node returns a writ only
  *                         after JetStream acknowledged its leaf
@@ -16,16 +17,11 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 
-export const BUCKETS = ['beacons', 'revocations', 'revocation_list', 'nodes', 'status', 'approvals', 'consumed'] as const;
-/** the key of the authority's signed revocation list in the revocation_list bucket */
-export const REVOCATION_LIST_KEY = 'list';
+import { CONSUMED_TTL_MS } from '../../node/fleet-bus.ts';
 
-/**
- * How long a consumed jti is kept fleet-wide. It must outlast every writ a node accepts:
- * a node refuses to start if its longest writ lifetime plus twice the clock skew does not fit.
- */
-export const CONSUMED_TTL_MS = 15 * 60_000;
-export const BUNDLE_KEY = 'bundle';
+export { BUNDLE_KEY, CONSUMED_TTL_MS, kvKey, REVOCATION_LIST_KEY } from '../../node/fleet-bus.ts';
+
+export const BUCKETS = ['beacons', 'revocations', 'revocation_list', 'nodes', 'status', 'approvals', 'consumed'] as const;
 
 /**
  * Names of a fleet's buckets and stream. Several fleets can share one NATS server,
@@ -54,11 +50,6 @@ export interface Fleet {
   /** where evidence is published: `<subject>.<domain>.<node>` */
   subject: string;
   close(): Promise<void>;
-}
-
-/** KV keys allow [-/_=.a-zA-Z0-9]: anything else (a Cedar UID, say) is base64url-encoded. */
-export function kvKey(...parts: string[]): string {
-  return parts.map((p) => (/^[-_=a-zA-Z0-9]+$/.test(p) ? p : `b64_${Buffer.from(p).toString('base64url')}`)).join('.');
 }
 
 export async function connectFleet(url: string, o: { fleet?: string; client?: string; /** first connection (default: the client's 20 s) */ connectTimeoutMs?: number } = {}): Promise<Fleet> {

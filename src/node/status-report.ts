@@ -9,7 +9,8 @@
  */
 import type { CryptoKey, JWK } from 'jose';
 import { compactHeader, TypedJwsError, verifyTyped } from '../writ/typed-jws.ts';
-import { failNaming, signTyped } from '../authority/signed.ts';
+import { signTyped } from '../writ/sign-typed.ts';
+import { failNaming } from './authority-message.ts';
 
 export const STATUS_TYP = 'writ-status+jwt';
 

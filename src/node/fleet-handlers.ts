@@ -1,0 +1,101 @@
+/**
+ * The steps a fleet node takes on what arrives from the bus, one named function per
+ * channel (fleet-member.ts watches the channels and calls them). Each step verifies
+ * before it changes anything; one that throws changes nothing, and the watch logs it and
+ * goes on. A step must be idempotent: a channel may deliver an entry again (a watch
+ * restarted, a node restarted on its surviving state).
+ */
+import type { JWK } from 'jose';
+import type { Ledger } from '../ledger/ledger.ts';
+import { errorMessage } from '../util.ts';
+import type { RevocationListHolder } from '../writ/revocation-poller.ts';
+import { verifyApprovalDecision } from './approval-decision-message.ts';
+import { decideApproval } from './approval.ts';
+import type { BusEntry } from './fleet-bus.ts';
+import type { FleetKeyring } from './fleet-keyring.ts';
+import type { RevocationCursor } from './fleet-member.ts';
+import type { BeaconTracker } from './freshness.ts';
+import type { GovernanceNode } from './node.ts';
+import { verifyRevocation } from './revocation-message.ts';
+import type { NodeState } from './state.ts';
+
+export interface FleetContext {
+  node: GovernanceNode;
+  state: NodeState;
+  evidence: Ledger;
+  beacons: BeaconTracker;
+  cursor: RevocationCursor;
+  authorityKeys: JWK[];
+  keyring: FleetKeyring;
+  revocationList: RevocationListHolder;
+  /** revocations are applied strictly one after the other, in revision order */
+  pendingRevocations: Promise<void>;
+  log: (s: string) => void;
+}
+
+export type FleetStep = (ctx: FleetContext, e: BusEntry) => Promise<void>;
+
+export interface FleetHandlers {
+  applyBundle: FleetStep;
+  offerBeacon: FleetStep;
+  applyRevocation: FleetStep;
+  applyApprovalDecision: FleetStep;
+  offerCertificate: FleetStep;
+  offerRevocationList: FleetStep;
+}
+
+const text = (e: BusEntry) => new TextDecoder().decode(e.value);
+
+/** A bundle: verified against the pinned authority keys, above the anti-rollback floor, activated (ActivePolicy). */
+export const applyBundle: FleetStep = async (ctx, e) => {
+  const { bundle } = await ctx.node.policy.activate(e.value);
+  ctx.log(`activated bundle ${bundle.manifest.version} (${bundle.digest})`);
+};
+
+/** A beacon: verified, kept if newer (BeaconTracker). */
+export const offerBeacon: FleetStep = async (ctx, e) => {
+  await ctx.beacons.offer(text(e));
+};
+
+/**
+ * A revocation: verified, applied to the node's state, and only then counted as applied
+ * (the cursor the beacon rule reads). Applied strictly in revision order, so the cursor
+ * never claims one that is not; one that does not verify is logged and the chain goes on.
+ * An isolated node's key leaves the keyring (its writs: writ_unknown_key).
+ */
+export const applyRevocation: FleetStep = (ctx, e) => {
+  ctx.pendingRevocations = ctx.pendingRevocations
+    .then(async () => {
+      const r = await verifyRevocation(text(e), ctx.authorityKeys);
+      ctx.state.revoke(r.kind, r.value, r.reason);
+      if (r.kind === 'node') ctx.keyring.isolate(r.value);
+      ctx.cursor.applied = Math.max(ctx.cursor.applied, e.revision);
+    })
+    .catch((err: unknown) => ctx.log(`revocation ${e.revision} refused: ${errorMessage(err)}`));
+  return ctx.pendingRevocations;
+};
+
+/** An approval decision signed at the authority's console, for a request this node holds, with the very intent shown. */
+export const applyApprovalDecision: FleetStep = async (ctx, e) => {
+  const d = await verifyApprovalDecision(text(e), ctx.authorityKeys);
+  const self = ctx.node.identity.nodeId;
+  if (d.node !== self) throw new Error(`the decision names node ${d.node}`);
+  const a = ctx.state.approval(d.id);
+  if (!a) throw new Error(`no approval request ${d.id}`);
+  if (a.status !== 'pending') return; // decided already: a replay of the channel, or decided here first
+  if (a.intent !== d.intent) throw new Error(`approval ${d.id}: the decision was made for another intent`);
+  await decideApproval(ctx.evidence, ctx.state, d.id, d.decision, 'authority-console', ctx.node.now());
+  ctx.log(`approval ${d.id} ${d.decision} at the authority's console`);
+};
+
+/** A node certificate: the keyring's rules (fleet-keyring.ts). */
+export const offerCertificate: FleetStep = async (ctx, e) => {
+  await ctx.keyring.offer(e.key, text(e));
+};
+
+/** The authority's signed revocation list: newest kept (never an older one), relayed at GET /v1/revocations. */
+export const offerRevocationList: FleetStep = async (ctx, e) => {
+  await ctx.revocationList.offer(text(e));
+};
+
+export const FLEET_HANDLERS: FleetHandlers = { applyBundle, offerBeacon, applyRevocation, applyApprovalDecision, offerCertificate, offerRevocationList };

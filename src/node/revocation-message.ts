@@ -1,0 +1,26 @@
+/**
+ * Signed revocations (docs/fleet.md), verifying side: a compact JWS (typ
+ * writ-revocation+jwt) by an authority key naming what is revoked — a writ (jti), a
+ * principal, a node, a bundle version — or a principal to quarantine. Nodes apply only
+ * revocations that verify against their pinned authority keys. Signing: authority/revocation.ts.
+ */
+import type { JWK } from 'jose';
+import type { RevocationKind } from './state.ts';
+import { verifyByAuthority } from './authority-message.ts';
+
+export const REVOCATION_TYP = 'writ-revocation+jwt';
+
+export interface RevocationClaims {
+  v: 1;
+  kind: RevocationKind;
+  value: string;
+  reason: string;
+  iat: number;
+}
+
+export async function verifyRevocation(jws: string, keys: JWK[]): Promise<RevocationClaims> {
+  return verifyByAuthority(jws, REVOCATION_TYP, keys, 'revocation', (c) => {
+    if (c.v !== 1 || typeof c.kind !== 'string' || typeof c.value !== 'string') throw new Error('revocation claims are malformed');
+    return c as unknown as RevocationClaims;
+  });
+}

@@ -1,0 +1,12 @@
+/** The sequencer's HTTP API: the fleet log, with the one set of log routes (checkpoint, entries, proofs, C2SP tiles). */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { LogStore } from '../ledger/log-store.ts';
+import { installJsonErrors } from './errors.ts';
+import { registerLogRoutes } from './log-routes.ts';
+
+export function buildSequencerApp(log: LogStore): FastifyInstance {
+  const app = Fastify({ logger: false });
+  installJsonErrors(app);
+  registerLogRoutes(app, { log });
+  return app;
+}
