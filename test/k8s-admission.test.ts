@@ -182,6 +182,13 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
     assert.equal((await decide(podReview(annotated, { operation: 'DELETE' }), '/mutate')).answer.patch, undefined);
   });
 
+  it('--ttl sets the lifetime of the writs issued', async () => {
+    const r = await answerReview({ node: f.node, https: {}, ttlSeconds: 120 }, 'mutate', podReview(pod([container(PINNED)])), null);
+    const value = (JSON.parse(Buffer.from(r.response.patch ?? '', 'base64').toString('utf8')) as { value: Record<string, string> }[])[0]?.value ?? {};
+    const claims = JSON.parse(Buffer.from((value[WRIT_ANNOTATION] ?? '').split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat: number; exp: number };
+    assert.equal(claims.exp - claims.iat, 120);
+  });
+
   it('malformed reviews are answered allowed: false with a reason and recorded, never a crash; the next review is served', async () => {
     const good = podReview(pod([container(PINNED)]));
     const cases: [string, unknown, number, RegExp, string?][] = [
