@@ -108,8 +108,8 @@ describe('fleet simulation (deterministic, seeded)', { timeout: 600_000 }, () =>
   // (test/sim/world.ts MUTATIONS) and asserts that the simulator catches it.
   const NEGATIVE: { mutation: Mutation; invariant: number; within: number; what: string }[] = [
     { mutation: 'no-freshness', invariant: 1, within: 20, what: 'nodes built without their BeaconTracker' },
-    { mutation: 'early-revocation-ack', invariant: 2, within: 200, what: 'the authority calls a revocation fleet-wide on the first ack' },
-    { mutation: 'ack-before-durable', invariant: 3, within: 200, what: 'the sequencer acks before its write is durable' },
+    { mutation: 'applied-before-revoked', invariant: 2, within: 200, what: "the node's revocation step counts a revocation applied without applying it" },
+    { mutation: 'writ-before-evidence', invariant: 3, within: 200, what: "the node's evidence ledger takes an unacknowledged append as done" },
     { mutation: 'lossy-disk-no-proof', invariant: 4, within: 50, what: 'the sequencer loses its tail on a crash and signs without a consistency proof' },
   ];
   for (const n of NEGATIVE) {

@@ -17,7 +17,8 @@ export class MemoryLogStore implements SequencerStore {
   private readonly hashes = new Map<number, Uint8Array>();
   private readonly stored: StoredCheckpoint[] = [];
 
-  private readonly reader: HashReader = (indexes) =>
+  /** the stored hashes, read synchronously (the Merkle code's reader; tests prove against it directly) */
+  readonly reader: HashReader = (indexes) =>
     indexes.map((i) => {
       const h = this.hashes.get(i);
       if (!h) throw new Error(`ledger: stored hash ${i} is missing`);
@@ -26,6 +27,15 @@ export class MemoryLogStore implements SequencerStore {
 
   async size(): Promise<number> {
     return this.leaves.length;
+  }
+
+  /** synchronous reads, for tests */
+  get length(): number {
+    return this.leaves.length;
+  }
+
+  leafAt(index: number): Uint8Array | null {
+    return this.leaves[index]?.leaf ?? null;
   }
 
   async append(messages: EvidenceMessage[]): Promise<number> {

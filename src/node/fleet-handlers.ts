@@ -7,6 +7,7 @@
  */
 import type { JWK } from 'jose';
 import type { Ledger } from '../ledger/ledger.ts';
+import { BundleError } from '../reasons.ts';
 import { errorMessage } from '../util.ts';
 import type { RevocationListHolder } from '../writ/revocation-poller.ts';
 import { verifyApprovalDecision } from './approval-decision-message.ts';
@@ -30,6 +31,8 @@ export interface FleetContext {
   revocationList: RevocationListHolder;
   /** revocations are applied strictly one after the other, in revision order */
   pendingRevocations: Promise<void>;
+  /** a bundle whose activation could not be recorded, to try again (applyBundle) */
+  retryBundle: BusEntry | null;
   log: (s: string) => void;
 }
 
@@ -46,10 +49,22 @@ export interface FleetHandlers {
 
 const text = (e: BusEntry) => new TextDecoder().decode(e.value);
 
-/** A bundle: verified against the pinned authority keys, above the anti-rollback floor, activated (ActivePolicy). */
+/**
+ * A bundle: verified against the pinned authority keys, above the anti-rollback floor,
+ * activated (ActivePolicy). An activation whose record could not be appended (the evidence
+ * stream did not answer) changed nothing and is retried (`retryBundle`, fleet-member.ts):
+ * the channel delivers each bundle once, and a node left on the previous one would stay
+ * stale until the next push (found by the simulation, which runs this step).
+ */
 export const applyBundle: FleetStep = async (ctx, e) => {
-  const { bundle } = await ctx.node.policy.activate(e.value);
-  ctx.log(`activated bundle ${bundle.manifest.version} (${bundle.digest})`);
+  ctx.retryBundle = null; // a newer delivery (or this retry) supersedes it
+  try {
+    const { bundle } = await ctx.node.policy.activate(e.value);
+    ctx.log(`activated bundle ${bundle.manifest.version} (${bundle.digest})`);
+  } catch (err) {
+    if (err instanceof BundleError && err.code === 'ledger_append_failed') ctx.retryBundle = e;
+    throw err;
+  }
 };
 
 /** A beacon: verified, kept if newer (BeaconTracker). */

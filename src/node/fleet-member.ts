@@ -11,7 +11,8 @@
  *   revocationList  the authority's signed list, relayed to executors  offerRevocationList
  * Evidence goes to the bus's stream (bus-ledger.ts) and is acknowledged before a writ is
  * returned; single use is the bus's create-once store (bus-single-use.ts). Every
- * `reportIntervalMs` the node signs its status and puts it in the status channel.
+ * `reportIntervalMs` the node signs its status and puts it in the status channel, and
+ * retries a bundle whose activation could not be recorded.
  *
  * Storage, transport and time are parameters: the shipped `writ node` runs this over NATS
  * (sync/fleet-node.ts), the deterministic simulation over its simulated bus and clock.
@@ -19,6 +20,7 @@
 import type { JWK } from 'jose';
 import type { Clock } from '../clock.ts';
 import type { Ledger } from '../ledger/ledger.ts';
+import { errorMessage } from '../util.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { revocationListStaleness, type RevocationList } from '../writ/revocation-list.ts';
 import { RevocationListHolder } from '../writ/revocation-poller.ts';
@@ -106,8 +108,9 @@ export async function joinFleet(o: FleetMemberOptions): Promise<FleetMember> {
     cursor: o.cursor,
     authorityKeys: o.authorityKeys,
     keyring: new FleetKeyring(node.identity.verifierKeys, { self: nodeId, authorityKeys: o.authorityKeys, isIsolated: (n) => state.isRevoked('node', n), now: () => clock.now(), log }),
-    revocationList: new RevocationListHolder({ keys: { keys: o.authorityKeys }, issuer: `authority:${bus.name}` }),
+    revocationList: new RevocationListHolder({ keys: { keys: o.authorityKeys }, issuer: `authority:${bus.name}`, now: () => node.now() }),
     pendingRevocations: Promise.resolve(),
+    retryBundle: null,
     log: (s) => log(`writ node ${nodeId}: ${s}`),
   };
   await bus.certificates.put(kvKey(nodeId), o.certificate);
@@ -172,7 +175,11 @@ export async function joinFleet(o: FleetMemberOptions): Promise<FleetMember> {
     const jws = await signStatusReport(report(), node.identity.privateKey, node.identity.kid);
     await bus.status.put(kvKey(nodeId), jws);
   };
-  const stopReports = clock.every(o.reportIntervalMs ?? 1000, () => void sendReport().catch(() => undefined));
+  const stopReports = clock.every(o.reportIntervalMs ?? 1000, () => {
+    void sendReport().catch(() => undefined);
+    const retry = ctx.retryBundle;
+    if (retry) void handlers.applyBundle(ctx, retry).catch((err: unknown) => ctx.log(`bundle (retry): ${errorMessage(err)}`));
+  });
 
   return {
     appliedRevocations: () => o.cursor.applied,

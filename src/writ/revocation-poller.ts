@@ -31,6 +31,8 @@ export interface RevocationListHolderOptions {
   keys: JSONWebKeySet;
   /** when given, the list must be issued by exactly this signer */
   issuer?: string;
+  /** the time a list is judged at (default: the system clock); a node passes its governance time */
+  now?: () => Date;
 }
 
 /** The newest verified list; an older one offered later is refused (no rollback). */
@@ -47,7 +49,7 @@ export class RevocationListHolder {
 
   /** Offers a list (a poll's body, a file, a message on the fleet bus): kept only if it verifies and is not older than the held one. */
   async offer(jws: string): Promise<RevocationList> {
-    const list = await verifyRevocationList(jws, { keys: this.trust.keys, ...(this.trust.issuer !== undefined && { issuer: this.trust.issuer }) });
+    const list = await verifyRevocationList(jws, { keys: this.trust.keys, ...(this.trust.issuer !== undefined && { issuer: this.trust.issuer }), ...(this.trust.now && { now: this.trust.now() }) });
     const h = this.held;
     if (h !== null && (list.claims.seq < h.claims.seq || (list.claims.seq === h.claims.seq && list.claims.iat < h.claims.iat))) {
       throw new Error(`revocation list version ${list.claims.seq} (signed ${list.claims.iat}) is older than the held version ${h.claims.seq} (signed ${h.claims.iat}): refused`);

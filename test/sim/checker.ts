@@ -16,19 +16,21 @@
  *     b. B names exactly P (version and digest);
  *     c. P.version ≥ F (never lower than a version N activated before);
  *     d. P is a bundle the authority really published under that version (domain, digest);
- *     e. P was the authority's current bundle at some true time in (T − TTL − maxSkew, T]
+ *     e. the shipped authority had named P current at some true time in (T − TTL − 1 s − maxSkew, T]
  *        — the global staleness bound implied by (a) and (b): B was issued at authority
- *        time ≥ B.exp − TTL > c/1000 − TTL ≥ (T − maxSkew)/1000 − TTL, and named P then;
+ *        time t with B.exp = ⌈(t + TTL)/1000⌉, so t > B.exp·1000 − TTL − 1 s > c − TTL − 1 s
+ *        ≥ T − maxSkew − TTL − 1 s, and named P then (when it named what: its bundle history);
  *     f. A ≥ B.revocations.version (every revocation B speaks of is applied on N);
  *     g. P had not expired at N's clock; the writ's iat is ⌊c / 1000⌋ (the gate used N's own clock).
  *     Also: a bundle activation that succeeds is above F (a rollback is never accepted),
  *     a forged bundle is never activated and a forged beacon never accepted.
- * (2) Revocation. Let S be the step at which the authority received the last node's
- *     ack of revocation r ("acknowledged fleet-wide"). No allow whose gate ran after S
+ * (2) Revocation. Let S be the step at which the shipped authority's fleet view first held,
+ *     from every node, a signed status report whose applied revocation-list version covers
+ *     revocation r ("acknowledged fleet-wide"). No allow whose gate ran after S
  *     names r's principal (or has r's writ as parent or ancestor); no enforcement-point
  *     verification after S accepts a writ r covers.
- * (3) Evidence. Every returned writ's `led` is an index of the sequencer's log, and the
- *     leaf there is byte for byte the decision leaf the node sent: a decision, allow,
+ * (3) Evidence. Every returned writ's `led` is an index the evidence stream acknowledged to
+ *     the node, and the leaf at `led` in the sequencer's log is byte for byte the leaf the node sent: a decision, allow,
  *     this jti, this node, this policy. At the end (after crashes), still so, and each
  *     such leaf is proven included in the final signed checkpoint.
  * (4) Checkpoints. Every checkpoint the sequencer signs verifies as a signed note with
@@ -45,10 +47,12 @@ import { openNote } from '../../src/tlog/note.ts';
 import type { AuthorizeRequest, Decision } from '../../src/node/node.ts';
 import { errorMessage } from '../../src/util.ts';
 import type { WritClaims } from '../../src/writ/claims.ts';
-import type { SimAuthority } from './authority.ts';
+import type { FleetView } from '../../src/authority/fleet-view.ts';
+import type { EvidenceMessage } from '../../src/ledger/evidence-stream.ts';
 import type { SimNode } from './node.ts';
+import type { SimOperator } from './operator.ts';
 import { LOG_VERIFIER, type SignedCheckpoint, type SimSequencer } from './sequencer.ts';
-import { BEACON_TTL_S, DOMAIN, type NodeId, type World } from './world.ts';
+import { BEACON_TTL_MS, DOMAIN, type NodeId, type World } from './world.ts';
 
 export interface Violation {
   /** 1–4: the invariant; 0: the simulator itself failed (an exception escaped a task) */
@@ -96,7 +100,7 @@ const MAX_VIOLATIONS = 20;
 
 export class Checker {
   private readonly world: World;
-  private readonly authority: SimAuthority;
+  private readonly operator: SimOperator;
   private readonly seq: SimSequencer;
   private readonly maxSkewMs: number;
   readonly violations: Violation[] = [];
@@ -107,9 +111,13 @@ export class Checker {
   private readonly checkpoints: { size: number; root: Uint8Array }[] = [];
   readonly counts = { allow: 0, deny: 0, activations: 0, refusals: 0, verified: 0, checkpoints: 0 };
 
-  constructor(world: World, authority: SimAuthority, seq: SimSequencer, maxSkewMs: number) {
+  /** the evidence stream as the bus holds it */
+  private readonly stream: () => readonly EvidenceMessage[];
+
+  constructor(world: World, operator: SimOperator, seq: SimSequencer, stream: () => readonly EvidenceMessage[], maxSkewMs: number) {
     this.world = world;
-    this.authority = authority;
+    this.stream = stream;
+    this.operator = operator;
     this.seq = seq;
     this.maxSkewMs = maxSkewMs;
   }
@@ -142,7 +150,7 @@ export class Checker {
       time: this.world.now(),
       clockMs: n.clock().getTime(),
       beacon: p.tracker.beacon,
-      applied: n.appliedRevocations(),
+      applied: p.cursor.applied,
       floor: this.floor(n.id),
     };
   }
@@ -165,16 +173,34 @@ export class Checker {
     this.floors.set(node, Math.max(floor, version));
   }
 
-  /** A refused activation; `inFlight`: an activation of this or a newer version was under way on the node. */
-  onRefused(node: NodeId, version: number, why: string, code: string, inFlight: boolean): void {
+  /** A refused activation (a node's bundle watch applies one at a time: none is ever in flight beside it). */
+  onRefused(node: NodeId, version: number, why: string, code: string): void {
     this.counts.refusals++;
-    if (why !== 'forged' && why !== 'rollback' && code === 'bundle_rollback' && version > this.floor(node) && !inFlight) {
+    if (why !== 'forged' && why !== 'rollback' && code === 'bundle_rollback' && version > this.floor(node)) {
       this.finding('activation-refused-after-failed-record', `${node} refuses v${version} as a rollback though it never activated it (an activation whose record failed raised the floor)`, node);
     }
   }
 
-  onForgedBeaconOffered(n: SimNode, forgedSeq: number): void {
-    if (n.p.tracker.beacon?.seq === forgedSeq) this.violation(1, `${n.id} accepted a beacon signed by an untrusted key`);
+  onForgedBeaconOffered(n: SimNode, forged: string): void {
+    // forged beacons carry sequence numbers near 2^53 (operator.ts): one held means one was accepted
+    const b = n.p.tracker.beacon;
+    if (b && b.seq > Number.MAX_SAFE_INTEGER - 1_000_000) this.violation(1, `${n.id} accepted a beacon signed by an untrusted key (${forged.length} bytes)`);
+  }
+
+  /**
+   * After every step: a revocation is acknowledged fleet-wide once the authority's view of
+   * the fleet (the shipped FleetView, believing only signed reports) holds, from every node,
+   * a status report whose applied revocation-list version reaches its revision.
+   */
+  updateAcks(view: FleetView, nodes: readonly NodeId[]): void {
+    const reports = new Map(view.nodes().map((v) => [v.node, v.report?.revocations ?? 0]));
+    for (const r of this.operator.revocations) {
+      if (r.fleetAckedStep !== null || r.revision === null) continue;
+      if (nodes.every((id) => (reports.get(id) ?? 0) >= (r.revision as number))) {
+        r.fleetAckedStep = this.world.step();
+        this.world.trace(`revocation ${r.revision} acknowledged fleet-wide`);
+      }
+    }
   }
 
   /** After anything that may change a node's active bundle: is it below a version the node activated? */
@@ -201,14 +227,14 @@ export class Checker {
     const at = `${n.id} allow ${c.sub} (gate at step ${snap.step})`;
     this.checkFresh(at, snap, c);
     this.checkRevocations(at, snap, c.sub, c.lin.parent);
-    const leaf = n.p.ledger.acked.get(c.led);
+    const leaf = n.p.acked.get(c.led);
     if (d.ledgerIndex !== c.led) this.violation(3, `${at}: writ led ${c.led} differs from the decision's ledger index ${d.ledgerIndex}`);
     if (!leaf) {
       this.violation(3, `${at}: writ led ${c.led} was never acked to this node`);
       return;
     }
     const issued: IssuedWrit = { writ: d.writ, claims: c, args: req.args, node: n.id, step: snap.step, leaf };
-    this.checkEvidence(at, issued);
+    this.checkEvidence(at, issued, 'stream');
     this.writs.push(issued);
     this.byJti.set(c.jti, issued);
     if (c.pol.version > snap.floor) {
@@ -226,11 +252,13 @@ export class Checker {
       this.violation(1, `${at} under v${P.version} while its newest beacon names v${B.bundle?.version ?? 'none'}`);
     }
     if (P.version < snap.floor) this.violation(1, `${at} under v${P.version}, below v${snap.floor} activated before (rollback)`);
-    const pub = this.authority.byVersion(P.version);
-    if (!pub || pub.digest !== P.digest || P.domain !== DOMAIN) return this.violation(1, `${at} under a bundle the authority never published (v${P.version} ${P.digest})`);
-    const bound = BEACON_TTL_S * 1000 + this.maxSkewMs;
-    if (pub.from > snap.time || (pub.to !== null && pub.to <= snap.time - bound)) {
-      this.violation(1, `${at} under v${P.version}, not current at the authority since t=${pub.to} (> ${bound} ms before the gate at t=${snap.time})`);
+    const pub = this.operator.byVersion(P.version);
+    if (!pub || pub.digest !== P.digest || P.domain !== DOMAIN) return this.violation(1, `${at} under a bundle the operator never published (v${P.version} ${P.digest})`);
+    const named = this.operator.naming.find((x) => x.version === P.version && x.digest === P.digest);
+    const bound = BEACON_TTL_MS + 1000 + this.maxSkewMs;
+    if (!named) return this.violation(1, `${at} under v${P.version}, which the authority never named current`);
+    if (named.from > snap.time || (named.to !== null && named.to <= snap.time - bound)) {
+      this.violation(1, `${at} under v${P.version}, named t=${named.from}..${named.to}: not current at the authority within ${bound} ms before the gate at t=${snap.time}`);
     }
     if (snap.applied < B.revocations.version) this.violation(1, `${at} with revocations applied up to ${snap.applied}, beacon names ${B.revocations.version}`);
     if (pub.expires <= snap.clockMs) this.violation(1, `${at} under v${P.version}, expired on the node's clock`);
@@ -245,10 +273,10 @@ export class Checker {
   }
 
   private revokedFleetWide(step: number, principal: string, writs: string[]): string | null {
-    for (const r of this.authority.revocations) {
+    for (const r of this.operator.revocations) {
       if (r.fleetAckedStep === null || r.fleetAckedStep >= step) continue;
-      if (r.what === 'principal' && r.value === principal) return `principal ${principal} (revocation ${r.r}, acknowledged fleet-wide at step ${r.fleetAckedStep})`;
-      if (r.what === 'writ' && writs.includes(r.value)) return `writ ${r.value} (revocation ${r.r}, acknowledged fleet-wide at step ${r.fleetAckedStep})`;
+      if (r.what === 'principal' && r.value === principal) return `principal ${principal} (revocation ${r.revision}, acknowledged fleet-wide at step ${r.fleetAckedStep})`;
+      if (r.what === 'writ' && writs.includes(r.value)) return `writ ${r.value} (revocation ${r.revision}, acknowledged fleet-wide at step ${r.fleetAckedStep})`;
     }
     return null;
   }
@@ -264,10 +292,11 @@ export class Checker {
     if (hit) this.violation(2, `${node} verified writ ${w.claims.jti} (${w.claims.sub}) after the revocation of ${hit}`);
   }
 
-  private checkEvidence(at: string, w: IssuedWrit): void {
+  /** The leaf at the writ's `led` — in the evidence stream (when the writ is returned: the stream acknowledged it) or in the sequencer's log (at the end). */
+  private checkEvidence(at: string, w: IssuedWrit, where: 'stream' | 'log'): void {
     const c = w.claims;
-    const stored = this.seq.leaf(c.led);
-    if (!stored) return this.violation(3, `${at}: no leaf #${c.led} in the log (size ${this.seq.size()})`);
+    const stored = where === 'stream' ? (this.stream()[c.led]?.leaf ?? null) : this.seq.leaf(c.led);
+    if (!stored) return this.violation(3, `${at}: no leaf #${c.led} in the ${where} (size ${where === 'stream' ? this.stream().length : this.seq.size()})`);
     if (!equalBytes(stored, w.leaf)) return this.violation(3, `${at}: leaf #${c.led} is not the decision leaf the node recorded`);
     let leaf: DecisionLeaf;
     try {
@@ -301,7 +330,7 @@ export class Checker {
     for (const earlier of this.checkpoints) {
       try {
         if (earlier.size > size) throw new Error(`the tree shrank from ${earlier.size}`);
-        verifyConsistency(earlier.size, size, proveTree(size, earlier.size, this.seq.reader), earlier.root, root);
+        verifyConsistency(earlier.size, size, proveTree(size, earlier.size, this.seq.store.reader), earlier.root, root);
       } catch (err) {
         this.violation(4, `checkpoint ${size} is not consistent with checkpoint ${earlier.size}: ${errorMessage(err)}`);
       }
@@ -316,14 +345,14 @@ export class Checker {
     for (const w of this.writs) {
       const at = `at the end, writ ${w.claims.jti} (${w.node}, step ${w.step})`;
       const before = this.violations.length;
-      this.checkEvidence(at, w);
+      this.checkEvidence(at, w, 'log');
       if (this.violations.length > before) continue;
       if (!last || last.size <= w.claims.led) {
         this.violation(3, `${at}: no signed checkpoint covers #${w.claims.led}`);
         continue;
       }
       try {
-        verifyInclusion(w.claims.led, last.size, leafHash(w.leaf), proveRecord(last.size, w.claims.led, this.seq.reader), last.root);
+        verifyInclusion(w.claims.led, last.size, leafHash(w.leaf), proveRecord(last.size, w.claims.led, this.seq.store.reader), last.root);
       } catch (err) {
         this.violation(3, `${at}: leaf #${w.claims.led} is not provably in checkpoint ${last.size}: ${errorMessage(err)}`);
       }
