@@ -39,17 +39,19 @@
  * Replay a seed: node test/sim/run.ts --seed N [--mutation M] [--trace]
  */
 import { createHash } from 'node:crypto';
-import type { AuthorizeRequest, Decision } from '../../src/node/node.ts';
 import { BUNDLE_KEY } from '../../src/node/fleet-bus.ts';
 import { errorMessage, sha256Hex } from '../../src/util.ts';
-import { WritVerificationError } from '../../src/writ/reasons.ts';
-import { Checker, type Finding, type Violation } from './checker.ts';
+import { Checker } from './checker.ts';
 import { SimFleet } from './fleet.ts';
 import type { SimNode } from './node.ts';
 import { Prng } from './prng.ts';
+import { Workload } from './workload.ts';
+import { pickProfile, type Profile, type SimResult } from './profile.ts';
 import { EventQueue, quiescence, serializeWebCrypto } from './scheduler.ts';
 import { SimNetwork } from './sim-bus.ts';
-import { ACTION, BEACON_INTERVALS_MS, DOMAIN, EPOCH_MS, MAX_SKEW_MS, OPERATOR_INTERVAL_MS, PRINCIPALS, RESOURCES, type Endpoint, type Ev, type Mutation, type NodeId, type World } from './world.ts';
+import { DOMAIN, EPOCH_MS, OPERATOR_INTERVAL_MS, PRINCIPALS, type Endpoint, type Ev, type Mutation, type World } from './world.ts';
+
+export { describeFailure, type Profile, type SimResult } from './profile.ts';
 
 export const DURATION_MS = 12_000;
 export const QUIET_MS = 5_000;
@@ -60,37 +62,6 @@ export interface SimOptions {
   nodes?: number;
   /** keep the whole trace in the result (else only its tail) */
   keepTrace?: boolean;
-}
-
-export interface SimResult {
-  seed: number;
-  mutation: Mutation;
-  ok: boolean;
-  violations: Violation[];
-  findings: Finding[];
-  /** SHA-256 of the trace: equal for equal seeds */
-  digest: string;
-  steps: number;
-  profile: Profile;
-  counts: Record<string, number>;
-  trace: string[];
-}
-
-export interface Profile {
-  loss: number;
-  dup: number;
-  slow: number;
-  skewMs: number;
-  beaconIntervalMs: number;
-  partitions: number;
-  nodeCrashes: number;
-  sequencerCrashes: number;
-  authorizes: number;
-  verifies: number;
-  publishes: number;
-  revokes: number;
-  rollbacks: number;
-  forgeries: number;
 }
 
 const TRACE_TAIL = 60;
@@ -114,29 +85,13 @@ class Simulation implements World {
   readonly network: SimNetwork;
   fleet!: SimFleet;
   checker!: Checker;
-  private readonly probes = new Map<NodeId, { state: string; decision: Decision | null }>();
+  workload!: Workload;
 
   constructor(o: SimOptions) {
     this.prng = new Prng(o.seed);
     this.mutation = o.mutation ?? 'none';
     this.keepTrace = o.keepTrace ?? false;
-    const r = this.prng;
-    this.profile = {
-      loss: r.pick([0, 0.01, 0.05, 0.15]),
-      dup: r.pick([0, 0.02, 0.1]),
-      slow: r.pick([0, 0.02, 0.1, 0.25]),
-      skewMs: r.pick([0, 250, MAX_SKEW_MS]),
-      beaconIntervalMs: r.pick(BEACON_INTERVALS_MS),
-      partitions: r.int(0, 4),
-      nodeCrashes: r.int(0, 3),
-      sequencerCrashes: r.int(0, 2),
-      authorizes: r.int(25, 45),
-      verifies: r.int(3, 8),
-      publishes: r.int(0, 3),
-      revokes: r.int(0, 3),
-      rollbacks: r.int(0, 2),
-      forgeries: r.int(0, 2),
-    };
+    this.profile = pickProfile(this.prng);
     this.network = new SimNetwork(this, this.profile);
   }
 
@@ -190,6 +145,7 @@ class Simulation implements World {
     const f = this.fleet;
     this.checker = new Checker(this, f.operator, f.sequencer, () => f.server.evidence(), this.profile.skewMs);
     f.checker = this.checker;
+    this.workload = new Workload(this, f, this.checker, this.task);
     f.sequencer.onCheckpoint = (c) => this.checker.onCheckpoint(c);
     this.trace(`profile ${JSON.stringify(this.profile)} mutation=${this.mutation}`);
     f.sequencer.start();
@@ -258,12 +214,12 @@ class Simulation implements World {
         return;
       case 'authorize': {
         const n = this.prng.pick(f.nodes);
-        const req = this.request(this.prng.pick(PRINCIPALS));
+        const req = this.workload.request(this.prng.pick(PRINCIPALS));
         if (!n.serving) return this.trace(`${n.id} is not serving: request not served`);
-        return this.decide(n, req, () => undefined);
+        return this.workload.decide(n, req, () => undefined);
       }
       case 'verify':
-        return this.verify();
+        return this.workload.verify();
       case 'publish':
         return this.publish();
       case 'revoke': {
@@ -341,7 +297,7 @@ class Simulation implements World {
         }
         return;
       case 'probe':
-        return this.probe();
+        return this.workload.probe();
       case 'end':
         return this.end();
     }
@@ -366,71 +322,11 @@ class Simulation implements World {
     this.task('publish', async () => void (await this.fleet.operator.publish(this.fleet.operatorBus, life)));
   }
 
-  private request(principal: string): AuthorizeRequest {
-    const req: AuthorizeRequest = { principal, action: ACTION, resource: this.prng.pick(RESOURCES), args: { path: `/doc/${this.steps}` } };
-    const mine = this.checker.writs.filter((w) => w.claims.sub === principal);
-    if (this.checker.writs.length > 0 && this.prng.chance(0.3)) {
-      const parent = mine.length > 0 && this.prng.chance(0.85) ? this.prng.pick(mine) : this.prng.pick(this.checker.writs);
-      req.parent = parent.writ;
-    }
-    return req;
-  }
-
-  /** One decision as a task: its gate runs now; it returns when its evidence is acknowledged or the append times out. */
-  private decide(n: SimNode, req: AuthorizeRequest, done: (d: Decision) => void): void {
-    const p = n.p;
-    this.trace(`${n.id} authorize ${req.principal} ${req.resource}${req.parent ? ' with parent' : ''}`);
-    this.task(`${n.id} authorize`, async () => {
-      // ActivePolicy.refresh skips re-reading the store for 100 ms of *real* time; refreshing
-      // here first makes what the decision sees independent of the host's speed.
-      await p.policy.refresh().catch(() => undefined);
-      this.checker.checkActive(n);
-      const snap = this.checker.snapshot(n);
-      const d = await p.gov.authorize(req);
-      this.trace(`${n.id} ${d.decision} ${req.principal} [${d.reasons.join(',')}] v${d.policy?.version ?? '-'} #${d.ledgerIndex ?? '-'} (gate step ${snap.step})`);
-      this.checker.onDecision(n, snap, req, d);
-      done(d);
-    });
-  }
-
-  private verify(): void {
-    const writs = this.checker.writs;
-    const up = this.fleet.nodes.filter((x) => x.serving);
-    if (writs.length === 0 || up.length === 0) return;
-    const w = this.prng.pick(writs);
-    const n = this.prng.pick(up);
-    const step = this.steps;
-    this.task(`${n.id} verify`, async () => {
-      try {
-        await n.p.gov.verify(w.writ, { audience: w.claims.aud, args: w.args, consume: false });
-        this.trace(`${n.id} verifies a writ of ${w.claims.sub}: valid`);
-        this.checker.onVerified(n.id, w, step);
-      } catch (err) {
-        if (!(err instanceof WritVerificationError)) throw err;
-        this.trace(`${n.id} verifies a writ of ${w.claims.sub}: ${err.code}`);
-      }
-    });
-  }
-
-  private probe(): void {
-    const f = this.fleet;
-    const revoked = new Set(f.operator.revocations.filter((r) => r.what === 'principal').map((r) => r.value));
-    const principal = PRINCIPALS.find((x) => !revoked.has(x));
-    if (!principal) return;
-    for (const n of f.nodes) {
-      const state = `${n.serving ? 'serving' : 'not serving'}, active v${n.up ? (n.p.policy.active?.bundle.manifest.version ?? 0) : '-'}, anti-rollback floor v${n.state.maxActivatedVersion(DOMAIN)}, operator at v${f.operator.current()?.version}`;
-      this.probes.set(n.id, { state, decision: null });
-      if (!n.serving) continue;
-      const req: AuthorizeRequest = { principal, action: ACTION, resource: 'Doc::"d1"', args: { probe: true } };
-      this.decide(n, req, (d) => this.probes.set(n.id, { state, decision: d }));
-    }
-  }
-
   private async end(): Promise<void> {
     this.ended = true;
     this.trace('end');
     await this.fleet.sequencer.checkpoint();
-    for (const [id, { state, decision: d }] of this.probes) {
+    for (const [id, { state, decision: d }] of this.workload.probes) {
       if (d?.decision !== 'allow') {
         const why = d ? `${d.reasons.join(',')}: ${d.message}` : 'no answer';
         this.checker.finding('not-live', `${id} cannot decide ${QUIET_MS - 1500} ms after every fault healed (${state}): ${why}`, id);
@@ -475,16 +371,4 @@ export async function runSeed(o: SimOptions): Promise<SimResult> {
   } finally {
     sim.close();
   }
-}
-
-export function describeFailure(r: SimResult): string {
-  const lines = [
-    `seed ${r.seed} (mutation ${r.mutation}) violates:`,
-    ...r.violations.map((v) => `  [invariant ${v.invariant}] step ${v.step} t=${v.time}: ${v.message}`),
-    `replay: node test/sim/run.ts --seed ${r.seed}${r.mutation === 'none' ? '' : ` --mutation ${r.mutation}`} --trace`,
-    `     or: WRIT_SIM_SEED=${r.seed} node --test test/fleet-simulation.test.ts`,
-    'trace tail:',
-    ...r.trace.slice(-30).map((l) => `  ${l}`),
-  ];
-  return lines.join('\n');
 }
