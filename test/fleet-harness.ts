@@ -267,6 +267,8 @@ export interface FleetOptions {
   initialVersion?: number;
   /** run the authority with --pg (its history, and the fleet ledger on its console) */
   authorityPg?: boolean;
+  /** extra arguments of `writ node` for the node with this id (e.g. --gate <file>) */
+  nodeArgs?: (id: string) => string[];
 }
 
 /** Runs the `writ` CLI to completion (without blocking the event loop). */
@@ -327,7 +329,7 @@ export class TestFleet {
       const proxy = o.proxied?.includes(i) ? new NatsProxy() : null;
       if (proxy) await proxy.listen();
       const home = join(this.dir, id);
-      const p = new Proc(id, () => ['node', '--home', home, '--fleet', this.name, '--nats', proxy ? proxy.url : NATS_URL, '--port', '0'], /listening on (http:\/\/\S+)/, this.env);
+      const p = new Proc(id, () => ['node', '--home', home, '--fleet', this.name, '--nats', proxy ? proxy.url : NATS_URL, '--port', '0', ...(o.nodeArgs?.(id) ?? [])], /listening on (http:\/\/\S+)/, this.env);
       this.nodes.push(Object.assign(p, { id, home, proxy, callerToken: '' }));
     }
     this.bus = await connectFleet(NATS_URL, { fleet: this.name, client: 'writ-test' });

@@ -21,6 +21,7 @@ import { startAuthority } from '../sync/authority.ts';
 import { startFleetNode } from '../sync/fleet-node.ts';
 import { startSequencer } from '../sync/sequencer.ts';
 import { BUNDLE_KEY, fleetNames, kvKey } from '../sync/nats/connection.ts';
+import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
 import { connectNatsBus } from '../sync/nats/bus.ts';
 import { readFleetLogVerifierKey } from '../ledger/log-identity.ts';
 import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
@@ -89,20 +90,26 @@ export function registerFleet(program: Command, policy: Command): void {
   });
 
   fleetOptions(
-    tlsOptions(program
+    tlsOptions(gateOption(program
       .command('node')
       .description('run a fleet node: policy from NATS, decisions local, evidence acknowledged by JetStream before any writ')
       .option('--port <port>', 'HTTP API port (0: any)', '8700')
-      .option('--host <host>', 'address to listen on', '127.0.0.1')),
-  ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string } & TlsFlags) => {
+      .option('--host <host>', 'address to listen on', '127.0.0.1'))),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string; gate?: string } & TlsFlags) => {
     const https = readTlsOptions(o);
+    // read before the node starts: a gate that cannot be configured stops here
+    const gateConfig = gateConfigOf(o.gate, 'writ node');
     const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
     const h = n.home;
-    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.bus.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList(), ...(https && { https }) });
+    const gate = gateOf(gateConfig, { node: h.node, ledger: h.evidence });
+    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.bus.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList(), ...(https && { https }), ...(gate && { gate }) });
     const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
+    const log = (s: string) => process.stderr.write(`writ node ${h.config.nodeId}: ${s}\n`);
+    const grpcServer = await startGateListeners(gate, address, log);
     n.advertise(address);
-    process.stderr.write(`writ node ${h.config.nodeId}: listening on ${address}\n`);
+    log(`listening on ${address}`);
     const stop = async () => {
+      await grpcServer?.close();
       await app.close();
       await n.close();
     };
