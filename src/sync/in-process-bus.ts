@@ -301,17 +301,24 @@ class Connection implements FleetBus {
               if (stopped || this.closed) return;
               chain = chain.then(() => (stopped ? undefined : onBatch([m]))).catch((err: unknown) => {
                 if (stopped) return;
-                stop();
+                end();
                 onEnd(err);
               });
             }),
         });
-        const stop = () => {
+        const end = () => {
           stopped = true;
           stopReader();
         };
-        this.stops.add(stop);
-        return { stop };
+        // a closed connection (a crashed process) hears nothing more; a reader stopped by its caller ends
+        this.stops.add(end);
+        return {
+          stop: () => {
+            if (stopped) return;
+            end();
+            onEnd(null);
+          },
+        };
       },
     };
   }

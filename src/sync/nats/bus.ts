@@ -25,6 +25,15 @@ function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** Whether the bucket holds any message under `key` (one key or a `prefix.>`; every key when absent). */
+async function holds(kv: KV, key: string | undefined): Promise<boolean> {
+  for await (const e of await kv.history(key !== undefined ? { key } : {})) {
+    void e;
+    return true;
+  }
+  return false;
+}
+
 function kvChannel(kv: KV, name: string, log: (s: string) => void): BusChannel {
   return {
     put: (key, value) => kv.put(key, value),
@@ -47,7 +56,8 @@ function kvChannel(kv: KV, name: string, log: (s: string) => void): BusChannel {
     async watch(o, onEntry): Promise<BusWatch> {
       let done: () => void = () => undefined;
       const caughtUp = new Promise<void>((r) => (done = r));
-      if ((await kv.status()).values === 0) done();
+      // nothing selected is held (the channel may hold other keys): no entry will come to say caught up
+      if (!(await holds(kv, o.key))) done();
       const w = await kv.watch({ ...(o.key !== undefined && { key: o.key }), ...(o.history && { include: KvWatchInclude.AllHistory }) });
       drain(name, w, async (e) => {
         if (e.operation === 'PUT') await onEntry({ key: e.key, value: e.value, revision: e.revision }).catch((err: unknown) => log(`${name} ${e.key}: ${errorMessage(err)}`));
