@@ -12,6 +12,7 @@ import { registerK8s } from './k8s.ts';
 import { registerMcp } from './mcp.ts';
 import { registerFleet } from './fleet.ts';
 import { registerPolicy } from './policy.ts';
+import { registerPs } from './ps.ts';
 import { registerUp } from './up.ts';
 
 const program = new Command('writ')
@@ -30,6 +31,7 @@ registerFleet(program, policy);
 registerUp(program);
 registerCaller(program);
 registerK8s(program);
+registerPs(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { ActivePolicy } from '../node/active-policy.ts';
 import { GovernanceNode, type NodeLimits } from '../node/node.ts';
 import { SqliteNodeState } from '../node/sqlite-state.ts';
+import { SqliteRunningRegistry } from '../node/sqlite-running.ts';
 import type { SigningKey } from '../policy/sign.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { FreshnessCheck } from '../node/freshness.ts';
@@ -30,6 +31,8 @@ export interface OpenHome {
   /** where this node's evidence goes: `ledger`, or the fleet's stream */
   evidence: Ledger;
   state: SqliteNodeState;
+  /** the executions running under this home's writs (issue 13; `writ ps`, the console) */
+  running: SqliteRunningRegistry;
   trust: AuthorityTrust;
   node: GovernanceNode;
   jwks: JSONWebKeySet;
@@ -90,7 +93,7 @@ export async function openHome(
     signer: newSigner(readFileSync(p.logKey, 'utf8').trim()),
   });
   return {
-    home, config, db, ledger, evidence, state, trust, node, jwks, log,
+    home, config, db, ledger, evidence, state, running: new SqliteRunningRegistry(db), trust, node, jwks, log,
     close: () => {
       void ledger.close();
       db.close();
