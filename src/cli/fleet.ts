@@ -102,7 +102,7 @@ export function registerFleet(program: Command, policy: Command): void {
     const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
     const h = n.home;
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.evidence });
-    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.bus.name, stats: n.stats, callers: homeCallerAccess(h.db), revocationList: () => n.revocationList(), ...(https && { https }), ...(gate && { gate }) });
+    const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.bus.name, stats: n.stats, callers: homeCallerAccess(h.db), running: h.running, revocationList: () => n.revocationList(), ...(https && { https }), ...(gate && { gate }) });
     const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
     const log = (s: string) => process.stderr.write(`writ node ${h.config.nodeId}: ${s}\n`);
     const grpcServer = await startGateListeners(gate, address, log);

@@ -77,7 +77,7 @@ export function registerUp(program: Command): void {
     const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
-    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, ...(https && { https }), ...(gate && { gate }) });
+    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }) });
     // Every second: pick up bundles activated by other processes, and sign a checkpoint if the log grew.
     const refresh = setInterval(() => {
       h.node.policy.refresh().catch((err: unknown) => log(`could not load the active bundle: ${errorMessage(err)}`));

@@ -5,6 +5,9 @@ import { formatProofFile } from '../tlog/proof-file.ts';
 import { ApprovalStateError, decideApproval } from '../node/approval.ts';
 import type { GovernanceNode } from '../node/node.ts';
 import type { NodeState } from '../node/state.ts';
+import type { RunningRegistry } from '../node/running.ts';
+import { revoke } from '../node/evidence.ts';
+import { processAlive, runningView, terminationReason } from '../home/running.ts';
 import { ActivationHistory, activeBundles, nodeHealth, searchLineage } from './data.ts';
 import type { ConsoleSource } from './source.ts';
 import { DecisionStats } from '../telemetry/decision-stats.ts';
@@ -20,6 +23,8 @@ export interface NodeConsoleDeps {
   /** the node's decision statistics, if something already observes it (a fleet node's reports) */
   stats?: DecisionStats;
   fleet?: string;
+  /** the home's running executions (issue 13): the Running page; terminating there is revoking the writ, embedded only */
+  running?: RunningRegistry;
 }
 
 const decoder = new TextDecoder();
@@ -36,7 +41,7 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
       domain: node.identity.domain,
       fleet: deps.fleet ?? null,
       software: deps.software,
-      pages: ['governance', 'health', 'lineage', 'proof', 'ledger'],
+      pages: ['governance', 'health', 'lineage', 'proof', 'ledger', ...(deps.running ? (['running'] as const) : [])],
       notes: deps.nodeStatus ? ['This is one fleet node: the ledger shown is what this node wrote; the authority’s console shows the whole fleet.'] : [],
     },
     async governance() {
@@ -76,6 +81,7 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
       },
     },
     lineage: (q, kind) => searchLineage(ledger, q, kind),
+    ...(deps.running && runningParts(deps.running, ledger, state, deps.fleet)),
     async decideApproval(id, decision, target) {
       if (target.node !== undefined && target.node !== node.identity.nodeId) return { status: 404, error: 'unknown_approval', message: `this is node ${node.identity.nodeId}, not ${target.node}` };
       if (target.intent !== undefined && state.approval(id)?.intent !== target.intent) return { status: 409, error: 'approval_intent_mismatch', message: `approval ${id} is not for that intent` };
@@ -88,5 +94,28 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
         return { status: missing ? 404 : 409, error: missing ? 'unknown_approval' : 'approval_not_pending', message: err.message };
       }
     },
+  };
+}
+
+/**
+ * The Running page's reads and its one action. Terminating revokes the writ exactly as
+ * `writ ps --terminate` / `writ revoke --kind writ` do on an embedded home (recorded in the
+ * ledger; the enforcement point's lease ends the execution). A fleet node signs no
+ * revocations: there the page lists, and the authority terminates.
+ */
+function runningParts(running: RunningRegistry, ledger: Ledger, state: NodeState, fleet: string | undefined): Pick<ConsoleSource, 'running' | 'terminate'> {
+  const notes = fleet ? [`This is a node of fleet ${fleet}: revocations are signed by the fleet's authority, so terminate there (writ ps --terminate <jti> --home <authority home>).`] : [];
+  return {
+    async running() {
+      const now = Date.now();
+      return { now: new Date(now).toISOString(), running: running.list(processAlive).map((r) => runningView(r, now)), terminate: fleet === undefined, notes };
+    },
+    ...(fleet === undefined && {
+      async terminate(jti: string, reason: string | undefined) {
+        if (!running.list(processAlive).some((r) => r.jti === jti)) return { status: 404 as const, error: 'not_running', message: `no running execution under writ ${jti}` };
+        const r = await revoke(ledger, state, { kind: 'writ', value: jti, reason: terminationReason('console-admin', reason), by: 'console-admin' });
+        return { terminated: true as const, jti, ...r };
+      },
+    }),
   };
 }

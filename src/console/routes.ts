@@ -5,11 +5,11 @@
  * its pages need under /console/api/.
  *
  * Security: every read is public and carries no secret (no key, no token, no private
- * material); the one mutating action, deciding an approval, needs the admin bearer
- * credential, checked before the body is read, exactly as the admin API does. Every
- * response in this scope carries a strict Content-Security-Policy (same-origin
- * scripts, styles and connections only, no inline script, no framing), so the pages
- * can load nothing from any other host.
+ * material); the two mutating actions, deciding an approval and terminating a running
+ * execution (revoking its writ), need the admin bearer credential, checked before the
+ * body is read, exactly as the admin API does. Every response in this scope carries a
+ * strict Content-Security-Policy (same-origin scripts, styles and connections only, no
+ * inline script, no framing), so the pages can load nothing from any other host.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -198,6 +198,31 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         const body = req.body as { decision: 'approve' | 'reject'; node?: string; intent?: string };
         const r = await source.decideApproval((req.params as { id: string }).id, body.decision, { ...(body.node && { node: body.node }), ...(body.intent && { intent: body.intent }) });
         return 'approval' in r ? r : reply.code(r.status).send({ error: r.error, message: r.message });
+      },
+    );
+
+    // Running executions (issue 13): a read like the others (no writ, no arguments), and
+    // terminating one — revoking its writ, recorded — needs the admin credential.
+    scope.get('/console/api/running', { schema: hide }, async (_req, reply) => {
+      if (!source.running) return notAvailable(reply, source, 'running executions: each node lists its own');
+      return source.running();
+    });
+
+    scope.post(
+      '/console/api/running/:jti/terminate',
+      {
+        logLevel: 'info',
+        onRequest: adminCheck(deps.adminTokenSha256),
+        schema: {
+          ...hide,
+          params: { type: 'object', properties: { jti: { type: 'string', minLength: 1, maxLength: 256 } } },
+          body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1024 } } },
+        },
+      },
+      async (req, reply) => {
+        if (!source.terminate) return notAvailable(reply, source, "terminations: a fleet node's revocations are signed by the fleet's authority (writ ps --terminate <jti> --home <authority home>)");
+        const r = await source.terminate((req.params as { jti: string }).jti, (req.body as { reason?: string } | undefined)?.reason);
+        return 'terminated' in r ? r : reply.code(r.status).send({ error: r.error, message: r.message });
       },
     );
   }, { logLevel: 'warn' });

@@ -9,8 +9,11 @@
 import type { ApprovalRecord } from '../node/state.ts';
 import type { Activation, LineageGraph, NodeHealth } from './data.ts';
 import type { StatsSnapshot } from '../telemetry/decision-stats.ts';
+import type { RunningView } from '../home/running.ts';
 
-export type PageName = 'governance' | 'health' | 'lineage' | 'proof' | 'ledger';
+export type { RunningView } from '../home/running.ts';
+
+export type PageName = 'governance' | 'health' | 'lineage' | 'proof' | 'ledger' | 'running';
 
 export interface ConsoleAbout {
   role: 'node' | 'authority';
@@ -100,6 +103,17 @@ export interface ApprovalTarget {
   intent?: string;
 }
 
+/** GET /console/api/running: what runs now under this node's writs (never the writs themselves) */
+export interface RunningList {
+  now: string;
+  running: RunningView[];
+  /** whether this console can terminate (embedded: yes; a fleet node: the authority revokes) */
+  terminate: boolean;
+  notes: string[];
+}
+
+export type TerminateOutcome = { terminated: true; jti: string; ledgerIndex: number | null; created: boolean } | { status: 404 | 409; error: string; message: string };
+
 export interface ConsoleSource {
   about: ConsoleAbout;
   governance(): Promise<GovernanceView>;
@@ -107,4 +121,7 @@ export interface ConsoleSource {
   ledger?: ConsoleLedger;
   lineage?(query: string, kind: 'auto' | 'writ' | 'principal' | 'session'): Promise<LineageGraph>;
   decideApproval?(id: string, decision: 'approve' | 'reject', target: ApprovalTarget): Promise<ApprovalOutcome>;
+  running?(): Promise<RunningList>;
+  /** ends a running execution by revoking its writ, recorded (as `writ ps --terminate`) */
+  terminate?(jti: string, reason: string | undefined): Promise<TerminateOutcome>;
 }

@@ -21,6 +21,7 @@ import { ijsonProblemOfParsed } from '../writ/i-json.ts';
 import { WritVerificationError } from '../writ/verify.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
+import type { RunningRegistry } from '../node/running.ts';
 import { registerConsole } from '../console/routes.ts';
 import type { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
@@ -66,6 +67,8 @@ export interface AppDeps {
   https?: HttpsServerOptions;
   /** the signed revocation list GET /v1/revocations serves (default: signed by this node; a fleet node relays the authority's) */
   revocationList?: () => Promise<SignedRevocationList>;
+  /** the home's running executions (issue 13), for the console's Running page; none without it */
+  running?: RunningRegistry;
   /** the HTTP gate (forward-auth and Envoy ext_authz endpoints, docs/http-gateway.md); none without it */
   gate?: HttpGate;
 }
@@ -219,6 +222,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.nodeStatus && { nodeStatus: deps.nodeStatus }),
     ...(deps.fleet && { fleet: deps.fleet }),
     ...(deps.stats && { stats: deps.stats }),
+    ...(deps.running && { running: deps.running }),
   });
   await registerConsole(app, { source, adminTokenSha256: deps.adminTokenSha256, ...(deps.consoleAssets && { consoleAssets: deps.consoleAssets }) });
   return app;

@@ -1,4 +1,4 @@
-/** The console's shell: a hash router over five pages, each loaded on demand. */
+/** The console's shell: a hash router over six pages, each loaded on demand. */
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { getJson } from './api.ts';
@@ -17,6 +17,7 @@ const pages: Record<string, () => Promise<Page>> = {
   lineage: () => import('./pages/lineage.ts'),
   proof: () => import('./pages/proof.ts'),
   ledger: () => import('./pages/ledger.ts'),
+  running: () => import('./pages/running.ts'),
 };
 
 let cleanup: Cleanup | void = undefined;

@@ -5,6 +5,7 @@
  * reject (the credential is entered here and kept for this tab only).
  */
 import { adminPost, adminToken, getJson } from '../api.ts';
+import { adminPanel } from '../admin-panel.ts';
 import { grammarFor, highlighted } from '../cedar.ts';
 import { badge, clear, errorBox, every, h, nodeLink, pageHref, relTime, short, tail } from '../dom.ts';
 // the JSON shapes the server sends (type-only: nothing of the server is bundled)
@@ -66,23 +67,6 @@ function activationTable(list: Activation[]): HTMLElement {
         ),
       ),
     ),
-  );
-}
-
-function adminPanel(onChange: () => void): HTMLElement {
-  const input = h('input', { id: 'admin-token', type: 'password', autocomplete: 'off', placeholder: 'writ_admin_…  (keys/admin.token)' });
-  const state = h('span', { class: 'muted', id: 'admin-state' });
-  const show = () => {
-    state.textContent = adminToken.get() ? 'credential set for this tab' : 'not signed in: read-only';
-  };
-  show();
-  return h(
-    'div',
-    { class: 'admin' },
-    h('label', null, 'Admin credential ', input),
-    h('button', { id: 'admin-use', on: { click: () => (adminToken.set(input.value), (input.value = ''), show(), onChange()) } }, 'Use for this tab'),
-    h('button', { class: 'secondary', id: 'admin-forget', on: { click: () => (adminToken.clear(), show(), onChange()) } }, 'Forget'),
-    state,
   );
 }
 
