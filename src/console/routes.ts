@@ -215,7 +215,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         onRequest: adminCheck(deps.adminTokenSha256),
         schema: {
           ...hide,
-          params: { type: 'object', properties: { jti: { type: 'string', minLength: 1, maxLength: 256 } } },
+          params: { type: 'object', properties: { jti: { type: 'string', minLength: 1, maxLength: 128 } } },
           body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1024 } } },
         },
       },

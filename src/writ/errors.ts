@@ -28,6 +28,7 @@
  *   LogForkError               log_fork: the log is not the one this node knew (docs/transparency-log.md)
  *   DuplicateEntryError        duplicate_entry: a once-per-writ ledger entry of that type exists
  *   CheckpointError            checkpoint_invalid: a checkpoint note that does not parse or verify
+ *   RunningRegistryError       running_invalid: a running execution too large or malformed to register
  *   NoteError                  its NoteErrorCode: malformed, bad-key, invalid-signer, ambiguous-key,
  *                              invalid-signature, unverified (tlog/note.ts)
  *   MerkleProofError           its MerkleProofFailure: invalid-input, hash-size, path-length, root-mismatch
