@@ -35,8 +35,8 @@ export interface WritClaims {
   lin: { parent: string | null; root: string; depth: number; anc?: string[] };
   /** ledger index of the decision's leaf */
   led: number;
-  /** optional constraints the executor must enforce */
-  cst?: { maxRunSeconds?: number };
+  /** runtime constraints the enforcement point enforces while the execution runs (docs/writ.md) */
+  cons?: { maxRunSeconds?: number };
   /** optional holder key confirmation (RFC 7800) */
   cnf?: { jkt: string };
 }
@@ -72,6 +72,10 @@ export function claimsProblem(p: Record<string, unknown>): string | null {
   }
   if (lin.anc !== undefined && (!Array.isArray(lin.anc) || lin.anc.length > lin.depth || !lin.anc.every(isString) || (lin.anc.length > 0 && lin.anc[0] !== lin.parent))) {
     return 'claim lin.anc malformed (the ancestors, parent first, at most depth of them)';
+  }
+  const cons = p.cons;
+  if (cons !== undefined && (!isRecord(cons) || (cons.maxRunSeconds !== undefined && (!isInt(cons.maxRunSeconds) || cons.maxRunSeconds < 1)))) {
+    return 'claim cons malformed (maxRunSeconds: a positive whole number of seconds)';
   }
   return null;
 }
