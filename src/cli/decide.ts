@@ -185,6 +185,7 @@ export function registerDecide(program: Command): void {
         ...(o.cwd !== undefined && { cwd: o.cwd }),
         graceMs: parseDuration(o.grace),
         ...(o.resource && { resource: o.resource }),
+        running: h.running,
       });
       process.exitCode = r.exitCode;
     } catch (err) {

@@ -69,6 +69,7 @@ export function registerMcp(program: Command): void {
       node: h.node,
       ledger: h.ledger,
       state: h.state,
+      running: h.running,
       approvalTimeoutMs: parseDuration(o.approvalTimeout),
       log,
       ...(o.serverName && { serverName: o.serverName }),

@@ -10,6 +10,7 @@
  * after a grace period. The outcome is recorded, linked to the writ's jti. Authorize,
  * verify, the lease and the outcome are the enforcement-point core's (governed-call.ts).
  */
+import type { RunningRegistry } from '../node/running.ts';
 import { WritError } from '../writ/errors.ts';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -86,8 +87,10 @@ export interface ExecOptions {
   resource?: string;
   /** grace between SIGTERM and SIGKILL after a revocation */
   graceMs?: number;
-  /** how often revocations are checked while the process runs */
+  /** how often the lease is checked while the process runs */
   pollMs?: number;
+  /** where the running process is registered (writ ps, the console) */
+  running?: RunningRegistry;
   stdio?: 'inherit' | 'ignore';
   log?: (line: string) => void;
 }
@@ -154,7 +157,8 @@ async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (
     ledger: o.ledger,
     request: { principal: o.principal, action: 'Action::"exec"', resource, args, attestation: { binaryDigest: digest } },
     verify: 'here', // this process is the executor: it verifies and consumes the writ itself
-    lease: { pollMs: o.pollMs ?? 100, onError: (err) => log(`writ: warning: the revocation check failed: ${errorMessage(err)}`) },
+    lease: { pollMs: o.pollMs ?? 100, onError: (err) => log(`writ: warning: a lease check failed: ${errorMessage(err)}`) },
+    ...(o.running && { running: { registry: o.running, kind: 'exec' as const } }),
   });
   if ('denied' in b) {
     const { reasons, message, decisionId } = b.denied;
@@ -199,8 +203,8 @@ function run(o: ExecOptions, args: ExecArgs, fd: number, call: GovernedCall, log
   const forward = (sig: NodeJS.Signals) => signalGroup(sig);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
   let killTimer: NodeJS.Timeout | undefined;
-  call.onTerminate((revoked) => {
-    log(`writ: terminating ${path} (pid ${child.pid}): ${revoked}`);
+  call.onTerminate((why, t) => {
+    log(`writ: terminating ${path} (pid ${child.pid}): ${t.code}: ${why}`);
     signalGroup('SIGTERM');
     killTimer = setTimeout(() => signalGroup('SIGKILL'), o.graceMs ?? 5000);
   });
@@ -215,7 +219,7 @@ function run(o: ExecOptions, args: ExecArgs, fd: number, call: GovernedCall, log
       }
       clearTimeout(killTimer);
       try {
-        // ok/failed after a revocation terminated it is recorded as terminated, writ_revoked (GovernedCall.end)
+        // ok/failed after the lease ended it is recorded as terminated, with the lease's reason (GovernedCall.end)
         await call.end({
           exitCode,
           signal,
@@ -228,7 +232,7 @@ function run(o: ExecOptions, args: ExecArgs, fd: number, call: GovernedCall, log
       }
       if (spawnError) log(`writ: ${path}: ${spawnError.message}`);
       const code = spawnError ? EXIT_DENIED : exitCode ?? 128 + (signal ? (osConstants.signals[signal as NodeJS.Signals] ?? 1) : 1);
-      resolvePromise({ exitCode: code, decision: 'allow', reason: terminated ? 'writ_revoked' : null, jti: call.jti });
+      resolvePromise({ exitCode: code, decision: 'allow', reason: terminated ? (call.termination?.code ?? 'writ_revoked') : null, jti: call.jti });
     };
     child.once('error', (err) => void finish(null, null, err));
     child.once('exit', (code, signal) => void finish(code, signal));

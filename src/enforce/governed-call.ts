@@ -20,6 +20,12 @@ import type { AuthorizeRequest, Decision, GovernanceNode } from '../node/node.ts
 import type { NodeState } from '../node/state.ts';
 import { errorMessage } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
+import { WritError } from '../writ/errors.ts';
+import { sleep } from '../clock.ts';
+import type { RunningKind, RunningRegistry } from '../node/running.ts';
+import { DEFAULT_LEASE_POLL_MS, Lease, type LeaseOptions, type Termination } from './lease.ts';
+
+export { DEFAULT_LEASE_POLL_MS, type LeaseOptions, type Termination };
 
 /**
  * Who verifies (and consumes) the writ. `here`: this enforcement point runs the call
@@ -39,14 +45,6 @@ export interface ApprovalWait {
   onWait?: (approvalId: string) => void;
 }
 
-export interface LeaseOptions {
-  /** how often revocations are checked while calls run (the watcher's cadence) */
-  pollMs?: number;
-  /** a revocation only the enforcement point knows of (an MCP session's root): why, or null */
-  also?: () => string | null;
-  /** the revocation state could not be read (the call is then terminated: fail closed), or an onTerminate callback threw */
-  onError?: (err: unknown) => void;
-}
 
 export interface BeginOptions {
   node: GovernanceNode;
@@ -57,6 +55,10 @@ export interface BeginOptions {
   /** without it, `approval_required` is a denial like any other */
   approval?: ApprovalWait;
   lease?: LeaseOptions;
+  /** registers the running call (writ ps, the console, an admin's terminate) while it runs */
+  running?: { registry: RunningRegistry; kind: RunningKind };
+  /** how long an outcome that could not be recorded is retried (the evidence stream unreachable): default 2 min */
+  recordRetryMs?: number;
 }
 
 /** Why no call began: the node's reasons (or the verifier's one code), never rewritten. */
@@ -82,10 +84,11 @@ export interface CallOutcome {
   durationMs?: number;
 }
 
-export const DEFAULT_LEASE_POLL_MS = 100;
 
 export async function begin(o: BeginOptions): Promise<Begun> {
   const { node, request } = o;
+  // the state the decision is made under: a change after it is re-decided by the lease
+  const state = node.governanceState();
   let d = await node.authorize(request);
   if (o.approval && d.reasons[0] === 'approval_required' && d.approvalId) {
     o.approval.onWait?.(d.approvalId);
@@ -107,7 +110,7 @@ export async function begin(o: BeginOptions): Promise<Begun> {
       return { denied: { reasons: [codeOf(err)], message: errorMessage(err), decisionId: d.decisionId, decision: d } };
     }
   }
-  return { call: new GovernedCall(o, d, d.writ, claims) };
+  return { call: new GovernedCall(o, d, d.writ, claims, state) };
 }
 
 /** A verification error's reason code; anything else (another WritError's code is not a verification reason) is an internal error. */
@@ -126,33 +129,56 @@ export class GovernedCall {
   private readonly ledger: Ledger;
   private readonly lease: Lease;
   private ending: Promise<number | null> | null = null;
+  private readonly running: BeginOptions['running'];
+  private readonly recordRetryMs: number;
 
-  constructor(o: BeginOptions, decision: Decision, writ: string, claims: WritClaims) {
+  constructor(o: BeginOptions, decision: Decision, writ: string, claims: WritClaims, state: string) {
     this.node = o.node;
     this.ledger = o.ledger;
     this.decision = decision;
     this.writ = writ;
     this.claims = claims;
     this.started = performance.now();
-    this.lease = new Lease(o.node, claims, o.lease ?? {});
+    this.recordRetryMs = o.recordRetryMs ?? 120_000;
+    const request = decision.approval ? { ...o.request, approval: decision.approval } : o.request;
+    this.lease = new Lease(o.node, claims, { request, input: decision.input ?? null, approval: decision.approval ?? null, state }, o.lease ?? {});
+    this.running = o.running;
+    this.running?.registry.register({
+      jti: claims.jti,
+      node: o.node.identity.nodeId,
+      kind: this.running.kind,
+      principal: claims.sub,
+      action: claims.act.action,
+      resource: claims.act.resource,
+      writ,
+      request: { principal: request.principal, action: request.action, resource: request.resource, args: request.args ?? {}, context: request.context ?? {} },
+      started: new Date(o.node.clock.now()).toISOString(),
+      maxRunSeconds: claims.cons?.maxRunSeconds ?? null,
+      pid: process.pid,
+    });
   }
 
   get jti(): string {
     return this.claims.jti;
   }
 
-  /** why the lease ended the call (a revocation), or null */
+  /** why the lease ended the call, or null */
   get terminated(): string | null {
-    return this.lease.reason;
+    return this.lease.ended?.message ?? null;
+  }
+
+  /** the lease's termination: its reason code, and the re-decision and policy that ended it */
+  get termination(): Termination | null {
+    return this.lease.ended;
   }
 
   get ended(): boolean {
     return this.ending !== null;
   }
 
-  /** `cb` runs once if a revocation covers the call before it ends (at once, if one already has). */
-  onTerminate(cb: (reason: string) => void): void {
-    this.lease.onTerminate(cb);
+  /** `cb` runs once if the lease ends the call before it ends (at once, if it already has), with why. */
+  onTerminate(cb: (reason: string, t: Termination) => void): void {
+    this.lease.onTerminate((t) => cb(t.message, t));
   }
 
   /**
@@ -164,8 +190,10 @@ export class GovernedCall {
    */
   end(o: CallOutcome): Promise<number | null> {
     if (this.ending !== null) return Promise.resolve(null);
-    const revoked = this.lease.reason !== null && (o.status === 'ok' || o.status === 'failed');
+    const t = this.lease.ended;
+    const revoked = t !== null && (o.status === 'ok' || o.status === 'failed');
     this.lease.release();
+    this.unregister();
     const outcome: Outcome = {
       jti: this.claims.jti,
       node: this.node.identity.nodeId,
@@ -173,12 +201,35 @@ export class GovernedCall {
       signal: o.signal ?? null,
       durationMs: o.durationMs ?? performance.now() - this.started,
       status: revoked ? 'terminated' : o.status,
-      reason: revoked ? 'writ_revoked' : (o.reason ?? null),
+      reason: revoked ? t.code : (o.reason ?? (o.status === 'terminated' ? (t?.code ?? null) : null)),
       ...(o.isError !== undefined && { isError: o.isError }),
       ...(o.resultDigest !== undefined && { resultDigest: o.resultDigest }),
+      ...(t !== null && (revoked || o.status === 'terminated') && { endedBy: { decisionId: t.decisionId, policy: t.policy } }),
     };
-    this.ending = recordOutcome(this.ledger, outcome, this.node.now());
+    this.ending = this.record(outcome);
     return this.ending;
+  }
+
+  /** Records the outcome once it can: a failed append (the evidence stream unreachable) is retried for recordRetryMs. */
+  private async record(outcome: Outcome): Promise<number> {
+    const deadline = this.node.clock.now() + this.recordRetryMs;
+    for (;;) {
+      try {
+        return await recordOutcome(this.ledger, outcome, this.node.now());
+      } catch (err) {
+        // a refusal (a second outcome, an unknown writ) is final; an unreachable ledger is not
+        if ((err instanceof WritError && err.code !== 'ledger_append_failed') || this.node.clock.now() >= deadline) throw err;
+        await sleep(this.node.clock, 500);
+      }
+    }
+  }
+
+  private unregister(): void {
+    try {
+      this.running?.registry.unregister(this.claims.jti);
+    } catch {
+      // the row goes when its process does (RunningRegistry.list prunes it)
+    }
   }
 
   /**
@@ -187,107 +238,6 @@ export class GovernedCall {
    */
   abandon(): void {
     this.lease.release();
+    this.unregister();
   }
-}
-
-/** A running call's hold on its writ: ended by the first revocation that covers it. */
-class Lease {
-  reason: string | null = null;
-  private readonly node: GovernanceNode;
-  private readonly claims: WritClaims;
-  private readonly o: LeaseOptions;
-  private readonly callbacks: ((reason: string) => void)[] = [];
-  private readonly watcher: Watcher;
-  private released = false;
-
-  constructor(node: GovernanceNode, claims: WritClaims, o: LeaseOptions) {
-    this.node = node;
-    this.claims = claims;
-    this.o = o;
-    this.watcher = watcherOf(node, o.pollMs ?? DEFAULT_LEASE_POLL_MS);
-    this.watcher.add(this);
-  }
-
-  onTerminate(cb: (reason: string) => void): void {
-    if (this.released && this.reason === null) return; // ended: no revocation can end it any more
-    if (this.reason !== null) {
-      const reason = this.reason;
-      queueMicrotask(() => this.fire(cb, reason));
-      return;
-    }
-    this.callbacks.push(cb);
-  }
-
-  /** One check, from the watcher's tick. */
-  check(): void {
-    let reason: string | null;
-    try {
-      reason = this.node.revocationOf(this.claims) ?? this.o.also?.() ?? null;
-    } catch (err) {
-      // fail closed: a call whose authorization can no longer be checked does not go on
-      this.o.onError?.(err);
-      reason = `the revocation state could not be read: ${err instanceof Error ? err.message : String(err)}`;
-    }
-    if (reason === null) return;
-    this.reason = reason;
-    this.release();
-    for (const cb of this.callbacks.splice(0)) this.fire(cb, reason);
-  }
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.watcher.delete(this);
-    if (this.reason === null) this.callbacks.length = 0;
-  }
-
-  private fire(cb: (reason: string) => void, reason: string): void {
-    try {
-      cb(reason);
-    } catch (err) {
-      this.o.onError?.(err);
-    }
-  }
-}
-
-/**
- * One timer per node and cadence for all its running calls, not one per call: ticking
- * only while a call runs, and not keeping the process alive by itself (what runs does).
- */
-class Watcher {
-  private readonly leases = new Set<Lease>();
-  private readonly pollMs: number;
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(pollMs: number) {
-    this.pollMs = pollMs;
-  }
-
-  add(l: Lease): void {
-    this.leases.add(l);
-    if (this.timer === null) {
-      this.timer = setInterval(() => {
-        for (const lease of [...this.leases]) lease.check();
-      }, this.pollMs);
-      this.timer.unref();
-    }
-  }
-
-  delete(l: Lease): void {
-    this.leases.delete(l);
-    if (this.leases.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-  }
-}
-
-const watchers = new WeakMap<GovernanceNode, Map<number, Watcher>>();
-
-function watcherOf(node: GovernanceNode, pollMs: number): Watcher {
-  let byCadence = watchers.get(node);
-  if (!byCadence) watchers.set(node, (byCadence = new Map()));
-  let w = byCadence.get(pollMs);
-  if (!w) byCadence.set(pollMs, (w = new Watcher(pollMs)));
-  return w;
 }

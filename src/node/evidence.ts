@@ -24,6 +24,8 @@ export interface Outcome {
    * outcomeToken); absent when the enforcement point that consumed the writ at this node did
    */
   reportedBy?: string;
+  /** a terminated execution: the re-decision that ended it (its decision id) and the policy then in force */
+  endedBy?: { decisionId: string | null; policy: { domain: string; version: number; digest: string } | null };
 }
 
 export class UnknownWritError extends WritError {
@@ -59,6 +61,7 @@ export async function recordOutcome(ledger: Ledger, o: Outcome, now = new Date(s
     isError: o.isError ?? o.status !== 'ok',
     resultDigest: o.resultDigest ?? null,
     ...(o.reportedBy !== undefined && { reportedBy: o.reportedBy }),
+    ...(o.endedBy !== undefined && { endedBy: o.endedBy }),
   });
   try {
     return await ledger.append({ type: 'outcome', leaf, jti: o.jti, oncePerJti: true, deferrable: true });

@@ -8,9 +8,10 @@
 // Time-ordered ids (UUIDv7): decision ids and jtis are index keys of the ledger, and
 // random keys would scatter every append across the index pages.
 import { v7 as newId } from 'uuid';
-import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
+import { encodeLeaf, LEAF_VERSION, LEAF_VERSION_PRINCIPAL_ENTITY } from '../ledger/leaf.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { EvaluationRequest } from '../policy/engine.ts';
+import { principalEntityFromRequest } from '../policy/principal-entity.ts';
 import { uidText } from '../canonical/uid.ts';
 import { DenyError, type DenyReason, type ReasonCode } from '../reasons.ts';
 import { errorMessage, sha256Base64urlSync } from '../util.ts';
@@ -127,6 +128,8 @@ export class GovernanceNode {
     let parent: string | null = null;
     try {
       const { principal, action, resource } = gate.requestShape(req);
+      // an in-process enforcement point's principal entity: checked and bounded before anything else (principal_entity_invalid)
+      const principalEntity = req.principalEntity === undefined ? undefined : principalEntityFromRequest(req.principalEntity, principal);
       const active = await this.awaitPolicy(req.minVersion);
       policy = policyRef(active.bundle);
       gate.bundleInForce(active, policy, this.freshness, now);
@@ -154,6 +157,7 @@ export class GovernanceNode {
           lineage: { depth: lineage.depth, rootPrincipal: lineage.rootPrincipal, parentAction: lineage.parentAction, parent: lineage.parent ?? '' },
           attestation: { binaryDigest: attestation.binaryDigest ?? '', domain: this.identity.domain, node: this.identity.nodeId },
         }),
+        ...(principalEntity !== undefined && { principalEntity }),
       };
       const result = active.engine.evaluate(input);
       if (result.decision === 'deny') {
@@ -167,7 +171,7 @@ export class GovernanceNode {
         await checkApproval({ state: this.state, ledger: this.ledger, singleUse: this.singleUse }, req.approval, bound, now);
         approval = req.approval;
       }
-      return await this.allow({ decisionId, now, policy, input, req, lineage, window, policies: result.policies, approval });
+      return await this.allow({ decisionId, now, policy, input, req, lineage, window, policies: result.policies, approval, maxRunSeconds: result.maxRunSeconds });
     } catch (err) {
       const code = err instanceof DenyError ? err.code : 'internal_error';
       const message = err instanceof DenyError ? err.message : `internal error: ${errorMessage(err)}`;
@@ -239,6 +243,7 @@ export class GovernanceNode {
     window: { iat: number; exp: number };
     policies: string[];
     approval: string | null;
+    maxRunSeconds: number | undefined;
   }): Promise<Decision> {
     const { iat, exp } = a.window;
     const jti = newId();
@@ -260,6 +265,8 @@ export class GovernanceNode {
       pol: a.policy,
       in: inputDigest(a.input),
       lin: { parent: a.lineage.parent, root: a.lineage.root ?? jti, depth: a.lineage.depth, ...(a.lineage.ancestors.length > 0 && { anc: a.lineage.ancestors }) },
+      // the determining permit's @maxRunSeconds, capped by this node's limit
+      ...(a.maxRunSeconds !== undefined && { cons: { maxRunSeconds: Math.min(a.maxRunSeconds, this.limits.maxRunSeconds) } }),
     };
     const recorded = await this.record({ ...a, parent: a.lineage.parent, reasons: ['policy_permit'], errors: [], writ: claimsBase });
     if (recorded.decision !== 'allow' || recorded.ledgerIndex === null) return recorded; // no evidence, no writ
@@ -281,14 +288,17 @@ export class GovernanceNode {
     errors: string[];
     writ?: Omit<WritClaims, 'led'>;
     approval?: string | null;
+    /** a re-evaluation of the running execution under this writ (jti): allowed or denied, it issues no writ */
+    reevaluates?: string;
+    allowed?: boolean;
     /** set when this is the stand-in record of a request whose own record could not be encoded */
     standIn?: boolean;
   }): Promise<Decision> {
-    const decision = r.writ ? 'allow' : 'deny';
+    const decision = r.writ || r.allowed === true ? 'allow' : 'deny';
     const message = decision === 'allow' ? `allowed by ${r.policies.join(', ')}` : describeDeny(r.reasons, r.policies, r.errors);
     const leaf = {
       type: 'decision' as const,
-      v: LEAF_VERSION,
+      v: r.input?.principalEntity === undefined ? LEAF_VERSION : LEAF_VERSION_PRINCIPAL_ENTITY,
       time: r.now.toISOString(),
       id: r.decisionId,
       node: this.identity.nodeId,
@@ -303,8 +313,9 @@ export class GovernanceNode {
       inputDigest: r.input ? inputDigest(r.input) : null,
       policy: r.policy,
       result: { decision, reasons: r.reasons, policies: r.policies, errors: r.errors },
-      writ: r.writ ? { jti: r.writ.jti, aud: r.writ.aud, exp: r.writ.exp, intent: r.writ.intent, lin: r.writ.lin } : null,
+      writ: r.writ ? { jti: r.writ.jti, aud: r.writ.aud, exp: r.writ.exp, intent: r.writ.intent, lin: r.writ.lin, ...(r.writ.cons && { cons: r.writ.cons }) } : null,
       approval: r.approval ?? null,
+      ...(r.reevaluates !== undefined && { reevaluates: r.reevaluates }),
     };
     let bytes: Uint8Array;
     try {
@@ -337,8 +348,60 @@ export class GovernanceNode {
       // a denial keeps its own reasons; an allow that could not be recorded is no allow
       return this.unrecorded(r.decisionId, r.policy, `the decision could not be recorded durably (${errorMessage(err)}): no evidence, no writ`, r.writ ? [] : r.reasons);
     }
-    return { decision, decisionId: r.decisionId, reasons: r.reasons, policies: r.policies, errors: r.errors, message, policy: r.policy, ledgerIndex };
+    return { decision, decisionId: r.decisionId, reasons: r.reasons, policies: r.policies, errors: r.errors, message, policy: r.policy, ledgerIndex, ...(r.input && { input: r.input }), ...(r.approval && { approval: r.approval }) };
   }
+
+  /**
+   * Re-decides a running execution (issue 13): its original request — the recorded input,
+   * at the current time — under the governance state now in force (bundle, revocations,
+   * freshness), recorded as a decision linked to its writ (`request.parent` = its jti,
+   * `reevaluates`). Issues no writ: an allow lets it go on, a deny ends it. Replay
+   * re-evaluates it like any other decision. An approval the run was allowed with still
+   * stands for it.
+   */
+  async reevaluate(run: { claims: WritClaims; request: AuthorizeRequest; input: EvaluationRequest; approval: string | null }): Promise<Decision> {
+    const decisionId = newId();
+    const now = this.now();
+    let policy: PolicyRef | null = null;
+    const req = run.request;
+    const parent = run.claims.jti;
+    try {
+      const active = await this.awaitPolicy(undefined);
+      policy = policyRef(active.bundle);
+      gate.bundleInForce(active, policy, this.freshness, now);
+      gate.notRevoked(this.state.revocations(), policy, this.identity.nodeId, run.claims.sub);
+      const revoked = this.revocationOf(run.claims);
+      if (revoked !== null) throw new DenyError('parent_revoked', `the running execution's writ: ${revoked}`);
+      const input: EvaluationRequest = { ...run.input, context: { ...run.input.context, now: Math.floor(now.getTime() / 1000) } };
+      const result = active.engine.evaluate(input);
+      const approval = result.requiresApproval ? run.approval : null;
+      if (result.decision === 'deny' || (result.requiresApproval && approval === null)) {
+        const reasons: ReasonCode[] = result.decision === 'deny' ? result.reasons : ['approval_required'];
+        return await this.record({ decisionId, now, policy, input, req, parent, reasons, policies: result.policies, errors: result.errors, reevaluates: parent });
+      }
+      return await this.record({ decisionId, now, policy, input, req, parent, reasons: ['policy_permit'], policies: result.policies, errors: [], reevaluates: parent, allowed: true, approval });
+    } catch (err) {
+      const code = err instanceof DenyError ? err.code : 'internal_error';
+      const message = err instanceof DenyError ? err.message : `internal error: ${errorMessage(err)}`;
+      if (code === 'ledger_append_failed') return this.unrecorded(decisionId, policy, message, []);
+      return this.record({ decisionId, now, policy, input: null, req, parent, reasons: [code], policies: [], errors: [message], reevaluates: parent }).catch((e: unknown) =>
+        this.unrecorded(decisionId, policy, `${message}; and the denial could not be recorded: ${errorMessage(e)}`, [code]),
+      );
+    }
+  }
+
+  /**
+   * What a running execution's authorization depends on, as one comparable value: the
+   * active bundle and the revocations known. A lease re-decides its execution when it changes.
+   */
+  governanceState(): string {
+    const added = this.state.revocationsSince(this.revocationSeq);
+    if (added.length > 0) this.revocationSeq = added.at(-1)?.seq ?? this.revocationSeq;
+    return `${this.policy.active?.bundle.digest ?? 'none'}|${this.revocationSeq}`;
+  }
+
+  /** the newest revocation sequence governanceState() has seen */
+  private revocationSeq = 0;
 
   private unrecorded(decisionId: string, policy: PolicyRef | null, message: string, reasons: ReasonCode[]): Decision {
     return { decision: 'deny', decisionId, reasons: [...reasons.filter((c) => c !== 'ledger_append_failed'), 'ledger_append_failed'], policies: [], errors: [message], message, policy, ledgerIndex: null };

@@ -1,7 +1,9 @@
 /** The shapes of the decision path: a node's identity and limits, a request, a decision. */
 import type { CryptoKey, JSONWebKeySet } from 'jose';
+import type { PrincipalEntityRequest } from '../policy/principal-entity.ts';
 import type { ReasonCode } from '../reasons.ts';
 import type { WritClaims } from '../writ/claims.ts';
+import type { EvaluationRequest } from '../policy/engine.ts';
 import type { PolicyRef } from './active-policy.ts';
 import { DEFAULT_APPROVAL_TTL_MS } from './approval.ts';
 
@@ -25,6 +27,10 @@ export interface NodeLimits {
   minVersionWaitMs: number;
   /** how long an approval request stays open */
   approvalTtlMs: number;
+  /** the cap on a writ's `cons.maxRunSeconds` (a policy's @maxRunSeconds above it is lowered to it) */
+  maxRunSeconds: number;
+  /** how long a running execution goes on after this node lost freshness (a fleet node's beacon expired) before it is terminated */
+  freshnessGraceMs: number;
 }
 
 export const DEFAULT_LIMITS: NodeLimits = {
@@ -34,6 +40,9 @@ export const DEFAULT_LIMITS: NodeLimits = {
   maxLineageDepth: 16,
   minVersionWaitMs: 500,
   approvalTtlMs: DEFAULT_APPROVAL_TTL_MS,
+  maxRunSeconds: 86_400,
+  // the authority's default beacon TTL: a node that lost its beacon has been stale about this long already
+  freshnessGraceMs: 5000,
 };
 
 export interface AuthorizeRequest {
@@ -52,6 +61,14 @@ export interface AuthorizeRequest {
   attestation?: { binaryDigest?: string };
   /** an approval id (from an earlier `approval_required` decision) that was approved */
   approval?: string;
+  /**
+   * The principal's attributes and parents, for an **in-process enforcement point** only (the
+   * HTTP gate's verified JWT claims, Kubernetes admission's groups): never taken from an HTTP
+   * API caller (the /v1/authorize schema refuses it). Checked and bounded
+   * (`principal_entity_invalid`), refused when the bundle defines the principal
+   * (`principal_entity_conflict`), recorded in the leaf's `input.principalEntity` and replayed.
+   */
+  principalEntity?: PrincipalEntityRequest;
 }
 
 export interface Decision {
@@ -67,6 +84,10 @@ export interface Decision {
   claims?: WritClaims;
   /** with `approval_required`: the approval request to approve (`writ approve <id>`) */
   approvalId?: string;
+  /** the canonical input Cedar evaluated, as recorded (absent for gate denials); in process only, never serialized */
+  input?: EvaluationRequest;
+  /** the approval this allow used, if any */
+  approval?: string | null;
 }
 
 export type DecisionObserver = (d: Decision, seconds: number) => void;

@@ -14,16 +14,19 @@
  */
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
-import type { ReasonCode } from '../reasons.ts';
+import { BundleError, type ReasonCode } from '../reasons.ts';
 import { Hierarchy, literalEntities, ScopeIndex } from './scope-index.ts';
 import { loadPolicySource, schemaActionParents, type PolicyEntry, type PolicySource } from './source.ts';
 import { uidFromJson, uidText, type EntityUid } from '../canonical/uid.ts';
+import type { PrincipalEntity } from './principal-entity.ts';
 
 export interface EvaluationRequest {
   principal: EntityUid;
   action: EntityUid;
   resource: EntityUid;
   context: Record<string, CedarValueJson>;
+  /** the principal's attributes and parents, supplied by an in-process enforcement point (principal-entity.ts); absent: the bundle's entities only */
+  principalEntity?: PrincipalEntity;
 }
 
 export interface Evaluation {
@@ -34,7 +37,13 @@ export interface Evaluation {
   errors: string[];
   /** an allow whose determining permit policies include one annotated @approval("required") */
   requiresApproval?: boolean;
+  /** an allow: the smallest @maxRunSeconds("N") of its determining permits, if any carries one */
+  maxRunSeconds?: number;
 }
+
+/** `@maxRunSeconds("N")`: a whole number of seconds, 1 to 31 days. */
+const MAX_RUN_SECONDS = /^[1-9][0-9]{0,6}$/;
+export const MAX_RUN_SECONDS_LIMIT = 31 * 86_400;
 
 /** prepared policy sets kept per engine (LRU); their key is a set of policy indexes, so the bound holds whatever requests ask */
 export const MAX_PREPARED_SLICES = 1024;
@@ -88,7 +97,13 @@ export class PolicyEngine {
     const hierarchy = new Hierarchy(source.entities, schemaActionParents(source.schemaJson));
     this.hierarchy = hierarchy;
     this.index = new ScopeIndex(source.policies.map((p) => p.json), hierarchy);
-    for (const p of source.policies) this.annotations.set(p.id, p.annotations);
+    for (const p of source.policies) {
+      const m = p.annotations.maxRunSeconds;
+      if (m !== undefined && (!MAX_RUN_SECONDS.test(m) || Number(m) > MAX_RUN_SECONDS_LIMIT)) {
+        throw new BundleError('bundle_policy_invalid', `policy ${p.id}: @maxRunSeconds(${JSON.stringify(m)}) must be a whole number of seconds between 1 and ${MAX_RUN_SECONDS_LIMIT}`);
+      }
+      this.annotations.set(p.id, p.annotations);
+    }
     for (const e of source.entities) {
       const uid = uidFromJson(e.uid);
       if (uid) this.entities.set(uidText(uid), e);
@@ -174,18 +189,39 @@ export class PolicyEngine {
     return out;
   }
 
+  /** The supplied parents and every ancestor the bundle gives them (not cached: requests name arbitrary uids). */
+  private ancestorsOf(parents: string[]): ReadonlySet<string> {
+    const out = new Set<string>();
+    for (const p of parents) {
+      out.add(p);
+      for (const a of this.hierarchy.ancestors(p)) out.add(a);
+    }
+    return out;
+  }
+
   private entitySlice(roots: Iterable<string>): EntityJson[] {
     const uids = new Set<string>();
     for (const r of roots) for (const u of this.reachable(r)) uids.add(u);
     return [...uids].map((u) => this.entities.get(u) as EntityJson);
   }
 
+  /** Whether the bundle's entities define `uid` (text form). */
+  definesEntity(uid: string): boolean {
+    return this.entities.has(uid);
+  }
+
   evaluate(req: EvaluationRequest): Evaluation {
     const principal = uidText(req.principal);
     const action = uidText(req.action);
     const resource = uidText(req.resource);
+    const supplied = req.principalEntity;
+    // Never merged: an entity the bundle declares is the bundle's, whatever a request says.
+    if (supplied !== undefined && this.entities.has(principal)) {
+      return { decision: 'deny', reasons: ['principal_entity_conflict'], policies: [], errors: [`${principal} is defined by the bundle's entities: a request may not supply its attributes or parents`] };
+    }
+    const parents = supplied?.parents.map(uidText) ?? [];
     const indexes = this.index.candidates({
-      principal: { text: principal, type: req.principal.type },
+      principal: { text: principal, type: req.principal.type, ...(supplied !== undefined && { ancestors: this.ancestorsOf(parents) }) },
       action,
       resource: { text: resource, type: req.resource.type },
     });
@@ -193,7 +229,9 @@ export class PolicyEngine {
     // Passing values into wasm costs per attribute, so Cedar gets only the context
     // attributes the slice reads; the full context is what is recorded and replayed.
     const context = slice.contextKeys === null ? req.context : pick(req.context, slice.contextKeys);
-    const roots = [principal, action, resource, ...slice.literals, ...literalEntities(context)];
+    const roots = [principal, action, resource, ...parents, ...slice.literals, ...literalEntities(context)];
+    const entities = this.entitySlice(roots);
+    if (supplied !== undefined) entities.push({ uid: req.principal, attrs: supplied.attrs, parents: supplied.parents });
     const answer = cedar.statefulIsAuthorized({
       principal: req.principal,
       action: req.action,
@@ -201,7 +239,7 @@ export class PolicyEngine {
       context,
       preparsedPolicySetId: slice.psetId,
       ...(this.schemaName === null ? {} : { preparsedSchemaName: this.schemaName, validateRequest: true }),
-      entities: this.entitySlice(roots),
+      entities,
     });
     if (answer.type === 'failure') {
       const errors = answer.errors.map((e) => e.message);
@@ -218,7 +256,9 @@ export class PolicyEngine {
     }
     if (decision === 'allow') {
       const requiresApproval = diagnostics.reason.some((id) => this.annotations.get(id)?.approval === 'required');
-      return { decision, reasons: ['policy_permit'], policies: diagnostics.reason, errors: [], ...(requiresApproval && { requiresApproval }) };
+      const limits = diagnostics.reason.map((id) => this.annotations.get(id)?.maxRunSeconds).filter((m) => m !== undefined).map(Number);
+      const maxRunSeconds = limits.length > 0 ? Math.min(...limits) : undefined;
+      return { decision, reasons: ['policy_permit'], policies: diagnostics.reason, errors: [], ...(requiresApproval && { requiresApproval }), ...(maxRunSeconds !== undefined && { maxRunSeconds }) };
     }
     if (diagnostics.reason.length > 0) return { decision, reasons: ['policy_forbid'], policies: diagnostics.reason, errors: [] };
     return { decision, reasons: ['no_permit'], policies: [], errors: [] };

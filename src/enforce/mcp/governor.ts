@@ -19,6 +19,7 @@
  * `Server::"<server>"`); each call is its child, or the child of the writ the client
  * names in params._meta["writ/parent"] (a call made on behalf of another).
  */
+import type { RunningRegistry } from '../../node/running.ts';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { Decision, GovernanceNode } from '../../node/node.ts';
@@ -39,8 +40,10 @@ export interface GovernorOptions {
   /** overrides the server name announced in the initialize result */
   serverName?: string;
   approvalTimeoutMs?: number;
-  /** how often running calls are checked for a revocation (default 200 ms) */
+  /** how often running calls' leases are checked (default 200 ms) */
   revocationPollMs?: number;
+  /** where calls in flight are registered (writ ps, the console) */
+  running?: RunningRegistry;
   log?: (line: string) => void;
 }
 
@@ -144,7 +147,7 @@ export class McpGovernor {
     }
     const { call } = b;
     entry.governed = call;
-    call.onTerminate((reason) => void this.terminate(id, call, reason));
+    call.onTerminate((reason, t) => void this.terminate(id, call, reason, t.code));
     return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: call.writ } } } as JSONRPCMessage };
   }
 
@@ -207,8 +210,9 @@ export class McpGovernor {
         pollMs: this.o.revocationPollMs ?? 200,
         // a call of a session whose root was revoked ends with the session
         also: () => (this.revokedRoot() !== null ? 'the MCP session was revoked' : null),
-        onError: (err) => this.o.log?.(`writ mcp: revocation check: ${errorMessage(err)}`),
+        onError: (err) => this.o.log?.(`writ mcp: lease check: ${errorMessage(err)}`),
       },
+      ...(this.o.running && { running: { registry: this.o.running, kind: 'mcp' as const } }),
     });
   }
 
@@ -312,16 +316,20 @@ export class McpGovernor {
     this.revokedListeners.push(listener);
   }
 
-  /** A running call's lease ended it: no later response is passed on; the outcome says why. */
-  private async terminate(id: RequestId, call: GovernedCall, reason: string): Promise<void> {
+  /**
+   * A running call's lease ended it (a revocation, a re-decision that now denies, its run
+   * time, lost freshness): no later response is passed on; the outcome says why.
+   */
+  private async terminate(id: RequestId, call: GovernedCall, reason: string, code: string): Promise<void> {
     if (this.inflight.get(id)?.governed !== call) return; // answered or cancelled meanwhile
     this.inflight.delete(id);
     this.forget(id);
-    await call.end({ status: 'terminated', reason: 'writ_revoked' }).catch(() => undefined);
+    await call.end({ status: 'terminated', reason: code }).catch(() => undefined);
+    const what = code === 'writ_revoked' ? 'revoked' : 'no longer authorized';
     const r: RevokedCall = {
       id,
-      reply: { jsonrpc: '2.0', id, error: { code: WRIT_DENIED, message: `writ: revoked while running: ${reason}`, data: { reasons: ['writ_revoked'], jti: call.jti } } } as JSONRPCMessage,
-      cancel: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `writ revoked: ${reason}` } } as JSONRPCMessage,
+      reply: { jsonrpc: '2.0', id, error: { code: WRIT_DENIED, message: `writ: ${what} while running: ${reason}`, data: { reasons: [code], jti: call.jti } } } as JSONRPCMessage,
+      cancel: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `writ ${what}: ${reason}` } } as JSONRPCMessage,
     };
     for (const l of this.revokedListeners) l(r);
   }
