@@ -61,6 +61,9 @@ export const DENY_REASONS = [
   'http_credential_invalid', // its bearer JWT or API key does not verify (401)
   'http_route_unknown', // no configured route covers the method, host and path (403)
   'http_path_ambiguous', // a dot segment or an encoded slash: the path could mean another route (403)
+  // the principal entity an in-process enforcement point supplies (JWT claims, Kubernetes groups)
+  'principal_entity_invalid', // not a bounded set of Cedar-valued attributes and entity-UID parents
+  'principal_entity_conflict', // the bundle's entities define the principal: a request may not redefine it
   // evidence and internals
   'ledger_append_failed',
   'internal_error',

@@ -6,6 +6,11 @@
 import { canonicalJson } from '../canonical/json.ts';
 
 export const LEAF_VERSION = 1;
+/**
+ * The version of a decision leaf whose `input` carries a `principalEntity` (docs/ledger-leaf.md):
+ * a reader that knows only version 1 would replay it without the entity, so it is told apart.
+ */
+export const LEAF_VERSION_PRINCIPAL_ENTITY = 2;
 // 65,535: a tlog-tiles entry bundle prefixes each entry with a uint16 length
 export const MAX_LEAF_BYTES = 64 * 1024 - 1;
 

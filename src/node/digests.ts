@@ -31,6 +31,8 @@ export function approvalBinding(input: EvaluationRequest, req: { args?: unknown;
       binaryDigest: att.binaryDigest ?? '',
       lineage: { depth: lin.depth ?? 0, rootPrincipal: lin.rootPrincipal ?? '', parentAction: lin.parentAction ?? '' },
       context: caller,
+      // what the enforcement point said of the principal shaped the decision too (absent: bindings as before)
+      ...(input.principalEntity !== undefined && { principalEntity: input.principalEntity }),
     }),
   );
 }

@@ -69,8 +69,12 @@ function entityOf(c: object): string | null {
   return e ? uidText(e) : null;
 }
 
-/** Exact evaluation of a principal/resource scope constraint. */
-function scopeMatches(scope: Scope, uid: string, type: string, h: Hierarchy): boolean {
+/**
+ * Exact evaluation of a principal/resource scope constraint. `extra`: ancestors the request
+ * itself supplies (the parents of a request's principal entity, with their bundle ancestors).
+ */
+function scopeMatches(scope: Scope, uid: string, type: string, h: Hierarchy, extra?: ReadonlySet<string>): boolean {
+  const isIn = (group: string) => h.isIn(uid, group) || (extra?.has(group) ?? false);
   switch (scope.op) {
     case 'All':
       return true;
@@ -78,13 +82,13 @@ function scopeMatches(scope: Scope, uid: string, type: string, h: Hierarchy): bo
       return entityOf(scope) === uid;
     case 'in': {
       const group = entityOf(scope);
-      return group !== null && h.isIn(uid, group);
+      return group !== null && isIn(group);
     }
     case 'is': {
       if (scope.entity_type !== type) return false;
       if (!scope.in) return true;
       const group = entityOf(scope.in);
-      return group !== null && h.isIn(uid, group);
+      return group !== null && isIn(group);
     }
     default:
       return false;
@@ -115,7 +119,8 @@ interface Bucket {
 }
 
 export interface ScopeRequest {
-  principal: { text: string; type: string };
+  /** `ancestors`: what the request's own principal entity adds (its parents and theirs) */
+  principal: { text: string; type: string; ancestors?: ReadonlySet<string> };
   action: string;
   resource: { text: string; type: string };
 }
@@ -149,7 +154,7 @@ export class ScopeIndex {
       for (const i of [...(b.byResource.get(r.resource.text) ?? []), ...b.rest]) {
         const p = this.policies[i] as PolicyJson;
         if (
-          scopeMatches(p.principal, r.principal.text, r.principal.type, this.hierarchy) &&
+          scopeMatches(p.principal, r.principal.text, r.principal.type, this.hierarchy, r.principal.ancestors) &&
           scopeMatches(p.resource, r.resource.text, r.resource.type, this.hierarchy)
         ) {
           out.push(i);
