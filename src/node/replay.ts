@@ -6,6 +6,8 @@
  */
 import type { Ledger } from '../ledger/ledger.ts';
 import type { EvaluationRequest } from '../policy/engine.ts';
+import { recordedPrincipalEntity } from '../policy/principal-entity.ts';
+import { LEAF_VERSION_PRINCIPAL_ENTITY } from '../ledger/leaf.ts';
 import type { AuthorityTrust } from '../policy/verify-bundle.ts';
 import { errorMessage, isRecord } from '../util.ts';
 import { loadRecordedBundle, type ActiveBundle } from './active-policy.ts';
@@ -28,10 +30,26 @@ export interface ReplayReport {
 
 interface DecisionLeaf {
   id: string;
+  v?: unknown;
   approval?: string | null;
   input: EvaluationRequest | null;
   policy: { digest: string } | null;
   result: { decision: string; reasons: string[]; policies: string[] };
+}
+
+/**
+ * The recorded input as evaluated: a supplied principal entity (input.principalEntity) is
+ * checked as the node checked it, and only in a leaf of the version that carries it.
+ */
+function recordedInput(leaf: DecisionLeaf): EvaluationRequest {
+  const input = leaf.input as EvaluationRequest;
+  const pe: unknown = input.principalEntity;
+  if (pe === undefined) {
+    if (leaf.v === LEAF_VERSION_PRINCIPAL_ENTITY) throw new Error(`a version ${LEAF_VERSION_PRINCIPAL_ENTITY} decision leaf without input.principalEntity`);
+    return input;
+  }
+  if (leaf.v !== LEAF_VERSION_PRINCIPAL_ENTITY) throw new Error(`input.principalEntity in a decision leaf of version ${JSON.stringify(leaf.v)} (it is recorded only at version ${LEAF_VERSION_PRINCIPAL_ENTITY})`);
+  return { ...input, principalEntity: recordedPrincipalEntity(pe, input.principal) };
 }
 
 const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((v, i) => v === [...b].sort()[i]);
@@ -64,7 +82,7 @@ export async function replayDecisions(ledger: Ledger, state: Pick<BundleStore, '
         try {
           let b = bundles.get(leaf.policy.digest);
           if (!b) bundles.set(leaf.policy.digest, (b = loadRecordedBundle(state, leaf.policy.digest, trust)));
-          const evaluated = (await b).engine.evaluate(leaf.input);
+          const evaluated = (await b).engine.evaluate(recordedInput(leaf));
           // An allow that needs approval was recorded as approval_required until approved.
           const r =
             evaluated.requiresApproval && !leaf.approval ? { ...evaluated, decision: 'deny' as const, reasons: ['approval_required' as const] } : evaluated;
