@@ -22,7 +22,11 @@ export const AUDIENCE = 'gateway-users';
 export const API_KEY = 'k-ci-0123456789abcdef';
 export const API_KEY_HEADER = 'x-api-key';
 
-/** GET on /billing/ for JWT users in the billing group; POST for the CI service key; never with debug=1 in the query. */
+/**
+ * GET on /billing/ for JWT users in the billing group, or whose verified claims (principal
+ * attributes) say email auditor@example.com and level >= 2; POST for the CI service key (its
+ * configured attribute team "release"); never with debug=1 in the query.
+ */
 export const HTTP_POLICY = {
   'policy.cedar': `
 @id("billing-read")
@@ -31,7 +35,11 @@ when { context.credential.kind == "jwt" && context.credential.claims has groups 
 
 @id("billing-write")
 permit (principal == Service::"ci", action == Action::"http:POST", resource == Route::"billing")
-when { context.credential.kind == "api_key" };
+when { context.credential.kind == "api_key" && principal has team && principal.team == "release" };
+
+@id("billing-read-auditor")
+permit (principal, action == Action::"http:GET", resource == Route::"billing")
+when { principal has email && principal.email == "auditor@example.com" && principal has level && principal.level >= 2 };
 
 @id("ping")
 permit (principal, action, resource == Route::"ping");
@@ -72,13 +80,16 @@ export interface TokenOptions {
   iss?: string;
   exp?: number;
   groups?: string[];
+  email?: string;
+  /** further claims */
+  claims?: Record<string, unknown>;
   key?: CryptoKey;
   alg?: string;
 }
 
 export function token(idp: Issuer, o: TokenOptions = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ groups: o.groups ?? ['billing'], email: 'alice@example.com' })
+  return new SignJWT({ groups: o.groups ?? ['billing'], email: o.email ?? 'alice@example.com', ...o.claims })
     .setProtectedHeader({ alg: o.alg ?? 'RS256', kid: 'k1' })
     .setIssuer(o.iss ?? idp.base)
     .setAudience(o.aud ?? AUDIENCE)
@@ -105,7 +116,7 @@ export function gateConfigFile(idp: Issuer, o: { grpcPort?: number } = {}): stri
     ],
     credentials: {
       jwt: [{ name: 'corp', issuer: idp.base, audience: AUDIENCE, principalType: 'User' }],
-      apiKeys: { header: API_KEY_HEADER, keys: [{ name: 'ci', sha256: createHash('sha256').update(API_KEY).digest('hex'), principal: 'Service::"ci"' }] },
+      apiKeys: { header: API_KEY_HEADER, keys: [{ name: 'ci', sha256: createHash('sha256').update(API_KEY).digest('hex'), principal: 'Service::"ci"', attributes: { team: 'release' } }] },
     },
     headers: ['x-request-id'],
     ...(o.grpcPort !== undefined && { grpc: { host: '127.0.0.1', port: o.grpcPort } }),

@@ -64,6 +64,26 @@ describe('HTTP gate: forward-auth (nginx, Traefik, Caddy) and Envoy ext_authz HT
     await assert.rejects(verifyAsUpstream(g.f, writ, 'billing-svc', { ...facts, method: 'PUT' }), (e: unknown) => e instanceof WritVerificationError);
   });
 
+  it('the verified claims are principal attributes: a policy on principal.email and a custom claim decides; recorded in input.principalEntity', async () => {
+    const get = async (o: { email: string; level: number }) =>
+      forwardAuth({ 'x-original-method': 'GET', 'x-original-uri': '/billing/invoices', 'x-forwarded-host': 'api.example.com', authorization: `Bearer ${await token(g.idp, { groups: ['sales'], email: o.email, claims: { level: o.level } })}` });
+    const yes = await get({ email: 'auditor@example.com', level: 2 });
+    assert.equal(yes.status, 200, JSON.stringify(yes.body));
+    const leaf = lastLeaf(g.f) as unknown as { v: number; input: { principalEntity: { attrs: Record<string, unknown>; parents: unknown[] } }; result: { policies: string[] } };
+    assert.deepEqual(leaf.result.policies, ['billing-read-auditor']);
+    assert.equal(leaf.v, 2);
+    assert.equal(leaf.input.principalEntity.attrs.email, 'auditor@example.com');
+    assert.equal(leaf.input.principalEntity.attrs.level, 2);
+    assert.deepEqual(leaf.input.principalEntity.parents, []);
+    assert.equal((await get({ email: 'auditor@example.com', level: 1 })).status, 403, 'the custom claim decides');
+    assert.equal((await get({ email: 'alice@example.com', level: 5 })).status, 403, 'the email decides');
+    // an API key's configured attributes are its principal's: billing-write reads principal.team
+    await forwardAuth({ 'x-forwarded-method': 'POST', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/billing/runs', 'x-api-key': API_KEY });
+    const keyLeaf = lastLeaf(g.f) as unknown as { input: { principalEntity: { attrs: Record<string, unknown> } }; result: { decision: string } };
+    assert.equal(keyLeaf.result.decision, 'allow');
+    assert.deepEqual(keyLeaf.input.principalEntity.attrs, { team: 'release' });
+  });
+
   it('a policy deny is 403 with the reasons and the decision id, no writ, recorded', async () => {
     const size = g.f.ledger.size();
     const r = await forwardAuth({ 'x-original-method': 'GET', 'x-original-uri': '/billing/invoices', 'x-forwarded-host': 'api.example.com', authorization: `Bearer ${await token(g.idp, { groups: ['sales'] })}` });

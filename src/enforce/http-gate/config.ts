@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseUid, uidText } from '../../canonical/uid.ts';
+import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
+import { principalEntityFromRequest } from '../../policy/principal-entity.ts';
 import { DEFAULT_ALGORITHMS, ISSUER_ALGORITHMS, parseFetchUrl, parseJwks, type IssuerAlgorithm, type StoredJwks } from '../../node/caller-issuers.ts';
 import { errorMessage, isRecord } from '../../util.ts';
 import { WritError } from '../../writ/errors.ts';
@@ -53,6 +55,8 @@ export interface GateApiKey {
   /** lower-case hex SHA-256 of the key: the file holds no key itself */
   sha256: string;
   principal: string;
+  /** the principal entity's attributes (`principal.team`), Cedar values; {} when none are configured */
+  attributes: Record<string, CedarValueJson>;
 }
 
 export interface GateConfig {
@@ -177,14 +181,20 @@ function parseApiKeys(v: unknown, at: string): GateConfig['apiKeys'] {
   const seen = new Set<string>();
   const keys = list(a.keys, `${at}.keys`).map((k, i) => {
     const at2 = `${at}.keys[${i}]`;
-    const o = only(k, at2, ['name', 'sha256', 'principal']);
+    const o = only(k, at2, ['name', 'sha256', 'principal', 'attributes']);
     const sha256 = str(o.sha256, `${at2}.sha256`).toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(sha256)) fail(`${at2}.sha256`, 'the hex SHA-256 of the key (printf %s "$KEY" | sha256sum), not the key');
     if (seen.has(sha256)) fail(`${at2}.sha256`, 'the same key is listed twice');
     seen.add(sha256);
     const principal = parseUid(str(o.principal, `${at2}.principal`));
     if (!principal) fail(`${at2}.principal`, 'a Cedar entity UID such as Service::"billing-batch"');
-    return { name: optStr(o.name, `${at2}.name`) ?? `key-${i}`, sha256, principal: uidText(principal) };
+    let attributes: Record<string, CedarValueJson>;
+    try {
+      attributes = principalEntityFromRequest({ attrs: o.attributes ?? {}, parents: [] }, principal).attrs;
+    } catch (err) {
+      fail(`${at2}.attributes`, errorMessage(err).replace(/^principalEntity(\.attrs)?:? ?/, ''));
+    }
+    return { name: optStr(o.name, `${at2}.name`) ?? `key-${i}`, sha256, principal: uidText(principal), attributes };
   });
   return { header, keys };
 }

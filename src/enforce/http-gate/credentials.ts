@@ -4,9 +4,10 @@
  * X-Forwarded-User, ... are ignored: anyone can send them). Two kinds:
  *  - `Authorization: Bearer <JWT>` from a configured issuer, checked by the same function as
  *    the node's OIDC callers (server/oidc-auth.ts, verifyIssuerJwt): principal
- *    `<principalType>::"<sub>"`, the verified claims in context.credential.claims;
+ *    `<principalType>::"<sub>"`, the verified claims as its attributes (`principal.email`) and,
+ *    as before, in context.credential.claims;
  *  - an API key in the configured header (default `x-api-key`), looked up by its SHA-256 in the
- *    configured map: principal as configured.
+ *    configured map: principal and its attributes as configured.
  * A credential that is present but not valid is `invalid` (401), never a fall-through to
  * another kind; so is a request carrying both kinds (which one would count is a question an
  * attacker should not get to ask).
@@ -22,7 +23,8 @@ import type { GateApiKey, GateConfig, GateJwtIssuer } from './config.ts';
 export type HttpCredential =
   | { kind: 'none' }
   | { kind: 'invalid'; scheme: 'Bearer' | 'ApiKey'; message: string }
-  | { kind: 'principal'; principal: string; credential: Record<string, CedarValueJson> };
+  /** `attrs`: the principal entity's attributes (a JWT's verified claims; an API key's configured attributes) */
+  | { kind: 'principal'; principal: string; credential: Record<string, CedarValueJson>; attrs: Record<string, CedarValueJson> };
 
 /** Reads one request header (lower-case name); undefined when absent. */
 export type HeaderLookup = (name: string) => string | undefined;
@@ -94,10 +96,12 @@ export class GateCredentials {
     if (issuer === undefined) return invalid(`the JWT's issuer ${JSON.stringify(iss.iss)} is not configured for this gate`);
     const checked = await verifyIssuerJwt(token, issuer satisfies JwtIssuer, this.keysFor, this.o);
     if (!checked.ok) return invalid(checked.message);
+    const claims = claimsToCedar(checked.payload);
     return {
       kind: 'principal',
       principal: uidText({ type: issuer.principalType, id: checked.sub }),
-      credential: { kind: 'jwt', issuer: issuer.name, claims: claimsToCedar(checked.payload) },
+      credential: { kind: 'jwt', issuer: issuer.name, claims },
+      attrs: claims,
     };
   }
 
@@ -105,7 +109,7 @@ export class GateCredentials {
     const digest = createHash('sha256').update(value, 'utf8').digest('hex');
     const k = this.byHash.get(digest);
     if (k === undefined) return { kind: 'invalid', scheme: 'ApiKey', message: `the ${this.config.apiKeys.header} key is not configured for this gate` };
-    return { kind: 'principal', principal: k.principal, credential: { kind: 'api_key', name: k.name } };
+    return { kind: 'principal', principal: k.principal, credential: { kind: 'api_key', name: k.name }, attrs: k.attributes };
   }
 }
 

@@ -4,7 +4,9 @@
  * ext_authz over HTTP or gRPC; the adapters are server/forward-auth.ts and
  * server/ext-authz-grpc.ts). The Cedar request (docs/http-gateway.md, "The mapping"):
  *
- *   principal  from the verified credential (credentials.ts), never from a header that names one
+ *   principal  from the verified credential (credentials.ts), never from a header that names one;
+ *              its attributes the verified JWT claims (or an API key's configured attributes),
+ *              supplied as the request's principal entity (AuthorizeRequest.principalEntity)
  *   action     Action::"http:<METHOD>"
  *   resource   the matched route's entity (config.ts; default Route::"<name>")
  *   args       httpArgs(facts): method, path, query, body digest — what the writ binds
@@ -117,6 +119,7 @@ export class HttpGate {
         audience: route.audience,
         args,
         context: { http, credential: who.credential },
+        principalEntity: { attrs: who.attrs, parents: [] },
         ...(this.config.ttlSeconds !== null && { ttlSeconds: this.config.ttlSeconds }),
       },
     });
