@@ -88,7 +88,7 @@ export interface CallOutcome {
 export async function begin(o: BeginOptions): Promise<Begun> {
   const { node, request } = o;
   // the state the decision is made under: a change after it is re-decided by the lease
-  const state = node.governanceState();
+  const state = await node.governanceState();
   let d = await node.authorize(request);
   if (o.approval && d.reasons[0] === 'approval_required' && d.approvalId) {
     o.approval.onWait?.(d.approvalId);

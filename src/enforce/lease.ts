@@ -126,13 +126,22 @@ export class Lease {
 
   /** A change of governance state: the node re-decides the request; a deny ends the call. */
   private redecideIfChanged(): void {
-    if (this.deciding || this.decided.input === null || this.staleSince !== null) return;
-    const state = this.node.governanceState();
-    if (state === this.seen) return;
+    const input = this.decided.input;
+    if (this.deciding || input === null || this.staleSince !== null) return;
     this.deciding = true;
+    let state = '';
     this.node
-      .reevaluate({ claims: this.claims, request: this.decided.request, input: this.decided.input, approval: this.decided.approval })
-      .then((d: Decision) => {
+      .governanceState()
+      .then((s) => {
+        state = s;
+        if (s === this.seen || this.released) return null;
+        return this.node.reevaluate({ claims: this.claims, request: this.decided.request, input, approval: this.decided.approval });
+      })
+      .then((d: Decision | null) => {
+        if (d === null) {
+          this.deciding = false;
+          return;
+        }
         this.deciding = false;
         const reasons = d.reasons.filter((r) => r !== 'ledger_append_failed');
         if (d.decision === 'allow') this.seen = state;

@@ -394,7 +394,9 @@ export class GovernanceNode {
    * What a running execution's authorization depends on, as one comparable value: the
    * active bundle and the revocations known. A lease re-decides its execution when it changes.
    */
-  governanceState(): string {
+  async governanceState(): Promise<string> {
+    // another process of the home (writ policy activate) may have activated a bundle
+    await this.policy.refresh({ maxAgeMs: 100 }).catch(() => undefined);
     const added = this.state.revocationsSince(this.revocationSeq);
     if (added.length > 0) this.revocationSeq = added.at(-1)?.seq ?? this.revocationSeq;
     return `${this.policy.active?.bundle.digest ?? 'none'}|${this.revocationSeq}`;
