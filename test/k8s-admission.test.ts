@@ -20,11 +20,12 @@ import { readTlsOptions } from '../src/cli/tls-options.ts';
 import { WRIT_ANNOTATION } from '../src/enforce/k8s/admission.ts';
 import { POD_BEARING_KINDS, projectReview } from '../src/enforce/k8s/projection.ts';
 import type { GovernanceNode } from '../src/node/node.ts';
+import { replayDecisions } from '../src/node/replay.ts';
 import { answerReview, createAdmissionServer } from '../src/server/admission-app.ts';
 import { memoryJtiStore, verifyWrit } from '../src/writ/verify.ts';
 import { CLI, fixture, policyFolder, type Fixture } from './helpers.ts';
 import { ok, scratchDir, writ } from './cli-fixture.ts';
-import { DIGEST, DOC, PINNED, POLICY, container, dir, leaf, nextUid, pod, podReview, post, type Answer, type Leaf, type Review } from './k8s-fixture.ts';
+import { DIGEST, DOC, PINNED, POLICY, alice, container, dir, leaf, nextUid, pod, podReview, post, type Answer, type Leaf, type Review } from './k8s-fixture.ts';
 
 describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
   let f: Fixture;
@@ -122,6 +123,20 @@ describe('writ k8s admission: AdmissionReview v1 over HTTPS', () => {
     denied((await decide(podReview(pod([container(PINNED)]), { namespace: 'kube-system' }))).answer, 'no_permit');
     denied((await decide(podReview(pod([container(PINNED)]), { user: { username: 'system:anonymous', groups: ['system:unauthenticated'] } }))).answer, 'no_permit');
     assert.equal((await decide(podReview(pod([container(PINNED)]), { namespace: 'apps' }))).answer.allowed, true);
+  });
+
+  it('groups are parents: principal in K8sGroup::"deployers" allows a member in prod and denies a non-member; uid and extra are attributes; replayed', async () => {
+    const prod = (user: typeof alice) => podReview(pod([container(PINNED)]), { namespace: 'prod', user });
+    const bob = { username: 'bob', uid: 'b0b', groups: ['system:authenticated', 'deployers'], extra: { scopes: ['deploy'] } };
+    const yes = await decide(prod(bob));
+    assert.equal(yes.answer.allowed, true, JSON.stringify(yes.answer));
+    assert.deepEqual(yes.leaf.result.policies, ['k8s-deployers-prod']);
+    const pe = (yes.leaf as unknown as { v: number; input: { principalEntity: unknown } });
+    assert.equal(pe.v, 2);
+    assert.deepEqual(pe.input.principalEntity, { attrs: { uid: 'b0b', extra: { scopes: ['deploy'] } }, parents: [{ type: 'K8sGroup', id: 'system:authenticated' }, { type: 'K8sGroup', id: 'deployers' }] });
+    denied((await decide(prod(alice))).answer, 'no_permit');
+    const report = await replayDecisions(f.ledger, f.state, f.trust);
+    assert.deepEqual(report.differences, [], 'decisions that depended on a group replay');
   });
 
   it('the documentation\'s Scale example (UPDATE of deployments/scale in my-namespace) is decided: no_permit outside the namespaces', async () => {

@@ -4,16 +4,18 @@
  * strictly and mapped to an AuthorizeRequest; a Decision is mapped back to the
  * `AdmissionReview` response the API server expects. docs/kubernetes.md has the tables.
  *
- *   principal  K8sUser::"<userInfo.username>"
+ *   principal  K8sUser::"<userInfo.username>", supplied as the request's principal entity
+ *              (AuthorizeRequest.principalEntity): parents K8sGroup::"<group>" for each of
+ *              userInfo.groups, attributes uid and extra (a record of sets of strings)
  *   action     Action::"k8s:<operation>"                  (CREATE, UPDATE, DELETE, CONNECT)
  *   resource   K8sObject::"<group>/<kind>/<namespace>/<name>"   (request.kind; core group "")
  *   args       the projection (projection.ts): what the writ's intent binds
  *   context    k8s: uid, operation, namespace, name, kind, resource, subResource, dryRun,
  *              user { username, uid, groups }
  *
- * Groups are a set in `context.k8s.user.groups`, not entity parents: the node evaluates
- * against the bundle's entities only (a request cannot assert an entity hierarchy), so
- * `principal in K8sGroup::"…"` holds only for memberships the bundle itself declares.
+ * So `principal in K8sGroup::"system:masters"` holds for a user the API server says is in that
+ * group (and for anything the bundle places above the group); `context.k8s.user.groups` still
+ * has them as a set. A bundle that defines the K8sUser itself gets principal_entity_conflict.
  */
 import type { AuthorizeRequest, Decision } from '../../node/node.ts';
 import { isRecord } from '../../util.ts';
@@ -58,7 +60,7 @@ export interface AdmissionRequest {
   name: string;
   namespace: string;
   operation: Operation;
-  userInfo: { username: string; uid: string; groups: string[] };
+  userInfo: { username: string; uid: string; groups: string[]; extra: Record<string, string[]> };
   object: unknown;
   oldObject: unknown;
   dryRun: boolean;
@@ -111,6 +113,21 @@ function gvr(v: unknown, at: string): GroupVersionResource {
   return { group: field(o, 'group', at), version: field(o, 'version', at), resource: field(o, 'resource', at) };
 }
 
+/** `userInfo.extra` (map[string][]string): its shape is checked here, its size by the node (principal_entity_invalid). */
+function extraOf(v: unknown): Record<string, string[]> {
+  if (v === undefined || v === null) return {};
+  if (!isRecord(v)) throw bad('request.userInfo.extra: expected a map of lists of strings');
+  const out: Record<string, string[]> = {};
+  for (const [k, list] of Object.entries(v)) {
+    if (k === '__proto__') throw bad('request.userInfo.extra.__proto__: refused');
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw bad(`request.userInfo.extra[${JSON.stringify(k).slice(0, 80)}]: expected a list of strings`);
+    out[k] = list;
+  }
+  return out;
+}
+
+export const groupOf = (group: string): string => `K8sGroup::${JSON.stringify(group)}`;
+
 /** The uid of a review, if one can be read: to echo it even in the answer to a malformed review. */
 export function reviewUid(body: unknown): string {
   if (!isRecord(body) || !isRecord(body.request)) return '';
@@ -138,6 +155,7 @@ export function parseReview(body: unknown): AdmissionRequest {
     if (typeof g !== 'string' || g.length > MAX_IDENTITY) throw bad(`request.userInfo.groups[${i}]: expected a string of at most ${MAX_IDENTITY} characters`);
     return g;
   });
+  const extra = extraOf(u.extra);
   if (r.dryRun !== undefined && r.dryRun !== null && typeof r.dryRun !== 'boolean') throw bad('request.dryRun: expected a boolean');
   for (const k of ['object', 'oldObject', 'options'] as const) {
     if (r[k] !== undefined && r[k] !== null && !isRecord(r[k])) throw bad(`request.${k}: expected an object or null`);
@@ -150,7 +168,7 @@ export function parseReview(body: unknown): AdmissionRequest {
     name: field(r, 'name', 'request', { optional: true, noSlash: true }),
     namespace: field(r, 'namespace', 'request', { optional: true, noSlash: true }),
     operation: operation as Operation,
-    userInfo: { username, uid: field(u, 'uid', 'request.userInfo', { optional: true, max: MAX_IDENTITY }), groups: [...new Set(groups)] },
+    userInfo: { username, uid: field(u, 'uid', 'request.userInfo', { optional: true, max: MAX_IDENTITY }), groups: [...new Set(groups)], extra },
     object: r.object ?? null,
     oldObject: r.oldObject ?? null,
     dryRun: r.dryRun === true,
@@ -193,6 +211,7 @@ export function toAuthorizeRequest(r: AdmissionRequest, o: { ttlSeconds?: number
     resource: resourceOf(objectId(r)),
     args: projection,
     context,
+    principalEntity: { attrs: { uid: r.userInfo.uid, extra: r.userInfo.extra }, parents: r.userInfo.groups.map(groupOf) },
     ...(o.ttlSeconds !== undefined && { ttlSeconds: o.ttlSeconds }),
   };
   return { request, projection };
