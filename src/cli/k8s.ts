@@ -3,6 +3,7 @@
  * (src/server/admission-app.ts; docs/kubernetes.md). HTTPS only: the API server calls
  * webhooks over TLS, so --tls-cert and --tls-key are required, not optional as for `writ up`.
  */
+import { startHomeUpkeep } from '../home/upkeep.ts';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
@@ -60,22 +61,15 @@ export function registerK8s(program: Command): void {
       ...(ttlSeconds !== undefined && { ttlSeconds }),
       onError: (err) => log(`admission: ${errorMessage(err)}`),
     });
-    // as `writ up`: pick up bundles activated by other processes, sign a checkpoint when the log grew
-    const refresh = setInterval(() => {
-      h.node.policy.refresh().catch((err: unknown) => log(`could not load the active bundle: ${errorMessage(err)}`));
-      try {
-        h.log.checkpoint();
-      } catch (err) {
-        log(`could not sign a checkpoint: ${errorMessage(err)}`);
-      }
-    }, 1000);
+    // every second: bundles activated by other processes, and a checkpoint if the log grew
+    const stopUpkeep = startHomeUpkeep(h, log);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, o.host, () => resolve());
       });
     } catch (err) {
-      clearInterval(refresh);
+      stopUpkeep();
       h.close();
       throw new CliError(`cannot listen on ${o.host}:${o.port}: ${errorMessage(err)}`, EXIT.error);
     }
@@ -83,7 +77,7 @@ export function registerK8s(program: Command): void {
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     log(`admission webhook listening on https://${host}:${a.port} (POST /validate${o.mutating ? ', POST /mutate' : ''}); home ${home}`);
     const stop = () => {
-      clearInterval(refresh);
+      stopUpkeep();
       server.close();
       server.closeAllConnections();
       h.close();

@@ -1,4 +1,5 @@
 /** `writ up`: the embedded governance server (authority, node and ledger in one process). */
+import { startHomeUpkeep } from '../home/upkeep.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,15 +79,8 @@ export function registerUp(program: Command): void {
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
     const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }) });
-    // Every second: pick up bundles activated by other processes, and sign a checkpoint if the log grew.
-    const refresh = setInterval(() => {
-      h.node.policy.refresh().catch((err: unknown) => log(`could not load the active bundle: ${errorMessage(err)}`));
-      try {
-        h.log.checkpoint();
-      } catch (err) {
-        log(`could not sign a checkpoint: ${errorMessage(err)}`);
-      }
-    }, 1000);
+    // every second: bundles activated by other processes, and a checkpoint if the log grew
+    const stopUpkeep = startHomeUpkeep(h, log);
     const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
     let grpcServer: ExtAuthzServer | null = null;
     try {
@@ -94,12 +88,12 @@ export function registerUp(program: Command): void {
       grpcServer = await startGateListeners(gate, address, log);
       log(`listening on ${address} (OpenAPI: ${address}/openapi.json); home ${home}`);
     } catch (err) {
-      clearInterval(refresh);
+      stopUpkeep();
       await app.close();
       throw new CliError(`cannot listen on ${o.host}:${o.port}: ${errorMessage(err)}`, EXIT.error);
     }
     const stop = async () => {
-      clearInterval(refresh);
+      stopUpkeep();
       await grpcServer?.close();
       await app.close();
       h.close();
