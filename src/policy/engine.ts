@@ -205,11 +205,6 @@ export class PolicyEngine {
     return [...uids].map((u) => this.entities.get(u) as EntityJson);
   }
 
-  /** Whether the bundle's entities define `uid` (text form). */
-  definesEntity(uid: string): boolean {
-    return this.entities.has(uid);
-  }
-
   evaluate(req: EvaluationRequest): Evaluation {
     const principal = uidText(req.principal);
     const action = uidText(req.action);
