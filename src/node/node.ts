@@ -8,22 +8,21 @@
 // Time-ordered ids (UUIDv7): decision ids and jtis are index keys of the ledger, and
 // random keys would scatter every append across the index pages.
 import { v7 as newId } from 'uuid';
-import { encodeLeaf, LEAF_VERSION, LEAF_VERSION_PRINCIPAL_ENTITY } from '../ledger/leaf.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { EvaluationRequest } from '../policy/engine.ts';
 import { principalEntityFromRequest } from '../policy/principal-entity.ts';
 import { uidText } from '../canonical/uid.ts';
 import { DenyError, type DenyReason, type ReasonCode } from '../reasons.ts';
-import { errorMessage, sha256Base64urlSync } from '../util.ts';
+import { errorMessage } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
-import { canonicalJson } from '../canonical/json.ts';
 import { signWrit } from '../writ/issue.ts';
 import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
 import * as gate from './gate.ts';
 import { readiness, type Readiness } from './readiness.ts';
 import { childLineage, revocationOf, type Lineage } from './lineage-gate.ts';
 import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
-import { approvalBinding, describeDeny, inputDigest, intentOf } from './digests.ts';
+import { approvalBinding, inputDigest, intentOf } from './digests.ts';
+import { recordDecision, unrecordedDecision, type DecisionRecord } from './decision-record.ts';
 import type { FreshnessCheck } from './freshness.ts';
 import { checkApproval } from './approval.ts';
 import { buildContext } from './context.ts';
@@ -275,80 +274,13 @@ export class GovernanceNode {
     return { ...recorded, writ, claims };
   }
 
-  /** Appends the decision leaf durably; for an allow, the writ is signed only after this resolves. */
-  private async record(r: {
-    decisionId: string;
-    now: Date;
-    policy: PolicyRef | null;
-    input: EvaluationRequest | null;
-    req: AuthorizeRequest;
-    parent: string | null;
-    reasons: ReasonCode[];
-    policies: string[];
-    errors: string[];
-    writ?: Omit<WritClaims, 'led'>;
-    approval?: string | null;
-    /** a re-evaluation of the running execution under this writ (jti): allowed or denied, it issues no writ */
-    reevaluates?: string;
-    allowed?: boolean;
-    /** set when this is the stand-in record of a request whose own record could not be encoded */
-    standIn?: boolean;
-  }): Promise<Decision> {
-    const decision = r.writ || r.allowed === true ? 'allow' : 'deny';
-    const message = decision === 'allow' ? `allowed by ${r.policies.join(', ')}` : describeDeny(r.reasons, r.policies, r.errors);
-    const leaf = {
-      type: 'decision' as const,
-      v: r.input?.principalEntity === undefined ? LEAF_VERSION : LEAF_VERSION_PRINCIPAL_ENTITY,
-      time: r.now.toISOString(),
-      id: r.decisionId,
-      node: this.identity.nodeId,
-      request: {
-        principal: String(r.req.principal),
-        action: String(r.req.action),
-        resource: String(r.req.resource),
-        args: r.req.args ?? {},
-        parent: r.parent,
-      },
-      input: r.input,
-      inputDigest: r.input ? inputDigest(r.input) : null,
-      policy: r.policy,
-      result: { decision, reasons: r.reasons, policies: r.policies, errors: r.errors },
-      writ: r.writ ? { jti: r.writ.jti, aud: r.writ.aud, exp: r.writ.exp, intent: r.writ.intent, lin: r.writ.lin, ...(r.writ.cons && { cons: r.writ.cons }) } : null,
-      approval: r.approval ?? null,
-      ...(r.reevaluates !== undefined && { reevaluates: r.reevaluates }),
-    };
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeLeaf(leaf);
-    } catch (err) {
-      // Too large, or not representable as RFC 8785 JSON: recorded all the same, as a
-      // request_invalid denial with the arguments by digest (or a marker if even that fails).
-      if (r.standIn) return this.unrecorded(r.decisionId, r.policy, `the decision could not be encoded (${errorMessage(err)}): no evidence, no writ`, ['request_invalid']);
-      let args: Record<string, unknown>;
-      try {
-        args = { digest: sha256Base64urlSync(canonicalJson(r.req.args ?? {})) };
-      } catch {
-        args = { unrepresentable: true };
-      }
-      return this.record({ ...r, standIn: true, input: null, req: { ...r.req, args, context: {} }, reasons: ['request_invalid'], policies: [], errors: [errorMessage(err)], writ: undefined });
-    }
-    let ledgerIndex: number;
-    try {
-      const w = r.writ;
-      ledgerIndex = await this.ledger.append({
-        type: 'decision',
-        leaf: bytes,
-        decisionId: r.decisionId,
-        jti: w?.jti ?? null,
-        ...(w && {
-          writ: { jti: w.jti, decisionIndex: -1, principal: w.sub, action: w.act.action, resource: w.act.resource, parent: w.lin.parent, root: w.lin.root, depth: w.lin.depth, exp: w.exp },
-        }),
-      });
-    } catch (err) {
-      // a denial keeps its own reasons; an allow that could not be recorded is no allow
-      return this.unrecorded(r.decisionId, r.policy, `the decision could not be recorded durably (${errorMessage(err)}): no evidence, no writ`, r.writ ? [] : r.reasons);
-    }
-    return { decision, decisionId: r.decisionId, reasons: r.reasons, policies: r.policies, errors: r.errors, message, policy: r.policy, ledgerIndex, ...(r.input && { input: r.input }), ...(r.approval && { approval: r.approval }) };
+  /** Appends the decision leaf durably (decision-record.ts); for an allow, the writ is signed only after this resolves. */
+  private record(r: DecisionRecord): Promise<Decision> {
+    return recordDecision({ nodeId: this.identity.nodeId, ledger: this.ledger }, r);
+  }
+
+  private unrecorded(decisionId: string, policy: PolicyRef | null, message: string, reasons: ReasonCode[]): Decision {
+    return unrecordedDecision(decisionId, policy, message, reasons);
   }
 
   /**
@@ -404,10 +336,6 @@ export class GovernanceNode {
 
   /** the newest revocation sequence governanceState() has seen */
   private revocationSeq = 0;
-
-  private unrecorded(decisionId: string, policy: PolicyRef | null, message: string, reasons: ReasonCode[]): Decision {
-    return { decision: 'deny', decisionId, reasons: [...reasons.filter((c) => c !== 'ledger_append_failed'), 'ledger_append_failed'], policies: [], errors: [message], message, policy, ledgerIndex: null };
-  }
 
   /**
    * Why this node cannot vouch for a writ right now, or null. A fleet node whose beacon
