@@ -69,13 +69,16 @@ export const DENY_REASONS = [
   'internal_error',
 ] as const;
 
+/** Why a running execution's lease ended it, beside a revocation (writ_revoked), lost freshness (stale_policy) and a re-decision's deny code (outcome leaves). */
+export const OUTCOME_REASONS = ['max_run_exceeded'] as const;
+
 export type AllowReason = (typeof ALLOW_REASONS)[number];
 export type BundleReason = (typeof BUNDLE_REASONS)[number];
 export type DenyReason = (typeof DENY_REASONS)[number];
-export type ReasonCode = AllowReason | DenyReason | BundleReason | (typeof WRIT_REASONS)[number];
+export type ReasonCode = AllowReason | DenyReason | BundleReason | (typeof WRIT_REASONS)[number] | (typeof OUTCOME_REASONS)[number];
 
 export const ALL_REASONS: readonly ReasonCode[] = [
-  ...new Set<ReasonCode>([...ALLOW_REASONS, ...DENY_REASONS, ...BUNDLE_REASONS, ...WRIT_REASONS]),
+  ...new Set<ReasonCode>([...ALLOW_REASONS, ...DENY_REASONS, ...BUNDLE_REASONS, ...WRIT_REASONS, ...OUTCOME_REASONS]),
 ];
 
 /** An error on the decision path that must end in deny with this reason. */
