@@ -5,6 +5,7 @@
  *   governed (HTTP)        the same through `writ up` in a child process, over loopback, driven by autocannon
  *   verify                 verifyWrit (signature, claims, intent, single use in memory)
  *   raw cedar-wasm         statefulIsAuthorized with every policy and entity, no evidence
+ * then bench/ledger.ts, bench/mcp.ts, bench/gateway.ts (nginx auth_request, gRPC Check), bench/fleet.ts.
  */
 import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
@@ -24,6 +25,7 @@ import { measure, row, type Stats } from './stats.ts';
 import { ledgerBench } from './ledger.ts';
 import { fleetBench, fleetConsoleBench } from './fleet.ts';
 import { mcpBench } from './mcp.ts';
+import { gatewayBench } from './gateway.ts';
 import { tmpdir, cpus } from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
@@ -143,6 +145,7 @@ async function main(): Promise<void> {
   console.log(`\ncedar-wasm ${cedar.getCedarVersion()} (${pkg.dependencies['@cedar-policy/cedar-wasm']}); targets: governed in-process p50 ≤ 150 µs at 1,000 policies; ≥ 5,000 governed decisions/s over HTTP.`);
   await ledgerBench(QUICK);
   await mcpBench(QUICK);
+  await gatewayBench(QUICK);
   await fleetBench(QUICK);
   await fleetConsoleBench(QUICK);
 }
