@@ -126,7 +126,13 @@ describe('writ ps', () => {
     assert.match(lines[0] ?? '', /^JTI\s+KIND\s+PRINCIPAL\s+ACTION → RESOURCE\s+AGE\s+CONSTRAINT\s+PID\s+NODE$/);
     const line = lines[1] ?? '';
     assert.ok(line.startsWith(allowed.claims.jti), line);
-    assert.match(line, / mcp +Agent::"a1" +Action::"tools\/call" → Tool::"fs\/read" +1m1[5-9]s +max 5m \(3m4\ds left\) +\d+ +node-1$/);
+    const m = / mcp +Agent::"a1" +Action::"tools\/call" → Tool::"fs\/read" +(\d+)m(\d+)s +max 5m \((\d+)m(\d+)s left\) +\d+ +node-1$/.exec(line);
+    assert.ok(m, line);
+    // registered 75 s ago; a slow machine may take a while to get here
+    const age = Number(m[1]) * 60 + Number(m[2]);
+    const left = Number(m[3]) * 60 + Number(m[4]);
+    assert.ok(age >= 75 && age < 180, `age ${age} s`);
+    assert.equal(age + left, 300, 'the time left is the constraint less the age');
     assert.ok(line.includes(` ${process.pid} `));
     assert.doesNotMatch(out, /dead-one/);
   });
@@ -139,7 +145,7 @@ describe('writ ps', () => {
     assert.equal(r.jti, allowed.claims.jti);
     assert.equal(r.pid, process.pid);
     assert.equal(r.maxRunSeconds, 300);
-    assert.ok(typeof r.ageSeconds === 'number' && r.ageSeconds >= 75 && r.ageSeconds < 90, String(r.ageSeconds));
+    assert.ok(typeof r.ageSeconds === 'number' && r.ageSeconds >= 75 && r.ageSeconds < 180, String(r.ageSeconds));
     assert.equal(r.secondsLeft, 300 - Math.floor(r.ageSeconds as number));
     assert.doesNotMatch(JSON.stringify(out), new RegExp(allowed.writ.split('.')[2] ?? 'never'));
   });
