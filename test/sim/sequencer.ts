@@ -76,12 +76,8 @@ export class SimSequencer {
   }
 
   crash(): void {
-    const p = this.proc;
-    if (!p) return;
-    p.alive = false;
-    p.seq.stop();
-    void p.bus.close();
-    this.proc = null;
+    if (!this.proc) return;
+    this.close();
     if (this.world.mutation === 'lossy-disk-no-proof') {
       const keep = Math.max(0, this.store.length - this.world.prng.int(1, 3));
       this.world.trace(`seq crash loses #${keep}..#${this.store.length - 1}`);
@@ -89,7 +85,7 @@ export class SimSequencer {
     }
   }
 
-  /** end of the run: stop the process (no crash, nothing lost) */
+  /** stops the process (its timers, its connection); the store stays */
   close(): void {
     const p = this.proc;
     if (!p) return;
