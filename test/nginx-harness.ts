@@ -80,6 +80,7 @@ http {
 
 /** Starts nginx with the generated config; resolves once it answers on its port. */
 export async function startNginx(o: NginxOptions): Promise<Nginx> {
+  if (!existsSync(NGINX)) throw new Error(`${NGINX} is missing: run scripts/ensure-nginx.sh (Debian's nginx; npm test's pretest does)`);
   mkdirSync(o.dir, { recursive: true });
   const port = await freePort();
   const conf = join(o.dir, 'nginx.conf');
