@@ -19,7 +19,8 @@ import { runsUnder } from './proc-tree.ts';
 
 const TTL_MS = 2000;
 const INTERVAL_MS = 250;
-const GRACE_MS = DEFAULT_LIMITS.freshnessGraceMs;
+// configured below the node's default (DEFAULT_LIMITS.freshnessGraceMs, 5 s), so a run ended on the default is caught
+const GRACE_MS = 2000;
 const SLEEP = 'Binary::"/usr/bin/sleep"';
 
 interface Leaf {
@@ -70,7 +71,7 @@ describe('fleet: continuous governance of writ exec', { timeout: 180_000 }, () =
   const startExec = async (id: string, nats: string) => {
     const home = join(f.dir, id);
     await f.cliOk(['fleet', 'add-node', '--home', f.authHome, '--node-id', id, '--out', home]);
-    const child = spawn(process.execPath, [CLI, 'exec', '--home', home, '--fleet', f.name, '--nats', nats, '--principal', 'Agent::"a1"', '--grace', '1s', '--', '/usr/bin/sleep', '60'], {
+    const child = spawn(process.execPath, [CLI, 'exec', '--home', home, '--fleet', f.name, '--nats', nats, '--principal', 'Agent::"a1"', '--grace', '1s', '--freshness-grace', `${GRACE_MS}ms`, '--', '/usr/bin/sleep', '60'], {
       env: f.env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -99,7 +100,7 @@ describe('fleet: continuous governance of writ exec', { timeout: 180_000 }, () =
     assert.match(run.stderr(), /terminating \/usr\/bin\/sleep .*stale_policy/);
     // the beacon last seen at most one interval before the cut, then the TTL, then the grace
     assert.ok(ms >= TTL_MS - INTERVAL_MS + GRACE_MS - 300, `terminated ${Math.round(ms)} ms after the cut: not before the TTL and the grace`);
-    assert.ok(ms <= TTL_MS + GRACE_MS + 3000, `terminated ${Math.round(ms)} ms after the cut`);
+    assert.ok(ms <= TTL_MS + GRACE_MS + 2000 && ms < TTL_MS + DEFAULT_LIMITS.freshnessGraceMs, `terminated ${Math.round(ms)} ms after the cut: by the configured grace, not the default`);
     await waitFor('the sleep gone', () => !runsUnder(run.child.pid as number, ['/usr/bin/sleep', '60']), 5000);
     // cut off, it cannot have recorded the outcome: it holds it until it can
     assert.equal(run.child.exitCode, null, `writ exec waits to record its outcome (stderr: ${run.stderr()})`);

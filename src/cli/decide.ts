@@ -155,13 +155,14 @@ export function registerDecide(program: Command): void {
         (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
       )
       .option('--cwd <dir>', 'working directory of the command (default: the current one), resolved and decided')
-      .option('--grace <duration>', 'time between SIGTERM and SIGKILL after a revocation', '5s')
+      .option('--grace <duration>', 'time between SIGTERM and SIGKILL once the lease ends the run (a revocation, a policy that now denies, its maxRunSeconds)', '5s')
+      .option('--freshness-grace <duration>', 'how long the run goes on after the node lost freshness (a fleet node whose beacon expired) before it is terminated (default: the node\'s, 5s)')
       .option('--nats <url>', "decide as a fleet node (policy, beacons and revocations from NATS; evidence to the stream); the default on a fleet node's home, with the NATS server recorded in it")
       .option('--fleet <name>', 'fleet name on the NATS server (default: the one recorded in the home, else $WRIT_FLEET, else writ)')
       .argument('<command>', 'the command')
       .argument('[args...]', 'its arguments')
       .usage('[options] -- <command> [args...]'),
-  ).action(async (command: string, args: string[], o: { home?: string; principal?: string; resource?: string; env?: string[]; cwd?: string; grace: string; nats?: string; fleet?: string }) => {
+  ).action(async (command: string, args: string[], o: { home?: string; principal?: string; resource?: string; env?: string[]; cwd?: string; grace: string; freshnessGrace?: string; nats?: string; fleet?: string }) => {
     // before any node starts: a malformed --env decides and runs nothing
     let env: Record<string, string>;
     try {
@@ -184,6 +185,7 @@ export function registerDecide(program: Command): void {
         env,
         ...(o.cwd !== undefined && { cwd: o.cwd }),
         graceMs: parseDuration(o.grace),
+        ...(o.freshnessGrace !== undefined && { freshnessGraceMs: parseDuration(o.freshnessGrace) }),
         ...(o.resource && { resource: o.resource }),
         running: h.running,
       });

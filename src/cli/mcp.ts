@@ -16,6 +16,7 @@ interface McpFlags {
   principal?: string;
   serverName?: string;
   approvalTimeout: string;
+  freshnessGrace?: string;
   listen?: string;
   host: string;
   upstream?: string;
@@ -47,6 +48,7 @@ export function registerMcp(program: Command): void {
       .option('--principal <uid>', 'who the client acts as (e.g. Agent::"claude"); over HTTP, the default for requests without a bearer token')
       .option('--server-name <name>', "the server's name in resources (Tool::\"<name>/<tool>\"); default: the name it announces")
       .option('--approval-timeout <duration>', 'how long a call waits for human approval', '120s')
+      .option('--freshness-grace <duration>', 'how long a call goes on after the node lost freshness before it is terminated (default: the node\'s, 5s)')
       .option('--listen <port>', 'serve Streamable HTTP on this port instead of stdio')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--upstream <url>', 'with --listen: a Streamable HTTP MCP server to govern (instead of a command)')
@@ -71,6 +73,7 @@ export function registerMcp(program: Command): void {
       state: h.state,
       running: h.running,
       approvalTimeoutMs: parseDuration(o.approvalTimeout),
+      ...(o.freshnessGrace !== undefined && { freshnessGraceMs: parseDuration(o.freshnessGrace) }),
       log,
       ...(o.serverName && { serverName: o.serverName }),
     };

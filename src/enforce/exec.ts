@@ -91,6 +91,8 @@ export interface ExecOptions {
   pollMs?: number;
   /** where the running process is registered (writ ps, the console) */
   running?: RunningRegistry;
+  /** how long the process goes on after the node lost freshness (default: the node's freshnessGraceMs) */
+  freshnessGraceMs?: number;
   stdio?: 'inherit' | 'ignore';
   log?: (line: string) => void;
 }
@@ -157,7 +159,7 @@ async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (
     ledger: o.ledger,
     request: { principal: o.principal, action: 'Action::"exec"', resource, args, attestation: { binaryDigest: digest } },
     verify: 'here', // this process is the executor: it verifies and consumes the writ itself
-    lease: { pollMs: o.pollMs ?? 100, onError: (err) => log(`writ: warning: a lease check failed: ${errorMessage(err)}`) },
+    lease: { pollMs: o.pollMs ?? 100, ...(o.freshnessGraceMs !== undefined && { freshnessGraceMs: o.freshnessGraceMs }), onError: (err) => log(`writ: warning: a lease check failed: ${errorMessage(err)}`) },
     ...(o.running && { running: { registry: o.running, kind: 'exec' as const } }),
   });
   if ('denied' in b) {

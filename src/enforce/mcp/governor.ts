@@ -44,6 +44,8 @@ export interface GovernorOptions {
   revocationPollMs?: number;
   /** where calls in flight are registered (writ ps, the console) */
   running?: RunningRegistry;
+  /** how long a call goes on after the node lost freshness (default: the node's freshnessGraceMs) */
+  freshnessGraceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -208,6 +210,7 @@ export class McpGovernor {
       },
       lease: {
         pollMs: this.o.revocationPollMs ?? 200,
+        ...(this.o.freshnessGraceMs !== undefined && { freshnessGraceMs: this.o.freshnessGraceMs }),
         // a call of a session whose root was revoked ends with the session
         also: () => (this.revokedRoot() !== null ? 'the MCP session was revoked' : null),
         onError: (err) => this.o.log?.(`writ mcp: lease check: ${errorMessage(err)}`),
