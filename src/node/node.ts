@@ -172,14 +172,22 @@ export class GovernanceNode {
       }
       return await this.allow({ decisionId, now, policy, input, req, lineage, window, policies: result.policies, approval, maxRunSeconds: result.maxRunSeconds });
     } catch (err) {
-      const code = err instanceof DenyError ? err.code : 'internal_error';
-      const message = err instanceof DenyError ? err.message : `internal error: ${errorMessage(err)}`;
-      if (code === 'ledger_append_failed') return this.unrecorded(decisionId, policy, message, []);
-      // no input: a denial that did not come from evaluation is not replayed
-      return this.record({ decisionId, now, policy, input: null, req, parent, reasons: [code], policies: [], errors: [message] }).catch((e: unknown) =>
-        this.unrecorded(decisionId, policy, `${message}; and the denial could not be recorded: ${errorMessage(e)}`, [code]),
-      );
+      return this.denyFor(err, { decisionId, now, policy, req, parent });
     }
+  }
+
+  /**
+   * The denial an error on the decision path ends in: a DenyError's own code, anything else
+   * internal_error; recorded without input (a denial not decided by Cedar is not replayed),
+   * or unrecorded if even that fails.
+   */
+  private denyFor(err: unknown, d: { decisionId: string; now: Date; policy: PolicyRef | null; req: AuthorizeRequest; parent: string | null; reevaluates?: string }): Promise<Decision> | Decision {
+    const code = err instanceof DenyError ? err.code : 'internal_error';
+    const message = err instanceof DenyError ? err.message : `internal error: ${errorMessage(err)}`;
+    if (code === 'ledger_append_failed') return this.unrecorded(d.decisionId, d.policy, message, []);
+    return this.record({ ...d, input: null, reasons: [code], policies: [], errors: [message] }).catch((e: unknown) =>
+      this.unrecorded(d.decisionId, d.policy, `${message}; and the denial could not be recorded: ${errorMessage(e)}`, [code]),
+    );
   }
 
   /** Records `approval_required` (replay re-derives it from the policy) and opens the approval request. */
@@ -313,12 +321,7 @@ export class GovernanceNode {
       }
       return await this.record({ decisionId, now, policy, input, req, parent, reasons: ['policy_permit'], policies: result.policies, errors: [], reevaluates: parent, allowed: true, approval });
     } catch (err) {
-      const code = err instanceof DenyError ? err.code : 'internal_error';
-      const message = err instanceof DenyError ? err.message : `internal error: ${errorMessage(err)}`;
-      if (code === 'ledger_append_failed') return this.unrecorded(decisionId, policy, message, []);
-      return this.record({ decisionId, now, policy, input: null, req, parent, reasons: [code], policies: [], errors: [message], reevaluates: parent }).catch((e: unknown) =>
-        this.unrecorded(decisionId, policy, `${message}; and the denial could not be recorded: ${errorMessage(e)}`, [code]),
-      );
+      return this.denyFor(err, { decisionId, now, policy, req, parent, reevaluates: parent });
     }
   }
 
