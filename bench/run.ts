@@ -26,6 +26,7 @@ import { ledgerBench } from './ledger.ts';
 import { fleetBench, fleetConsoleBench } from './fleet.ts';
 import { mcpBench } from './mcp.ts';
 import { gatewayBench } from './gateway.ts';
+import { cerbosBench } from './cerbos.ts';
 import { ed25519Limit, fdatasyncLimit } from './limits.ts';
 import { tmpdir, cpus } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
   await gatewayBench(QUICK);
   await fleetBench(QUICK);
   await fleetConsoleBench(QUICK);
+  await cerbosBench(QUICK);
 }
 
 await main();
