@@ -182,6 +182,16 @@ export class GovernedCall {
   }
 
   /**
+   * The call is over (its result is in), its outcome still to be recorded: from now on
+   * nothing ends it any more — the lease stops watching at once, so a revocation that
+   * arrives before end() cannot turn a result already delivered into `writ_revoked`.
+   * For an enforcement point that answers first and records right after (the MCP proxy).
+   */
+  settle(): void {
+    this.lease.release();
+  }
+
+  /**
    * Records the outcome, exactly once: a later end records nothing and resolves to null
    * (an outcome is evidence of one execution; the ledger would refuse a second one
    * anyway, but a refused append is noise in the evidence path). A call that ran to

@@ -1,5 +1,7 @@
 /** Opens a home: the SQLite store, the ledger, the node state, the active policy and the node. */
 import type { DatabaseSync } from 'node:sqlite';
+import { availableParallelism } from 'node:os';
+import { DecisionThreads } from '../node/decision-threads.ts';
 import { readdirSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
 import { readPrivateKey } from '../authority/keys.ts';
@@ -56,6 +58,12 @@ export async function openHome(
     freshness?: FreshnessCheck;
     /** fleet nodes: the store every node consumes writs in (after this home's own state) */
     sharedSingleUse?: SingleUseStore;
+    /**
+     * Worker threads for Cedar and signing when decisions overlap (node/decision-threads.ts);
+     * 0 (the default): none. Opt-in: a thread hop costs ~100 µs of CPU on some VMs, more
+     * than Cedar and a signature save (docs/performance.md; `npm run bench` shows both).
+     */
+    decisionThreads?: number;
   } = {},
 ): Promise<OpenHome> {
   const config = readConfig(home);
@@ -71,9 +79,12 @@ export async function openHome(
   // A fleet node's key signs writs only with evidence acknowledged by the fleet's stream:
   // opened any other way, its home decides nothing (src/home/kind.ts).
   const evidence = homeKind(home, config) === 'fleet-node' && !(o.evidence instanceof BusLedger) ? fleetOnlyEvidence(o.evidence ?? ledger, home, homeFleet(config).name) : (o.evidence ?? ledger);
+  const privateKey = await readPrivateKey(p.nodeKey);
+  const threadCount = o.decisionThreads ?? 0;
+  const decisionThreads = threadCount > 0 ? new DecisionThreads({ size: threadCount, privateKey, kid: config.node.kid }) : null;
   const policy = new ActivePolicy({ state, ledger: evidence, trust, domain: config.domain, now });
   const node = new GovernanceNode({
-    identity: { nodeId: config.nodeId, domain: config.domain, kid: config.node.kid, privateKey: await readPrivateKey(p.nodeKey), verifierKeys: jwks },
+    identity: { nodeId: config.nodeId, domain: config.domain, kid: config.node.kid, privateKey, verifierKeys: jwks },
     limits: {
       writLifetimeSeconds: config.writ.lifetimeSeconds,
       maxWritLifetimeSeconds: config.writ.maxLifetimeSeconds,
@@ -86,6 +97,7 @@ export async function openHome(
     now,
     ...(o.freshness && { freshness: o.freshness }),
     ...(o.sharedSingleUse && { singleUse: layeredSingleUse(stateSingleUse(state), o.sharedSingleUse) }),
+    ...(decisionThreads && { decisionThreads }),
   });
   const log = new TransparencyLog(db, {
     origin: config.log.origin,
@@ -95,10 +107,16 @@ export async function openHome(
   return {
     home, config, db, ledger, evidence, state, running: new SqliteRunningRegistry(db), trust, node, jwks, log,
     close: () => {
+      void decisionThreads?.close();
       void ledger.close();
       db.close();
     },
   };
+}
+
+/** Decision threads for a server that opts in: every core but the one the event loop runs on (at least one). */
+export function defaultDecisionThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** The authority's signing keys in this home (only the authority side needs them). */

@@ -50,8 +50,14 @@ export interface LedgerEntry {
 }
 
 export interface Ledger {
-  /** Resolves with the leaf's index once it is durably stored; rejects if it is not. */
-  append(req: AppendRequest): Promise<number>;
+  /**
+   * Resolves with the leaf's index once it is durably stored; rejects if it is not.
+   * `assigned`, where the ledger supports it, is told the index as soon as it is fixed and
+   * before it is durable, so work that needs only the index (signing the writ that names
+   * it) overlaps the fsync. What it learns must not leave the process unless the promise
+   * resolves: a rejected append's index never existed.
+   */
+  append(req: AppendRequest, assigned?: (index: number) => void): Promise<number>;
   entry(index: number): LedgerEntry | null;
   size(): number;
   /** entries in index order, from `from` (inclusive) */

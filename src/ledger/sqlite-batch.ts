@@ -45,7 +45,10 @@ export type BatchItem = AppendRequest;
 
 /** Reads stored hashes; throws if one is missing (a damaged store must not yield a proof). */
 export function sqliteHashReader(db: DatabaseSync, overlay?: Map<number, Uint8Array>): HashReader {
-  const many: StatementSync = db.prepare('SELECT id, hash FROM ledger_hashes WHERE id IN (SELECT value FROM json_each(?))');
+  return hashReader(db.prepare('SELECT id, hash FROM ledger_hashes WHERE id IN (SELECT value FROM json_each(?))'), overlay);
+}
+
+function hashReader(many: StatementSync, overlay?: Map<number, Uint8Array>): HashReader {
   return (indexes) => {
     const wanted = indexes.filter((i) => !overlay?.has(i));
     const found = new Map<number, Uint8Array>();
@@ -60,20 +63,50 @@ export function sqliteHashReader(db: DatabaseSync, overlay?: Map<number, Uint8Ar
   };
 }
 
-/** The index of each append, or null where its oncePerJti rule refused it. */
-export function commitBatch(db: DatabaseSync, batch: BatchItem[]): (number | null)[] {
-  const insert = db.prepare('INSERT INTO ledger_entries (idx, type, leaf, jti, decision_id) VALUES (?, ?, ?, ?, ?)');
-  const insertHash = db.prepare('INSERT INTO ledger_hashes (id, hash) VALUES (?, ?)');
-  const insertWrit = db.prepare(
-    'INSERT INTO ledger_writs (jti, decision_idx, principal, action, resource, parent, root, depth, exp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const exists = db.prepare('SELECT 1 FROM ledger_entries WHERE jti = ? AND type = ? LIMIT 1');
+interface BatchStatements {
+  insert: StatementSync;
+  insertHash: StatementSync;
+  insertWrit: StatementSync;
+  exists: StatementSync;
+  next: StatementSync;
+  reader: (overlay: Map<number, Uint8Array>) => HashReader;
+}
+
+/** Prepared once per connection: preparing five statements per commit cost more than the inserts. */
+const statements = new WeakMap<DatabaseSync, BatchStatements>();
+
+function batchStatements(db: DatabaseSync): BatchStatements {
+  let s = statements.get(db);
+  if (!s) {
+    const many: StatementSync = db.prepare('SELECT id, hash FROM ledger_hashes WHERE id IN (SELECT value FROM json_each(?))');
+    s = {
+      insert: db.prepare('INSERT INTO ledger_entries (idx, type, leaf, jti, decision_id) VALUES (?, ?, ?, ?, ?)'),
+      insertHash: db.prepare('INSERT INTO ledger_hashes (id, hash) VALUES (?, ?)'),
+      insertWrit: db.prepare('INSERT INTO ledger_writs (jti, decision_idx, principal, action, resource, parent, root, depth, exp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      exists: db.prepare('SELECT 1 FROM ledger_entries WHERE jti = ? AND type = ? LIMIT 1'),
+      next: db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries'),
+      reader: (overlay) => hashReader(many, overlay),
+    };
+    statements.set(db, s);
+  }
+  return s;
+}
+
+/**
+ * The index of each append, or null where its oncePerJti rule refused it. `assigned`, if
+ * given, learns the indexes after they are fixed (inside the transaction, which holds the
+ * write lock) and before the COMMIT that makes them durable: what needs only the index
+ * (signing a writ) can run while the fsync does. Nothing learnt there may leave the
+ * process until this returns: a failed COMMIT throws, and its indexes never existed.
+ */
+export function commitBatch(db: DatabaseSync, batch: BatchItem[], assigned?: (indexes: (number | null)[]) => void): (number | null)[] {
+  const { insert, insertHash, insertWrit, exists, next: nextIdx, reader: readerOf } = batchStatements(db);
   const indexes: (number | null)[] = [];
   db.exec('BEGIN IMMEDIATE');
   try {
-    let next = Number((db.prepare('SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries').get() as { n: number }).n);
+    let next = Number((nextIdx.get() as { n: number }).n);
     const written = new Map<number, Uint8Array>();
-    const reader = sqliteHashReader(db, written);
+    const reader = readerOf(written);
     for (const req of batch) {
       // checked inside the transaction, so concurrent reports (any process) cannot both land
       if (req.oncePerJti && req.jti && exists.get(req.jti, req.type) !== undefined) {
@@ -90,9 +123,10 @@ export function commitBatch(db: DatabaseSync, batch: BatchItem[]): (number | nul
       if (w) insertWrit.run(w.jti, next, w.principal, w.action, w.resource, w.parent, w.root, w.depth, w.exp);
       indexes.push(next++);
     }
+    assigned?.(indexes);
     db.exec('COMMIT');
   } catch (err) {
-    db.exec('ROLLBACK');
+    if (db.isTransaction) db.exec('ROLLBACK');
     throw err;
   }
   return indexes;

@@ -3,7 +3,10 @@
  * arrives while a batch is being committed joins the next batch, and one transaction
  * (one fsync) makes a batch durable; each caller's promise resolves only after its
  * batch's COMMIT returned. With `writer: 'worker'` the commits (and their fsyncs) run
- * on a worker thread, so the event loop keeps deciding while the disk works.
+ * on a worker thread, so the event loop keeps deciding while the disk works, and a
+ * batch leaves as soon as the current task ends (no timer: a lone append waits for
+ * nothing but its own commit). An append's `assigned` callback learns its index before
+ * the commit is durable, to overlap signing with the fsync (see commitBatch).
  * Index = position in the log, assigned in commit order (0-based).
  */
 import { Worker } from 'node:worker_threads';
@@ -14,11 +17,12 @@ import { commitBatch, LEDGER_SCHEMA } from './sqlite-batch.ts';
 
 interface Pending {
   req: AppendRequest;
+  assigned: ((index: number) => void) | undefined;
   resolve: (index: number) => void;
   reject: (err: Error) => void;
 }
 
-type WorkerReply = { id: number; indexes: (number | null)[] } | { id: number; error: string };
+type WorkerReply = { id: number; indexes: (number | null)[] } | { id: number; error: string } | { id: number; assigned: (number | null)[] };
 
 interface WritRow {
   jti: string;
@@ -97,9 +101,9 @@ export class SqliteLedger implements Ledger {
     }
   }
 
-  append(req: AppendRequest): Promise<number> {
+  append(req: AppendRequest, assigned?: (index: number) => void): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ req, resolve, reject });
+      this.pending.push({ req, assigned, resolve, reject });
       if (req.deferrable && this.pending.every((p) => p.req.deferrable)) {
         this.deferTimer ??= setTimeout(() => {
           this.deferTimer = null;
@@ -117,7 +121,10 @@ export class SqliteLedger implements Ledger {
   private schedule(): void {
     if (this.scheduled || this.inFlight.size > 0 || this.pending.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    // the worker commits off this thread: everything appended in this task joins the batch,
+    // and nothing waits longer. In-thread commits block, so they gather a whole loop turn.
+    if (this.worker) queueMicrotask(() => this.flush());
+    else setImmediate(() => this.flush());
   }
 
   private flush(): void {
@@ -139,13 +146,26 @@ export class SqliteLedger implements Ledger {
       return;
     }
     try {
-      this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req)) });
+      this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req), (indexes) => this.settle({ id, assigned: indexes })) });
     } catch (err) {
       this.settle({ id, error: err instanceof Error ? err.message : String(err) });
     }
   }
 
   private settle(m: WorkerReply): void {
+    if ('assigned' in m) {
+      // fixed, not yet durable: only the callbacks learn them; the promises wait for the commit
+      this.inFlight.get(m.id)?.forEach((p, i) => {
+        const index = m.assigned[i];
+        if (typeof index !== 'number' || !p.assigned) return;
+        try {
+          p.assigned(index);
+        } catch {
+          // the caller's early work failed; it redoes it after the commit (and the commit must not depend on it)
+        }
+      });
+      return;
+    }
     const batch = this.inFlight.get(m.id);
     this.inFlight.delete(m.id);
     if (this.worker && this.inFlight.size === 0) this.worker.unref();

@@ -1,4 +1,8 @@
-/** The ledger's writer thread: commits batches (one transaction, one fsync each) and answers with their indexes. */
+/**
+ * The ledger's writer thread: commits batches (one transaction, one fsync each). It answers
+ * twice per batch: the indexes once they are fixed, before the COMMIT (so the node can sign
+ * while the fsync runs), and again when the COMMIT returned, which alone makes them durable.
+ */
 import { parentPort, workerData } from 'node:worker_threads';
 import { commitBatch, openDatabase, type BatchItem } from './sqlite-batch.ts';
 
@@ -18,7 +22,8 @@ setInterval(() => {
 
 parentPort?.on('message', (m: { id: number; batch: BatchItem[] }) => {
   try {
-    parentPort?.postMessage({ id: m.id, indexes: commitBatch(db, m.batch) });
+    const indexes = commitBatch(db, m.batch, (assigned) => parentPort?.postMessage({ id: m.id, assigned }));
+    parentPort?.postMessage({ id: m.id, indexes });
     dirty = true;
   } catch (err) {
     parentPort?.postMessage({ id: m.id, error: err instanceof Error ? err.message : String(err) });

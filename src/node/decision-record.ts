@@ -33,9 +33,12 @@ export interface DecisionRecord {
   allowed?: boolean;
   /** set when this is the stand-in record of a request whose own record could not be encoded */
   standIn?: boolean;
+  /** inputDigest(input), when the caller computed it already (for the writ's `in`) */
+  inputDigest?: string;
 }
 
-export async function recordDecision(node: { nodeId: string; ledger: Ledger }, r: DecisionRecord): Promise<Decision> {
+/** `assigned` learns the leaf's index before it is durable (Ledger.append); the returned decision waits for durability. */
+export async function recordDecision(node: { nodeId: string; ledger: Ledger }, r: DecisionRecord, assigned?: (index: number) => void): Promise<Decision> {
   const decision = r.writ || r.allowed === true ? 'allow' : 'deny';
   const message = decision === 'allow' ? `allowed by ${r.policies.join(', ')}` : describeDeny(r.reasons, r.policies, r.errors);
   const leaf = {
@@ -52,7 +55,7 @@ export async function recordDecision(node: { nodeId: string; ledger: Ledger }, r
       parent: r.parent,
     },
     input: r.input,
-    inputDigest: r.input ? inputDigest(r.input) : null,
+    inputDigest: r.input ? (r.inputDigest ?? inputDigest(r.input)) : null,
     policy: r.policy,
     result: { decision, reasons: r.reasons, policies: r.policies, errors: r.errors },
     writ: r.writ ? { jti: r.writ.jti, aud: r.writ.aud, exp: r.writ.exp, intent: r.writ.intent, lin: r.writ.lin, ...(r.writ.cons && { cons: r.writ.cons }) } : null,
@@ -85,7 +88,7 @@ export async function recordDecision(node: { nodeId: string; ledger: Ledger }, r
       ...(w && {
         writ: { jti: w.jti, decisionIndex: -1, principal: w.sub, action: w.act.action, resource: w.act.resource, parent: w.lin.parent, root: w.lin.root, depth: w.lin.depth, exp: w.exp },
       }),
-    });
+    }, assigned);
   } catch (err) {
     // a denial keeps its own reasons; an allow that could not be recorded is no allow
     return unrecordedDecision(r.decisionId, r.policy, `the decision could not be recorded durably (${errorMessage(err)}): no evidence, no writ`, r.writ ? [] : r.reasons);

@@ -7,9 +7,9 @@
  */
 // Time-ordered ids (UUIDv7): decision ids and jtis are index keys of the ledger, and
 // random keys would scatter every append across the index pages.
-import { v7 as newId } from 'uuid';
+import { newId } from './ids.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import type { EvaluationRequest } from '../policy/engine.ts';
+import type { Evaluation, EvaluationRequest } from '../policy/engine.ts';
 import { principalEntityFromRequest } from '../policy/principal-entity.ts';
 import { uidText } from '../canonical/uid.ts';
 import { DenyError, type DenyReason, type ReasonCode } from '../reasons.ts';
@@ -20,7 +20,8 @@ import { verifyWrit, type VerifiedWrit } from '../writ/verify.ts';
 import * as gate from './gate.ts';
 import { readiness, type Readiness } from './readiness.ts';
 import { childLineage, revocationOf, type Lineage } from './lineage-gate.ts';
-import { policyRef, type ActivePolicy, type PolicyRef } from './active-policy.ts';
+import { policyRef, type ActiveBundle, type ActivePolicy, type PolicyRef } from './active-policy.ts';
+import type { DecisionThreads } from './decision-threads.ts';
 import { approvalBinding, inputDigest, intentOf } from './digests.ts';
 import { recordDecision, unrecordedDecision, type DecisionRecord } from './decision-record.ts';
 import type { FreshnessCheck } from './freshness.ts';
@@ -58,6 +59,10 @@ export class GovernanceNode {
   private readonly freshness: FreshnessCheck | null;
   /** where writs are consumed: this node's state, or (fleet) a store every node shares */
   private readonly singleUse: SingleUseStore;
+  /** threads for Cedar and signing when decisions overlap (decision-threads.ts); null: all on this thread */
+  private readonly threads: DecisionThreads | null;
+  /** decisions in progress on this node: alone, one runs on this thread (a hop would cost more than it saves) */
+  private deciding = 0;
 
   constructor(deps: {
     identity: NodeIdentity;
@@ -71,7 +76,10 @@ export class GovernanceNode {
     now?: () => Date;
     freshness?: FreshnessCheck;
     singleUse?: SingleUseStore;
+    /** worker threads for Cedar and signing, so concurrent decisions use every core */
+    decisionThreads?: DecisionThreads;
   }) {
+    this.threads = deps.decisionThreads ?? null;
     this.freshness = deps.freshness ?? null;
     this.singleUse = deps.singleUse ?? stateSingleUse(deps.state);
     this.identity = deps.identity;
@@ -114,7 +122,13 @@ export class GovernanceNode {
 
   async authorize(req: AuthorizeRequest): Promise<Decision> {
     const started = performance.now();
-    const d = await this.decide(req);
+    this.deciding++;
+    let d: Decision;
+    try {
+      d = await this.decide(req);
+    } finally {
+      this.deciding--;
+    }
     const seconds = (performance.now() - started) / 1000;
     for (const o of this.observers) o(d, seconds);
     return d;
@@ -158,7 +172,7 @@ export class GovernanceNode {
         }),
         ...(principalEntity !== undefined && { principalEntity }),
       };
-      const result = active.engine.evaluate(input);
+      const result = await this.evaluate(active, input);
       if (result.decision === 'deny') {
         return await this.record({ decisionId, now, policy, input, req, parent, reasons: result.reasons, policies: result.policies, errors: result.errors });
       }
@@ -235,6 +249,18 @@ export class GovernanceNode {
     }
   }
 
+  /** Cedar, here or (when other decisions are in progress) on a decision thread under the same bundle. */
+  private evaluate(active: ActiveBundle, input: EvaluationRequest): Evaluation | Promise<Evaluation> {
+    if (this.threads === null || this.deciding <= 1 || this.threads.saturated()) return active.engine.evaluate(input);
+    return this.threads.evaluate(active.bundle, input);
+  }
+
+  /** The writ's signature, here or on a decision thread (the same key and encoding). */
+  private sign(claims: WritClaims): Promise<string> {
+    if (this.threads === null || this.deciding <= 1 || this.threads.saturated()) return signWrit(claims, this.identity.privateKey, this.identity.kid);
+    return this.threads.sign(claims).catch(() => signWrit(claims, this.identity.privateKey, this.identity.kid));
+  }
+
   /** Null if no revocation covers the writ (see lineage/gate.ts). */
   revocationOf(c: WritClaims): string | null {
     return revocationOf(c, this.state.revocations(), this.ledger, this.limits.maxLineageDepth);
@@ -258,6 +284,7 @@ export class GovernanceNode {
     const action = uidText(a.input.action);
     const resource = uidText(a.input.resource);
     const intent = intentOf(a.input, a.req.args);
+    const digest = inputDigest(a.input);
     const claimsBase = {
       v: 1,
       iss: this.identity.nodeId,
@@ -270,21 +297,28 @@ export class GovernanceNode {
       act: { action, resource },
       intent,
       pol: a.policy,
-      in: inputDigest(a.input),
+      in: digest,
       lin: { parent: a.lineage.parent, root: a.lineage.root ?? jti, depth: a.lineage.depth, ...(a.lineage.ancestors.length > 0 && { anc: a.lineage.ancestors }) },
       // the determining permit's @maxRunSeconds, capped by this node's limit
       ...(a.maxRunSeconds !== undefined && { cons: { maxRunSeconds: Math.min(a.maxRunSeconds, this.limits.maxRunSeconds) } }),
     };
-    const recorded = await this.record({ ...a, parent: a.lineage.parent, reasons: ['policy_permit'], errors: [], writ: claimsBase });
+    // Signed as soon as the ledger fixes the leaf's index, while its fsync runs; returned
+    // only once the leaf is durable. An append that fails drops the signed writ unseen.
+    const early: { led?: number; writ?: Promise<string> } = {};
+    const recorded = await this.record({ ...a, parent: a.lineage.parent, reasons: ['policy_permit'], errors: [], writ: claimsBase, inputDigest: digest }, (led) => {
+      early.led = led;
+      early.writ = this.sign({ ...claimsBase, led });
+      early.writ.catch(() => undefined); // awaited below, or dropped with its failed append
+    });
     if (recorded.decision !== 'allow' || recorded.ledgerIndex === null) return recorded; // no evidence, no writ
     const claims: WritClaims = { ...claimsBase, led: recorded.ledgerIndex };
-    const writ = await signWrit(claims, this.identity.privateKey, this.identity.kid);
+    const writ = early.writ !== undefined && early.led === recorded.ledgerIndex ? await early.writ : await this.sign(claims);
     return { ...recorded, writ, claims };
   }
 
   /** Appends the decision leaf durably (decision-record.ts); for an allow, the writ is signed only after this resolves. */
-  private record(r: DecisionRecord): Promise<Decision> {
-    return recordDecision({ nodeId: this.identity.nodeId, ledger: this.ledger }, r);
+  private record(r: DecisionRecord, assigned?: (index: number) => void): Promise<Decision> {
+    return recordDecision({ nodeId: this.identity.nodeId, ledger: this.ledger }, r, assigned);
   }
 
   private unrecorded(decisionId: string, policy: PolicyRef | null, message: string, reasons: ReasonCode[]): Decision {

@@ -4,8 +4,16 @@
  * and `writ ps` all see the same rows. Inputs are bounded: a row carries a whole writ and
  * the decided request, and a registry that accepted anything would let one caller fill the
  * home's disk; an oversized or malformed row is refused with a RunningRegistryError.
+ *
+ * A row is not evidence: it says what runs now, and a row of a process that is gone is
+ * pruned. So registering and unregistering — twice per governed call, on its path —
+ * commit without an fsync (synchronous = NORMAL for those statements only; the home's
+ * database is in WAL mode, where that is still atomic and consistent, and a commit is
+ * durable with the next fsync of the WAL: the ledger's next commit). What a power loss
+ * can take are rows of executions that the power loss ended too. The connection's own
+ * level (FULL: evidence) is restored before the statement returns.
  */
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { WritError } from '../writ/errors.ts';
 import type { RunningExecution, RunningKind, RunningRegistry } from './running.ts';
 
@@ -111,28 +119,58 @@ function execution(r: Row): RunningExecution {
 
 export class SqliteRunningRegistry implements RunningRegistry {
   private readonly db: DatabaseSync;
+  private readonly insert: StatementSync;
+  private readonly delete: StatementSync;
+  private readonly level: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
     db.exec(SCHEMA);
+    this.insert = db.prepare(
+      `INSERT INTO running_executions (jti, node, kind, principal, action, resource, writ, request, started, max_run_seconds, pid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (jti) DO UPDATE SET node = excluded.node, kind = excluded.kind, principal = excluded.principal, action = excluded.action,
+         resource = excluded.resource, writ = excluded.writ, request = excluded.request, started = excluded.started,
+         max_run_seconds = excluded.max_run_seconds, pid = excluded.pid`,
+    );
+    this.delete = db.prepare('DELETE FROM running_executions WHERE jti = ?');
+    this.level = db.prepare('PRAGMA synchronous');
   }
 
   /** Registers (or, for a jti already registered, replaces) a running execution. */
   register(r: RunningExecution): void {
     const c = checked(r);
-    this.db
-      .prepare(
-        `INSERT INTO running_executions (jti, node, kind, principal, action, resource, writ, request, started, max_run_seconds, pid)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (jti) DO UPDATE SET node = excluded.node, kind = excluded.kind, principal = excluded.principal, action = excluded.action,
-           resource = excluded.resource, writ = excluded.writ, request = excluded.request, started = excluded.started,
-           max_run_seconds = excluded.max_run_seconds, pid = excluded.pid`,
-      )
-      .run(c.jti, c.node, c.kind, c.principal, c.action, c.resource, c.writ, c.request, c.started, c.max_run_seconds, c.pid);
+    this.withoutFsync(() => this.insert.run(c.jti, c.node, c.kind, c.principal, c.action, c.resource, c.writ, c.request, c.started, c.max_run_seconds, c.pid));
   }
 
   unregister(jti: string): void {
-    this.db.prepare('DELETE FROM running_executions WHERE jti = ?').run(jti);
+    this.withoutFsync(() => this.delete.run(jti));
+  }
+
+  /**
+   * Runs one statement that commits without an fsync (see the head of this file). Inside
+   * a transaction of the connection (it commits with that transaction) or on a database
+   * not in WAL mode (NORMAL would risk more than durability there), as the connection is.
+   */
+  private withoutFsync(statement: () => unknown): void {
+    const level = Number((this.level.get() as { synchronous: number | bigint }).synchronous);
+    if (this.db.isTransaction || level <= 1 || !this.wal()) {
+      statement();
+      return;
+    }
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      statement();
+    } finally {
+      this.db.exec(`PRAGMA synchronous = ${level}`);
+    }
+  }
+
+  private walMode: boolean | null = null;
+
+  private wal(): boolean {
+    this.walMode ??= String((this.db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode).toLowerCase() === 'wal';
+    return this.walMode;
   }
 
   list(isAlive: (pid: number) => boolean): RunningExecution[] {

@@ -88,6 +88,8 @@ export class McpGovernor {
   /** a governed call cut short by a revocation: its late response is dropped */
   private readonly cancelled = new Set<RequestId>();
   private readonly revokedListeners: ((r: RevokedCall) => void)[] = [];
+  /** outcomes being recorded (after their responses went out): settled() waits for them */
+  private readonly recording = new Set<Promise<unknown>>();
 
   constructor(o: GovernorOptions) {
     this.o = o;
@@ -228,7 +230,7 @@ export class McpGovernor {
     this.inflight.delete(id);
     this.forget(id); // a late response is not passed on: the client has forgotten the request
     // what the server did with the call is not known (it may have finished): the evidence says so
-    await entry.governed.end({ status: 'terminated', reason: `cancel requested, result unknown: ${reason}`.slice(0, 120) }).catch(() => undefined);
+    await this.track(entry.governed.end({ status: 'terminated', reason: `cancel requested, result unknown: ${reason}`.slice(0, 120) })).catch(() => undefined);
   }
 
   /**
@@ -284,8 +286,11 @@ export class McpGovernor {
       if (typeof announced === 'string' && SERVER_NAME.test(announced)) this.serverName = announced;
       else this.o.log?.(`writ: the upstream announced an unusable server name ${JSON.stringify(announced)}: governed calls are refused; pass --server-name`);
     }
-    // recorded after the response is on its way: an outcome is evidence of what happened, not a gate
-    if (entry.governed) void this.recordResult(entry.governed, m);
+    // Recorded after the response is on its way (an outcome is evidence of what happened,
+    // not a gate): the call is settled now — its duration taken, its lease stopped — and
+    // its digest and outcome leaf are made once this task, which passes the response on,
+    // is done. settled() (the proxy's close) waits for the record to be durable.
+    if (entry.governed) this.recordAfterReply(entry.governed, m);
     const list = listed(entry.method);
     if (list && isRecord(m.result) && Array.isArray(m.result[list.key])) {
       await this.o.node.policy.refresh({ maxAgeMs: 100 }).catch(() => undefined); // no bundle: everything is hidden
@@ -304,11 +309,26 @@ export class McpGovernor {
     return !!engine && !!p && !!a && !!r && engine.mayEverAllow(p, a, r);
   }
 
-  private async recordResult(call: GovernedCall, m: Msg): Promise<void> {
-    const isError = m.error !== undefined || (isRecord(m.result) && m.result.isError === true);
-    await call
-      .end({ status: isError ? 'failed' : 'ok', reason: null, isError, resultDigest: sha256Base64urlSync(canonicalJson(m.result ?? m.error ?? null)) })
-      .catch((err: unknown) => this.o.log?.(`writ: the outcome of ${call.jti} could not be recorded: ${String(err)}`));
+  private recordAfterReply(call: GovernedCall, m: Msg): void {
+    const durationMs = performance.now() - call.started;
+    call.settle();
+    const recorded = new Promise<void>((r) => setImmediate(r)).then(() => {
+      const isError = m.error !== undefined || (isRecord(m.result) && m.result.isError === true);
+      return call.end({ status: isError ? 'failed' : 'ok', reason: null, isError, resultDigest: sha256Base64urlSync(canonicalJson(m.result ?? m.error ?? null)), durationMs });
+    });
+    void this.track(recorded).catch((err: unknown) => this.o.log?.(`writ: the outcome of ${call.jti} could not be recorded: ${String(err)}`));
+  }
+
+  /** Keeps `p` (an outcome being recorded) until it settles, for settled(). */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.recording.add(p);
+    void p.finally(() => this.recording.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Resolves once every outcome this governor is recording is recorded (or has failed, and was logged). */
+  async settled(): Promise<void> {
+    while (this.recording.size > 0) await Promise.allSettled([...this.recording]);
   }
 
   /**
@@ -327,7 +347,7 @@ export class McpGovernor {
     if (this.inflight.get(id)?.governed !== call) return; // answered or cancelled meanwhile
     this.inflight.delete(id);
     this.forget(id);
-    await call.end({ status: 'terminated', reason: code }).catch(() => undefined);
+    await this.track(call.end({ status: 'terminated', reason: code })).catch(() => undefined);
     const what = code === 'writ_revoked' ? 'revoked' : 'no longer authorized';
     const r: RevokedCall = {
       id,

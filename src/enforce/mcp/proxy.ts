@@ -31,6 +31,8 @@ export async function joinThroughGovernor(client: Transport, upstream: Transport
     closing = true;
     governor.close();
     await Promise.allSettled([client.close(), upstream.close()]);
+    // outcomes of calls already answered are recorded after their responses: durable before the session is over
+    await governor.settled();
     resolveClosed();
   };
   const toClient = (m: JSONRPCMessage) => {
