@@ -9,6 +9,7 @@
  * The fleet is the one the multi-process tests use (test/fleet-harness.ts).
  */
 import { cpus } from 'node:os';
+import autocannon from 'autocannon';
 import { allowedRequest, callerHeaders, decodeClaims, measurePropagation, percentile, TestFleet, waitFor } from '../test/fleet-harness.ts';
 
 export async function fleetBench(quick: boolean): Promise<void> {
@@ -30,6 +31,53 @@ export async function fleetBench(quick: boolean): Promise<void> {
     console.log(`  from sending the put:       p50 ${percentile(p.fromSend, 0.5).toFixed(1)} ms   p99 ${percentile(p.fromSend, 0.99).toFixed(1)} ms`);
     console.log(`target: p99 ≤ 50 ms to 5 nodes on loopback — ${p.p99 <= 50 ? 'met' : 'NOT met'}`);
     await singleUseBench(f, quick ? 100 : 300);
+  } finally {
+    await f.close();
+  }
+  await fleetThroughputBench(quick);
+}
+
+/**
+ * Fleet throughput (issue 14, point 7): governed decisions/s over HTTP of one `writ node`
+ * whose evidence is acknowledged by the fleet's JetStream stream before each writ, then of
+ * 3 nodes loaded together (one load generator each, all on this machine beside NATS, the
+ * authority and the sequencer: the figure is the machine's, not one node's ceiling).
+ */
+async function fleetThroughputBench(quick: boolean): Promise<void> {
+  const seconds = quick ? 3 : 8;
+  let f: TestFleet;
+  try {
+    f = await TestFleet.start({ nodes: 3 });
+  } catch (err) {
+    console.log(`\nfleet throughput — skipped: could not start a fleet (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+    return;
+  }
+  try {
+    const load = async (n: (typeof f.nodes)[number], connections: number, duration: number) => {
+      let i = 0;
+      const r = await autocannon({
+        url: `${n.url}/v1/authorize`,
+        connections,
+        duration,
+        method: 'POST',
+        headers: callerHeaders(n),
+        requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify(allowedRequest(200_000 + i++)) }) }],
+      });
+      if (r.non2xx > 0 || r.errors > 0) throw new Error(`fleet throughput: ${r.non2xx} non-2xx, ${r.errors} errors at ${n.id}`);
+      return { total: r.requests.total, p50: r.latency.p50, p99: r.latency.p99 };
+    };
+    const [n1] = f.nodes as [(typeof f.nodes)[number]];
+    await load(n1, 16, 1); // warm-up
+    const t1 = performance.now();
+    const one = await load(n1, 64, seconds);
+    const oneRate = one.total / ((performance.now() - t1) / 1000);
+    await Promise.all(f.nodes.slice(1).map((n) => load(n, 16, 1)));
+    const t3 = performance.now();
+    const all = await Promise.all(f.nodes.map((n) => load(n, 32, seconds)));
+    const allRate = all.reduce((a, r) => a + r.total, 0) / ((performance.now() - t3) / 1000);
+    console.log(`fleet throughput (POST /v1/authorize, evidence acknowledged by JetStream before each writ, ${seconds} s per row):`);
+    console.log(`  1 writ node, 64 conns     ${Math.round(oneRate).toLocaleString('en')} decisions/s   p50 ${one.p50.toFixed(1)} ms   p99 ${one.p99.toFixed(1)} ms`);
+    console.log(`  3 writ nodes, 32 conns ea ${Math.round(allRate).toLocaleString('en')} decisions/s   p50 ${Math.max(...all.map((r) => r.p50)).toFixed(1)} ms (worst node)   p99 ${Math.max(...all.map((r) => r.p99)).toFixed(1)} ms`);
   } finally {
     await f.close();
   }

@@ -136,6 +136,13 @@ async function main(): Promise<void> {
     await measure(200, 1, raw);
     results.push({ n, name: 'raw cedar-wasm statefulIsAuthorized', s: await measure(COUNT, 1, raw) });
     h.close();
+    // Opt-in decision threads (Cedar and signing on worker threads), side by side with the
+    // row above: whether the thread hops pay on this machine is measured, not assumed.
+    const threaded = await openHome(home, { writer: 'worker', decisionThreads: 2 });
+    const authorizeThreaded = (i: number) => threaded.node.authorize(request(i, n));
+    await measure(200, 64, authorizeThreaded);
+    results.push({ n, name: 'same, 64 callers, 2 decision threads', s: await measure(COUNT, 64, authorizeThreaded) });
+    threaded.close();
     results.push({ n, name: 'governed, HTTP (writ up), 64 conns', s: await httpBench(home, n) });
   }
 

@@ -39,10 +39,11 @@ export async function fixture(o: {
   threshold?: number;
   limits?: Partial<NodeLimits>;
   now?: () => Date;
+  decisionThreads?: number;
 } = {}): Promise<Fixture> {
   const home = tempDir('writ-home-');
   const init = await initHome({ home, authorityKeys: o.authorityKeys ?? 1, threshold: o.threshold ?? 1 });
-  const h = await openHome(home, { ...(o.limits && { limits: o.limits }), ...(o.now && { now: o.now }) });
+  const h = await openHome(home, { ...(o.limits && { limits: o.limits }), ...(o.now && { now: o.now }), ...(o.decisionThreads !== undefined && { decisionThreads: o.decisionThreads }) });
   const sign: Fixture['sign'] = async (dir, s = {}) => {
     const all = await authoritySigningKeys(home, h.config);
     const keys = s.keyIndexes ? s.keyIndexes.map((i) => all[i - 1]).filter((k) => k !== undefined) : all;
