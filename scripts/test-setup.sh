@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # What `npm test` needs besides node_modules, provided by the test command itself (its
-# `pretest`), on CI and on a fresh machine alike: PostgreSQL and NATS with JetStream for the
-# fleet and ledger tests (../shared/services/ensure starts them where that exists; elsewhere
-# they must run on 127.0.0.1:5432 and :4222), Debian's Chromium for the console's browser
-# tests and Debian's nginx for the gateway tests.
+# `pretest`), on CI and on a fresh Debian machine alike, from Debian's packages when missing
+# (apt-get; root or sudo): nats-server and PostgreSQL, of which scripts/with-test-services.ts
+# then starts private instances on free ports in a temporary folder for the fleet and ledger
+# tests (no server already running here is used), Chromium for the console's browser tests and
+# nginx for the gateway tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -x ../shared/services/ensure ]; then ../shared/services/ensure; fi
+bash scripts/ensure-nats-server.sh
+bash scripts/ensure-postgresql.sh
 bash scripts/ensure-chromium.sh
 bash scripts/ensure-nginx.sh

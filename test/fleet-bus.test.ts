@@ -1,6 +1,6 @@
 /**
  * The FleetBus contract (src/node/fleet-bus.ts, docs/fleet.md "The bus"), run against both
- * adapters: NATS JetStream (src/sync/nats/bus.ts, on the shared server at 127.0.0.1:4222)
+ * adapters: NATS JetStream (src/sync/nats/bus.ts, on the NATS server of $WRIT_TEST_NATS)
  * and the in-process bus (src/sync/in-process-bus.ts, on the direct network). Every case
  * opens a fresh fleet with two connections, `a` and `b`, so that what one puts the other
  * reads or watches.
