@@ -25,6 +25,8 @@ export interface NodeConsoleDeps {
   fleet?: string;
   /** the home's running executions (issue 13): the Running page; terminating there is revoking the writ, embedded only */
   running?: RunningRegistry;
+  /** the Runtime Governance Demo's routes are served (`writ up --demo`, src/console/demo-routes.ts): the Demo page; default false */
+  demo?: boolean;
 }
 
 const decoder = new TextDecoder();
@@ -41,7 +43,7 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
       domain: node.identity.domain,
       fleet: deps.fleet ?? null,
       software: deps.software,
-      pages: ['governance', 'health', 'lineage', 'proof', 'ledger', ...(deps.running ? (['running'] as const) : [])],
+      pages: ['governance', 'health', 'lineage', 'proof', 'ledger', ...(deps.running ? (['running'] as const) : []), ...(deps.demo ? (['demo'] as const) : [])],
       notes: deps.nodeStatus ? ['This is one fleet node: the ledger shown is what this node wrote; the authority’s console shows the whole fleet.'] : [],
     },
     async governance() {

@@ -13,7 +13,7 @@ import type { RunningView } from '../home/running.ts';
 
 export type { RunningView } from '../home/running.ts';
 
-export type PageName = 'governance' | 'health' | 'lineage' | 'proof' | 'ledger' | 'running';
+export type PageName = 'governance' | 'health' | 'lineage' | 'proof' | 'ledger' | 'running' | 'demo';
 
 export interface ConsoleAbout {
   role: 'node' | 'authority';

@@ -1,4 +1,4 @@
-/** The console's shell: a hash router over six pages, each loaded on demand. */
+/** The console's shell: a hash router over seven pages, each loaded on demand. */
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { getJson } from './api.ts';
@@ -18,6 +18,7 @@ const pages: Record<string, () => Promise<Page>> = {
   proof: () => import('./pages/proof.ts'),
   ledger: () => import('./pages/ledger.ts'),
   running: () => import('./pages/running.ts'),
+  demo: () => import('./pages/demo.ts'),
 };
 
 let cleanup: Cleanup | void = undefined;

@@ -3,27 +3,12 @@
  * drawn by Cytoscape.js. Each vertex shows the decision, the deciding policy and the
  * outcome, and links to its ledger entry; denied children hang off their parent.
  */
-import cytoscape from 'cytoscape';
+import type cytoscape from 'cytoscape';
 import { getJson } from '../api.ts';
 import { badge, clear, errorBox, h, pageHref, tail } from '../dom.ts';
+import { drawGraph, outcomeText, policyText, type Graph } from '../lineage-graph.ts';
 // the JSON shapes the server sends (type-only: nothing of the server is bundled)
 import type { Vertex } from '../../data.ts';
-
-interface Graph {
-  query: string;
-  kind: string;
-  scanned: { from: number; to: number };
-  vertices: Vertex[];
-  edges: { source: string; target: string }[];
-  truncated: boolean;
-}
-
-const outcomeText = (v: Vertex): string => (v.outcome ? `${v.outcome.status}${v.outcome.exitCode !== null ? ` (exit ${v.outcome.exitCode})` : ''}` : v.decision === 'allow' ? 'no outcome yet' : 'not executed');
-const policyText = (v: Vertex): string => (v.policies.length ? v.policies.join(', ') : '(none)');
-
-function label(v: Vertex): string {
-  return [`${v.decision.toUpperCase()} · ${v.action}`, v.resource, `policy: ${policyText(v)}`, `outcome: ${outcomeText(v)}`, `ledger #${v.decisionIndex}${v.node ? ` · ${v.node}` : ''}`].join('\n');
-}
 
 function details(v: Vertex): HTMLElement {
   const row = (k: string, ...val: (Node | string)[]) => [h('dt', null, k), h('dd', null, ...val)];
@@ -111,45 +96,11 @@ export function render(root: HTMLElement, params: URLSearchParams): () => void {
     };
     clear(list, g.vertices.length ? table(g, select) : h('p', { class: 'muted' }, 'Nothing found.'));
     cy?.destroy();
-    // Cytoscape adds a <style> element unless this marker exists (its rule is in style.css; the CSP allows no inline style)
-    if (!document.getElementById('__________cytoscape_stylesheet')) document.head.append(h('meta', { id: '__________cytoscape_stylesheet' }));
-    cy = cytoscape({
-      container: graphBox,
-      elements: [
-        ...g.vertices.map((v) => ({ data: { id: v.id, label: label(v), decision: v.decision, matched: v.matched ? 'yes' : 'no' } })),
-        ...g.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.source, target: e.target } })),
-      ],
-      style: [
-        {
-          selector: 'node',
-          style: {
-            shape: 'round-rectangle',
-            'background-color': '#ebfbee',
-            'border-color': '#2f9e44',
-            'border-width': 2,
-            label: 'data(label)',
-            'text-wrap': 'wrap',
-            'text-valign': 'center',
-            'font-size': 10,
-            'font-family': 'ui-monospace, monospace',
-            width: 230,
-            height: 78,
-          },
-        },
-        { selector: 'node[decision = "deny"]', style: { 'background-color': '#fff5f5', 'border-color': '#e03131' } },
-        { selector: 'node[matched = "yes"]', style: { 'border-width': 4 } },
-        { selector: 'node:selected', style: { 'border-color': '#1971c2', 'border-width': 5 } },
-        { selector: 'edge', style: { width: 2, 'line-color': '#868e96', 'target-arrow-color': '#868e96', 'target-arrow-shape': 'triangle', 'curve-style': 'bezier' } },
-      ],
-      layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.15, padding: 20 },
-      wheelSensitivity: 0.3,
-    });
+    cy = drawGraph(graphBox, g);
     cy.on('tap', 'node', (ev) => {
       const v = g.vertices.find((x) => x.id === ev.target.id());
       if (v) select(v);
     });
-    graphBox.dataset.vertices = String(cy.nodes().length);
-    graphBox.dataset.edges = String(cy.edges().length);
     const first = g.vertices.find((v) => v.matched) ?? g.vertices[0];
     if (first) select(first);
     else clear(side, h('p', { class: 'muted' }, 'Select a vertex.'));
