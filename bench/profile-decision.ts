@@ -3,13 +3,13 @@
  *   node bench/profile-decision.ts [memory|durable] [count] [callers] [threads]
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile-decision.ts memory 5000
  * One home with the 100-policy synthetic bundle, `callers` concurrent callers after a warm-up;
- * `threads` decision threads (default: as a server opens its home).
+ * `threads` decision threads (default 0, as a server opens its home).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initHome } from '../src/home/init.ts';
-import { authoritySigningKeys, defaultDecisionThreads, openHome } from '../src/home/open.ts';
+import { authoritySigningKeys, openHome } from '../src/home/open.ts';
 import { MemoryLedger } from '../src/ledger/memory-ledger.ts';
 import { GovernanceNode } from '../src/node/node.ts';
 import { buildBundle, readPolicyFolder } from '../src/policy/sign.ts';
@@ -19,7 +19,7 @@ import { measure } from './stats.ts';
 const mode = process.argv[2] ?? 'memory';
 const count = Number(process.argv[3] ?? 5000);
 const callers = Number(process.argv[4] ?? 1);
-const threads = process.argv[5] === undefined ? defaultDecisionThreads() : Number(process.argv[5]);
+const threads = Number(process.argv[5] ?? 0);
 const n = 100;
 const home = mkdtempSync(join(tmpdir(), 'writ-prof-'));
 await initHome({ home });

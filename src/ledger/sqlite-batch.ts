@@ -35,8 +35,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS ledger_entries_decision ON ledger_entries(deci
 /** Opens a database with the durability every Writ store relies on. */
 export function openDatabase(file: string): DatabaseSync {
   const db = new DatabaseSync(file);
-  // WAL + synchronous=FULL: a transaction is fsync'd before COMMIT returns.
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;');
+  // WAL + synchronous=FULL: a transaction is fsync'd before COMMIT returns. The busy
+  // timeout comes first: switching to WAL takes a lock that a closing connection of another
+  // thread or process may still hold for a moment.
+  db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;');
   return db;
 }
 
