@@ -12,7 +12,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -21,6 +20,7 @@ import { authoritySigningKeys, openHome } from '../src/home/open.ts';
 import { CallerStore } from '../src/node/callers.ts';
 import { buildBundle, readPolicyFolder } from '../src/policy/sign.ts';
 import { row } from './stats.ts';
+import { freePort } from '../scripts/ports.ts';
 
 const TOOLS = 10;
 const AGENTS = 100;
@@ -53,15 +53,6 @@ interface Result {
   p99ms: number;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const a = s.address();
-  s.close();
-  if (a === null || typeof a === 'string') throw new Error('no port');
-  return a.port;
-}
 
 async function stop(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;

@@ -19,7 +19,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -32,6 +31,7 @@ import { loadExtAuthzPackage } from '../src/server/ext-authz-grpc.ts';
 import { FORWARD_AUTH_PATH } from '../src/server/forward-auth.ts';
 import { WRIT_HEADER } from '../src/writ/http-request.ts';
 import { row, summarize, type Stats } from './stats.ts';
+import { freePort } from '../scripts/ports.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -69,16 +69,6 @@ async function until<T>(what: string, f: () => T | undefined | Promise<T | undef
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 
 

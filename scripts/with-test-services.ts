@@ -21,9 +21,9 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { canConnect, freePort } from './ports.ts';
 
 const NAME = 'with-test-services';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -71,14 +71,6 @@ function pgUser(): { uid: number; gid: number } | null {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function tail(file: string, chars = 2000): string {
   try {
@@ -89,16 +81,6 @@ function tail(file: string, chars = 2000): string {
 }
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect({ host: '127.0.0.1', port });
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
 
 class Services {
   // the binaries and the postgres user first: a refusal leaves nothing behind

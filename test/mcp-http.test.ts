@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -31,6 +30,7 @@ import {
   WRIT_DENIED,
   type Served,
 } from './mcp-helpers.ts';
+import { freePort } from '../scripts/ports.ts';
 
 const DOC = 'demo://resource/static/document/architecture.md';
 const POLICY = `${SESSION_PERMIT}
@@ -48,13 +48,6 @@ permit (principal == Agent::"a1", action == Action::"resources/read", resource =
 permit (principal == Agent::"a1", action == Action::"prompts/get", resource == Prompt::"${EV}/simple-prompt");
 `;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 type Closeable = { client: Client; close(): Promise<void> };
 

@@ -6,9 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from './wait.ts';
+import { freePort } from '../scripts/ports.ts';
+export { freePort };
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -29,16 +30,6 @@ export interface Nginx {
 }
 
 /** A port that was free a moment ago (nginx binds it itself; port 0 is not a listen option). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export function nginxConfig(o: NginxOptions & { port: number }): string {
   const d = (name: string) => join(o.dir, name);

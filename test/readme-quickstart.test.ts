@@ -13,10 +13,10 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CLI, tempDir } from './helpers.ts';
+import { canConnect as portOpen, freePort } from '../scripts/ports.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -32,27 +32,7 @@ const COMMANDS = LINES.flatMap((l) => l.split('&&').map((c) => c.trim()));
 /** what the block's comments say the server listens on */
 const URL_IN_BLOCK = /https?:\/\/[\w.-]+:\d+/.exec(BLOCK)?.[0];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect({ host: '127.0.0.1', port });
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
 
 describe("the README's quick start", () => {
   const dirs: string[] = [];
