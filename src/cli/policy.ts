@@ -1,30 +1,16 @@
-/** `writ policy lint|sign|activate|status` */
+/** `writ policy lint|test|sign|activate|status` (`policy diff`: policy-diff.ts) */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { readConfig } from '../home/config.ts';
 import { authoritySigningKeys, openHome } from '../home/open.ts';
 import { buildBundle, readPolicyFolder } from '../policy/sign.ts';
-import { loadPolicySource, PolicySourceError, schemaContextWarnings } from '../policy/source.ts';
+import { schemaContextWarnings } from '../policy/source.ts';
 import { BundleError } from '../reasons.ts';
 import { parseDuration } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
-
-function lintFolder(dir: string): ReturnType<typeof loadPolicySource> {
-  let files: Map<string, Uint8Array>;
-  try {
-    files = readPolicyFolder(dir);
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
-  try {
-    return loadPolicySource(files);
-  } catch (err) {
-    if (err instanceof PolicySourceError) {
-      throw new CliError(err.diagnostics.map((d) => `${dir.replace(/\/$/, '')}/${d.file}:${d.line}:${d.col}: ${d.message}`).join('\n'));
-    }
-    throw err;
-  }
-}
+import { folderTests, lintFolder } from './policy-folder.ts';
+import { registerPolicyDiff } from './policy-diff.ts';
+import { formatReport } from './policy-test.ts';
 
 export function registerPolicy(program: Command): Command {
   const policy = program.command('policy').description('lint, sign and activate policy bundles');
@@ -37,6 +23,24 @@ export function registerPolicy(program: Command): Command {
       const src = lintFolder(dir);
       for (const w of schemaContextWarnings(src.schemaJson)) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(`${dir}: ${src.policies.length} policies ok${src.schemaText ? ', validated against schema.cedarschema' : ''}\n`);
+      // a folder with tests/ is not clean while a test fails
+      const tests = folderTests(dir, src);
+      if (tests) {
+        process.stdout.write(formatReport(tests));
+        if (tests.failed > 0) process.exitCode = EXIT.error;
+      }
+    });
+
+  policy
+    .command('test <dir>')
+    .description('decide every request fixture in DIR/tests/*.json and compare with what it expects (docs/policy-test.md); exit 1 if any fails')
+    .option('--json', 'machine-readable output')
+    .action((dir: string, o: { json?: boolean }) => {
+      const report = folderTests(dir, lintFolder(dir), { required: true });
+      if (!report) return;
+      if (o.json) printJson(report);
+      else process.stdout.write(formatReport(report));
+      if (report.failed > 0) process.exitCode = EXIT.error;
     });
 
   homeOption(
@@ -49,7 +53,12 @@ export function registerPolicy(program: Command): Command {
       .option('--domain <name>', "enforcement domain (default: the home's domain)")
       .option('--keys <list>', 'which authority keys sign, e.g. 1,3 (default: all in this home)'),
   ).action(async (dir: string, o: { out: string; version?: string; expires: string; domain?: string; keys?: string; home?: string }) => {
-    lintFolder(dir);
+    // a bundle whose tests fail is not signed: checked before any key is read or file written
+    const tests = folderTests(dir, lintFolder(dir));
+    if (tests && tests.failed > 0) {
+      process.stderr.write(formatReport(tests));
+      throw new CliError(`refused to sign ${dir}: ${tests.failed} of ${tests.tests} policy tests fail; nothing written`);
+    }
     const home = homeOf(o);
     const config = readConfig(home);
     let keys = await authoritySigningKeys(home, config);
@@ -71,7 +80,7 @@ export function registerPolicy(program: Command): Command {
     const version = o.version === undefined ? Math.floor(created.getTime() / 1000) : parsePositiveInt(o.version, '--version');
     const bundle = await buildBundle(readPolicyFolder(dir), { domain: o.domain ?? config.domain, version, created, expires: new Date(created.getTime() + expiresMs) }, keys);
     writeFileSync(o.out, JSON.stringify(bundle) + '\n');
-    process.stdout.write(`${o.out}: version ${version}, domain ${o.domain ?? config.domain}, ${keys.length} signature(s), expires in ${o.expires}\n`);
+    process.stdout.write(`${o.out}: version ${version}, domain ${o.domain ?? config.domain}, ${keys.length} signature(s), expires in ${o.expires}${tests ? `, ${tests.tests} policy tests passed` : ''}\n`);
   });
 
   homeOption(policy.command('activate <file>').description('verify a signed bundle and make it the active policy').option('--json', 'machine-readable output')).action(
@@ -115,5 +124,6 @@ export function registerPolicy(program: Command): Command {
       h.close();
     }
   });
+  registerPolicyDiff(policy);
   return policy;
 }

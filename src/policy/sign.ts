@@ -11,11 +11,18 @@ export interface SigningKey {
   key: CryptoKey;
 }
 
+/**
+ * The folder of request fixtures (`writ policy test`, docs/policy-test.md). Authoring-time
+ * only, like README.md: never bundled, so the bundle format and digest do not change.
+ */
+export const POLICY_TESTS_DIR = 'tests';
+
 /** Reads the bundle-able files of a policy folder; refuses unknown files so nothing is silently left out. */
 export function readPolicyFolder(dir: string): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
+    if (name === POLICY_TESTS_DIR && statSync(path).isDirectory()) continue;
     if (!statSync(path).isFile()) throw new Error(`${path}: policy folders hold only files`);
     if (name.startsWith('.') || name.toLowerCase() === 'readme.md') continue;
     if (!isBundleFileName(name)) {
