@@ -14,6 +14,7 @@ import { registerFleet } from './fleet.ts';
 import { registerPolicy } from './policy.ts';
 import { registerPs } from './ps.ts';
 import { registerUp } from './up.ts';
+import { registerWitness } from './witness.ts';
 
 const program = new Command('writ')
   .description('Writ — execution governance for autonomous systems. No writ, no execution.')
@@ -32,6 +33,7 @@ registerUp(program);
 registerCaller(program);
 registerK8s(program);
 registerPs(program);
+registerWitness(program);
 
 try {
   await program.parseAsync(process.argv);
