@@ -46,6 +46,7 @@ interface Row {
   principal: string;
   action: string;
   resource: string;
+  args: unknown;
   recorded: Outcome;
   old: Outcome;
   new: Outcome;
@@ -109,16 +110,16 @@ describe('writ policy diff', () => {
       ].sort((a, b) => (a.index as number) - (b.index as number)),
     );
     const first = report.changed[0] as Row;
-    assert.deepEqual([first.principal, first.action, first.resource], ['Agent::"a1"', 'Action::"read"', 'Doc::"d"']);
+    assert.deepEqual([first.principal, first.action, first.resource, first.args], ['Agent::"a1"', 'Action::"read"', 'Doc::"d"', { path: '/srv/a' }]);
     assert.ok(report.changed.every((c) => c.oldReproduces));
     assert.deepEqual(report.summary, { changed: 3, decisionChanged: 2, allowToDeny: 1, denyToAllow: 1, reasonsOrPoliciesOnly: 1 });
   });
 
   it('text output: one line per change with the ledger index, and a summary; exit 0 unless --fail-on-change', () => {
     const r = ok(diff(oldDir, newDir));
-    assert.ok(r.stdout.includes(`#${at.readSrv} Agent::"a1" Action::"read" Doc::"d": allow policy_permit [read-srv] -> deny no_permit []\n`), r.stdout);
-    assert.ok(r.stdout.includes(`#${at.readSecret} Agent::"a1" Action::"read" Doc::"d": deny policy_forbid [no-secrets] -> deny policy_forbid [no-secrets-v2] (same decision)\n`), r.stdout);
-    assert.ok(r.stdout.includes(`#${at.write} Agent::"a1" Action::"write" Doc::"d": deny no_permit [] -> allow policy_permit [write-srv]\n`), r.stdout);
+    assert.ok(r.stdout.includes(`#${at.readSrv} Agent::"a1" Action::"read" Doc::"d" {"path":"/srv/a"}: allow policy_permit [read-srv] -> deny no_permit []\n`), r.stdout);
+    assert.ok(r.stdout.includes(`#${at.readSecret} Agent::"a1" Action::"read" Doc::"d" {"path":"/srv/secret"}: deny policy_forbid [no-secrets] -> deny policy_forbid [no-secrets-v2] (same decision)\n`), r.stdout);
+    assert.ok(r.stdout.includes(`#${at.write} Agent::"a1" Action::"write" Doc::"d" {"path":"/srv/a"}: deny no_permit [] -> allow policy_permit [write-srv]\n`), r.stdout);
     assert.equal(r.stdout.match(/^#\d+ /gm)?.length, 3);
     assert.match(r.stdout, /^6 decisions: 5 re-decided, 1 denied before evaluation \(nothing to re-decide\); old reproduces 5 of 5 as recorded; 3 would change \(1 allow -> deny, 1 deny -> allow, 1 reasons or policies only\)$/m);
     const failing = diff(oldDir, newDir, '--fail-on-change');

@@ -51,6 +51,8 @@ export interface DiffRow {
   principal: string;
   action: string;
   resource: string;
+  /** context.args as recorded (Cedar's form of the call's arguments): what tells two calls of one tool apart */
+  args: unknown;
   recorded: Outcome;
   old: Outcome;
   new: Outcome;
@@ -101,7 +103,7 @@ export function diffDecisions(h: OpenHome, oldEngine: PolicyEngine, newEngine: P
     if (oldReproduces) r.oldReproduces++;
     if (same(old, now)) continue;
     const decisionChanged = old.decision !== now.decision;
-    r.changed.push({ index: d.index, decisionId: d.decisionId, principal: uidText(d.input.principal), action: uidText(d.input.action), resource: uidText(d.input.resource), recorded: d.recorded, old, new: now, oldReproduces, decisionChanged });
+    r.changed.push({ index: d.index, decisionId: d.decisionId, principal: uidText(d.input.principal), action: uidText(d.input.action), resource: uidText(d.input.resource), args: d.input.context.args ?? null, recorded: d.recorded, old, new: now, oldReproduces, decisionChanged });
     r.summary.changed++;
     if (!decisionChanged) r.summary.reasonsOrPoliciesOnly++;
     else {
@@ -114,11 +116,16 @@ export function diffDecisions(h: OpenHome, oldEngine: PolicyEngine, newEngine: P
 }
 
 const show = (o: Outcome) => `${o.decision} ${o.reasons.join(',') || '-'} [${o.policies.join(',')}]`;
+const MAX_ARGS_TEXT = 120;
+const argsText = (a: unknown) => {
+  const t = JSON.stringify(a) ?? 'null';
+  return t.length > MAX_ARGS_TEXT ? `${t.slice(0, MAX_ARGS_TEXT - 1)}…` : t;
+};
 
 export function formatDiff(r: DiffReport): string {
   const out = [`old: ${r.old}`, `new: ${r.new}`];
   for (const c of r.changed) {
-    out.push(`#${c.index} ${c.principal} ${c.action} ${c.resource}: ${show(c.old)} -> ${show(c.new)}${c.decisionChanged ? '' : ' (same decision)'}${c.oldReproduces ? '' : `; recorded ${show(c.recorded)}`}`);
+    out.push(`#${c.index} ${c.principal} ${c.action} ${c.resource} ${argsText(c.args)}: ${show(c.old)} -> ${show(c.new)}${c.decisionChanged ? '' : ' (same decision)'}${c.oldReproduces ? '' : `; recorded ${show(c.recorded)}`}`);
   }
   for (const e of r.errors) out.push(`#${e.index}: not re-decided: ${e.error}`);
   const s = r.summary;
