@@ -5,7 +5,7 @@ import { openHome, type OpenHome } from '../home/open.ts';
 import { auditLog } from '../ledger/audit.ts';
 import { auditState, type StateProblem } from '../node/audit-state.ts';
 import { encodeBase64 } from '../tlog/note.ts';
-import { verifyProofFile } from '../tlog/proof-file.ts';
+import { verifyProofFile, type WitnessPolicy } from '../tlog/proof-file.ts';
 import { formatLineage, lineageOf } from '../lineage/lineage.ts';
 import { replayDecisions, type ReplayReport } from '../node/replay.ts';
 import { CliError, EXIT, homeOf, homeOption, printJson } from './common.ts';
@@ -114,11 +114,13 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify-proof <file>')
-    .description('verify a tlog-proof file offline, with nothing but the entry and the log key')
+    .description('verify a tlog-proof file offline, with nothing but the entry, the log key and, to rule out a split view, K of N pinned witness keys')
     .requiredOption('--entry <file>', 'the entry bytes (from `writ audit entry` or `prove --entry-out`)')
     .requiredOption('--log-key <key>', 'the log verifier key (name+hexid+base64, from `writ keys --log`), or a file holding it')
+    .option('--witness <key>', 'a pinned witness verifier key (cosignature/v1, from `writ witness key`), or a file holding it; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--min-witnesses <k>', 'how many of the pinned witnesses must have cosigned the checkpoint (default: all of them)')
     .option('--json', 'machine-readable output')
-    .action((file: string, o: { entry: string; logKey: string; json?: boolean }) => {
+    .action((file: string, o: { entry: string; logKey: string; witness: string[]; minWitnesses?: string; json?: boolean }) => {
       const read = (f: string) => {
         try {
           return readFileSync(f);
@@ -126,8 +128,17 @@ export function registerAudit(program: Command): void {
           throw new CliError(`${f}: ${(err as Error).message}`);
         }
       };
-      const key = existsSync(o.logKey) ? read(o.logKey).toString('utf8').trim() : o.logKey;
-      const r = verifyProofFile(read(file).toString('utf8'), new Uint8Array(read(o.entry)), key);
+      const keyOrFile = (k: string) => (existsSync(k) ? read(k).toString('utf8').trim() : k);
+      const key = keyOrFile(o.logKey);
+      const witnessKeys = o.witness.map(keyOrFile);
+      let witnesses: WitnessPolicy | undefined;
+      if (o.minWitnesses !== undefined || witnessKeys.length > 0) {
+        const min = o.minWitnesses === undefined ? witnessKeys.length : /^\d+$/.test(o.minWitnesses) ? Number(o.minWitnesses) : NaN;
+        if (!Number.isSafeInteger(min) || min < 1) throw new CliError(`--min-witnesses: expected a positive integer, got ${JSON.stringify(o.minWitnesses)}`, EXIT.usage);
+        if (min > witnessKeys.length) throw new CliError(`--min-witnesses ${min}: only ${witnessKeys.length} --witness key(s) given`, EXIT.usage);
+        witnesses = { keys: witnessKeys, min };
+      }
+      const r = verifyProofFile(read(file).toString('utf8'), new Uint8Array(read(o.entry)), key, witnesses);
       if (o.json) printJson({ ...r, ...(r.checkpoint && { checkpoint: { ...r.checkpoint, rootHash: encodeBase64(r.checkpoint.rootHash) } }) });
       else for (const c of r.checks) process.stdout.write(`${c.skipped ? 'skip' : c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
       if (!r.ok) process.exitCode = EXIT.error;

@@ -25,6 +25,12 @@
  *   inclusion    the proof leads from SHA-256(0x00 || entry) at the index to the
  *                checkpoint's root hash (RFC 9162 §2.1.3.2).
  *
+ * With a witness policy (K of N pinned witness keys, ./cosignature.ts), one more check,
+ * right after the signature: witnesses — at least K of the N pinned witnesses cosigned the
+ * checkpoint (C2SP tlog-cosignature, cosignature/v1); a pinned witness's cosignature that
+ * does not verify fails it. A log showing a split view cannot get both views cosigned by
+ * an honest witness (docs/witness.md), so a proof from the other view fails here.
+ *
  * A check whose inputs come from a failed check is not run; it is reported with
  * ok false and skipped true, so the first failure that is not skipped is the cause.
  */
@@ -32,6 +38,7 @@ import { parseCheckpoint, parseDecimal, type Checkpoint } from './checkpoint.ts'
 import { leafHash, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { decodeBase64, encodeBase64 } from './base64.ts';
 import { newVerifier, openNote, type NoteVerifier } from './note.ts';
+import { verifyCosignatures } from './cosignature.ts';
 import { WritError } from '../writ/errors.ts';
 
 export const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
@@ -96,7 +103,13 @@ export function parseProofFile(text: string): ProofFile {
   return extra ? { extra, index, proof, checkpoint: rest } : { index, proof, checkpoint: rest };
 }
 
-export type ProofCheckName = 'format' | 'log-key' | 'signature' | 'checkpoint' | 'origin' | 'index' | 'inclusion';
+export type ProofCheckName = 'format' | 'log-key' | 'signature' | 'witnesses' | 'checkpoint' | 'origin' | 'index' | 'inclusion';
+
+/** K of N: the pinned witness verifier keys (0x04, cosignature/v1) and how many must have cosigned. */
+export interface WitnessPolicy {
+  keys: string[];
+  min: number;
+}
 
 export interface ProofCheck {
   name: ProofCheckName;
@@ -113,15 +126,18 @@ export interface ProofVerification {
   index?: number;
   checkpoint?: Checkpoint;
   extra?: Uint8Array;
+  /** with a witness policy: the pinned witnesses that cosigned the checkpoint */
+  witnesses?: { name: string; keyId: number; timestamp: number | undefined }[];
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
  * Verifies a tlog-proof file for `entry` (the exact leaf bytes) against the log's
- * verifier key string `<name>+<hex id>+<base64 key>`. Never throws.
+ * verifier key string `<name>+<hex id>+<base64 key>`, and the witness policy if one is
+ * given. Never throws.
  */
-export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey: string): ProofVerification {
+export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey: string, witnesses?: WitnessPolicy): ProofVerification {
   const checks: ProofCheck[] = [];
   const result: ProofVerification = { ok: false, checks };
   const pass = (name: ProofCheckName, detail: string): void => void checks.push({ name, ok: true, detail });
@@ -156,6 +172,21 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
       pass('signature', `signed by ${verifier.name}`);
     } catch (e) {
       fail('signature', message(e));
+    }
+  }
+
+  if (witnesses) {
+    if (!file || !verifier || text === undefined) skip('witnesses', 'signature');
+    else {
+      try {
+        const w = verifyCosignatures(file.checkpoint, verifier, witnesses.keys, witnesses.min);
+        result.witnesses = w.witnesses;
+        const names = w.witnesses.map((x) => x.name).join(', ') || 'none';
+        if (w.ok) pass('witnesses', `${w.witnesses.length} of ${witnesses.keys.length} pinned witnesses cosigned (${names}), ${witnesses.min} required`);
+        else fail('witnesses', `only ${w.witnesses.length} of ${witnesses.keys.length} pinned witnesses cosigned (${names}), ${witnesses.min} required`);
+      } catch (e) {
+        fail('witnesses', message(e));
+      }
     }
   }
 
