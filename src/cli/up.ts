@@ -1,14 +1,13 @@
 /** `writ up`: the embedded governance server (authority, node and ledger in one process). */
 import { startHomeUpkeep } from '../home/upkeep.ts';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { paths, readConfig } from '../home/config.ts';
 import { homeFleet, homeKind } from '../home/kind.ts';
 import { initHome } from '../home/init.ts';
-import { authoritySigningKeys, openHome, type OpenHome } from '../home/open.ts';
-import { buildBundle, readPolicyFolder } from '../policy/sign.ts';
+import { openHome } from '../home/open.ts';
+import { ensureDemoPolicy } from '../demo/policy.ts';
+import { sandboxScope } from '../demo/scope.ts';
 import { buildApp } from '../server/app.ts';
 import { homeCallerAccess } from '../server/caller-access.ts';
 import type { ExtAuthzServer } from '../server/ext-authz-grpc.ts';
@@ -17,16 +16,8 @@ import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.t
 import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
 import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
 
-export const DEMO_POLICY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'demo', 'policy');
-
-/**
- * The demo's sandbox principals (the Agent entities of demo/policy/entities.json): the only
- * ones `writ up --demo` lets a request without a caller token name (docs/http-api.md).
- */
-function demoPrincipals(): string[] {
-  const entities = JSON.parse(readFileSync(join(DEMO_POLICY_DIR, 'entities.json'), 'utf8')) as { uid?: { type?: unknown; id?: unknown } }[];
-  return entities.flatMap((e) => (e.uid?.type === 'Agent' && typeof e.uid.id === 'string' ? [`Agent::${JSON.stringify(e.uid.id)}`] : []));
-}
+/** The demo's sandbox principals: the only ones `writ up --demo` lets a request without a caller token name (docs/http-api.md). */
+const demoPrincipals = (): string[] => sandboxScope().principals;
 
 /** A fleet home serves as `writ node` or `writ authority`: `writ up` there would decide into a private ledger. */
 function refuseFleetHome(home: string): void {
@@ -35,22 +26,6 @@ function refuseFleetHome(home: string): void {
   if (kind === 'embedded') return;
   const fleet = homeFleet(config).name;
   throw new CliError(kind === 'fleet-node' ? `writ up: ${home} is a node home of fleet ${fleet}: run \`writ node --home ${home}\`` : `writ up: ${home} is the authority home of fleet ${fleet}: run \`writ authority --home ${home}\``, EXIT.usage);
-}
-
-/** Signs and activates the demo policy unless a valid bundle is already active. */
-async function ensureDemoPolicy(h: OpenHome, log: (s: string) => void): Promise<void> {
-  await h.node.policy.refresh();
-  const a = h.node.policy.active;
-  if (a && Date.parse(a.bundle.manifest.expires) > Date.now()) return;
-  const created = new Date();
-  const version = Math.max(Math.floor(created.getTime() / 1000), h.state.maxActivatedVersion(h.config.domain) + 1);
-  const bundle = await buildBundle(
-    readPolicyFolder(DEMO_POLICY_DIR),
-    { domain: h.config.domain, version, created, expires: new Date(created.getTime() + 30 * 86400_000) },
-    await authoritySigningKeys(h.home, h.config),
-  );
-  await h.node.policy.activate(new TextEncoder().encode(JSON.stringify(bundle)));
-  log(`activated the demo policy (${DEMO_POLICY_DIR}) as version ${version}`);
 }
 
 export function registerUp(program: Command): void {

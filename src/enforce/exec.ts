@@ -11,6 +11,7 @@
  * verify, the lease and the outcome are the enforcement-point core's (governed-call.ts).
  */
 import type { RunningRegistry } from '../node/running.ts';
+import type { WritClaims } from '../writ/claims.ts';
 import { WritError } from '../writ/errors.ts';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -95,6 +96,8 @@ export interface ExecOptions {
   freshnessGraceMs?: number;
   stdio?: 'inherit' | 'ignore';
   log?: (line: string) => void;
+  /** told once the verified process is spawned, with the writ it runs under (e.g. to show it, or to revoke it) */
+  onStart?: (started: { writ: string; claims: WritClaims; pid: number | undefined }) => void;
 }
 
 export interface ExecResult {
@@ -102,6 +105,8 @@ export interface ExecResult {
   decision: 'allow' | 'deny';
   reason: string | null;
   jti: string | null;
+  /** the decision that allowed or denied it (its ledger entry: findByDecisionId) */
+  decisionId: string;
 }
 
 /**
@@ -152,7 +157,7 @@ async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (
       `resource ${resource} is not the binary that would run (${binary})`,
     );
     log(`writ: denied: request_invalid: ${d.message} (decision ${d.decisionId})`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'request_invalid', jti: null };
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'request_invalid', jti: null, decisionId: d.decisionId };
   }
   const b = await begin({
     node: o.node,
@@ -165,7 +170,7 @@ async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (
   if ('denied' in b) {
     const { reasons, message, decisionId } = b.denied;
     log(`writ: denied: ${reasons.join(',')}: ${message} (decision ${decisionId})`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: reasons[0] ?? 'internal_error', jti: null };
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: reasons[0] ?? 'internal_error', jti: null, decisionId };
   }
   const { call } = b;
   // a binary anyone may write to can change after it was hashed, whatever we do: refused
@@ -173,13 +178,13 @@ async function governedExecOf(o: ExecOptions, args: ExecArgs, fd: number, log: (
   if (writableByAll || fdDigest(fd) !== digest) {
     await call.end(NOT_STARTED);
     log(`writ: denied: attestation_mismatch: ${path} ${writableByAll ? 'is writable by anyone' : 'changed after it was authorized'}`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: call.jti };
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: call.jti, decisionId: call.decision.decisionId };
   }
   // the directory was decided by its resolved path: one of its components swapped for a symlink since would put the process elsewhere
   if (!cwdUnchanged(args.cwd)) {
     await call.end(NOT_STARTED);
     log(`writ: denied: attestation_mismatch: the working directory ${args.cwd} changed after it was authorized`);
-    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: call.jti };
+    return { exitCode: EXIT_DENIED, decision: 'deny', reason: 'attestation_mismatch', jti: call.jti, decisionId: call.decision.decisionId };
   }
   return run(o, args, fd, call, log);
 }
@@ -210,6 +215,7 @@ function run(o: ExecOptions, args: ExecArgs, fd: number, call: GovernedCall, log
     signalGroup('SIGTERM');
     killTimer = setTimeout(() => signalGroup('SIGKILL'), o.graceMs ?? 5000);
   });
+  o.onStart?.({ writ: call.writ, claims: call.claims, pid: child.pid });
 
   return new Promise((resolvePromise) => {
     const finish = async (exitCode: number | null, signal: string | null, spawnError?: Error) => {
@@ -234,7 +240,7 @@ function run(o: ExecOptions, args: ExecArgs, fd: number, call: GovernedCall, log
       }
       if (spawnError) log(`writ: ${path}: ${spawnError.message}`);
       const code = spawnError ? EXIT_DENIED : exitCode ?? 128 + (signal ? (osConstants.signals[signal as NodeJS.Signals] ?? 1) : 1);
-      resolvePromise({ exitCode: code, decision: 'allow', reason: terminated ? (call.termination?.code ?? 'writ_revoked') : null, jti: call.jti });
+      resolvePromise({ exitCode: code, decision: 'allow', reason: terminated ? (call.termination?.code ?? 'writ_revoked') : null, jti: call.jti, decisionId: call.decision.decisionId });
     };
     child.once('error', (err) => void finish(null, null, err));
     child.once('exit', (code, signal) => void finish(code, signal));
