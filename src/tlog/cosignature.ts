@@ -182,7 +182,7 @@ export interface WitnessPolicyResult {
  * unknown signatures are ignored. ok is true when at least `min` pinned witnesses cosigned.
  */
 export function verifyCosignatures(note: string, logVerifier: NoteVerifier, witnessKeys: string[], min: number): WitnessPolicyResult & { note: Note } {
-  if (!Number.isSafeInteger(min) || min < 0) throw new CosignatureError('witness-policy', `invalid --min-witnesses ${min}`);
+  if (!Number.isSafeInteger(min) || min < 0) throw new CosignatureError('witness-policy', `invalid minimum number of witnesses ${min}`);
   const witnesses = witnessKeys.map(newCosignatureVerifier);
   const ids = new Set(witnesses.map((w) => `${w.name}+${hex8(w.keyId)}`));
   if (ids.size !== witnesses.length) throw new CosignatureError('witness-policy', 'a witness key is given twice');

@@ -2,7 +2,8 @@
  * Proof viewer: a writ, and/or a C2SP tlog-proof file with its ledger entry, verified
  * in this browser by the project's own code (verifyWrit, verifyProofFile) with
  * WebCrypto Ed25519, against the keys the user pinned. Every check is listed as
- * passed, failed or not checked. Verification makes no request: the server's word
+ * passed, failed or not checked; with pinned witness keys, K of them must have cosigned
+ * the proof's checkpoint. Verification makes no request: the server's word
  * counts for nothing here (a proof loaded from the ledger page is just input).
  */
 import { getJson } from '../api.ts';
@@ -72,6 +73,8 @@ export function render(root: HTMLElement, params: URLSearchParams): void {
   const at = h('select', { id: 'at' }, h('option', { value: 'now' }, 'now'), h('option', { value: 'iat' }, 'at its issue time (an old writ)'));
   const proof = h('textarea', { id: 'proof', rows: 9, spellcheck: false, placeholder: 'c2sp.org/tlog-proof@v1\nindex 4\n…  (writ audit prove)' });
   const entry = h('textarea', { id: 'entry', rows: 4, spellcheck: false, placeholder: '{"id":…,"type":"decision",…}  — the entry’s exact bytes (writ audit entry)' });
+  const witnessKeys = h('textarea', { id: 'witness-keys', rows: 3, spellcheck: false, placeholder: 'witness.example/w1+…+BA…  — one pinned witness key per line (writ witness key); empty: witnesses not required' });
+  const minWitnesses = h('input', { id: 'min-witnesses', type: 'number', min: '1', step: '1', placeholder: 'all' });
   const source = h('div', { id: 'source' });
   const results = h('div', { id: 'results' });
   let entryBytes: Uint8Array | null = null;
@@ -114,7 +117,11 @@ export function render(root: HTMLElement, params: URLSearchParams): void {
     let proofOk = false;
     if (proof.value.trim() || entry.value.trim()) {
       const bytes = entryBytes ?? enc.encode(entry.value);
-      const r = await verifyProof(proof.value, bytes, pins.logKey());
+      const keys = witnessKeys.value.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+      const min = minWitnesses.value.trim() === '' ? keys.length : Number(minWitnesses.value);
+      // a minimum without keys, or a bad number, is a policy no proof meets: verifyCosignatures refuses it
+      const policy = keys.length > 0 || minWitnesses.value.trim() !== '' ? { keys, min: Number.isSafeInteger(min) && min >= 1 ? min : -1 } : undefined;
+      const r = await verifyProof(proof.value, bytes, pins.logKey(), policy);
       proofIndex = r.index;
       proofOk = r.ok;
       const noKey = pins.logKey() === '' ? h('p', { class: 'error' }, 'Pin the log verifier key (writ keys --log) to check the signature.') : null;
@@ -162,6 +169,8 @@ export function render(root: HTMLElement, params: URLSearchParams): void {
         h('h2', null, 'Proof file and entry'),
         h('label', { class: 'field' }, h('span', null, 'Proof file (C2SP tlog-proof@v1)'), proof),
         h('label', { class: 'field' }, h('span', null, 'Entry (exact leaf bytes)'), entry),
+        h('label', { class: 'field' }, h('span', null, 'Witnesses required (C2SP cosignature/v1 keys): a split view is caught only by witnesses'), witnessKeys),
+        h('label', { class: 'field inline' }, h('span', null, 'At least this many of them'), minWitnesses),
       ),
     ),
     h('div', { class: 'actions-row' }, h('button', { id: 'verify', on: { click: () => void verify().catch((e: unknown) => clear(results, errorBox(e))) } }, 'Verify in this browser'), ' ', badge(null, 'no network request while verifying')),

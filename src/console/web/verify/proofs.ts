@@ -8,7 +8,8 @@
 import { parseCheckpoint, type Checkpoint } from '../../../tlog/checkpoint.ts';
 import { verifyConsistency } from '../../../tlog/merkle.ts';
 import { decodeBase64, newVerifier, openNote } from '../../../tlog/note.ts';
-import { verifyProofFile, type ProofVerification } from '../../../tlog/proof-file.ts';
+import { cosignedMessage } from '../../../tlog/cosignature.ts';
+import { verifyProofFile, type ProofVerification, type WitnessPolicy } from '../../../tlog/proof-file.ts';
 import { forgetVerdicts, webCryptoVerdicts } from './ed25519.ts';
 
 export interface Check {
@@ -29,12 +30,40 @@ function looseBase64(s: string): Uint8Array | null {
   }
 }
 
-/** The raw Ed25519 key of a verifier key `<name>+<hex id>+<base64(0x01 || key)>`, or null. */
-function rawKey(vkey: string): Uint8Array | null {
+/** The raw Ed25519 key of a verifier key `<name>+<hex id>+<base64(alg || key)>` (0x01: a log key; 0x04: a witness key), or null. */
+function rawKey(vkey: string, alg = 0x01): Uint8Array | null {
   // <name>+<id>+<base64>: the base64 may itself contain '+'
   const parts = vkey.trim().split('+');
   const k = parts.length < 3 ? null : looseBase64(parts.slice(2).join('+'));
-  return k && k.length === 33 && k[0] === 0x01 ? k.subarray(1) : null;
+  return k && k.length === 33 && k[0] === alg ? k.subarray(1) : null;
+}
+
+/**
+ * Has WebCrypto judge every cosignature-shaped line of a note (key ID, 8-byte timestamp,
+ * 64-byte signature) under each pinned witness key, over the cosignature/v1 message that
+ * timestamp makes (src/tlog/cosignature.ts); the project's code then looks the verdicts up.
+ */
+async function askWebCryptoWitnesses(note: string, witnessKeys: string[]): Promise<void> {
+  const split = note.lastIndexOf('\n\n');
+  if (split < 0) return;
+  const text = note.slice(0, split + 1);
+  const cosigs: { ts: bigint; sig: Uint8Array }[] = [];
+  for (const line of note.slice(split + 2).split('\n')) {
+    const raw = looseBase64(line.split(' ').at(-1) ?? '');
+    if (raw && raw.length === 76) cosigs.push({ ts: new DataView(raw.buffer, raw.byteOffset, 76).getBigUint64(4), sig: raw.subarray(12) });
+  }
+  const pairs = [];
+  for (const c of cosigs) {
+    try {
+      pairs.push({ msg: cosignedMessage(text, c.ts), sig: c.sig });
+    } catch {
+      // a timestamp out of range: no verdict, so the cosignature is invalid
+    }
+  }
+  for (const k of witnessKeys) {
+    const key = rawKey(k, 0x04);
+    if (key) await webCryptoVerdicts(key, pairs);
+  }
 }
 
 /** Has WebCrypto judge every signature line of a note under the pinned key, before the project's code looks. */
@@ -51,12 +80,13 @@ async function askWebCrypto(note: string, vkey: string): Promise<void> {
   await webCryptoVerdicts(key, pairs);
 }
 
-/** verifyProofFile (src/tlog/proof-file.ts), with the signature judged by WebCrypto. */
-export async function verifyProof(proofText: string, entry: Uint8Array, vkey: string): Promise<ProofVerification> {
+/** verifyProofFile (src/tlog/proof-file.ts), with the signature and any pinned witnesses' cosignatures judged by WebCrypto. */
+export async function verifyProof(proofText: string, entry: Uint8Array, vkey: string, witnesses?: WitnessPolicy): Promise<ProofVerification> {
   const blank = proofText.indexOf('\n\n');
   try {
     if (blank >= 0) await askWebCrypto(proofText.slice(blank + 2), vkey);
-    return verifyProofFile(proofText, entry, vkey.trim());
+    if (blank >= 0 && witnesses) await askWebCryptoWitnesses(proofText.slice(blank + 2), witnesses.keys);
+    return verifyProofFile(proofText, entry, vkey.trim(), witnesses);
   } finally {
     forgetVerdicts();
   }
