@@ -34,6 +34,8 @@ import { join } from 'node:path';
 
 const SIZES = [10, 100, 1000];
 const QUICK = process.argv.includes('--quick');
+/** `--only <section>[,<section>…]`: run only those sections (names in SECTIONS below) */
+const ONLY = ((i) => (i >= 0 ? (process.argv[i + 1] ?? '').split(',') : null))(process.argv.indexOf('--only'));
 const COUNT = QUICK ? 500 : 3000;
 const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
 
@@ -83,7 +85,7 @@ async function httpBench(home: string, n: number): Promise<Stats> {
   return s;
 }
 
-async function main(): Promise<void> {
+async function decisionBench(): Promise<void> {
   const results: { n: number; name: string; s: Stats }[] = [];
   for (const n of SIZES) {
     const dir = syntheticPolicyFolder(n);
@@ -163,12 +165,24 @@ async function main(): Promise<void> {
   }
   const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   console.log(`\ncedar-wasm ${cedar.getCedarVersion()} (${pkg.dependencies['@cedar-policy/cedar-wasm']}); targets: governed in-process p50 ≤ 150 µs at 1,000 policies; ≥ 5,000 governed decisions/s over HTTP.`);
-  await ledgerBench(QUICK);
-  await mcpBench(QUICK);
-  await gatewayBench(QUICK);
-  await fleetBench(QUICK);
-  await fleetConsoleBench(QUICK);
-  await cerbosBench(QUICK);
+}
+
+const SECTIONS: Record<string, () => Promise<unknown>> = {
+  decision: decisionBench,
+  ledger: () => ledgerBench(QUICK),
+  mcp: () => mcpBench(QUICK),
+  gateway: () => gatewayBench(QUICK),
+  fleet: () => fleetBench(QUICK),
+  revocation: () => fleetBench(QUICK, { revocationOnly: true }),
+  'fleet-console': () => fleetConsoleBench(QUICK),
+  cerbos: () => cerbosBench(QUICK),
+};
+
+async function main(): Promise<void> {
+  const unknown = (ONLY ?? []).filter((s) => !(s in SECTIONS));
+  if (unknown.length > 0) throw new Error(`--only: unknown section ${unknown.join(', ')} (one of ${Object.keys(SECTIONS).join(', ')})`);
+  // `revocation` is part of `fleet`: the full run does not run it twice
+  for (const [name, run] of Object.entries(SECTIONS)) if (ONLY ? ONLY.includes(name) : name !== 'revocation') await run();
 }
 
 await main();

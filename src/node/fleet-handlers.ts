@@ -50,6 +50,14 @@ export interface FleetHandlers {
 const text = (e: BusEntry) => new TextDecoder().decode(e.value);
 
 /**
+ * `WRIT_TRACE_REVOCATIONS=1`: log when each revocation arrived and when it was applied, in
+ * ms since the epoch with µs (performance.timeOrigin + now: comparable across processes of
+ * one machine). bench/fleet.ts reads it to separate propagation from its own polling.
+ */
+const TRACE_REVOCATIONS = process.env.WRIT_TRACE_REVOCATIONS === '1';
+const epochMs = () => (performance.timeOrigin + performance.now()).toFixed(3);
+
+/**
  * A bundle: verified against the pinned authority keys, above the anti-rollback floor,
  * activated (ActivePolicy). An activation whose record could not be appended (the evidence
  * stream did not answer) changed nothing and is retried (`retryBundle`, fleet-member.ts):
@@ -79,12 +87,16 @@ export const offerBeacon: FleetStep = async (ctx, e) => {
  * An isolated node's key leaves the keyring (its writs: writ_unknown_key).
  */
 export const applyRevocation: FleetStep = (ctx, e) => {
+  const received = TRACE_REVOCATIONS ? epochMs() : '';
   ctx.pendingRevocations = ctx.pendingRevocations
     .then(async () => {
       const r = await verifyRevocation(text(e), ctx.authorityKeys);
-      ctx.state.revoke(r.kind, r.value, r.reason);
+      // the bucket is the record: re-applied from it at every start before the cursor counts
+      // it (the beacon rule keeps the node stale until then), so this copy need not wait for the disk
+      ctx.state.revoke(r.kind, r.value, r.reason, { fsync: false });
       if (r.kind === 'node') ctx.keyring.isolate(r.value);
       ctx.cursor.applied = Math.max(ctx.cursor.applied, e.revision);
+      if (TRACE_REVOCATIONS) ctx.log(`revocation ${e.revision} received at ${received} applied at ${epochMs()}`);
     })
     .catch((err: unknown) => ctx.log(`revocation ${e.revision} refused: ${errorMessage(err)}`));
   return ctx.pendingRevocations;

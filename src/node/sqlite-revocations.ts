@@ -2,6 +2,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { canonicalUidText } from '../canonical/uid.ts';
 import type { RevocationKind, RevocationStore, RevocationView } from './state.ts';
+import { withoutFsync } from './sqlite-no-fsync.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS revocations (
@@ -28,10 +29,9 @@ export class SqliteRevocationStore implements RevocationStore {
     this.revokedSinceStmt = db.prepare('SELECT seq, kind, value FROM revocations WHERE seq > ? ORDER BY seq');
   }
 
-  revoke(kind: RevocationKind, value: string, reason: string): boolean {
-    const r = this.db
-      .prepare('INSERT INTO revocations (kind, value, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(kind, revocationValue(kind, value), reason, new Date(this.now()).toISOString());
+  revoke(kind: RevocationKind, value: string, reason: string, o: { fsync?: boolean } = {}): boolean {
+    const insert = () => this.db.prepare('INSERT INTO revocations (kind, value, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(kind, revocationValue(kind, value), reason, new Date(this.now()).toISOString());
+    const r = o.fsync === false ? withoutFsync(this.db, insert) : insert();
     return Number(r.changes) === 1;
   }
 

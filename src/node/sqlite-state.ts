@@ -108,8 +108,8 @@ export class SqliteNodeState implements NodeState {
   }
 
   // RevocationStore
-  revoke(kind: RevocationKind, value: string, reason: string): boolean {
-    return this.revocationStore.revoke(kind, value, reason);
+  revoke(kind: RevocationKind, value: string, reason: string, o?: { fsync?: boolean }): boolean {
+    return this.revocationStore.revoke(kind, value, reason, o);
   }
   isRevoked(kind: RevocationKind, value: string): boolean {
     return this.revocationStore.isRevoked(kind, value);

@@ -88,8 +88,12 @@ export interface RevocationReader {
 
 /** The revocations, read and added (evidence.ts revoke: the leaf first, then this). */
 export interface RevocationStore extends RevocationReader {
-  /** adds a revocation; false if it was there already */
-  revoke(kind: RevocationKind, value: string, reason: string): boolean;
+  /**
+   * adds a revocation; false if it was there already. `fsync: false` commits it without
+   * waiting for the disk, for a copy of a record kept elsewhere (a fleet node's copy of the
+   * revocations bucket, re-applied from the bucket at every start before it counts).
+   */
+  revoke(kind: RevocationKind, value: string, reason: string, o?: { fsync?: boolean }): boolean;
 }
 
 /** All of the node's persistent state, one concern per interface above; each consumer takes only the ones it needs. */
