@@ -159,3 +159,23 @@ describe('writ policy diff', () => {
     assert.match(bad.stderr, /policy\.cedar:1:\d+: /);
   });
 });
+
+describe('writ policy diff: approvals', () => {
+  it('a decision recorded as approval_required is decided as recorded (no approval given), and allows once the candidate drops @approval', () => {
+    const home = join(scratchDir('writ-diff-approval-'), 'home');
+    ok(writ(['init', '--home', home]), 'init');
+    const withApproval = policyDir('@id("deploy")\n@approval("required")\npermit (principal, action == Action::"deploy", resource);\n');
+    const without = policyDir('@id("deploy")\npermit (principal, action == Action::"deploy", resource);\n');
+    const bundle = join(home, '..', 'b.json');
+    ok(writ(['policy', 'sign', withApproval, '--home', home, '--out', bundle, '--version', '1']), 'sign');
+    ok(writ(['policy', 'activate', bundle, '--home', home]), 'activate');
+    const d = json<DenyOut>(writ(['authorize', '--home', home, '--principal', 'Agent::"a1"', '--action', 'Action::"deploy"', '--resource', 'Svc::"api"', '--json']));
+    assert.deepEqual(d.reasons, ['approval_required']);
+    const r = json<Report>(ok(writ(['policy', 'diff', 'active', without, '--against', home, '--json'])));
+    assert.equal(r.oldReproduces, 1);
+    assert.deepEqual(
+      r.changed.map((c) => [c.index, c.old, c.new]),
+      [[d.ledgerIndex, { decision: 'deny', reasons: ['approval_required'], policies: ['deploy'] }, { decision: 'allow', reasons: ['policy_permit'], policies: ['deploy'] }]],
+    );
+  });
+});
