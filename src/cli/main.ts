@@ -8,6 +8,7 @@ import { registerAudit } from './audit.ts';
 import { registerCaller } from './caller.ts';
 import { CliError, EXIT } from './common.ts';
 import { registerDecide } from './decide.ts';
+import { registerDemo } from './demo.ts';
 import { registerK8s } from './k8s.ts';
 import { registerMcp } from './mcp.ts';
 import { registerFleet } from './fleet.ts';
@@ -33,6 +34,7 @@ registerUp(program);
 registerCaller(program);
 registerK8s(program);
 registerPs(program);
+registerDemo(program);
 registerWitness(program);
 
 try {

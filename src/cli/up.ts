@@ -7,6 +7,7 @@ import { homeFleet, homeKind } from '../home/kind.ts';
 import { initHome } from '../home/init.ts';
 import { openHome } from '../home/open.ts';
 import { ensureDemoPolicy } from '../demo/policy.ts';
+import { DemoRunner } from '../demo/runner.ts';
 import { sandboxScope } from '../demo/scope.ts';
 import { buildApp } from '../server/app.ts';
 import { homeCallerAccess } from '../server/caller-access.ts';
@@ -53,7 +54,8 @@ export function registerUp(program: Command): void {
     const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
-    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }) });
+    const demo = o.demo ? new DemoRunner({ node: h.node, ledger: h.ledger, state: h.state, running: h.running, home, log: (l) => log(`demo: ${l}`) }) : null;
+    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }), ...(demo && { demo }) });
     // every second: bundles activated by other processes, and a checkpoint if the log grew
     const stopUpkeep = startHomeUpkeep(h, log);
     const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
@@ -62,15 +64,18 @@ export function registerUp(program: Command): void {
       const address = await app.listen({ port, host: o.host });
       grpcServer = await startGateListeners(gate, address, log);
       log(`listening on ${address} (OpenAPI: ${address}/openapi.json); home ${home}`);
+      log(`console: ${address}/console/${demo ? ` — the Runtime Governance Demo: ${address}/console/#/demo` : ''}`);
     } catch (err) {
       stopUpkeep();
       await app.close();
+      await demo?.close();
       throw new CliError(`cannot listen on ${o.host}:${o.port}: ${errorMessage(err)}`, EXIT.error);
     }
     const stop = async () => {
       stopUpkeep();
       await grpcServer?.close();
       await app.close();
+      await demo?.close();
       h.close();
       process.exit(0);
     };

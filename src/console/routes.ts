@@ -66,13 +66,18 @@ export interface ConsoleDeps {
 const index = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const hide = { hide: true } as const;
 
+/** Whether an Authorization header carries the admin credential (compared as SHA-256 digests, in constant time). */
+export function isAdminBearer(header: string | undefined, expectedSha256: string): boolean {
+  const h = header ?? '';
+  const token = h.startsWith('Bearer ') ? h.slice(7).trim() : '';
+  const given = Buffer.from(sha256Hex(token), 'hex');
+  const expected = Buffer.from(expectedSha256, 'hex');
+  return token !== '' && given.length === expected.length && timingSafeEqual(given, expected);
+}
+
 function adminCheck(expectedSha256: string) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    const given = Buffer.from(sha256Hex(token), 'hex');
-    const expected = Buffer.from(expectedSha256, 'hex');
-    if (token === '' || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!isAdminBearer(req.headers.authorization, expectedSha256)) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'admin credential required' });
     }
   };

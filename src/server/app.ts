@@ -23,6 +23,8 @@ import { registerLogRoutes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
 import type { RunningRegistry } from '../node/running.ts';
 import { registerConsole } from '../console/routes.ts';
+import { registerDemoRoutes } from '../console/demo-routes.ts';
+import type { DemoRunner } from '../demo/runner.ts';
 import type { DecisionStats } from '../telemetry/decision-stats.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { SqliteNodeState } from '../node/sqlite-state.ts';
@@ -71,6 +73,8 @@ export interface AppDeps {
   running?: RunningRegistry;
   /** the HTTP gate (forward-auth and Envoy ext_authz endpoints, docs/http-gateway.md); none without it */
   gate?: HttpGate;
+  /** the Runtime Governance Demo (`writ up --demo`): its routes and the console's Demo page; none without it */
+  demo?: DemoRunner;
 }
 
 function decisionBody(d: Decision) {
@@ -223,7 +227,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.fleet && { fleet: deps.fleet }),
     ...(deps.stats && { stats: deps.stats }),
     ...(deps.running && { running: deps.running }),
+    ...(deps.demo && { demo: true }),
   });
+  if (deps.demo) await registerDemoRoutes(app, { runner: deps.demo, adminTokenSha256: deps.adminTokenSha256 });
   await registerConsole(app, { source, adminTokenSha256: deps.adminTokenSha256, ...(deps.consoleAssets && { consoleAssets: deps.consoleAssets }) });
   return app;
 }

@@ -1,5 +1,3 @@
-// NOT RUN by npm test (named *.pending.ts): the demo routes it drives (src/console/demo-routes.ts,
-// issue 15 points 1, 3, 4) do not exist yet. Rename back to console-demo.test.ts when they land.
 /**
  * The console's Runtime Governance Demo page (issue 15) in a real browser: Debian's
  * Chromium driven by playwright-core against a real `writ up --demo` (its demo routes,
