@@ -59,13 +59,16 @@ export class PolicyTestError extends WritError {
   }
 }
 
+/** The path of member `k` under `at` (`request.principal`, `[1].expect`; at the top level just `k`). */
+const member = (at: string, k: string) => (at === '' ? k : `${at}.${k}`);
+
 const TEST_KEYS = ['v', 'name', 'request', 'expect'];
 const REQUEST_KEYS = ['principal', 'action', 'resource', 'args', 'context', 'principalEntity', 'approved'];
 const EXPECT_KEYS = ['decision', 'reasons', 'policies'];
 
 function onlyKeys(o: Record<string, unknown>, allowed: string[], file: string, at: string): void {
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw new PolicyTestError(file, `${at}.${k}`.replace(/^\./, ''), `unknown member (expected ${allowed.join(', ')})`);
+    if (!allowed.includes(k)) throw new PolicyTestError(file, member(at, k), `unknown member (expected ${allowed.join(', ')})`);
   }
 }
 
@@ -138,9 +141,9 @@ function parseExpect(v: unknown, file: string, at: string): FixtureExpect {
 function parseTest(v: unknown, file: string, at: string): PolicyTestCase {
   if (!isRecord(v)) throw new PolicyTestError(file, at, 'expected a test object {v, name, request, expect}');
   onlyKeys(v, TEST_KEYS, file, at);
-  if (v.v !== FIXTURE_VERSION) throw new PolicyTestError(file, `${at}.v`.replace(/^\./, ''), `expected ${FIXTURE_VERSION} (the fixture format version), got ${JSON.stringify(v.v)}`);
-  if (typeof v.name !== 'string' || v.name.trim() === '') throw new PolicyTestError(file, `${at}.name`.replace(/^\./, ''), 'expected a non-empty string');
-  const field = (k: string) => `${at}.${k}`.replace(/^\./, '');
+  if (v.v !== FIXTURE_VERSION) throw new PolicyTestError(file, member(at, 'v'), `expected ${FIXTURE_VERSION} (the fixture format version), got ${JSON.stringify(v.v)}`);
+  if (typeof v.name !== 'string' || v.name.trim() === '') throw new PolicyTestError(file, member(at, 'name'), 'expected a non-empty string');
+  const field = (k: string) => member(at, k);
   return { file, name: v.name, request: parseRequest(v.request, file, field('request')), expect: parseExpect(v.expect, file, field('expect')) };
 }
 
