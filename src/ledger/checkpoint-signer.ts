@@ -15,6 +15,24 @@ import { assertExtends, LogForkError } from './log-identity.ts';
 import type { CheckpointState, CheckpointStep, LogStore, StoredCheckpoint } from './log-store.ts';
 import { systemClock } from '../clock.ts';
 
+/**
+ * The witnesses a log asks for cosignatures (C2SP tlog-witness; src/witness/log-witnessing.ts
+ * implements it over HTTP). The ledger only hands each checkpoint over and asks for the note
+ * with the cosignatures obtained: the network is outside the core, and signing never waits
+ * for a witness.
+ */
+export interface CheckpointWitnesses {
+  /** Asks every witness to cosign `cp` (`prove(from)`: the consistency proof to cp.size); never rejects. */
+  submit(cp: StoredCheckpoint, prove: (from: number) => Promise<Uint8Array[]>): Promise<void>;
+  /** `note` with the cosignature lines obtained for its checkpoint appended (none yet: `note`) */
+  cosigned(note: string): string;
+}
+
+/** The consistency proofs to `size` from the stored hashes of `store`. */
+export function storeProver(store: LogStore, size: number): (from: number) => Promise<Uint8Array[]> {
+  return (from) => store.withHashes((r) => (from === 0 || from === size ? [] : proveTree(size, from, r)));
+}
+
 export class CheckpointSigner {
   readonly origin: string;
   readonly verifier: NoteVerifier;

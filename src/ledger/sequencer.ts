@@ -6,7 +6,8 @@
  * error (a gap, a lost connection), reading restarts from the store's size — nothing waits
  * for acknowledgement timeouts, and nothing is applied twice (nextInOrder). Every
  * `checkpointIntervalMs`, if the log grew, the one checkpoint signer signs it (after
- * proving the tree extends the last checkpoint).
+ * proving the tree extends the last checkpoint), and hands it to the witnesses, if any,
+ * without waiting for them (docs/witness.md).
  *
  * Transport, storage and time are parameters: `writ sequencer` runs it over NATS and
  * PostgreSQL (sync/sequencer.ts), the deterministic simulation over its simulated bus,
@@ -14,7 +15,7 @@
  */
 import type { Clock } from '../clock.ts';
 import { errorMessage } from '../util.ts';
-import type { CheckpointSigner } from './checkpoint-signer.ts';
+import { storeProver, type CheckpointSigner, type CheckpointWitnesses } from './checkpoint-signer.ts';
 import type { EvidenceMessage, EvidenceReader, EvidenceStream } from './evidence-stream.ts';
 import type { LogStore } from './log-store.ts';
 
@@ -36,7 +37,7 @@ export interface Sequencer {
 
 const RESUME_AFTER_MS = 200;
 
-export function runSequencer(o: { stream: EvidenceStream; store: SequencerStore; signer: CheckpointSigner; clock: Clock; log: (s: string) => void; checkpointIntervalMs?: number }): Sequencer {
+export function runSequencer(o: { stream: EvidenceStream; store: SequencerStore; signer: CheckpointSigner; clock: Clock; log: (s: string) => void; checkpointIntervalMs?: number; witnesses?: CheckpointWitnesses }): Sequencer {
   const { stream, store, clock, log } = o;
   let running = true;
   let applied = 0;
@@ -61,7 +62,9 @@ export function runSequencer(o: { stream: EvidenceStream; store: SequencerStore;
   };
   void start();
   const checkpoint = async () => {
-    await o.signer.sign(store, new Date(clock.now()));
+    const cp = await o.signer.sign(store, new Date(clock.now()));
+    // handed to the witnesses, not awaited: a witness that is down delays no checkpoint
+    if (cp && o.witnesses) void o.witnesses.submit(cp, storeProver(store, cp.size));
   };
   const stopCheckpoints = clock.every(o.checkpointIntervalMs ?? 1000, () => void checkpoint().catch((err: unknown) => log(`writ sequencer: checkpoint: ${errorMessage(err)}`)));
   return {

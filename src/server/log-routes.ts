@@ -25,14 +25,20 @@ export type LogSource = LogStore | { readonly store: LogStore };
 
 const storeOf = (log: LogSource): LogStore => ('store' in log ? log.store : log);
 
-export function registerLogRoutes(app: FastifyInstance, deps: { log: LogSource; ledger?: Ledger }): void {
-  const store = storeOf(deps.log);
-  const { ledger } = deps;
+/** What the routes need of the log's witnesses (ledger/checkpoint-signer.ts CheckpointWitnesses): the note with its cosignatures. */
+export interface CosignedNotes {
+  cosigned(note: string): string;
+}
 
+export function registerLogRoutes(app: FastifyInstance, deps: { log: LogSource; ledger?: Ledger; witnesses?: CosignedNotes }): void {
+  const store = storeOf(deps.log);
+  const { ledger, witnesses } = deps;
+
+  // with witnesses, the checkpoint carries the cosignature lines obtained so far (C2SP tlog-cosignature)
   app.get('/v1/log/checkpoint', { schema: { tags: ['log'] } }, async (_req, reply) => {
     const cp = await store.latestCheckpoint();
     if (!cp) return notFound(reply, 'no checkpoint has been signed yet');
-    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(cp.note);
+    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(witnesses ? witnesses.cosigned(cp.note) : cp.note);
   });
 
   // C2SP tlog-tiles: /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>]
