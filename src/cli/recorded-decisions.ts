@@ -1,13 +1,12 @@
 /**
  * The decisions recorded in a ledger, as `policy diff` decides them again: each decision
  * leaf's canonical input (the Cedar request exactly as evaluated) with what was recorded.
- * Read as replay.ts reads them (the leaf bytes, never the index columns); the principal
- * entity check is replay's, repeated here because src/node/replay.ts does not export it.
+ * Read as replay.ts reads them (the leaf bytes, never the index columns), with replay's
+ * own reading of the recorded input (its principal entity checks included).
  */
 import type { Ledger } from '../ledger/ledger.ts';
-import { LEAF_VERSION_PRINCIPAL_ENTITY } from '../ledger/leaf.ts';
+import { recordedInput } from '../node/replay.ts';
 import type { EvaluationRequest } from '../policy/engine.ts';
-import { recordedPrincipalEntity } from '../policy/principal-entity.ts';
 import { errorMessage, isRecord } from '../util.ts';
 import type { Outcome } from './policy-test.ts';
 
@@ -16,17 +15,6 @@ export type RecordedDecision =
   /** denied before Cedar ran (no bundle, revoked principal, bad parent …): no input was recorded */
   | { kind: 'gate'; index: number }
   | { kind: 'error'; index: number; error: string };
-
-function input(leaf: Record<string, unknown>): EvaluationRequest {
-  const i = leaf.input as EvaluationRequest;
-  const pe: unknown = i.principalEntity;
-  if (pe === undefined) {
-    if (leaf.v === LEAF_VERSION_PRINCIPAL_ENTITY) throw new Error(`a version ${LEAF_VERSION_PRINCIPAL_ENTITY} decision leaf without input.principalEntity`);
-    return i;
-  }
-  if (leaf.v !== LEAF_VERSION_PRINCIPAL_ENTITY) throw new Error(`input.principalEntity in a decision leaf of version ${JSON.stringify(leaf.v)}`);
-  return { ...i, principalEntity: recordedPrincipalEntity(pe, i.principal) };
-}
 
 function outcome(v: unknown): Outcome {
   if (!isRecord(v) || (v.decision !== 'allow' && v.decision !== 'deny') || !Array.isArray(v.reasons) || !Array.isArray(v.policies)) throw new Error('result is not {decision, reasons, policies}');
@@ -53,7 +41,7 @@ export function* recordedDecisions(ledger: Ledger): Generator<RecordedDecision> 
         continue;
       }
       try {
-        yield { kind: 'decided', index: e.index, decisionId: String(leaf.id), input: input(leaf), recorded: outcome(leaf.result), approved: typeof leaf.approval === 'string' };
+        yield { kind: 'decided', index: e.index, decisionId: String(leaf.id), input: recordedInput({ v: leaf.v, input: leaf.input as EvaluationRequest }), recorded: outcome(leaf.result), approved: typeof leaf.approval === 'string' };
       } catch (err) {
         yield { kind: 'error', index: e.index, error: errorMessage(err) };
       }

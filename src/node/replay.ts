@@ -28,7 +28,8 @@ export interface ReplayReport {
   differences: ReplayDifference[];
 }
 
-interface DecisionLeaf {
+/** A decision leaf as replay reads it (docs/ledger-leaf.md); only the members replay uses. */
+export interface DecisionLeaf {
   id: string;
   v?: unknown;
   approval?: string | null;
@@ -41,7 +42,7 @@ interface DecisionLeaf {
  * The recorded input as evaluated: a supplied principal entity (input.principalEntity) is
  * checked as the node checked it, and only in a leaf of the version that carries it.
  */
-function recordedInput(leaf: DecisionLeaf): EvaluationRequest {
+export function recordedInput(leaf: Pick<DecisionLeaf, 'v' | 'input'>): EvaluationRequest {
   const input = leaf.input as EvaluationRequest;
   const pe: unknown = input.principalEntity;
   if (pe === undefined) {
