@@ -8,7 +8,8 @@ import { encodeBase64 } from '../tlog/note.ts';
 import { verifyProofFile, type WitnessPolicy } from '../tlog/proof-file.ts';
 import { formatLineage, lineageOf } from '../lineage/lineage.ts';
 import { replayDecisions, type ReplayReport } from '../node/replay.ts';
-import { CliError, EXIT, homeOf, homeOption, printJson } from './common.ts';
+import { CliError, EXIT, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
+import { cosignProofFile } from '../witness/proof-cosign.ts';
 
 async function withHome<T>(o: { home?: string }, f: (h: OpenHome) => Promise<T> | T): Promise<T> {
   const h = await openHome(homeOf(o));
@@ -100,15 +101,28 @@ export function registerAudit(program: Command): void {
       .command('prove <ref>')
       .description('write a C2SP tlog-proof@v1 file proving an entry (by index, or a writ by its jti) is in the signed log')
       .requiredOption('--out <file>', 'the proof file')
-      .option('--entry-out <file>', 'also write the entry bytes'),
-  ).action((ref: string, o: { home?: string; out: string; entryOut?: string }) =>
-    withHome(o, (h) => {
+      .option('--entry-out <file>', 'also write the entry bytes')
+      .option('--witness <key@url>', "ask this witness (its verifier key, '@', its submission URL) to cosign the checkpoint, and put its cosignature in the file; repeatable", (v: string, all: string[]) => [...all, v], [] as string[])
+      .option('--min-witnesses <k>', 'fail unless at least this many witnesses cosigned (default: write what was obtained)'),
+  ).action((ref: string, o: { home?: string; out: string; entryOut?: string; witness: string[]; minWitnesses?: string }) =>
+    withHome(o, async (h) => {
       const index = resolveIndex(h, ref);
       const entry = h.log.entry(index);
       if (!entry) throw new CliError(`no entry ${index}`);
-      writeFileSync(o.out, h.log.proofFile(index));
+      let file = h.log.proofFile(index);
+      let witnessed = '';
+      if (o.witness.length > 0 || o.minWitnesses !== undefined) {
+        const min = o.minWitnesses === undefined ? 0 : parsePositiveInt(o.minWitnesses, '--min-witnesses');
+        if (min > o.witness.length) throw new CliError(`--min-witnesses ${min}: only ${o.witness.length} --witness given`, EXIT.usage);
+        const r = await cosignProofFile(file, o.witness, (from, to) => h.log.consistencyProof(from, to));
+        if (r.cosigned < min) throw new CliError(`only ${r.cosigned} of ${o.witness.length} witnesses cosigned the checkpoint, ${min} required; no proof file written:\n${r.errors.join('\n')}`);
+        for (const e of r.errors) process.stderr.write(`writ audit prove: ${e}\n`);
+        file = r.file;
+        witnessed = `, cosigned by ${r.cosigned} of ${o.witness.length} witnesses`;
+      }
+      writeFileSync(o.out, file);
       if (o.entryOut) writeFileSync(o.entryOut, entry);
-      process.stdout.write(`${o.out}: inclusion of entry ${index} in ${h.log.origin}; verify with: writ audit verify-proof ${o.out} --entry ENTRY --log-key '${h.config.log.verifierKey}'\n`);
+      process.stdout.write(`${o.out}: inclusion of entry ${index} in ${h.log.origin}${witnessed}; verify with: writ audit verify-proof ${o.out} --entry ENTRY --log-key '${h.config.log.verifierKey}'${witnessed ? ' --witness KEY …' : ''}\n`);
     }),
   );
 

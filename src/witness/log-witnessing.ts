@@ -96,6 +96,11 @@ export class LogWitnessing implements CheckpointWitnesses {
     return note + [...m.entries()].sort(([a], [b]) => a - b).map(([, l]) => l).join('');
   }
 
+  /** how many witnesses cosigned `note`'s checkpoint so far */
+  witnessCount(note: string): number {
+    return this.#cosignatures.get(textOf(note))?.size ?? 0;
+  }
+
   status(): WitnessStatus[] {
     return this.#witnesses.map((w) => ({ name: w.client.name, url: w.client.endpoint.url, knownSize: w.client.knownSize, lastError: w.lastError }));
   }
