@@ -1,4 +1,4 @@
-/** `writ audit replay|verify|entry|prove|verify-proof` and `writ lineage` */
+/** `writ audit replay|verify|entry|prove|verify-proof|export` and `writ lineage` */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openHome, type OpenHome } from '../home/open.ts';
@@ -9,6 +9,7 @@ import { verifyProofFile, type WitnessPolicy } from '../tlog/proof-file.ts';
 import { formatLineage, lineageOf } from '../lineage/lineage.ts';
 import { replayDecisions, type ReplayReport } from '../node/replay.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt, printJson } from './common.ts';
+import { registerAuditExport } from './audit-export.ts';
 import { cosignProofFile } from '../witness/proof-cosign.ts';
 
 async function withHome<T>(o: { home?: string }, f: (h: OpenHome) => Promise<T> | T): Promise<T> {
@@ -38,6 +39,7 @@ function resolveIndex(h: OpenHome, ref: string): number {
 
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('check the recorded evidence; prove entries to anyone');
+  registerAuditExport(audit);
 
   homeOption(audit.command('replay').description('re-evaluate every recorded decision with its recorded bundle and input; exit 1 if any differs').option('--json', 'machine-readable output')).action(
     (o: { home?: string; json?: boolean }) =>
