@@ -41,7 +41,7 @@ export function* recordedDecisions(ledger: Ledger): Generator<RecordedDecision> 
         continue;
       }
       try {
-        yield { kind: 'decided', index: e.index, decisionId: String(leaf.id), input: recordedInput({ v: leaf.v, input: leaf.input as EvaluationRequest }), recorded: outcome(leaf.result), approved: typeof leaf.approval === 'string' };
+        yield { kind: 'decided', index: e.index, decisionId: String(leaf.id), input: recordedInput({ v: leaf.v, input: leaf.input }), recorded: outcome(leaf.result), approved: typeof leaf.approval === 'string' };
       } catch (err) {
         yield { kind: 'error', index: e.index, error: errorMessage(err) };
       }

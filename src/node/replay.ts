@@ -28,8 +28,7 @@ export interface ReplayReport {
   differences: ReplayDifference[];
 }
 
-/** A decision leaf as replay reads it (docs/ledger-leaf.md); only the members replay uses. */
-export interface DecisionLeaf {
+interface DecisionLeaf {
   id: string;
   v?: unknown;
   approval?: string | null;
@@ -42,7 +41,7 @@ export interface DecisionLeaf {
  * The recorded input as evaluated: a supplied principal entity (input.principalEntity) is
  * checked as the node checked it, and only in a leaf of the version that carries it.
  */
-export function recordedInput(leaf: Pick<DecisionLeaf, 'v' | 'input'>): EvaluationRequest {
+export function recordedInput(leaf: { v?: unknown; input: unknown }): EvaluationRequest {
   const input = leaf.input as EvaluationRequest;
   const pe: unknown = input.principalEntity;
   if (pe === undefined) {
