@@ -273,7 +273,21 @@ describe('the witness: add-checkpoint, status by status', () => {
     assert.equal(state.latest(ORIGIN)?.size, 9);
     const w = newWitness(state);
     assert.equal(add(w, 0, [], checkpoint(tree)).body, '9\n');
-    assert.deepEqual(state.refusals(ORIGIN).map((r) => [r.status, r.reason]), [[409, 'old_size_mismatch']]);
+    assert.deepEqual(state.refusals(ORIGIN), [], 'a stale old size is no evidence');
+    // conflicting checkpoints are kept, once per checkpoint text and reason, however often replayed
+    const other = grow(new Tree(), 9, 'other');
+    const conflicting = checkpoint(other);
+    for (let i = 0; i < 3; i++) assert.equal(add(w, 9, [], conflicting).status, 409);
+    grow(other, 2, 'other');
+    assert.equal(add(w, 9, other.prove(9), checkpoint(other)).status, 422);
+    assert.equal(add(w, 9, other.prove(9), signNote(checkpoint(other).split('\n\n')[0] + '\n', [logSigner, newSigner(generateKey('x').signerKey)])).status, 422); // same text, other signature lines
+    const kept = state.refusals(ORIGIN);
+    assert.deepEqual(kept.map((r) => [r.status, r.reason, r.checkpoint.split('\n')[1]]), [[409, 'root_mismatch', '9'], [422, 'inconsistent', '11']]);
+    assert.equal(kept[0]?.request, formatAddCheckpoint({ oldSize: 9, proof: [], checkpoint: conflicting }));
+    state.close();
+    // and they survive a restart
+    state = new WitnessState(file);
+    assert.equal(state.refusals().length, 2);
     state.close();
   });
 

@@ -7,9 +7,12 @@
  * start, so even two processes on one file serialise), and the new record is committed, and
  * so fsync'd, before the witness answers.
  *
- * Requests the witness refused although they were validly signed by a log it witnesses (a
- * stale old size, a conflicting root, a proof that does not verify) are kept in
- * `witness_refusals`: they may be evidence of a log showing different views.
+ * Checkpoints the witness refused although they were validly signed by a log it witnesses,
+ * because they conflict with what it cosigned (another root at the cosigned size, or a proof
+ * that does not lead from it), are kept in `witness_refusals`: they may be evidence of a log
+ * showing different views. One row per (origin, checkpoint text, reason): only the log's
+ * key makes a new checkpoint text, so replaying requests cannot grow the table. A stale old
+ * size is not kept (an honest log after a restart sends one).
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { openDatabase } from '../ledger/sqlite-batch.ts';
@@ -19,7 +22,8 @@ CREATE TABLE IF NOT EXISTS witness_checkpoints (
   origin TEXT PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL, cosigned_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS witness_refusals (
-  id INTEGER PRIMARY KEY, origin TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, request TEXT NOT NULL, received INTEGER NOT NULL
+  id INTEGER PRIMARY KEY, origin TEXT NOT NULL, checkpoint TEXT NOT NULL, status INTEGER NOT NULL, reason TEXT NOT NULL, request TEXT NOT NULL, received INTEGER NOT NULL,
+  UNIQUE (origin, checkpoint, reason)
 );
 `;
 
@@ -35,6 +39,8 @@ export interface WitnessedCheckpoint {
 
 export interface WitnessRefusal {
   origin: string;
+  /** the refused checkpoint's note text (without signatures) */
+  checkpoint: string;
   status: number;
   reason: string;
   request: string;
@@ -79,14 +85,17 @@ export class WitnessState {
     }
   }
 
+  /** Keeps the first request refused for this checkpoint text and reason; later ones are dropped. */
   recordRefusal(r: WitnessRefusal): void {
-    this.#db.prepare('INSERT INTO witness_refusals (origin, status, reason, request, received) VALUES (?, ?, ?, ?, ?)').run(r.origin, r.status, r.reason, r.request, r.received);
+    this.#db
+      .prepare('INSERT INTO witness_refusals (origin, checkpoint, status, reason, request, received) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (origin, checkpoint, reason) DO NOTHING')
+      .run(r.origin, r.checkpoint, r.status, r.reason, r.request, r.received);
   }
 
   refusals(origin?: string): WitnessRefusal[] {
     const rows = (origin === undefined
-      ? this.#db.prepare('SELECT origin, status, reason, request, received FROM witness_refusals ORDER BY id').all()
-      : this.#db.prepare('SELECT origin, status, reason, request, received FROM witness_refusals WHERE origin = ? ORDER BY id').all(origin)) as unknown as WitnessRefusal[];
+      ? this.#db.prepare('SELECT origin, checkpoint, status, reason, request, received FROM witness_refusals ORDER BY id').all()
+      : this.#db.prepare('SELECT origin, checkpoint, status, reason, request, received FROM witness_refusals WHERE origin = ? ORDER BY id').all(origin)) as unknown as WitnessRefusal[];
     return rows.map((r) => ({ ...r, status: Number(r.status), received: Number(r.received) }));
   }
 

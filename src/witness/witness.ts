@@ -20,8 +20,8 @@
  *   200  the new checkpoint is committed to the witness's state, then cosigned: the body is
  *        the cosignature line.
  *
- * The check of the old size and the write are one transaction (./state.ts). Refusals of a
- * validly signed checkpoint (409, 422) are kept as possible evidence of misbehaviour.
+ * The check of the old size and the write are one transaction (./state.ts). A validly signed
+ * checkpoint refused as conflicting (409 root_mismatch, 422) is kept as possible evidence.
  */
 import { parseCheckpoint, type Checkpoint } from '../tlog/checkpoint.ts';
 import type { Cosigner } from '../tlog/cosignature.ts';
@@ -150,8 +150,8 @@ export class Witness {
         result: { status: 200, reason: 'cosigned', contentType: 'text/plain; charset=utf-8', body: line },
       };
     });
-    if (response.status === 409 || response.status === 422) {
-      this.#state.recordRefusal({ origin: cp.origin, status: response.status, reason: response.reason, request: raw, received: nowSeconds });
+    if (response.reason === 'root_mismatch' || response.reason === 'inconsistent') {
+      this.#state.recordRefusal({ origin: cp.origin, checkpoint: signedText, status: response.status, reason: response.reason, request: raw, received: nowSeconds });
     }
     return response;
   }
