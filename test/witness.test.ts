@@ -291,6 +291,24 @@ describe('the witness: add-checkpoint, status by status', () => {
     state.close();
   });
 
+  it('two witnesses on one state file (two connections, as two processes) read the record inside the transaction: no rollback', () => {
+    const file = newDb();
+    const a = new WitnessState(file);
+    const b = new WitnessState(file);
+    const wa = newWitness(a);
+    const wb = newWitness(b);
+    const tree = grow(new Tree(), 8);
+    const small = checkpoint(tree);
+    grow(tree, 8);
+    assert.equal(add(wa, 0, [], checkpoint(tree)).status, 200); // size 16 through one connection
+    const late = add(wb, 0, [], small); // the race's request A, arriving second through the other
+    assert.equal(late.status, 409);
+    assert.equal(late.body, '16\n');
+    assert.equal(b.latest(ORIGIN)?.size, 16);
+    a.close();
+    b.close();
+  });
+
   it('refuses a configuration with a bad log key or a log twice', () => {
     const state = new WitnessState(newDb());
     assert.throws(() => new Witness({ cosigner, logs: [{ origin: ORIGIN, verifierKeys: ['nope'] }], state }), NoteError);
