@@ -95,7 +95,7 @@ export async function registerDemoRoutes(app: FastifyInstance, o: DemoRouteOptio
       if (header !== undefined && !isAdminBearer(header, o.adminTokenSha256)) return fail(reply, 403, 'forbidden', 'the credential given is not the admin credential');
       const outside = outsideSandbox(runner.scope, r);
       if (outside !== null && header === undefined) {
-          await reply.header('www-authenticate', 'Bearer');
+          reply.header('www-authenticate', 'Bearer');
         return fail(reply, 401, 'unauthorized', `${outside}: an anonymous visitor may try only the sandbox; give the admin credential (Authorization: Bearer …) for anything else`);
       }
       try {

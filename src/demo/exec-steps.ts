@@ -64,7 +64,7 @@ async function execChain(c: StepContext, r: { result: ExecResult; started: Start
 
 export async function execAllowed(c: StepContext): Promise<DemoChain> {
   const r = await exec(c, '/usr/bin/echo', ['hello from a governed process']);
-  return execChain(c, r, `exit code ${r.result.exitCode}; the outcome is in the ledger`);
+  return execChain(c, r, r.started ? `exit code ${r.result.exitCode}; the outcome is in the ledger` : 'no process was spawned');
 }
 
 export async function execDenied(c: StepContext): Promise<DemoChain> {

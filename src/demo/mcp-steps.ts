@@ -89,7 +89,7 @@ export async function mcpChain(c: StepContext, r: McpCallResult, name: string, a
 
 export async function readAllowed(c: StepContext): Promise<DemoChain> {
   const r = await callTool(c, 'read_text_file', { path: README });
-  return mcpChain(c, r, 'read_text_file', { path: README }, () => `sandbox/${README} read through the governed server`);
+  return mcpChain(c, r, 'read_text_file', { path: README }, () => (r.result ? `sandbox/${README} read through the governed server` : 'the filesystem server received no call'));
 }
 
 export async function writeDenied(c: StepContext): Promise<DemoChain> {
