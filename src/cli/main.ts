@@ -9,6 +9,7 @@ import { registerCaller } from './caller.ts';
 import { CliError, EXIT } from './common.ts';
 import { registerDecide } from './decide.ts';
 import { registerDemo } from './demo.ts';
+import { registerExplain } from './explain.ts';
 import { registerK8s } from './k8s.ts';
 import { registerMcp } from './mcp.ts';
 import { registerFleet } from './fleet.ts';
@@ -36,6 +37,7 @@ registerK8s(program);
 registerPs(program);
 registerDemo(program);
 registerWitness(program);
+registerExplain(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -23,6 +23,7 @@ import { registerLogRoutes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
 import type { RunningRegistry } from '../node/running.ts';
 import { registerConsole } from '../console/routes.ts';
+import { registerExplainRoutes } from '../console/explain-routes.ts';
 import { registerDemoRoutes } from '../console/demo-routes.ts';
 import type { DemoRunner } from '../demo/runner.ts';
 import type { DecisionStats } from '../telemetry/decision-stats.ts';
@@ -230,6 +231,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.demo && { demo: true }),
   });
   if (deps.demo) await registerDemoRoutes(app, { runner: deps.demo, adminTokenSha256: deps.adminTokenSha256 });
+  await registerExplainRoutes(app, { ledger, bundles: state, active: () => node.policy.active });
   await registerConsole(app, { source, adminTokenSha256: deps.adminTokenSha256, ...(deps.consoleAssets && { consoleAssets: deps.consoleAssets }) });
   return app;
 }
