@@ -34,6 +34,34 @@ function line(step: DemoStepInfo, c: DemoChain, ok: boolean): string {
   return `${mark} ${paint('bold', step.id.padEnd(16))} ${decision}  ${why.padEnd(48)} → ${outcome}${ledger}`;
 }
 
+/** Runs every step, approving (or with `reject`, rejecting) the approval, and writes one line per step to `out`. */
+export async function runScenario(runner: DemoRunner, o: { reject?: boolean; out?: (line: string) => void }): Promise<{ chains: DemoChain[]; failures: number }> {
+  const out = o.out ?? (() => undefined);
+  const chains: DemoChain[] = [];
+  let failures = 0;
+  for (const step of runner.overview().steps) {
+    let c: DemoChain;
+    try {
+      c = await runner.run(step.id);
+      if (c.pending) {
+        out(paint('yellow', `… ${step.id.padEnd(16)} waits for a person: ${o.reject ? 'rejecting' : 'approving'} approval ${c.pending.approvalId} (as \`writ ${o.reject ? 'reject' : 'approve'}\` would)`));
+        c = await runner.decide(c.pending.approvalId, !o.reject, 'writ demo');
+      }
+    } catch (err) {
+      failures++;
+      out(`${paint('red', '✘')} ${step.id}: ${errorMessage(err)}`);
+      continue;
+    }
+    chains.push(c);
+    // with --reject, the approval step is expected to be refused
+    const expected = o.reject && step.id === 'approval' ? { ...step, expect: 'deny' as const } : step;
+    const ok = asExpected(expected, c);
+    if (!ok) failures++;
+    out(line(step, c, ok));
+  }
+  return { chains, failures };
+}
+
 export function registerDemo(program: Command): void {
   homeOption(
     program
@@ -51,35 +79,16 @@ export function registerDemo(program: Command): void {
     }
     const h = await openHome(home);
     const runner = new DemoRunner({ node: h.node, ledger: h.ledger, state: h.state, running: h.running, home, approvalTimeoutMs: 30_000 });
-    const chains: DemoChain[] = [];
-    let failures = 0;
+    let r: { chains: DemoChain[]; failures: number };
     try {
       await ensureDemoPolicy(h, say);
       if (!o.json) process.stdout.write(`${paint('bold', 'Writ — Runtime Governance Demo')}  home ${home}, sandbox ${runner.sandbox.root}\n`);
-      for (const step of runner.overview().steps) {
-        let c: DemoChain;
-        try {
-          c = await runner.run(step.id);
-          if (c.pending) {
-            if (!o.json) process.stdout.write(paint('yellow', `… ${step.id.padEnd(16)} waits for a person: ${o.reject ? 'rejecting' : 'approving'} approval ${c.pending.approvalId} (as \`writ ${o.reject ? 'reject' : 'approve'}\` would)\n`));
-            c = await runner.decide(c.pending.approvalId, !o.reject, 'writ demo');
-          }
-        } catch (err) {
-          failures++;
-          process.stdout.write(`${paint('red', '✘')} ${step.id}: ${errorMessage(err)}\n`);
-          continue;
-        }
-        chains.push(c);
-        // with --reject, the approval step is expected to be refused
-        const expected = o.reject && step.id === 'approval' ? { ...step, expect: 'deny' as const } : step;
-        const ok = asExpected(expected, c);
-        if (!ok) failures++;
-        if (!o.json) process.stdout.write(line(step, c, ok) + '\n');
-      }
+      r = await runScenario(runner, { ...(o.reject && { reject: true }), ...(!o.json && { out: (l: string) => process.stdout.write(l + '\n') }) });
     } finally {
       await runner.close();
       h.close();
     }
+    const { chains, failures } = r;
     if (o.json) printJson(chains);
     else {
       const summary = failures === 0 ? paint('green', `all ${chains.length} steps as expected`) : paint('red', `${failures} step(s) not as expected`);

@@ -14,6 +14,7 @@ import { homeCallerAccess } from '../server/caller-access.ts';
 import type { ExtAuthzServer } from '../server/ext-authz-grpc.ts';
 import { errorMessage } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
+import { runScenario } from './demo.ts';
 import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
 import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
 
@@ -37,8 +38,9 @@ export function registerUp(program: Command): void {
       .option('--port <port>', 'TCP port', '8700')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
+      .option('--demo-run', 'with --demo: once listening, run the demo\'s scenario once and print its transcript (as `writ demo` does; npm start does this)')
       .option('--quiet', 'no request logs'))),
-  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; quiet?: boolean; gate?: string } & TlsFlags) => {
+  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string } & TlsFlags) => {
     const home = homeOf(o);
     const https = readTlsOptions(o);
     // read before the home opens: a gate that cannot be configured stops here
@@ -54,7 +56,7 @@ export function registerUp(program: Command): void {
     const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
-    const demo = o.demo ? new DemoRunner({ node: h.node, ledger: h.ledger, state: h.state, running: h.running, home, log: (l) => log(`demo: ${l}`) }) : null;
+    const demo = o.demo ? new DemoRunner({ node: h.node, ledger: h.ledger, state: h.state, running: h.running, home, log: (l) => log(`demo: ${l.replace(/^writ( mcp)?: /, '')}`) }) : null;
     const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }), ...(demo && { demo }) });
     // every second: bundles activated by other processes, and a checkpoint if the log grew
     const stopUpkeep = startHomeUpkeep(h, log);
@@ -65,6 +67,12 @@ export function registerUp(program: Command): void {
       grpcServer = await startGateListeners(gate, address, log);
       log(`listening on ${address} (OpenAPI: ${address}/openapi.json); home ${home}`);
       log(`console: ${address}/console/${demo ? ` — the Runtime Governance Demo: ${address}/console/#/demo` : ''}`);
+      if (demo && o.demoRun) {
+        void runScenario(demo, { out: (l) => process.stdout.write(l + '\n') }).then(
+          (r) => log(`demo: ${r.failures === 0 ? `all ${r.chains.length} steps as expected` : `${r.failures} step(s) not as expected`}; each chain: ${address}/console/#/demo`),
+          (err: unknown) => log(`demo: the scenario failed: ${errorMessage(err)}`),
+        );
+      }
     } catch (err) {
       stopUpkeep();
       await app.close();
