@@ -51,7 +51,7 @@ describe('writ explain', () => {
     noPermit = await f.node.authorize(READ('/etc/host.key'));
     await revoke(f.ledger, f.state, { kind: 'principal', value: 'Agent::"a2"', reason: 'test', by: 'test' });
     gate = await f.node.authorize(READ('/srv/report.txt', 'Agent::"a2"'));
-    const jti = allow.decision === 'allow' ? allow.claims.jti : '';
+    const jti = allow.claims?.jti ?? '';
     outcomeIndex = await recordOutcome(f.ledger, { jti, exitCode: 0, signal: null, durationMs: 1, status: 'ok', reason: null, node: f.config.nodeId });
     await f.node.policy.activate(bundleBytes(await f.sign(V2, { version: 2 })));
     underV2 = await f.node.authorize(READ('/etc/passwd'));
@@ -125,7 +125,7 @@ describe('writ explain', () => {
 
   it('by jti, and by the index of an outcome: the decision that issued the writ', async () => {
     assert.equal(allow.decision, 'allow');
-    const byJti = await explain(deps(), allow.claims.jti);
+    const byJti = await explain(deps(), allow.claims?.jti ?? 'no jti');
     assert.equal(byJti.lookedUpAs, 'jti');
     assert.equal(byJti.decisionId, allow.decisionId);
     const byOutcome = await explain(deps(), String(outcomeIndex));
