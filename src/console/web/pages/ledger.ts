@@ -9,6 +9,7 @@ import { getBytes, getJson, getText } from '../api.ts';
 import { highlighted, jsonGrammar } from '../cedar.ts';
 import { badge, checkList, clear, errorBox, h, pageHref, short, tail } from '../dom.ts';
 import { pinPanel, pins } from '../pins.ts';
+import { explainBox } from './explain-box.ts';
 import { verifyCheckpoint, verifyConsistencyBetween, verifyProof } from '../verify/proofs.ts';
 
 const PAGE = 20;
@@ -240,6 +241,7 @@ export function render(root: HTMLElement, params: URLSearchParams): void {
     h('h1', null, 'Ledger'),
     pinPanel({ logKey: true }, () => void showCheckpoint()),
     selected,
+    explainBox(params.get('explain')),
     h('section', { class: 'card' }, h('h2', null, 'Latest checkpoint'), cpBox),
     h('section', { class: 'card' }, h('h2', null, 'Entries'), entriesBox),
     h(
