@@ -46,8 +46,8 @@ describe("the README's quick start", () => {
     assert.equal(LINES[0], 'npm ci && npm start', 'npm start follows npm ci on one line');
     // `npm start` is `writ up --demo`; the URL in the block is that command's default host and port
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    assert.match(pkg.scripts.start ?? '', /\bup --demo\b/);
-    assert.match(QUICK, /`npm start` runs `writ up --demo`/);
+    assert.match(pkg.scripts.start ?? '', /\bup --demo --demo-run\b/);
+    assert.match(QUICK, /`npm start` runs `writ up --demo --demo-run`/);
     const help = spawnSync(process.execPath, [CLI, 'up', '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0, help.stderr);
     const port = /--port <port>.*\(default: "(\d+)"\)/.exec(help.stdout)?.[1];
@@ -111,6 +111,15 @@ describe("the README's quick start", () => {
       const ready = (await (await fetch(`${url}/readyz`)).json()) as { ready: boolean; version?: number };
       assert.equal(ready.ready, true, JSON.stringify(ready));
       assert.equal(typeof ready.version, 'number');
+      // the first command shows governance working: the demo's transcript, every step as expected (issue 15, point 4)
+      const transcriptBy = Date.now() + 60_000;
+      while (!/demo: (all \d+ steps as expected|\d+ step\(s\) not as expected|the scenario failed)/.test(out)) {
+        assert.ok(Date.now() < transcriptBy, `no demo transcript within 60 s:\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(out, /writ: demo: all 8 steps as expected/, out);
+      for (const step of ['read-allowed', 'write-denied', 'traversal-denied', 'approval', 'delegated-child', 'exec-allowed', 'exec-denied', 'revocation']) assert.match(out, new RegExp(`✔ ${step} `), out);
+      assert.match(out, new RegExp(`console/#/demo`));
       const consolePage = await fetch(`${url}/console/`);
       assert.equal(consolePage.status, 200);
       assert.match(consolePage.headers.get('content-type') ?? '', /^text\/html/);
@@ -145,10 +154,12 @@ describe("the README's quick start", () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(await portOpen(port), false, `port ${port} still open after the stop`);
-      // and it left its home consistent: the decision is in an intact log
+      // and it left its home consistent: the decisions are in an intact log
       const audit = spawnSync(process.execPath, [CLI, 'audit', 'verify', '--home', home], { encoding: 'utf8', env });
       assert.equal(audit.status, 0, audit.stdout + audit.stderr);
-      assert.match(audit.stdout, /\b1 decisions?\b/);
+      // the test's own decision and the demo's, all replayed the same
+      const decisions = /\b(\d+) decisions?: (\d+) replayed/.exec(audit.stdout);
+      assert.ok(decisions && Number(decisions[1]) > 1 && decisions[1] === decisions[2], audit.stdout);
     } finally {
       if (child.exitCode === null && child.signalCode === null) {
         kill('SIGKILL');

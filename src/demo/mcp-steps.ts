@@ -33,7 +33,9 @@ export async function callTool(c: StepContext, name: string, args: Record<string
   } catch (err) {
     if (err instanceof McpError && err.code === WRIT_DENIED && isRecord(err.data) && typeof err.data.decisionId === 'string') {
       const reasons = Array.isArray(err.data.reasons) ? err.data.reasons.map(String) : [];
-      return { denied: { decisionId: err.data.decisionId, message: err.message, reasons, ...(typeof err.data.approvalId === 'string' && { approvalId: err.data.approvalId }) } };
+      // the SDK prefixes "MCP error -32003: " and the proxy "writ: ": the node's own message is the rest
+      const message = err.message.replace(/^MCP error -?\d+: /, '').replace(/^writ: /, '');
+      return { denied: { decisionId: err.data.decisionId, message, reasons, ...(typeof err.data.approvalId === 'string' && { approvalId: err.data.approvalId }) } };
     }
     throw new WritError('internal_error', `the demo's ${name} call failed: ${errorMessage(err)}`);
   }
