@@ -13,6 +13,8 @@ import { canonicalJson } from '../src/canonical/json.ts';
 import { decideApproval } from '../src/node/approval.ts';
 import { recordOutcome, revoke } from '../src/node/evidence.ts';
 import type { AuthorizeRequest } from '../src/node/node.ts';
+import { exportRecord } from '../src/ledger/export.ts';
+import { toOcsf } from '../src/ledger/ocsf.ts';
 import { CLI, fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
 
 const POLICY = policyFolder({
@@ -78,6 +80,8 @@ describe('writ audit export', () => {
     at.approval = f.ledger.size() - 1;
     at.approvedAllow = (await f.node.authorize({ ...WRITE, approval: pending.approvalId as string })).ledgerIndex as number;
     at.outcome = await recordOutcome(f.ledger, { jti, node: f.config.nodeId, exitCode: 0, signal: null, durationMs: 7, status: 'ok', reason: null });
+    // integer-like keys: a parsed object puts them first, JCS sorts them as strings ("10" < "9")
+    assert.equal((await f.node.authorize({ ...READ, args: { path: '/srv/b', 9: 'nine', 10: 'ten' } })).decision, 'allow');
     at.revocation = (await revoke(f.ledger, f.state, { kind: 'writ', value: jti, reason: 'test', by: 'cli' })).ledgerIndex as number;
   });
   after(() => f.cleanup());
@@ -96,6 +100,8 @@ describe('writ audit export', () => {
       assert.deepEqual(new TextEncoder().encode(canonicalJson(r.leaf)), new Uint8Array(e.leaf), `JCS(leaf) of entry ${e.index} is the stored bytes`);
     }
     assert.deepEqual(new Set(records.map((r) => r.type)), new Set(['key_change', 'bundle_activation', 'decision', 'approval', 'outcome', 'revocation']));
+    // why the docs say JCS and not JSON.stringify: the leaf with integer-like keys re-serializes differently
+    assert.ok(records.some((r, i) => JSON.stringify(r.leaf) !== new TextDecoder().decode(stored[i]?.leaf)), 'an entry whose plain re-serialization differs');
   });
 
   it('ocsf: the base event fields, the index, leaf hash and exact leaf text of every entry', () => {
@@ -195,6 +201,15 @@ describe('writ audit export', () => {
     const [other] = lines<JsonlRecord>(cli(['audit', 'export', '--home', f.home, '--since', String(at.deny), '--limit', '1']));
     writeFileSync(entry, canonicalJson(other?.leaf));
     assert.equal(cli(['audit', 'verify-proof', proof, '--entry', entry, '--log-key', f.config.log.verifierKey]).status, 1);
+  });
+
+  it('an entry whose bytes are not a JSON object is still exported with its index and hash (leaf null; OCSF Base Event)', () => {
+    const bytes = new TextEncoder().encode('not json');
+    const e = { index: 41, type: 'decision' as const, leaf: bytes };
+    assert.deepEqual(exportRecord(e), { v: 1, index: 41, leafHash: rfc6962(bytes), type: 'decision', leaf: null });
+    const ev = toOcsf(e, { productVersion: 'x', logName: 'o' }) as Ocsf;
+    assert.deepEqual([ev.class_uid, ev.activity_id, ev.type_uid, ev.time, ev.raw_data], [0, 99, 99, 0, 'not json']);
+    assert.deepEqual([ev.unmapped.index, ev.unmapped.leafHash], [41, rfc6962(bytes)]);
   });
 
   /** Spawns `writ audit export --follow`, resolving each line as it comes. */
