@@ -16,7 +16,9 @@ export interface Propagation {
   applied: number[];
   /** ms from the acknowledged put to the watch delivering it to the node */
   received: number[];
-  /** ms from the acknowledged put to the first denial the bench saw */
+  /** ms from sending the put to the node's applying it */
+  appliedFromSend: number[];
+  /** ms from the acknowledged put to the first denial the bench saw (polling only) */
   firstDenial: number[];
   /** ms from sending the put to its acknowledgement */
   put: number[];
@@ -33,8 +35,13 @@ async function trace(n: FleetNodeProc, revision: number): Promise<{ received: nu
   return { received: Number(received), applied: Number(applied) };
 }
 
-export async function measurePropagation(f: TestFleet, count: number): Promise<Propagation> {
-  const out: Propagation = { applied: [], received: [], firstDenial: [], put: [] };
+/**
+ * `poll`: every node is polled while the revocation travels (one request in flight each,
+ * as before: a loaded fleet, and the first denial as an upper bound); without it the nodes
+ * are idle and each is asked once, after it traced the revocation, that it now denies.
+ */
+export async function measurePropagation(f: TestFleet, count: number, o: { poll: boolean } = { poll: true }): Promise<Propagation> {
+  const out: Propagation = { applied: [], received: [], appliedFromSend: [], firstDenial: [], put: [] };
   for (let i = 0; i < count; i++) {
     const principal = `Agent::"q-${i}-${randomBytes(3).toString('hex')}"`;
     let revoking = false;
@@ -53,13 +60,20 @@ export async function measurePropagation(f: TestFleet, count: number): Promise<P
         if (Date.now() > deadline) throw new Error(`${n.id} did not deny ${principal} within 5 s (last: ${r.body.reasons.join(',')})`);
       }
     };
-    const pollers = f.nodes.map((n) => poll(n));
+    const pollers = o.poll ? f.nodes.map((n) => poll(n)) : [];
     for (const p of pollers) p.catch(() => (failed = true)); // awaited below
-    await waitFor('every poller answered once', () => answered === f.nodes.length || failed, 5000, 5);
+    if (o.poll) await waitFor('every poller answered once', () => answered === f.nodes.length || failed, 5000, 5);
     revoking = true;
     const r = await f.revoke('quarantine', principal, 'propagation measurement');
-    const denied = await Promise.all(pollers);
+    const polled = await Promise.all(pollers);
     const traces = await Promise.all(f.nodes.map((n) => trace(n, r.revision)));
+    // idle: each node, asked now, must deny (applied means every later decision denies)
+    const askOnce = async (n: FleetNodeProc) => {
+      const a = await f.authorize(n, { principal, action: CALL, resource: READ, args: { path: '/srv/x' } });
+      if (!a.body.reasons.includes('principal_quarantined')) throw new Error(`${n.id} applied the quarantine of ${principal} but then answered ${a.body.reasons.join(',')}`);
+      return performance.now();
+    };
+    const denied = o.poll ? polled : await Promise.all(f.nodes.map(askOnce));
     const acked = epoch(r.ackedAt);
     out.put.push(r.ackedAt - r.sentAt);
     f.nodes.forEach((n, k) => {
@@ -69,7 +83,8 @@ export async function measurePropagation(f: TestFleet, count: number): Promise<P
       // a watch may be told before the put's acknowledgement reaches the bench: that is 0
       out.applied.push(Math.max(0, t.applied - acked));
       out.received.push(Math.max(0, t.received - acked));
-      out.firstDenial.push(Math.max(0, d - acked));
+      out.appliedFromSend.push(t.applied - epoch(r.sentAt));
+      if (o.poll) out.firstDenial.push(Math.max(0, d - acked));
     });
     await sleep(20); // a pause between measurements
   }

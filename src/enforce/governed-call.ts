@@ -22,7 +22,7 @@ import { errorMessage } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
 import { WritError } from '../writ/errors.ts';
 import { sleep } from '../clock.ts';
-import type { RunningKind, RunningRegistry } from '../node/running.ts';
+import type { RunningExecution, RunningKind, RunningRegistry } from '../node/running.ts';
 import { DEFAULT_LEASE_POLL_MS, Lease, type LeaseOptions, type Termination } from './lease.ts';
 
 export { DEFAULT_LEASE_POLL_MS, type LeaseOptions, type Termination };
@@ -55,8 +55,13 @@ export interface BeginOptions {
   /** without it, `approval_required` is a denial like any other */
   approval?: ApprovalWait;
   lease?: LeaseOptions;
-  /** registers the running call (writ ps, the console, an admin's terminate) while it runs */
-  running?: { registry: RunningRegistry; kind: RunningKind };
+  /**
+   * registers the running call (writ ps, the console, an admin's terminate) while it runs.
+   * `afterStart`: once the current task is over, i.e. after the point forwarded the call —
+   * the row is no evidence and no gate (the lease ends a revoked call), so its SQLite write
+   * need not delay the call (the MCP proxy, issue 14 point 5)
+   */
+  running?: { registry: RunningRegistry; kind: RunningKind; afterStart?: boolean };
   /** how long an outcome that could not be recorded is retried (the evidence stream unreachable): default 2 min */
   recordRetryMs?: number;
 }
@@ -130,6 +135,8 @@ export class GovernedCall {
   private readonly lease: Lease;
   private ending: Promise<number | null> | null = null;
   private readonly running: BeginOptions['running'];
+  /** a registration still to be made (running.afterStart) */
+  private registration: NodeJS.Immediate | null = null;
   private readonly recordRetryMs: number;
 
   constructor(o: BeginOptions, decision: Decision, writ: string, claims: WritClaims, state: string) {
@@ -143,19 +150,32 @@ export class GovernedCall {
     const request = decision.approval ? { ...o.request, approval: decision.approval } : o.request;
     this.lease = new Lease(o.node, claims, { request, input: decision.input ?? null, approval: decision.approval ?? null, state }, o.lease ?? {});
     this.running = o.running;
-    this.running?.registry.register({
-      jti: claims.jti,
-      node: o.node.identity.nodeId,
-      kind: this.running.kind,
-      principal: claims.sub,
-      action: claims.act.action,
-      resource: claims.act.resource,
-      writ,
-      request: { principal: request.principal, action: request.action, resource: request.resource, args: request.args ?? {}, context: request.context ?? {} },
-      started: new Date(o.node.clock.now()).toISOString(),
-      maxRunSeconds: claims.cons?.maxRunSeconds ?? null,
-      pid: process.pid,
-    });
+    const running = o.running;
+    if (running) {
+      const row: RunningExecution = {
+        jti: claims.jti,
+        node: o.node.identity.nodeId,
+        kind: running.kind,
+        principal: claims.sub,
+        action: claims.act.action,
+        resource: claims.act.resource,
+        writ,
+        request: { principal: request.principal, action: request.action, resource: request.resource, args: request.args ?? {}, context: request.context ?? {} },
+        started: new Date(o.node.clock.now()).toISOString(),
+        maxRunSeconds: claims.cons?.maxRunSeconds ?? null,
+        pid: process.pid,
+      };
+      if (running.afterStart) {
+        this.registration = setImmediate(() => {
+          this.registration = null;
+          try {
+            running.registry.register(row);
+          } catch {
+            // not registered: writ ps does not list it; the lease and the outcome do not depend on the row
+          }
+        });
+      } else running.registry.register(row);
+    }
   }
 
   get jti(): string {
@@ -235,6 +255,11 @@ export class GovernedCall {
   }
 
   private unregister(): void {
+    if (this.registration !== null) {
+      clearImmediate(this.registration); // ended before it was registered: nothing to remove
+      this.registration = null;
+      return;
+    }
     try {
       this.running?.registry.unregister(this.claims.jti);
     } catch {

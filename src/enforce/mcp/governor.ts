@@ -217,7 +217,8 @@ export class McpGovernor {
         also: () => (this.revokedRoot() !== null ? 'the MCP session was revoked' : null),
         onError: (err) => this.o.log?.(`writ mcp: lease check: ${errorMessage(err)}`),
       },
-      ...(this.o.running && { running: { registry: this.o.running, kind: 'mcp' as const } }),
+      // registered once the call is on its way to the server: the row is not on the call's path
+      ...(this.o.running && { running: { registry: this.o.running, kind: 'mcp' as const, afterStart: true } }),
     });
   }
 
