@@ -53,4 +53,13 @@ describe('console: explain a decision (Chromium)', { timeout: 180_000 }, () => {
     assert.match(await p.locator('#explain-result .error').innerText(), /404: no decision and no writ/);
     assert.deepEqual(b.problems, []);
   });
+
+  it("an entry's detail links to its explanation", async () => {
+    const p = b.page;
+    await p.goto(`${s.base}/console/#/ledger?entry=${noPermit.ledgerIndex}`);
+    await p.locator('#entry-card .explain-entry').click();
+    await p.locator('.explain-permit[data-policy="agents-read-srv"]').waitFor();
+    assert.equal(await p.inputValue('#explain-q'), String(noPermit.ledgerIndex));
+    assert.deepEqual(b.problems, []);
+  });
 });

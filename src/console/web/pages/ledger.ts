@@ -86,6 +86,14 @@ function pretty(leaf: string): HTMLElement {
   return highlighted(text, jsonGrammar, 'json');
 }
 
+function typeOf(leaf: string): string {
+  try {
+    return String((JSON.parse(leaf) as { type?: unknown }).type ?? '');
+  } catch {
+    return '';
+  }
+}
+
 function entryDetail(index: number, leaf: string): HTMLElement {
   const out = h('div', { class: 'inclusion', id: `inclusion-${index}` });
   const check = async () => {
@@ -107,6 +115,7 @@ function entryDetail(index: number, leaf: string): HTMLElement {
       { class: 'actions-row' },
       h('button', { class: 'verify-inclusion', on: { click: () => void check() } }, 'Verify inclusion here'),
       h('a', { class: 'button secondary', href: pageHref('proof', { index }) }, 'Open in proof viewer'),
+      ['decision', 'outcome', 'approval'].includes(typeOf(leaf)) ? h('a', { class: 'button secondary explain-entry', href: pageHref('ledger', { explain: index }) }, 'Explain the decision') : null,
     ),
     out,
   );
