@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { explain, ExplainError, type Explanation } from '../src/audit/explain.ts';
+import { permitChecks } from '../src/audit/explain-permits.ts';
 import { registerExplainRoutes } from '../src/console/explain-routes.ts';
 import { CONSOLE_CSP } from '../src/console/routes.ts';
 import { recordOutcome, revoke } from '../src/node/evidence.ts';
 import type { Decision } from '../src/node/node.ts';
+import { loadPolicySource } from '../src/policy/source.ts';
 import { json, writ } from './cli-fixture.ts';
 import { bundleBytes, fixture, policyFolder, type Fixture } from './helpers.ts';
 
@@ -195,5 +197,51 @@ describe('writ explain', () => {
     assert.equal(missing.json<{ error: string }>().error, 'explain_not_found');
     assert.equal((await app.inject({ method: 'GET', url: '/console/api/explain?q=%3Cscript%3E' })).statusCode, 400);
     assert.equal((await app.inject({ method: 'GET', url: '/console/api/explain' })).statusCode, 400);
+  });
+});
+
+describe('explain: per-policy evaluation', () => {
+  const source = loadPolicySource(
+    new Map([
+      [
+        'p.cedar',
+        new TextEncoder().encode(
+          [
+            '@id("senior")',
+            'permit (principal, action == Action::"deploy", resource) when { principal.level > 2 };',
+            '@id("weekday-or-oncall")',
+            'permit (principal, action == Action::"deploy", resource) unless { context.weekend || context.frozen };',
+            '@id("other-action")',
+            'permit (principal, action == Action::"read", resource);',
+            '',
+          ].join('\n'),
+        ),
+      ],
+    ]),
+  );
+  const input = {
+    principal: { type: 'User', id: 'u' },
+    action: { type: 'Action', id: 'deploy' },
+    resource: { type: 'App', id: 'web' },
+    context: { weekend: false, frozen: true },
+  };
+
+  it('an erroring condition is reported with Cedar’s error; an unless names its true part; an out-of-scope permit is left out', () => {
+    const checks = permitChecks(source, input);
+    assert.deepEqual(checks.map((c) => c.id), ['senior', 'weekday-or-oncall']);
+    const senior = checks[0];
+    assert.equal(senior?.outcome, 'error');
+    assert.equal(senior?.failed?.value, 'error');
+    assert.match(senior?.errors.join(' ') ?? '', /User::"u"/, 'the principal is not an entity of the bundle: reading its attribute errors');
+    const unless = checks[1];
+    assert.equal(unless?.outcome, 'condition_false');
+    assert.equal(unless?.failed?.kind, 'unless');
+    assert.equal(unless?.failed?.value, 'true');
+    assert.equal(unless?.failed?.part, 'context.frozen', 'the || operand that was true, not the one before it');
+  });
+
+  it('a permit that holds for the input says so (the recorded no_permit would not replay)', () => {
+    const checks = permitChecks(source, { ...input, context: { weekend: false, frozen: false } });
+    assert.equal(checks.find((c) => c.id === 'weekday-or-oncall')?.outcome, 'applies');
   });
 });
