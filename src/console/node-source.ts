@@ -11,6 +11,7 @@ import { processAlive, runningView, terminationReason } from '../home/running.ts
 import { ActivationHistory, activeBundles, nodeHealth, searchLineage } from './data.ts';
 import type { ConsoleSource } from './source.ts';
 import { DecisionStats } from '../telemetry/decision-stats.ts';
+import { LedgerTally } from '../telemetry/ledger-tally.ts';
 
 export interface NodeConsoleDeps {
   node: GovernanceNode;
@@ -34,6 +35,7 @@ const decoder = new TextDecoder();
 export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
   const { node, ledger, state, log } = deps;
   const stats = deps.stats ?? DecisionStats.observe(node);
+  const tally = new LedgerTally(ledger);
   const history = new ActivationHistory();
   const startedAt = new Date().toISOString();
   return {
@@ -61,6 +63,7 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
         now: new Date().toISOString(),
         nodes: [nodeHealth(node, { software: deps.software, startedAt, ...(deps.nodeStatus && { status: deps.nodeStatus }) })],
         stats: stats.snapshot(seconds),
+        ledger: tally.snapshot(seconds),
       };
     },
     ledger: {

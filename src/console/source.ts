@@ -8,6 +8,7 @@
  */
 import type { ApprovalRecord } from '../node/state.ts';
 import type { Activation, LineageGraph, NodeHealth } from './data.ts';
+import type { LedgerTallySnapshot } from '../telemetry/ledger-tally.ts';
 import type { StatsSnapshot } from '../telemetry/decision-stats.ts';
 import type { RunningView } from '../home/running.ts';
 
@@ -66,7 +67,10 @@ export interface GovernanceView {
 export interface HealthView {
   now: string;
   nodes: NodeHealth[];
+  /** what this server's node decided (with latencies), since it started */
   stats: StatsSnapshot;
+  /** every decision in this home's ledger, whichever process made it (a node's console) */
+  ledger?: LedgerTallySnapshot;
 }
 
 export interface EntriesPage {

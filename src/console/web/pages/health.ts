@@ -84,7 +84,7 @@ export function render(root: HTMLElement): () => void {
   const nodes = h('div', { id: 'nodes-box' }, h('p', { class: 'muted' }, 'Loading…'));
   const totals = h('div', { id: 'totals' });
   const updated = h('span', { id: 'updated', class: 'muted' });
-  const NODE_NOTE = 'Per second over the last two minutes (since the node started, if later), refreshed every second. Latency: from request to decision, including the durable ledger append and signing.';
+  const NODE_NOTE = 'Per second over the last two minutes, refreshed every second. Counts: every decision in this home\'s ledger, whichever process made it (writ up, writ authorize, writ exec, writ mcp, writ demo). Latency: this server\'s own decisions, from request to decision, including the durable ledger append and signing.';
   const FLEET_NOTE = 'The whole fleet, per second over the last two minutes, refreshed every second: the sum of what every node reports each second. Latency p50/p99 are quantiles of the nodes’ merged latency histograms (within ±5%), from request to decision including the acknowledged evidence append.';
   const note = h('p', { class: 'muted', id: 'decisions-note' }, NODE_NOTE);
   const mk = (id: string): Chart => ({ plot: null, box: h('div', { class: 'chart', id }), key: '' });
@@ -118,29 +118,35 @@ export function render(root: HTMLElement): () => void {
     clear(nodes, nodesTable(health.nodes));
     note.textContent = health.nodes.some((x) => x.reportAgeMs !== undefined) ? FLEET_NOTE : NODE_NOTE;
     const s = health.stats;
-    const reasonTotals = Object.entries(s.totals.denyReasons).sort((a, b) => b[1] - a[1]);
+    // counts come from the ledger when the console has it: every decision of the home, also the CLI's
+    const counts = health.ledger ?? s;
+    const reasonTotals = Object.entries(counts.totals.denyReasons).sort((a, b) => b[1] - a[1]);
+    const catchingUp = health.ledger && health.ledger.counted < health.ledger.size ? ` (counting: ${health.ledger.counted} of ${health.ledger.size} entries read)` : '';
     clear(
       totals,
       h(
         'div',
         { class: 'totals' },
-        h('span', { class: 'total allow', id: 'total-allow' }, `${s.totals.allow} allowed`),
-        h('span', { class: 'total deny', id: 'total-deny' }, `${s.totals.deny} denied`),
-        h('span', { class: 'muted' }, ` since ${new Date(s.since).toLocaleTimeString()}`),
+        h('span', { class: 'total allow', id: 'total-allow' }, `${counts.totals.allow} allowed`),
+        h('span', { class: 'total deny', id: 'total-deny' }, `${counts.totals.deny} denied`),
+        h('span', { class: 'muted', id: 'totals-scope' }, health.ledger ? ` in the ledger, by every process of this home${catchingUp}` : ` since ${new Date(s.since).toLocaleTimeString()}`),
         reasonTotals.length ? h('span', { class: 'reasons' }, reasonTotals.map(([r, c]) => h('span', { class: 'reason', dataset: { reason: r } }, `${r}: ${c}`))) : null,
       ),
     );
-    // from the node's start (at least the last 30 s), at most the last two minutes
-    const start = Math.min(Math.floor(Date.parse(s.since) / 1000), (s.series.at(-1)?.t ?? 0) - 29);
+    // the ledger's window is its leaves' own times; the node's own, from its start (at least the last 30 s)
+    const start = health.ledger ? (s.series[0]?.t ?? 0) : Math.min(Math.floor(Date.parse(s.since) / 1000), (s.series.at(-1)?.t ?? 0) - 29);
     const series = s.series.filter((p) => p.t >= start);
+    const rates = (health.ledger?.series ?? s.series).filter((p) => p.t >= start);
     const xs = series.map((p) => p.t);
-    draw(rate, 'Decision rate (per second)', [{ label: 'allow', color: '#2f9e44' }, { label: 'deny', color: '#e03131' }], [xs, series.map((p) => p.allow), series.map((p) => p.deny)], 'decisions/s');
-    // every reason charted: the totals' and the window's (a restarted node's totals start over)
-    const reasons = [...new Set([...reasonTotals.map(([r]) => r), ...series.flatMap((p) => Object.keys(p.denyReasons))])].sort();
+    const at = new Map(rates.map((p) => [p.t, p]));
+    const rateOf = (t: number) => at.get(t) ?? { allow: 0, deny: 0, denyReasons: {} as Record<string, number> };
+    draw(rate, 'Decision rate (per second)', [{ label: 'allow', color: '#2f9e44' }, { label: 'deny', color: '#e03131' }], [xs, xs.map((t) => rateOf(t).allow), xs.map((t) => rateOf(t).deny)], 'decisions/s');
+    // every reason charted: the totals' and the window's
+    const reasons = [...new Set([...reasonTotals.map(([r]) => r), ...rates.flatMap((p) => Object.keys(p.denyReasons))])].sort();
     const reasonLabels = reasons.length ? reasons.map((r, i) => ({ label: r, color: COLORS[i % COLORS.length] as string })) : [{ label: 'no denials yet', color: '#adb5bd' }];
-    const reasonData = reasons.length ? reasons.map((r) => series.map((p) => p.denyReasons[r] ?? 0)) : [series.map(() => 0)];
+    const reasonData = reasons.length ? reasons.map((r) => xs.map((t) => rateOf(t).denyReasons[r] ?? 0)) : [xs.map(() => 0)];
     draw(denies, 'Deny rate by reason code (per second)', reasonLabels, [xs, ...reasonData], 'denies/s');
-    draw(latency, 'Decision latency (ms)', [{ label: 'p50', color: '#1971c2' }, { label: 'p99', color: '#f08c00' }], [xs, series.map((p) => p.p50), series.map((p) => p.p99)], 'ms', true);
+    draw(latency, 'Decision latency of this server\'s node (ms)', [{ label: 'p50', color: '#1971c2' }, { label: 'p99', color: '#f08c00' }], [xs, series.map((p) => p.p50), series.map((p) => p.p99)], 'ms', true);
     updated.textContent = `· updated ${new Date(health.now).toLocaleTimeString()}`;
     updated.dataset.updates = String(n);
   };

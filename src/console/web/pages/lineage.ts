@@ -38,7 +38,7 @@ function table(g: Graph, select: (v: Vertex) => void): HTMLElement {
   return h(
     'table',
     { class: 'grid', id: 'vertices' },
-    h('thead', null, h('tr', null, ['writ', 'decision', 'principal', 'action', 'resource', 'policy', 'outcome', 'ledger entry'].map((t) => h('th', null, t)))),
+    h('thead', null, h('tr', null, ['writ', 'decision', 'reasons', 'principal', 'action', 'resource', 'policy', 'outcome', 'ledger entry'].map((t) => h('th', null, t)))),
     h(
       'tbody',
       null,
@@ -48,6 +48,7 @@ function table(g: Graph, select: (v: Vertex) => void): HTMLElement {
           { class: v.matched ? 'matched' : '', dataset: { vertex: v.id, decision: v.decision }, on: { click: () => select(v) } },
           h('td', { class: 'mono', title: v.jti ?? '' }, v.jti ? tail(v.jti, 12) : '—'),
           h('td', null, badge(v.decision === 'allow', v.decision)),
+          h('td', { class: 'v-reasons' }, v.reasons.map((r) => h('span', { class: 'reason', dataset: { reason: r } }, r))),
           h('td', null, v.principal),
           h('td', null, v.action),
           h('td', null, v.resource),
