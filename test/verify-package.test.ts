@@ -1,0 +1,181 @@
+/**
+ * @writ/verify as an executor gets it: packed from packages/verify (its prepack builds it from
+ * src/writ), installed into an empty folder with nothing but its declared dependencies, and
+ * used there by plain .mjs executors in their own processes — on the system's Node 20 where
+ * the library promises Node >= 20, on Node 24 for the node:sqlite store — against writs from
+ * a real node (a fixture home with the demo policy).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { embeddedRevocationList } from '../src/server/revocation-list-route.ts';
+import { revoke } from '../src/node/evidence.ts';
+import { fixture, tempDir, type Fixture } from './helpers.ts';
+
+const PACKAGE = join(import.meta.dirname, '..', 'packages', 'verify');
+const NODE20 = '/usr/bin/node';
+const READ = { principal: 'Agent::"a1"', action: 'Action::"tools/call"', resource: 'Tool::"fs/read"' };
+
+// The executor: verify.mjs <writ file> <args json> [memory | sqlite <db> | list <list file>]
+const EXECUTOR = `
+import { readFileSync } from 'node:fs';
+import { verifyWrit, memoryJtiStore, verifyRevocationList } from '@writ/verify';
+const [writFile, argsJson, mode, extra] = process.argv.slice(2);
+const keys = JSON.parse(readFileSync('jwks.json', 'utf8'));
+const options = { keys, audience: 'Tool::"fs/read"', args: JSON.parse(argsJson), consume: memoryJtiStore() };
+let store = null;
+if (mode === 'sqlite') {
+  const { sqliteJtiStore } = await import('@writ/verify/sqlite');
+  store = sqliteJtiStore(extra);
+  options.consume = store.consume;
+}
+try {
+  // a list that does not verify throws stale_policy, as a missing one would
+  if (mode === 'list') options.revocationList = await verifyRevocationList(readFileSync(extra, 'utf8'), { keys });
+  const v = await verifyWrit(readFileSync(writFile, 'utf8'), options);
+  console.log(JSON.stringify({ ok: true, jti: v.claims.jti, node: process.versions.node }));
+} catch (err) {
+  console.log(JSON.stringify({ ok: false, code: err.code, message: err.message, node: process.versions.node }));
+} finally {
+  store?.close();
+}
+`;
+
+let f: Fixture;
+let consumer: string;
+let scratch: string;
+
+interface Verdict { ok: boolean; code?: string; jti?: string; node: string }
+
+function run(node: string, ...args: string[]): Verdict {
+  const r = spawnSync(node, ['verify.mjs', ...args], { cwd: consumer, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, `executor failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Verdict;
+}
+
+/** The executor in a process of its own, not waited for: for several at once. */
+function runAsync(node: string, ...args: string[]): Promise<Verdict> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(node, ['verify.mjs', ...args], { cwd: consumer, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.on('error', reject);
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Verdict) : reject(new Error(`executor exited ${code}`))));
+  });
+}
+
+async function writFile(name: string, args: unknown): Promise<{ file: string; jti: string }> {
+  const d = await f.node.authorize({ ...READ, args });
+  assert.equal(d.decision, 'allow', d.message);
+  assert.ok(d.writ !== undefined && d.claims !== undefined);
+  const file = join(scratch, name);
+  writeFileSync(file, d.writ);
+  return { file, jti: d.claims.jti };
+}
+
+/** Every package installed in a node_modules folder (scoped ones as @scope/name). */
+function installed(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (nm: string): void => {
+    if (!existsSync(nm)) return;
+    for (const e of readdirSync(nm)) {
+      if (e.startsWith('.')) continue;
+      if (e.startsWith('@')) {
+        for (const s of readdirSync(join(nm, e))) {
+          out.push(`${e}/${s}`);
+          walk(join(nm, e, s, 'node_modules'));
+        }
+      } else {
+        out.push(e);
+        walk(join(nm, e, 'node_modules'));
+      }
+    }
+  };
+  walk(join(dir, 'node_modules'));
+  return out.sort();
+}
+
+before(async () => {
+  scratch = tempDir('writ-verify-pkg-');
+  consumer = tempDir('writ-verify-consumer-');
+  // npm pack runs the package's prepack: the build from src/writ and src/canonical
+  const packed = execFileSync('npm', ['pack', '--pack-destination', scratch, '--json'], { cwd: PACKAGE, encoding: 'utf8', timeout: 120_000 });
+  const [info] = JSON.parse(packed.slice(packed.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+  assert.ok(info !== undefined);
+  const tarball = join(scratch, info.filename);
+  assert.ok(info.files.some((x) => x.path === 'dist/writ/verify.js') && info.files.some((x) => x.path === 'dist/sqlite/sqlite-jti-store.d.ts'), 'the tarball holds the built JS and types');
+  assert.ok(!info.files.some((x) => x.path.endsWith('.ts') && !x.path.endsWith('.d.ts')), 'no TypeScript source in the tarball');
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'executor', private: true, type: 'module' }));
+  // jose and canonicalize are in the npm cache (the repository depends on them); the registry otherwise
+  execFileSync('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: consumer, encoding: 'utf8', timeout: 120_000 });
+  writeFileSync(join(consumer, 'verify.mjs'), EXECUTOR);
+  f = await fixture();
+  writeFileSync(join(consumer, 'jwks.json'), JSON.stringify(f.jwks));
+});
+
+after(() => {
+  f?.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+  rmSync(consumer, { recursive: true, force: true });
+});
+
+test('the installed package brings jose and canonicalize and nothing of the server', () => {
+  const names = installed(consumer);
+  assert.deepEqual(names, ['@writ/verify', 'canonicalize', 'jose']);
+  for (const n of names) assert.doesNotMatch(n, /fastify|^pg$|nats|cedar/);
+  const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules', '@writ', 'verify', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  assert.deepEqual(Object.keys(manifest.dependencies).sort(), ['canonicalize', 'jose']);
+});
+
+test('a writ from a node verifies in an executor on Node 20; other arguments are refused', async () => {
+  const args = { path: '/srv/report.txt' };
+  const w = await writFile('w1', args);
+  const ok = run(NODE20, w.file, JSON.stringify(args), 'memory');
+  assert.deepEqual(ok, { ok: true, jti: w.jti, node: ok.node });
+  assert.match(ok.node, /^20\./);
+  const other = run(NODE20, w.file, JSON.stringify({ path: '/etc/shadow' }), 'memory');
+  assert.equal(other.code, 'writ_intent_mismatch');
+});
+
+test('the SQLite store refuses a replay from a second process', async () => {
+  const args = { path: '/srv/a.txt' };
+  const w = await writFile('w2', args);
+  const db = join(scratch, 'jti.db');
+  const first = run(process.execPath, w.file, JSON.stringify(args), 'sqlite', db);
+  assert.deepEqual(first, { ok: true, jti: w.jti, node: process.versions.node });
+  const second = run(process.execPath, w.file, JSON.stringify(args), 'sqlite', db);
+  assert.equal(second.ok, false);
+  assert.equal(second.code, 'writ_replayed');
+  // another writ is still fresh in the same file: the store refuses the jti, not everything
+  const w3 = await writFile('w3', args);
+  assert.equal(run(process.execPath, w3.file, JSON.stringify(args), 'sqlite', db).ok, true);
+  // four processes racing for one fresh jti on a new file: exactly one executes
+  const w4 = await writFile('w3b', args);
+  const raced = join(scratch, 'raced.db');
+  const verdicts = await Promise.all([1, 2, 3, 4].map(() => runAsync(process.execPath, w4.file, JSON.stringify(args), 'sqlite', raced)));
+  assert.equal(verdicts.filter((v) => v.ok).length, 1, JSON.stringify(verdicts));
+  assert.deepEqual(verdicts.filter((v) => !v.ok).map((v) => v.code), ['writ_replayed', 'writ_replayed', 'writ_replayed']);
+  // the in-memory store of a new process would have accepted the replay: the file is what refuses it
+  assert.equal(run(process.execPath, w.file, JSON.stringify(args), 'memory').ok, true);
+});
+
+test('a writ revoked at the node is refused through its signed revocation list', async () => {
+  const args = { path: '/srv/b.txt' };
+  const revoked = await writFile('w4', args);
+  const kept = await writFile('w5', args);
+  await revoke(f.evidence, f.state, { kind: 'writ', value: revoked.jti, reason: 'test: leaked', by: 'test' });
+  const list = await embeddedRevocationList(f.node, f.state)();
+  const listFile = join(scratch, 'revocations.jwt');
+  writeFileSync(listFile, list.jws);
+  const refused = run(NODE20, revoked.file, JSON.stringify(args), 'list', listFile);
+  assert.equal(refused.ok, false);
+  assert.equal(refused.code, 'writ_revoked');
+  assert.equal(run(NODE20, kept.file, JSON.stringify(args), 'list', listFile).ok, true, 'a writ not on the list passes');
+  // the same revoked writ without the list: nothing else tells this executor
+  assert.equal(run(NODE20, revoked.file, JSON.stringify(args), 'memory').ok, true);
+  // a list that does not verify is never "not revoked"
+  writeFileSync(listFile, `${list.jws.slice(0, -4)}AAAA`);
+  assert.equal(run(NODE20, kept.file, JSON.stringify(args), 'list', listFile).code, 'stale_policy');
+});
