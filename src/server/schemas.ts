@@ -38,6 +38,11 @@ const decisionFields = {
   errors: { type: 'array', items: { type: 'string' } },
   message: { type: 'string' },
   ledgerIndex: { type: ['integer', 'null'] },
+  evaluated: {
+    type: ['object', 'null'],
+    description: 'the principal, action and resource Cedar evaluated (normalized UIDs); null when the request was refused before evaluation',
+    properties: { principal: { type: 'string' }, action: { type: 'string' }, resource: { type: 'string' } },
+  },
   writ: { type: 'string' },
   claims: { type: 'object', additionalProperties: true },
 } as const;
