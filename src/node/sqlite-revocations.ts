@@ -48,7 +48,8 @@ export class SqliteRevocationStore implements RevocationStore {
   }
 
   revocationsSince(since: number): { seq: number; kind: RevocationKind; value: string }[] {
-    const rows = this.db.prepare('SELECT seq, kind, value FROM revocations WHERE seq > ? ORDER BY seq').all(since) as unknown as {
+    // prepared once (the statement revocations() uses): this runs before every governed call (governanceState)
+    const rows = this.revokedSinceStmt.all(since) as unknown as {
       seq: number;
       kind: RevocationKind;
       value: string;
