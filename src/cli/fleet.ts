@@ -20,6 +20,7 @@ import { homeCallerAccess } from '../server/caller-access.ts';
 import { startAuthority } from '../sync/authority.ts';
 import { startFleetNode } from '../sync/fleet-node.ts';
 import { startSequencer } from '../sync/sequencer.ts';
+import { witnessEndpointsOf, witnessOption } from './witness-option.ts';
 import { BUNDLE_KEY, fleetNames, kvKey } from '../sync/nats/connection.ts';
 import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
 import { connectNatsBus } from '../sync/nats/bus.ts';
@@ -140,16 +141,18 @@ export function registerFleet(program: Command, policy: Command): void {
   });
 
   fleetOptions(
-    program
+    witnessOption(program
       .command('sequencer')
-      .description("build the fleet's Merkle ledger in PostgreSQL from the evidence stream; sign checkpoints; serve proofs")
+      .description("build the fleet's Merkle ledger in PostgreSQL from the evidence stream; sign checkpoints; have them cosigned by witnesses (--witness); serve proofs")
       .option('--pg <url>', 'PostgreSQL connection string', process.env.WRIT_PG ?? 'postgres://root@127.0.0.1:5432/test')
       .option('--port <port>', 'HTTP port for checkpoints and proofs (0: any)', '8790')
-      .option('--host <host>', 'address to listen on', '127.0.0.1'),
-  ).action(async (o: { home?: string; nats: string; fleet?: string; pg: string; port: string; host: string }) => {
-    const s = await startSequencer({ home: homeOf(o), nats: o.nats, pg: o.pg, ...(o.fleet && { fleet: o.fleet }), port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
+      .option('--host <host>', 'address to listen on', '127.0.0.1')),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; pg: string; port: string; host: string; witness: string[] }) => {
+    const witnesses = witnessEndpointsOf(o.witness, 'writ sequencer');
+    const s = await startSequencer({ home: homeOf(o), nats: o.nats, pg: o.pg, ...(o.fleet && { fleet: o.fleet }), port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host, witnesses });
     const address = s.app.server.address();
     process.stderr.write(`writ sequencer: listening on http://${o.host}:${typeof address === 'object' && address ? address.port : o.port}; ledger in PostgreSQL schema ${s.log.schema}\n`);
+    if (s.witnesses) process.stderr.write(`writ sequencer: witnesses: ${s.witnesses.status().map((w) => `${w.name} at ${w.url}`).join(', ')}\n`);
     until('SIGINT', s.close);
     until('SIGTERM', s.close);
   });

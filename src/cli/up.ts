@@ -17,6 +17,7 @@ import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.t
 import { runScenario } from './demo.ts';
 import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
 import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
+import { logWitnessingOf, witnessEndpointsOf, witnessOption } from './witness-option.ts';
 
 /** The demo's sandbox principals: the only ones `writ up --demo` lets a request without a caller token name (docs/http-api.md). */
 const demoPrincipals = (): string[] => sandboxScope().principals;
@@ -32,19 +33,20 @@ function refuseFleetHome(home: string): void {
 
 export function registerUp(program: Command): void {
   homeOption(
-    tlsOptions(gateOption(program
+    witnessOption(tlsOptions(gateOption(program
       .command('up')
       .description('run the embedded governance server: HTTP API, JWKS, health, metrics, OpenAPI at /openapi.json')
       .option('--port <port>', 'TCP port', '8700')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
       .option('--demo-run', 'with --demo: once listening, run the demo\'s scenario once and print its transcript (as `writ demo` does; npm start does this)')
-      .option('--quiet', 'no request logs'))),
-  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string } & TlsFlags) => {
+      .option('--quiet', 'no request logs')))),
+  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string; witness: string[] } & TlsFlags) => {
     const home = homeOf(o);
     const https = readTlsOptions(o);
     // read before the home opens: a gate that cannot be configured stops here
     const gateConfig = gateConfigOf(o.gate, 'writ up');
+    const witnessEndpoints = witnessEndpointsOf(o.witness, 'writ up');
     const log = (s: string) => process.stderr.write(`writ: ${s}\n`);
     if (o.demo && !existsSync(paths(home).config)) {
       await initHome({ home });
@@ -56,16 +58,19 @@ export function registerUp(program: Command): void {
     const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
+    // the cosignatures are stored with the home's checkpoints: a restart serves them without asking again
+    const witnesses = logWitnessingOf(witnessEndpoints, h.log.store, log);
     const demo = o.demo ? new DemoRunner({ node: h.node, ledger: h.ledger, state: h.state, running: h.running, home, log: (l) => log(`demo: ${l.replace(/^writ( mcp)?: /, '')}`) }) : null;
-    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }), ...(demo && { demo }) });
-    // every second: bundles activated by other processes, and a checkpoint if the log grew
-    const stopUpkeep = startHomeUpkeep(h, log);
+    const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }), ...(demo && { demo }), ...(witnesses && { witnesses }) });
+    // every second: bundles activated by other processes, and a checkpoint if the log grew (handed to the witnesses)
+    const stopUpkeep = startHomeUpkeep(h, log, 1000, witnesses);
     const port = o.port === '0' ? 0 : parsePositiveInt(o.port, '--port');
     let grpcServer: ExtAuthzServer | null = null;
     try {
       const address = await app.listen({ port, host: o.host });
       grpcServer = await startGateListeners(gate, address, log);
       log(`listening on ${address} (OpenAPI: ${address}/openapi.json); home ${home}`);
+      if (witnesses) log(`witnesses: ${witnesses.status().map((w) => `${w.name} at ${w.url}`).join(', ')}`);
       log(`console: ${address}/console/${demo ? ` — the Runtime Governance Demo: ${address}/console/#/demo` : ''}`);
       if (demo && o.demoRun) {
         void runScenario(demo, { out: (l) => process.stdout.write(l + '\n') }).then(

@@ -26,6 +26,22 @@ export interface CheckpointWitnesses {
   submit(cp: StoredCheckpoint, prove: (from: number) => Promise<Uint8Array[]>): Promise<void>;
   /** `note` with the cosignature lines obtained for its checkpoint appended (none yet: `note`) */
   cosigned(note: string): string;
+  /** The same for a stored checkpoint, reading the cosignatures its store kept (after a restart: without asking the witnesses again). */
+  cosignedNote(cp: StoredCheckpoint): Promise<string>;
+}
+
+/**
+ * Where a log keeps the cosignatures its witnesses returned, beside its checkpoints (SQLite:
+ * `ledger_checkpoints.cosignatures`, log.ts; PostgreSQL: `<schema>.checkpoints.cosignatures`,
+ * pg-log.ts), so that a restarted log serves them without asking again. Keyed by the
+ * checkpoint's size (one checkpoint per size) and the witness's verifier key; the lines are
+ * stored as verified when they came back, and verified again when read (log-witnessing.ts).
+ */
+export interface CosignatureStore {
+  /** Records a witness's cosignature lines for the stored checkpoint of `size` (replacing that witness's earlier ones). */
+  saveCosignature(size: number, witnessKey: string, lines: string): Promise<void>;
+  /** The cosignature lines stored for the checkpoint of `size`, by witness verifier key (none: empty). */
+  cosignatures(size: number): Promise<Map<string, string>>;
 }
 
 /** The consistency proofs to `size` from the stored hashes of `store`. */

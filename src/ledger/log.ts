@@ -9,10 +9,15 @@
  * inside it. `TransparencyLog` is the same log with a synchronous face, for the CLI and
  * `writ up`'s checkpoint timer; it signs with the one signer too. Appends are not here
  * (sqlite-batch.ts, sqlite-ledger.ts): the decision path does not go through this file.
+ *
+ * The store also keeps the witnesses' cosignatures of its checkpoints (CosignatureStore,
+ * docs/witness.md) in `ledger_checkpoints.cosignatures`, a JSON object (witness verifier
+ * key → cosignature lines). The column is added on the first cosignature stored: a home
+ * made before witnesses, or never witnessed, has none and reads as no cosignatures.
  */
 import type { DatabaseSync } from 'node:sqlite';
 import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
-import { CheckpointSigner } from './checkpoint-signer.ts';
+import { CheckpointSigner, type CosignatureStore } from './checkpoint-signer.ts';
 import { checkConsistency, checkInclusion, checkTreeSize, LogError, type CheckpointState, type CheckpointStep, type LogEntry, type LogStore, type StoredCheckpoint } from './log-store.ts';
 import { proveRecord, proveTree, treeHash, type HashReader } from '../tlog/merkle.ts';
 import type { NoteSigner, NoteVerifier } from '../tlog/note.ts';
@@ -32,8 +37,10 @@ interface CheckpointRow {
 const toCheckpoint = (r: CheckpointRow): StoredCheckpoint => ({ size: Number(r.size), root: new Uint8Array(r.root), note: r.note, created: r.created });
 
 /** The SQLite adapter: synchronous reads (`*Sync`), and the asynchronous LogStore over them. */
-export class SqliteLogStore implements LogStore {
+export class SqliteLogStore implements LogStore, CosignatureStore {
   private readonly db: DatabaseSync;
+  /** the cosignatures column was seen (once added it stays; until then each use looks again: another process may add it) */
+  private cosignatureColumn = false;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -79,6 +86,47 @@ export class SqliteLogStore implements LogStore {
       this.db.exec('ROLLBACK');
       throw err;
     }
+  }
+
+  private hasCosignatureColumn(): boolean {
+    this.cosignatureColumn ||= (this.db.prepare('SELECT name FROM pragma_table_info(?)').all('ledger_checkpoints') as { name: string }[]).some((c) => c.name === 'cosignatures');
+    return this.cosignatureColumn;
+  }
+
+  /** The additive migration, on first use: another process of the home may add the column at the same moment. */
+  private addCosignatureColumn(): void {
+    if (this.hasCosignatureColumn()) return;
+    try {
+      this.db.exec('ALTER TABLE ledger_checkpoints ADD COLUMN cosignatures TEXT');
+    } catch (err) {
+      if (!/duplicate column/i.test((err as Error).message)) throw err;
+    }
+    this.cosignatureColumn = true;
+  }
+
+  saveCosignatureSync(size: number, witnessKey: string, lines: string): void {
+    this.addCosignatureColumn();
+    // json_patch merges in one statement: two witnesses answering at once both stay
+    const r = this.db.prepare("UPDATE ledger_checkpoints SET cosignatures = json_patch(COALESCE(cosignatures, '{}'), json_object(?, ?)) WHERE size = ?").run(witnessKey, lines, size);
+    if (Number(r.changes) !== 1) throw new LogError(`no stored checkpoint of size ${size} to cosign`);
+  }
+
+  cosignaturesSync(size: number): Map<string, string> {
+    if (!this.hasCosignatureColumn()) return new Map();
+    const r = this.db.prepare('SELECT cosignatures FROM ledger_checkpoints WHERE size = ?').get(size) as { cosignatures: string | null } | undefined;
+    if (!r?.cosignatures) return new Map();
+    const o = JSON.parse(r.cosignatures) as unknown;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new LogError(`the stored cosignatures of checkpoint ${size} are not a JSON object`);
+    return new Map(Object.entries(o).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  }
+
+  // CosignatureStore
+  async saveCosignature(size: number, witnessKey: string, lines: string): Promise<void> {
+    this.saveCosignatureSync(size, witnessKey, lines);
+  }
+
+  async cosignatures(size: number): Promise<Map<string, string>> {
+    return this.cosignaturesSync(size);
   }
 
   // LogStore
@@ -173,11 +221,16 @@ export class TransparencyLog {
     return this.store.entrySync(index);
   }
 
-  /** A C2SP tlog-proof@v1 file for an entry, against the latest checkpoint (signing one if none covers it). */
+  /**
+   * A C2SP tlog-proof@v1 file for an entry, against the latest checkpoint (signing one if
+   * none covers it), with the witnesses' cosignatures stored for it (a verifier checks each
+   * against the witness keys it pins).
+   */
   proofFile(index: number): string {
     let cp = this.latestCheckpoint();
     if ((!cp || cp.size <= index) && this.signerKey) cp = this.checkpoint();
     if (!cp || cp.size <= index) throw new LogError(`no signed checkpoint covers entry ${index} yet`);
-    return formatProofFile({ index, proof: this.inclusionProof(index, cp.size), checkpoint: cp.note });
+    const cosigned = cp.note + [...this.store.cosignaturesSync(cp.size).values()].join('');
+    return formatProofFile({ index, proof: this.inclusionProof(index, cp.size), checkpoint: cosigned });
   }
 }

@@ -8,11 +8,12 @@
  * The merkle functions read hashes synchronously; here every read is prefetched: a
  * function is first run against a recording reader that reports which stored hashes
  * it needs, those are fetched in one query, and it is run again.
+ * The witnesses' cosignatures are kept beside each checkpoint (`cosignatures`, JSONB).
  */
 import type { Pool, PoolClient } from 'pg';
 import './node-crypto.ts'; // node:crypto's SHA-256 and Ed25519 for the tlog modules
 import { storedHashes, storedHashIndex, type HashReader } from '../tlog/merkle.ts';
-import { CheckpointSigner } from './checkpoint-signer.ts';
+import { CheckpointSigner, type CosignatureStore } from './checkpoint-signer.ts';
 import { LogForkError } from './log-identity.ts';
 import { logReads, type CheckpointState, type CheckpointStep, type LogEntry, type LogStore, type StoredCheckpoint } from './log-store.ts';
 import { openNote, type NoteSigner, type NoteVerifier } from '../tlog/note.ts';
@@ -40,6 +41,8 @@ CREATE TABLE IF NOT EXISTS ${schema}.writs (jti TEXT PRIMARY KEY, decision_idx B
 CREATE INDEX IF NOT EXISTS writs_parent ON ${schema}.writs(parent) WHERE parent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS writs_root ON ${schema}.writs(root);
 CREATE TABLE IF NOT EXISTS ${schema}.checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created TIMESTAMPTZ NOT NULL DEFAULT now());
+-- the witnesses' cosignatures of each checkpoint (witness verifier key → its lines; CosignatureStore, docs/witness.md)
+ALTER TABLE ${schema}.checkpoints ADD COLUMN IF NOT EXISTS cosignatures JSONB;
 -- the one identity this log signs under (origin and signed-note verifier key), fixed by its first signer
 CREATE TABLE IF NOT EXISTS ${schema}.log_identity (one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one), origin TEXT NOT NULL, verifier_key TEXT NOT NULL);
 `;
@@ -61,7 +64,7 @@ class NeedHashes extends WritError {
   }
 }
 
-export class PgLog implements LogStore {
+export class PgLog implements LogStore, CosignatureStore {
   readonly schema: string;
   private readonly pool: Pool;
   readonly origin: string;
@@ -262,6 +265,19 @@ export class PgLog implements LogStore {
   async entries(from: number, limit: number): Promise<LogEntry[]> {
     const r = await this.pool.query<{ idx: string; type: string; leaf: Buffer }>(`SELECT idx, type, leaf FROM ${this.schema}.entries WHERE idx >= $1 ORDER BY idx LIMIT $2`, [from, limit]);
     return r.rows.map((row) => ({ index: Number(row.idx), type: row.type, leaf: new Uint8Array(row.leaf) }));
+  }
+
+  /** Records a witness's cosignature lines for the checkpoint of `size` (one statement: concurrent witnesses merge). */
+  async saveCosignature(size: number, witnessKey: string, lines: string): Promise<void> {
+    const r = await this.pool.query(`UPDATE ${this.schema}.checkpoints SET cosignatures = COALESCE(cosignatures, '{}'::jsonb) || jsonb_build_object($2::text, $3::text) WHERE size = $1`, [size, pgText(witnessKey), pgText(lines)]);
+    if (r.rowCount !== 1) throw new Error(`ledger: no stored checkpoint of size ${size} to cosign`);
+  }
+
+  async cosignatures(size: number): Promise<Map<string, string>> {
+    const r = await this.pool.query<{ cosignatures: Record<string, unknown> | null }>(`SELECT cosignatures FROM ${this.schema}.checkpoints WHERE size = $1`, [size]);
+    const o = r.rows[0]?.cosignatures;
+    if (!o || typeof o !== 'object' || Array.isArray(o)) return new Map();
+    return new Map(Object.entries(o).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
 
   /** The newest `limit` signed checkpoints, newest first. */

@@ -20,7 +20,7 @@ import { uidText } from '../canonical/uid.ts';
 import { errorMessage, sha256Hex } from '../util.ts';
 import { ijsonProblemOfParsed } from '../writ/i-json.ts';
 import { WritVerificationError } from '../writ/verify.ts';
-import { registerLogRoutes } from './log-routes.ts';
+import { registerLogRoutes, type CosignedNotes } from './log-routes.ts';
 import { nodeConsoleSource } from '../console/node-source.ts';
 import type { RunningRegistry } from '../node/running.ts';
 import { registerConsole } from '../console/routes.ts';
@@ -77,6 +77,8 @@ export interface AppDeps {
   gate?: HttpGate;
   /** the Runtime Governance Demo (`writ up --demo`): its routes and the console's Demo page; none without it */
   demo?: DemoRunner;
+  /** the log's witnesses (`writ up --witness`): the checkpoint is served with their cosignatures; none without it */
+  witnesses?: CosignedNotes;
 }
 
 /** What Cedar evaluated (the request as normalized), so a caller sees which principal, action and resource were judged; null when Cedar did not run. */
@@ -222,7 +224,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  registerLogRoutes(app, { log: deps.log, ledger });
+  registerLogRoutes(app, { log: deps.log, ledger, ...(deps.witnesses && { witnesses: deps.witnesses }) });
   if (deps.gate) await registerForwardAuth(app, deps.gate);
   const source = nodeConsoleSource({
     node,

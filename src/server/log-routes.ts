@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Ledger } from '../ledger/ledger.ts';
-import { LogError, logReads, type LogStore } from '../ledger/log-store.ts';
+import { LogError, logReads, type LogStore, type StoredCheckpoint } from '../ledger/log-store.ts';
 import { encodeBase64 } from '../tlog/note.ts';
 import { parseTilePath } from '../tlog/tiles.ts';
 import { lineageOf } from '../lineage/lineage.ts';
@@ -27,7 +27,7 @@ const storeOf = (log: LogSource): LogStore => ('store' in log ? log.store : log)
 
 /** What the routes need of the log's witnesses (ledger/checkpoint-signer.ts CheckpointWitnesses): the note with its cosignatures. */
 export interface CosignedNotes {
-  cosigned(note: string): string;
+  cosignedNote(cp: StoredCheckpoint): Promise<string>;
 }
 
 export function registerLogRoutes(app: FastifyInstance, deps: { log: LogSource; ledger?: Ledger; witnesses?: CosignedNotes }): void {
@@ -35,11 +35,14 @@ export function registerLogRoutes(app: FastifyInstance, deps: { log: LogSource; 
   const { ledger, witnesses } = deps;
 
   // with witnesses, the checkpoint carries the cosignature lines obtained so far (C2SP tlog-cosignature)
-  app.get('/v1/log/checkpoint', { schema: { tags: ['log'] } }, async (_req, reply) => {
+  const checkpoint = async (_req: unknown, reply: FastifyReply) => {
     const cp = await store.latestCheckpoint();
     if (!cp) return notFound(reply, 'no checkpoint has been signed yet');
-    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(witnesses ? witnesses.cosigned(cp.note) : cp.note);
-  });
+    return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(witnesses ? await witnesses.cosignedNote(cp) : cp.note);
+  };
+  app.get('/v1/log/checkpoint', { schema: { tags: ['log'] } }, checkpoint);
+  // C2SP tlog-tiles: the checkpoint beside the tiles, at <prefix>/checkpoint (the prefix is the root here, as for /tile/)
+  app.get('/checkpoint', { schema: { tags: ['log'] } }, checkpoint);
 
   // C2SP tlog-tiles: /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>]
   app.get('/tile/*', { schema: { tags: ['log'] } }, async (req, reply) => {

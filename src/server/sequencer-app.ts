@@ -2,11 +2,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { LogStore } from '../ledger/log-store.ts';
 import { installJsonErrors } from './errors.ts';
-import { registerLogRoutes } from './log-routes.ts';
+import { registerLogRoutes, type CosignedNotes } from './log-routes.ts';
 
-export function buildSequencerApp(log: LogStore): FastifyInstance {
+/** `witnesses`: the checkpoint is served with their cosignatures (`writ sequencer --witness`). */
+export function buildSequencerApp(log: LogStore, witnesses?: CosignedNotes): FastifyInstance {
   const app = Fastify({ logger: false });
   installJsonErrors(app);
-  registerLogRoutes(app, { log });
+  registerLogRoutes(app, { log, ...(witnesses && { witnesses }) });
   return app;
 }
