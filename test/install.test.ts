@@ -14,7 +14,7 @@ import { tempDir } from './helpers.ts';
 
 const REPO = join(import.meta.dirname, '..');
 const NODE20_PATH = `/usr/bin:/bin:/usr/sbin:/sbin`;
-const env = { ...process.env, PATH: NODE20_PATH };
+const env: NodeJS.ProcessEnv = { ...process.env, PATH: NODE20_PATH };
 // npm's own variables from an outer `npm test` would point the inner npm at this repository
 for (const k of Object.keys(env)) if (k.startsWith('npm_')) delete env[k];
 
