@@ -161,6 +161,23 @@ test('the SQLite store refuses a replay from a second process', async () => {
   assert.equal(run(process.execPath, w.file, JSON.stringify(args), 'memory').ok, true);
 });
 
+test('the SQLite store prunes a jti only past its exp plus the grace, and reports consumed ones', () => {
+  const script = `
+    import { sqliteJtiStore } from '@writ/verify/sqlite';
+    let now = 1_000_000;
+    const s = sqliteJtiStore(process.argv[1], { graceSeconds: 300, now: () => new Date(now * 1000) });
+    const out = [s.consume('old', now - 301), s.consume('recent', now - 299), s.consume('live', now + 60)];
+    out.push(s.isConsumed('old'), s.isConsumed('never'));
+    out.push(s.prune());
+    out.push(s.isConsumed('old'), s.isConsumed('recent'), s.isConsumed('live'), s.consume('recent', now - 299));
+    s.close();
+    console.log(JSON.stringify(out));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, join(scratch, 'prune.db')], { cwd: consumer, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  // consumed three; old and not-yet-seen; one row pruned; old gone, the others kept and still refused
+  assert.deepEqual(JSON.parse(r.stdout), [true, true, true, true, false, 1, false, true, true, false]);
+});
+
 test('a writ revoked at the node is refused through its signed revocation list', async () => {
   const args = { path: '/srv/b.txt' };
   const revoked = await writFile('w4', args);
