@@ -47,7 +47,7 @@ const injectedClock = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.writ/', 'coverage/'] },
+  { ignores: ['node_modules/', 'dist/', '.writ/', 'coverage/', 'packages/*/dist/', 'packages/*/node_modules/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
