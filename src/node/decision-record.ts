@@ -14,7 +14,7 @@ import { errorMessage, sha256Base64urlSync } from '../util.ts';
 import type { WritClaims } from '../writ/claims.ts';
 import type { PolicyRef } from './active-policy.ts';
 import { describeDeny, inputDigest } from './digests.ts';
-import type { AuthorizeRequest, Decision } from './types.ts';
+import type { AuthorizeRequest, Decision, TraceRef } from './types.ts';
 
 export interface DecisionRecord {
   decisionId: string;
@@ -61,6 +61,8 @@ export async function recordDecision(node: { nodeId: string; ledger: Ledger }, r
     writ: r.writ ? { jti: r.writ.jti, aud: r.writ.aud, exp: r.writ.exp, intent: r.writ.intent, lin: r.writ.lin, ...(r.writ.cons && { cons: r.writ.cons }) } : null,
     approval: r.approval ?? null,
     ...(r.reevaluates !== undefined && { reevaluates: r.reevaluates }),
+    // joins the decision to its trace (docs/telemetry.md); informational, so no version bump
+    ...(r.req.trace !== undefined && traceRecord(r.req.trace)),
   };
   let bytes: Uint8Array;
   try {
@@ -94,6 +96,15 @@ export async function recordDecision(node: { nodeId: string; ledger: Ledger }, r
     return unrecordedDecision(r.decisionId, r.policy, `the decision could not be recorded durably (${errorMessage(err)}): no evidence, no writ`, r.writ ? [] : r.reasons);
   }
   return { decision, decisionId: r.decisionId, reasons: r.reasons, policies: r.policies, errors: r.errors, message, policy: r.policy, ledgerIndex, ...(r.input && { input: r.input }), ...(r.approval && { approval: r.approval }) };
+}
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+
+/** Only well-formed W3C ids are recorded (the all-zero ones are invalid): a malformed one is left out, never a reason to lose the decision. */
+function traceRecord(t: TraceRef): { trace: TraceRef } | undefined {
+  const valid = TRACE_ID.test(t.traceId) && SPAN_ID.test(t.spanId) && !/^0+$/.test(t.traceId) && !/^0+$/.test(t.spanId);
+  return valid ? { trace: { traceId: t.traceId, spanId: t.spanId } } : undefined;
 }
 
 export function unrecordedDecision(decisionId: string, policy: PolicyRef | null, message: string, reasons: ReasonCode[]): Decision {

@@ -69,6 +69,18 @@ export interface AuthorizeRequest {
    * (`principal_entity_conflict`), recorded in the leaf's `input.principalEntity` and replayed.
    */
   principalEntity?: PrincipalEntityRequest;
+  /**
+   * The trace span that decides this request (W3C hex ids), set by the server from the
+   * request's `traceparent` when tracing is on (docs/telemetry.md): never taken from an HTTP
+   * API caller's body (the /v1/authorize schema refuses it). Recorded in the leaf's `trace`.
+   */
+  trace?: TraceRef;
+}
+
+/** A span's W3C trace context as data: 32 and 16 lowercase hex digits. */
+export interface TraceRef {
+  traceId: string;
+  spanId: string;
 }
 
 export interface Decision {

@@ -41,6 +41,10 @@ import type { HttpGate } from '../enforce/http-gate/gate.ts';
 import { embeddedRevocationList, registerRevocationListRoute } from './revocation-list-route.ts';
 import type { SignedRevocationList } from '../node/revocation-list.ts';
 import { authorizeBody, authorizeResponses, revokeBody, verifyBody } from './schemas.ts';
+import type { Span, Tracer } from '@opentelemetry/api';
+import type { TraceRef } from '../node/types.ts';
+import { activeTracer } from '../telemetry/otel.ts';
+import { DECIDE_SPAN, markDecision, tracedRoute, traceRef, VERIFY_SPAN } from '../telemetry/spans.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -57,6 +61,8 @@ export interface AppDeps {
   adminTokenSha256: string;
   log: TransparencyLog;
   logger?: boolean;
+  /** spans for decisions, verifications and outcomes (docs/telemetry.md); default the tracing the process started, none when it is off */
+  tracer?: Tracer;
   /** fleet nodes: version, beacon age and readiness, for the console's health page */
   nodeStatus?: () => Record<string, unknown>;
   /** the fleet this node belongs to, if any */
@@ -146,44 +152,59 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   /** A refused caller is a recorded denial; a 401 names the scheme to authenticate with. */
-  const refuseCaller = async (reply: FastifyReply, who: Extract<CallerCheck, { ok: false }>, asked: { principal: string; action: string; resource: string }): Promise<Decision> => {
+  const refuseCaller = async (reply: FastifyReply, who: Extract<CallerCheck, { ok: false }>, asked: { principal: string; action: string; resource: string; trace?: TraceRef }): Promise<Decision> => {
     if (who.status === 401) void reply.header('www-authenticate', 'Bearer');
     return node.deny(asked, who.code, who.message);
   };
 
-  app.post('/v1/authorize', { schema: { body: authorizeBody, response: authorizeResponses, tags: ['decisions'] } }, async (req, reply) => {
+  // with tracing off, the plain handlers are registered: no span, no trace context, per request
+  const tracer = deps.tracer ?? activeTracer();
+
+  /** `span`: the writ.decide span (tracing on), whose ids the decision leaf records as `trace` */
+  const authorize = async (req: FastifyRequest, reply: FastifyReply, span?: Span) => {
     const body = req.body as Parameters<GovernanceNode['authorize']>[0];
+    // from the traceparent header, never from the body (the schema refuses a `trace` member)
+    const trace = span && traceRef(span);
     const who = await checkCaller(callers, req, 'authorize', body.principal);
     if (!who.ok) {
-      const d = await refuseCaller(reply, who, { principal: body.principal, action: body.action, resource: body.resource });
+      const d = await refuseCaller(reply, who, { principal: body.principal, action: body.action, resource: body.resource, ...(trace && { trace }) });
+      if (span) markDecision(span, d, body);
       return reply.code(d.reasons.includes('ledger_append_failed') ? 503 : who.status).send(decisionBody(d));
     }
     // a body refused as I-JSON is recorded, never evaluated: its arguments are not what was sent
     const refused = refusedBodies.get(req);
-    const d = refused === undefined ? await node.authorize(body) : await node.deny({ principal: body.principal, action: body.action, resource: body.resource }, 'request_invalid', refused);
+    const d = refused === undefined ? await node.authorize(trace ? { ...body, trace } : body) : await node.deny({ principal: body.principal, action: body.action, resource: body.resource, ...(trace && { trace }) }, 'request_invalid', refused);
+    if (span) markDecision(span, d, body);
     return reply.code(d.decision === 'allow' ? 200 : d.reasons.includes('ledger_append_failed') ? 503 : 403).send(decisionBody(d));
-  });
+  };
+  app.post('/v1/authorize', { schema: { body: authorizeBody, response: authorizeResponses, tags: ['decisions'] } }, tracer ? (req, reply) => tracedRoute(tracer, DECIDE_SPAN, req, reply, (span) => authorize(req, reply, span)) : authorize);
 
-  app.post('/v1/verify', { schema: { body: verifyBody, tags: ['decisions'] } }, async (req, reply) => {
+  const verify = async (req: FastifyRequest, reply: FastifyReply, span?: Span) => {
     const b = req.body as { writ: string; args?: object; audience: string; consume: boolean; expect?: { action?: string; resource?: string } };
+    span?.setAttributes({ 'writ.audience': b.audience, 'writ.consume': b.consume });
     // only an enforcement point verifies: an agent consuming its own writ would get the outcome token
     const who = await checkCaller(callers, req, 'verify');
     if (!who.ok) {
-      await refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/verify"', resource: b.audience });
+      const trace = span && traceRef(span);
+      await refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/verify"', resource: b.audience, ...(trace && { trace }) });
+      span?.setAttributes({ 'writ.verify.valid': false, 'writ.verify.reason': who.code });
       return reply.code(who.status).send({ valid: false, reason: who.code, message: who.message });
     }
     try {
       const audience = b.audience;
       const { claims } = await node.verify(b.writ, { audience, args: b.args ?? {}, consume: b.consume, ...(b.expect && { expect: b.expect }) });
+      span?.setAttributes({ 'writ.verify.valid': true, 'writ.jti': claims.jti, 'writ.decision_index': claims.led });
       // the enforcement point that used the writ, and only it, can report what happened
       return b.consume ? { valid: true, claims, outcomeToken: state.issueOutcomeToken(claims.jti, claims.exp) } : { valid: true, claims };
     } catch (err) {
       if (!(err instanceof WritVerificationError)) throw err;
+      span?.setAttributes({ 'writ.verify.valid': false, 'writ.verify.reason': err.code });
       return reply.code(403).send({ valid: false, reason: err.code, message: err.message });
     }
-  });
+  };
+  app.post('/v1/verify', { schema: { body: verifyBody, tags: ['decisions'] } }, tracer ? (req, reply) => tracedRoute(tracer, VERIFY_SPAN, req, reply, (span) => verify(req, reply, span)) : verify);
 
-  registerOutcomeRoute(app, { node, ledger, state, jwks: deps.jwks, callers, refuseCaller });
+  registerOutcomeRoute(app, { node, ledger, state, jwks: deps.jwks, callers, refuseCaller, ...(tracer && { tracer }) });
   registerRevocationListRoute(app, deps.revocationList ?? embeddedRevocationList(node, state));
 
   app.post('/v1/revoke', { schema: { body: revokeBody, tags: ['admin'], security: [{ admin: [] }] }, onRequest: requireAdmin }, async (req, reply) => {
@@ -225,7 +246,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerLogRoutes(app, { log: deps.log, ledger, ...(deps.witnesses && { witnesses: deps.witnesses }) });
-  if (deps.gate) await registerForwardAuth(app, deps.gate);
+  if (deps.gate) await registerForwardAuth(app, deps.gate, tracer);
   const source = nodeConsoleSource({
     node,
     ledger,

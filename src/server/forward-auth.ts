@@ -19,9 +19,11 @@
  * cannot be read; 5xx on an internal failure — all of which a gateway treats as "deny".
  * Every one is a recorded decision.
  */
+import type { Span, Tracer } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GateAnswer, GateRequest, HttpGate } from '../enforce/http-gate/gate.ts';
 import { bodyDigest, parseRequestTarget, WRIT_HEADER, type HttpFacts } from '../writ/http-request.ts';
+import { DECIDE_SPAN, tracedRoute, traceRef } from '../telemetry/spans.ts';
 
 export const FORWARD_AUTH_PATH = '/v1/gate/http/forward-auth';
 export const EXT_AUTHZ_PREFIX = '/v1/gate/http/ext-authz';
@@ -85,6 +87,11 @@ export async function envoyHttpRequest(req: FastifyRequest): Promise<GateRequest
   return { facts, header };
 }
 
+/** The gate's decision on a span: what a gateway's answer carries (the gate builds the request itself). */
+function markAnswer(span: Span, a: GateAnswer): void {
+  span.setAttributes({ 'writ.decision_id': a.decisionId, 'writ.decision': a.writ !== null ? 'allow' : 'deny', 'writ.reasons': a.reasons, ...(a.ledgerIndex !== null && { 'writ.ledger_index': a.ledgerIndex }) });
+}
+
 async function reply(res: FastifyReply, a: GateAnswer): Promise<FastifyReply> {
   void res.code(a.status).header(DECISION_ID_HEADER, a.decisionId).header('cache-control', 'no-store');
   if (a.writ !== null) {
@@ -96,16 +103,28 @@ async function reply(res: FastifyReply, a: GateAnswer): Promise<FastifyReply> {
   return res.send({ decision: 'deny', decisionId: a.decisionId, ledgerIndex: a.ledgerIndex, reasons: a.reasons, message: a.message });
 }
 
-/** Registers the gate's endpoints, in a scope of their own: any content type, read as bytes. */
-export async function registerForwardAuth(app: FastifyInstance, gate: HttpGate): Promise<void> {
+/**
+ * Registers the gate's endpoints, in a scope of their own: any content type, read as bytes.
+ * With a tracer, each check is a writ.decide span continuing the check request's traceparent
+ * (a gateway that traces sends its own), and the decision leaf records its ids.
+ */
+export async function registerForwardAuth(app: FastifyInstance, gate: HttpGate, tracer?: Tracer): Promise<void> {
+  const forward = async (req: FastifyRequest, res: FastifyReply, span?: Span) => answer(res, await gate.decide(forwardedRequest(headerOf(req)), span && traceRef(span)), span);
+  const envoy = async (req: FastifyRequest, res: FastifyReply, span?: Span) => answer(res, await gate.decide(await envoyHttpRequest(req), span && traceRef(span)), span);
+  const traced = (h: typeof forward) => (tracer ? (req: FastifyRequest, res: FastifyReply) => tracedRoute(tracer, DECIDE_SPAN, req, res, (span) => h(req, res, span)) : h);
   await app.register(async (scope) => {
     // the check request's body is the client's, in whatever type it has: bytes, never parsed
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_GATE_BODY_BYTES }, (_req, body, done) => done(null, body));
     const schema = { hide: true };
-    scope.all(FORWARD_AUTH_PATH, { schema }, async (req, res) => reply(res, await gate.decide(forwardedRequest(headerOf(req)))));
-    scope.all(`${EXT_AUTHZ_PREFIX}/*`, { schema, bodyLimit: MAX_GATE_BODY_BYTES }, async (req, res) => reply(res, await gate.decide(await envoyHttpRequest(req))));
+    scope.all(FORWARD_AUTH_PATH, { schema }, traced(forward));
+    scope.all(`${EXT_AUTHZ_PREFIX}/*`, { schema, bodyLimit: MAX_GATE_BODY_BYTES }, traced(envoy));
     // Envoy's check for the path "/" (path_prefix + "/") and a prefix without the slash
-    scope.all(EXT_AUTHZ_PREFIX, { schema, bodyLimit: MAX_GATE_BODY_BYTES }, async (req, res) => reply(res, await gate.decide(await envoyHttpRequest(req))));
+    scope.all(EXT_AUTHZ_PREFIX, { schema, bodyLimit: MAX_GATE_BODY_BYTES }, traced(envoy));
   });
+}
+
+function answer(res: FastifyReply, a: GateAnswer, span: Span | undefined): Promise<FastifyReply> {
+  if (span) markAnswer(span, a);
+  return reply(res, a);
 }

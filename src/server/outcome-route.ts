@@ -7,7 +7,8 @@
  *    used here (fleet-wide on a fleet node), so it cannot also be used online, and the outcome
  *    leaf names the caller in `reportedBy`.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Span, Tracer } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JSONWebKeySet } from 'jose';
 import type { Ledger } from '../ledger/ledger.ts';
 import { mayReportFor } from '../node/callers.ts';
@@ -18,6 +19,7 @@ import { errorMessage, isRecord } from '../util.ts';
 import { verifyWritAuthenticity, WritVerificationError } from '../writ/verify.ts';
 import { checkCaller, type CallerAccess, type CallerCheck } from './caller-auth.ts';
 import { outcomeBody } from './schemas.ts';
+import { OUTCOME_SPAN, tracedRoute } from '../telemetry/spans.ts';
 
 interface OutcomeBody {
   writ: string;
@@ -40,11 +42,14 @@ export function registerOutcomeRoute(
     jwks: JSONWebKeySet;
     callers: CallerAccess | null;
     refuseCaller: (reply: FastifyReply, who: Extract<CallerCheck, { ok: false }>, asked: { principal: string; action: string; resource: string }) => Promise<Decision>;
+    /** a writ.outcome span per report (docs/telemetry.md); none when tracing is off */
+    tracer?: Tracer;
   },
 ): void {
-  const { node, ledger, state } = deps;
-  app.post('/v1/outcome', { schema: { body: outcomeBody, tags: ['evidence'] } }, async (req, reply) => {
+  const { node, ledger, state, tracer } = deps;
+  const handler = async (req: FastifyRequest, reply: FastifyReply, span?: Span) => {
     const b = req.body as OutcomeBody;
+    span?.setAttribute('writ.outcome.status', b.status);
     const who = await checkCaller(deps.callers, req, 'verify');
     if (!who.ok) {
       await deps.refuseCaller(reply, who, { principal: who.caller, action: 'Action::"writ/outcome"', resource: 'Writ::"outcome"' });
@@ -54,6 +59,7 @@ export function registerOutcomeRoute(
     try {
       // the writ proves the execution ran under it; its time window may have closed since
       ({ claims } = await verifyWritAuthenticity(b.writ, { keys: deps.jwks, now: new Date(decodeIat(b.writ) * 1000), maxLifetimeSeconds: node.limits.maxWritLifetimeSeconds }));
+      span?.setAttributes({ 'writ.jti': claims.jti, 'writ.decision_index': claims.led });
     } catch (err) {
       return reply.code(403).send({ error: err instanceof WritVerificationError ? err.code : 'writ_malformed', message: errorMessage(err) });
     }
@@ -93,13 +99,15 @@ export function registerOutcomeRoute(
         resultDigest: b.resultDigest ?? null,
         ...(reportedBy !== undefined && { reportedBy }),
       }, node.now());
+      span?.setAttribute('writ.ledger_index', ledgerIndex);
       return reply.code(201).send({ recorded: true, jti: claims.jti, ledgerIndex, ...(reportedBy !== undefined && { reportedBy }) });
     } catch (err) {
       if (err instanceof UnknownWritError) return reply.code(404).send({ error: 'unknown_writ', message: err.message });
       if (err instanceof DuplicateOutcomeError) return reply.code(409).send({ error: 'outcome_already_recorded', message: err.message });
       throw err;
     }
-  });
+  };
+  app.post('/v1/outcome', { schema: { body: outcomeBody, tags: ['evidence'] } }, tracer ? (req, reply) => tracedRoute(tracer, OUTCOME_SPAN, req, reply, (span) => handler(req, reply, span)) : handler);
 }
 
 function decodeIat(writ: string): number {

@@ -19,6 +19,7 @@
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { Decision, GovernanceNode } from '../../node/node.ts';
+import type { TraceRef } from '../../node/types.ts';
 import type { DenyReason } from '../../reasons.ts';
 import { httpAction, httpArgs, type HttpFacts } from '../../writ/http-request.ts';
 import { begin } from '../governed-call.ts';
@@ -76,9 +77,11 @@ export class HttpGate {
     this.credentials = new GateCredentials(o.config, o);
   }
 
-  async decide(req: GateRequest): Promise<GateAnswer> {
+  /** `trace`: the span deciding this check (tracing on, docs/telemetry.md), recorded in the decision leaf */
+  async decide(req: GateRequest, trace?: TraceRef): Promise<GateAnswer> {
+    const t = trace && { trace };
     if ('problem' in req) {
-      const d = await this.node.deny({ principal: ANONYMOUS, action: httpAction(req.method ?? ''), resource: UNMATCHED }, 'request_invalid', req.problem);
+      const d = await this.node.deny({ principal: ANONYMOUS, action: httpAction(req.method ?? ''), resource: UNMATCHED, ...t }, 'request_invalid', req.problem);
       return this.answer(d, d.decision === 'deny' && !d.reasons.includes('ledger_append_failed') ? 400 : undefined);
     }
     const { facts } = req;
@@ -91,13 +94,13 @@ export class HttpGate {
     if (who.kind !== 'principal') {
       const code: DenyReason = who.kind === 'none' ? 'http_credential_missing' : 'http_credential_invalid';
       const message = who.kind === 'none' ? `no credential: ${this.credentials.challenge()}` : who.message;
-      const d = await this.node.deny({ principal: ANONYMOUS, action, resource, args }, code, message);
+      const d = await this.node.deny({ principal: ANONYMOUS, action, resource, args, ...t }, code, message);
       return { ...this.answer(d), challenge: this.credentials.challenge(who.kind === 'invalid' ? who : undefined) };
     }
     const problem = pathProblem(facts.path);
-    if (problem !== null) return this.answer(await this.node.deny({ principal: who.principal, action, resource: UNMATCHED, args }, 'http_path_ambiguous', `${problem}: ${JSON.stringify(facts.path)}`));
+    if (problem !== null) return this.answer(await this.node.deny({ principal: who.principal, action, resource: UNMATCHED, args, ...t }, 'http_path_ambiguous', `${problem}: ${JSON.stringify(facts.path)}`));
     if (route === null) {
-      return this.answer(await this.node.deny({ principal: who.principal, action, resource, args }, 'http_route_unknown', `no route covers ${facts.method} ${facts.host}${facts.path}`));
+      return this.answer(await this.node.deny({ principal: who.principal, action, resource, args, ...t }, 'http_route_unknown', `no route covers ${facts.method} ${facts.host}${facts.path}`));
     }
 
     const headers: Record<string, CedarValueJson> = {};
@@ -121,6 +124,7 @@ export class HttpGate {
         context: { http, credential: who.credential },
         principalEntity: { attrs: who.attrs, parents: [] },
         ...(this.config.ttlSeconds !== null && { ttlSeconds: this.config.ttlSeconds }),
+        ...t,
       },
     });
     if ('denied' in b) return this.answer(b.denied.decision);
