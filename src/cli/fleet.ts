@@ -23,6 +23,7 @@ import { startSequencer } from '../sync/sequencer.ts';
 import { witnessEndpointsOf, witnessOption } from './witness-option.ts';
 import { BUNDLE_KEY, fleetNames, kvKey } from '../sync/nats/connection.ts';
 import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
+import { otelOption, tracingOf } from './otel-option.ts';
 import { connectNatsBus } from '../sync/nats/bus.ts';
 import { readFleetLogVerifierKey } from '../ledger/log-identity.ts';
 import { errorMessage, parseDuration, sha256Hex } from '../util.ts';
@@ -91,18 +92,19 @@ export function registerFleet(program: Command, policy: Command): void {
   });
 
   fleetOptions(
-    tlsOptions(gateOption(program
+    otelOption(tlsOptions(gateOption(program
       .command('node')
       .description('run a fleet node: policy from NATS, decisions local, evidence acknowledged by JetStream before any writ')
       .option('--port <port>', 'HTTP API port (0: any)', '8700')
-      .option('--host <host>', 'address to listen on', '127.0.0.1'))),
-  ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string; gate?: string } & TlsFlags) => {
+      .option('--host <host>', 'address to listen on', '127.0.0.1')))),
+  ).action(async (o: { home?: string; nats: string; fleet?: string; port: string; host: string; gate?: string; otel?: boolean | string } & TlsFlags) => {
     const https = readTlsOptions(o);
     // read before the node starts: a gate that cannot be configured stops here
     const gateConfig = gateConfigOf(o.gate, 'writ node');
     const n = await startFleetNode({ home: homeOf(o), nats: o.nats, ...(o.fleet && { fleet: o.fleet }) });
     const h = n.home;
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.evidence });
+    const tracing = tracingOf(o, (s) => process.stderr.write(`writ node ${h.config.nodeId}: ${s}\n`)); // buildApp traces with it
     const app = await buildApp({ node: h.node, ledger: h.evidence, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: false, nodeStatus: n.status, fleet: n.bus.name, stats: n.stats, callers: homeCallerAccess(h.db), running: h.running, revocationList: () => n.revocationList(), ...(https && { https }), ...(gate && { gate }) });
     const address = await app.listen({ port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host });
     const log = (s: string) => process.stderr.write(`writ node ${h.config.nodeId}: ${s}\n`);
@@ -113,6 +115,7 @@ export function registerFleet(program: Command, policy: Command): void {
       await grpcServer?.close();
       await app.close();
       await n.close();
+      await tracing?.shutdown(); // flushes the queued spans
     };
     until('SIGINT', stop);
     until('SIGTERM', stop);

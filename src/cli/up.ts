@@ -18,6 +18,7 @@ import { runScenario } from './demo.ts';
 import { readTlsOptions, tlsOptions, type TlsFlags } from './tls-options.ts';
 import { gateConfigOf, gateOf, gateOption, startGateListeners } from './gate-option.ts';
 import { logWitnessingOf, witnessEndpointsOf, witnessOption } from './witness-option.ts';
+import { otelOption, tracingOf } from './otel-option.ts';
 
 /** The demo's sandbox principals: the only ones `writ up --demo` lets a request without a caller token name (docs/http-api.md). */
 const demoPrincipals = (): string[] => sandboxScope().principals;
@@ -33,15 +34,15 @@ function refuseFleetHome(home: string): void {
 
 export function registerUp(program: Command): void {
   homeOption(
-    witnessOption(tlsOptions(gateOption(program
+    otelOption(witnessOption(tlsOptions(gateOption(program
       .command('up')
       .description('run the embedded governance server: HTTP API, JWKS, health, metrics, OpenAPI at /openapi.json')
       .option('--port <port>', 'TCP port', '8700')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
       .option('--demo-run', 'with --demo: once listening, run the demo\'s scenario once and print its transcript (as `writ demo` does; npm start does this)')
-      .option('--quiet', 'no request logs')))),
-  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string; witness: string[] } & TlsFlags) => {
+      .option('--quiet', 'no request logs'))))),
+  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string; witness: string[]; otel?: boolean | string } & TlsFlags) => {
     const home = homeOf(o);
     const https = readTlsOptions(o);
     // read before the home opens: a gate that cannot be configured stops here
@@ -60,6 +61,8 @@ export function registerUp(program: Command): void {
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
     // the cosignatures are stored with the home's checkpoints: a restart serves them without asking again
     const witnesses = logWitnessingOf(witnessEndpoints, h.log.store, log);
+    // before the app is built: it traces with the tracing started here (off by default)
+    const tracing = tracingOf(o, log);
     const demo = o.demo ? new DemoRunner({ node: h.node, ledger: h.ledger, state: h.state, running: h.running, home, log: (l) => log(`demo: ${l.replace(/^writ( mcp)?: /, '')}`) }) : null;
     const app = await buildApp({ node: h.node, ledger: h.ledger, state: h.state, jwks: h.jwks, adminTokenSha256: h.config.admin.tokenSha256, log: h.log, logger: !o.quiet, callers, running: h.running, ...(https && { https }), ...(gate && { gate }), ...(demo && { demo }), ...(witnesses && { witnesses }) });
     // every second: bundles activated by other processes, and a checkpoint if the log grew (handed to the witnesses)
@@ -89,6 +92,7 @@ export function registerUp(program: Command): void {
       await grpcServer?.close();
       await app.close();
       await demo?.close();
+      await tracing?.shutdown(); // flushes the queued spans
       h.close();
       process.exit(0);
     };
