@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -173,6 +174,12 @@ describe('writ up --witness', { timeout: 120_000 }, () => {
     assert.match(v.stdout, /ok +witnesses: 1 of 1 pinned witnesses cosigned \(witness\.example\/wiring\)/);
     // the never-answering witness is not counted: requiring it fails
     assert.equal((await verify('--witness', wkey.verifierKey, '--witness', holeKey)).status, 1);
+    // asking the witness too: counted, and its line not added twice
+    const again = await run(['audit', 'prove', '1', '--home', home, '--out', out, '--witness', `${wkey.verifierKey}@${url}`, '--min-witnesses', '1']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /cosigned by 1 of 1 witnesses/);
+    assert.equal(readFileSync(out, 'utf8').split('\n').filter((l) => l.startsWith('\u2014 witness.example/wiring ')).length, 1);
+    assert.equal((await verify('--witness', wkey.verifierKey, '--min-witnesses', '1')).status, 0);
   });
 
   it('after a restart, the stored cosignature is served without asking (the witness is down); a down witness delays no checkpoint', async () => {
