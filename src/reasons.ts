@@ -27,6 +27,8 @@ export const DENY_REASONS = [
   'no_permit', // default deny: no permit policy applied
   'policy_forbid', // a forbid policy applied (forbid overrides permit)
   'policy_evaluation_error', // any policy errored while evaluating: fail closed
+  'budget_exceeded', // a forbid annotated @budget("<counter>") applied: a usage counter is at its limit (docs/budgets.md)
+  'usage_unavailable', // a usage counter the request touches could not be established: fail closed
   'schema_violation', // unknown principal/action/resource type or context shape under the schema
   'request_invalid', // the request itself is malformed
   // node state

@@ -24,7 +24,7 @@ async function withHome<T>(o: { home?: string }, f: (h: OpenHome) => Promise<T> 
 function printReplay(r: ReplayReport): void {
   process.stdout.write(`${r.decisions} decisions: ${r.replayed} replayed, ${r.gateDenials} denied before evaluation (nothing to replay), ${r.differences.length} differ\n`);
   for (const d of r.differences) {
-    const replayed = d.replayed ? `${d.replayed.decision} ${d.replayed.reasons.join(',')} [${d.replayed.policies.join(',')}]` : `error: ${d.error}`;
+    const replayed = d.replayed ? `${d.replayed.decision} ${d.replayed.reasons.join(',')} [${d.replayed.policies.join(',')}]${d.error === undefined ? '' : `: ${d.error}`}` : `error: ${d.error}`;
     process.stdout.write(`  #${d.index} ${d.decisionId}: recorded ${d.recorded.decision} ${d.recorded.reasons.join(',')} [${d.recorded.policies.join(',')}], replayed ${replayed}\n`);
   }
 }

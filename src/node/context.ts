@@ -1,12 +1,13 @@
 /**
  * Building the Cedar request a node evaluates: the caller's context plus what only
- * the node may supply — args, now, lineage, attestation (docs/ledger-leaf.md).
+ * the node may supply — args, now, lineage, attestation, and usage where a bundle counts
+ * (usage.ts, docs/budgets.md) (docs/ledger-leaf.md).
  */
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { DenyError } from '../reasons.ts';
 import { isRecord } from '../util.ts';
 
-export const NODE_CONTEXT_KEYS = ['args', 'now', 'lineage', 'attestation'] as const;
+export const NODE_CONTEXT_KEYS = ['args', 'now', 'lineage', 'attestation', 'usage'] as const;
 // Cedar JSON escapes, and __proto__, which a plain object cannot hold as data.
 const RESERVED_KEYS = new Set(['__entity', '__extn', '__expr', '__proto__']);
 

@@ -18,7 +18,8 @@ export function intentOf(input: EvaluationRequest, args: unknown): string {
  */
 export function approvalBinding(input: EvaluationRequest, req: { args?: unknown; audience?: string }): string {
   const ctx = input.context as Record<string, unknown>;
-  const caller = Object.fromEntries(Object.entries(ctx).filter(([k]) => !['now', 'args', 'lineage', 'attestation'].includes(k)));
+  // usage (budgets) is counted again when the approved request comes back: not part of what was approved
+  const caller = Object.fromEntries(Object.entries(ctx).filter(([k]) => !['now', 'args', 'lineage', 'attestation', 'usage'].includes(k)));
   const lineage = ctx.lineage;
   const attestation = ctx.attestation;
   const lin = (lineage ?? {}) as Record<string, unknown>;

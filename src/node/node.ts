@@ -32,6 +32,8 @@ import { pause, systemClock, type Clock } from '../clock.ts';
 import { stateSingleUse, type SingleUseStore } from './single-use.ts';
 import { nodeVerifierOptions, type NodeVerifierOptions } from './verifier.ts';
 import { writWindow } from './request.ts';
+import { unavailableMeter, withUsage, type UsageMeter } from './usage.ts';
+import { LedgerUsageMeter } from './usage-ledger.ts';
 
 export { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
 import { DEFAULT_LIMITS, type AuthorizeRequest, type Decision, type DecisionObserver, type NodeIdentity, type NodeLimits } from './types.ts';
@@ -61,6 +63,8 @@ export class GovernanceNode {
   private readonly singleUse: SingleUseStore;
   /** threads for Cedar and signing when decisions overlap (decision-threads.ts); null: all on this thread */
   private readonly threads: DecisionThreads | null;
+  /** counts what the bundle's usage counters count (budgets, rate limits) */
+  private readonly usage: UsageMeter;
   /** decisions in progress on this node: alone, one runs on this thread (a hop would cost more than it saves) */
   private deciding = 0;
 
@@ -78,7 +82,10 @@ export class GovernanceNode {
     singleUse?: SingleUseStore;
     /** worker threads for Cedar and signing, so concurrent decisions use every core */
     decisionThreads?: DecisionThreads;
+    /** where usage counters are counted (usage.ts); default: this node's ledger where it is the whole log, else every counted request denies */
+    usage?: UsageMeter;
   }) {
+    this.usage = deps.usage ?? (deps.ledger.approvalUse ? new LedgerUsageMeter(deps.ledger) : unavailableMeter("this node's ledger is not the whole log, and no fleet-wide counter store was given"));
     this.threads = deps.decisionThreads ?? null;
     this.freshness = deps.freshness ?? null;
     this.singleUse = deps.singleUse ?? stateSingleUse(deps.state);
@@ -161,7 +168,7 @@ export class GovernanceNode {
       // is exactly what replay re-evaluates.
       const window = writWindow(now, req.ttlSeconds, lineage, this.limits);
       const attestation = gate.attestation(req.attestation);
-      const input: EvaluationRequest = {
+      const base: EvaluationRequest = {
         principal,
         action,
         resource,
@@ -172,22 +179,30 @@ export class GovernanceNode {
         }),
         ...(principalEntity !== undefined && { principalEntity }),
       };
-      const result = await this.evaluate(active, input);
-      if (result.decision === 'deny') {
-        return await this.record({ decisionId, now, policy, input, req, parent, reasons: result.reasons, policies: result.policies, errors: result.errors });
-      }
-      let approval: string | null = null;
-      if (result.requiresApproval) {
-        const bound = { intent: approvalBinding(input, req), principal: principalText, action: uidText(action), resource: uidText(resource), policyDigest: policy.digest };
-        if (req.approval === undefined) return await this.askApproval(decisionId, now, policy, input, req, parent, result.policies, bound);
-        // rejects with a DenyError (recorded below, not replayed); single use is checked against the ledger and the single-use store, not only the state's flag
-        await checkApproval({ state: this.state, ledger: this.ledger, singleUse: this.singleUse }, req.approval, bound, now);
-        approval = req.approval;
-      }
-      return await this.allow({ decisionId, now, policy, input, req, lineage, window, policies: result.policies, approval, maxRunSeconds: result.maxRunSeconds });
+      // usage counters the bundle declares (usage.ts): counted, evaluated and recorded under one lease; none, and `base` is used as it is
+      const d = { decisionId, now, policy, req, parent, lineage, window, principalText };
+      return await withUsage(this.usage, active.engine.usage, base, req.args, now, (input) => this.evaluated(active, { ...d, input }));
     } catch (err) {
       return this.denyFor(err, { decisionId, now, policy, req, parent });
     }
+  }
+
+  /** Cedar on the settled input, then the decision it ends in: deny, an approval to ask for, or an allow with its writ. */
+  private async evaluated(active: ActiveBundle, d: { decisionId: string; now: Date; policy: PolicyRef; input: EvaluationRequest; req: AuthorizeRequest; parent: string | null; lineage: Lineage; window: { iat: number; exp: number }; principalText: string }): Promise<Decision> {
+    const { decisionId, now, policy, input, req, parent } = d;
+    const result = await this.evaluate(active, input);
+    if (result.decision === 'deny') {
+      return await this.record({ decisionId, now, policy, input, req, parent, reasons: result.reasons, policies: result.policies, errors: result.errors });
+    }
+    let approval: string | null = null;
+    if (result.requiresApproval) {
+      const bound = { intent: approvalBinding(input, req), principal: d.principalText, action: uidText(input.action), resource: uidText(input.resource), policyDigest: policy.digest };
+      if (req.approval === undefined) return await this.askApproval(decisionId, now, policy, input, req, parent, result.policies, bound);
+      // rejects with a DenyError (recorded by decide, not replayed); single use is checked against the ledger and the single-use store, not only the state's flag
+      await checkApproval({ state: this.state, ledger: this.ledger, singleUse: this.singleUse }, req.approval, bound, now);
+      approval = req.approval;
+    }
+    return await this.allow({ decisionId, now, policy, input, req, lineage: d.lineage, window: d.window, policies: result.policies, approval, maxRunSeconds: result.maxRunSeconds });
   }
 
   /**

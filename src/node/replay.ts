@@ -3,6 +3,8 @@
  * recorded bundle and its recorded canonical input, and must come out the same
  * (decision, reason codes and determining policies). Gate denials made before
  * evaluation (no bundle, revoked principal, …) carry no input and are counted apart.
+ * Recorded usage counters (`context.usage`) are also re-derived from the entries before
+ * each decision and must match (usage-replay.ts, docs/budgets.md).
  */
 import type { Ledger } from '../ledger/ledger.ts';
 import type { EvaluationRequest } from '../policy/engine.ts';
@@ -12,6 +14,7 @@ import type { AuthorityTrust } from '../policy/verify-bundle.ts';
 import { errorMessage, isRecord } from '../util.ts';
 import { loadRecordedBundle, type ActiveBundle } from './active-policy.ts';
 import type { BundleStore } from './state.ts';
+import { UsageRederivation } from './usage-replay.ts';
 
 export interface ReplayDifference {
   index: number;
@@ -57,6 +60,7 @@ const same = (a: string[], b: string[]) => a.length === b.length && [...a].sort(
 export async function replayDecisions(ledger: Ledger, state: Pick<BundleStore, 'bundle'>, trust: AuthorityTrust): Promise<ReplayReport> {
   const report: ReplayReport = { decisions: 0, replayed: 0, gateDenials: 0, differences: [] };
   const bundles = new Map<string, Promise<ActiveBundle>>();
+  const usage = new UsageRederivation();
   try {
     for (let from = 0; ; ) {
       const page = ledger.entries(from, 1000);
@@ -72,30 +76,37 @@ export async function replayDecisions(ledger: Ledger, state: Pick<BundleStore, '
           report.differences.push({ index: e.index, decisionId: '', recorded: { decision: '?', reasons: [], policies: [] }, replayed: null, error: `entry is not readable JSON: ${errorMessage(err)}` });
           continue;
         }
-        if (leaf.type !== 'decision') continue;
-        report.decisions++;
-        if (!isRecord(leaf.input) || leaf.policy === null) {
-          report.gateDenials++;
-          continue;
-        }
-        const recorded = leaf.result;
         try {
-          let b = bundles.get(leaf.policy.digest);
-          if (!b) bundles.set(leaf.policy.digest, (b = loadRecordedBundle(state, leaf.policy.digest, trust)));
-          const evaluated = (await b).engine.evaluate(recordedInput(leaf));
-          // An allow that needs approval was recorded as approval_required until approved.
-          const r =
-            evaluated.requiresApproval && !leaf.approval ? { ...evaluated, decision: 'deny' as const, reasons: ['approval_required' as const] } : evaluated;
-          if (!evaluated.requiresApproval && leaf.approval) {
-            report.differences.push({ index: e.index, decisionId: leaf.id, recorded, replayed: { decision: r.decision, reasons: r.reasons, policies: r.policies }, error: 'recorded an approval the policy does not ask for' });
+          if (leaf.type !== 'decision') continue;
+          report.decisions++;
+          if (!isRecord(leaf.input) || leaf.policy === null) {
+            report.gateDenials++;
             continue;
           }
-          report.replayed++;
-          if (r.decision !== recorded.decision || !same(r.reasons, recorded.reasons) || !same(r.policies, recorded.policies)) {
-            report.differences.push({ index: e.index, decisionId: leaf.id, recorded, replayed: { decision: r.decision, reasons: r.reasons, policies: r.policies } });
+          const recorded = leaf.result;
+          try {
+            let b = bundles.get(leaf.policy.digest);
+            if (!b) bundles.set(leaf.policy.digest, (b = loadRecordedBundle(state, leaf.policy.digest, trust)));
+            const input = recordedInput(leaf);
+            const evaluated = (await b).engine.evaluate(input);
+            // the recorded usage counters, re-derived from the ledger before this entry (usage-replay.ts)
+            const usageError = usage.check(leaf as unknown as Record<string, unknown>, input, (await b).engine.usage);
+            // An allow that needs approval was recorded as approval_required until approved.
+            const r =
+              evaluated.requiresApproval && !leaf.approval ? { ...evaluated, decision: 'deny' as const, reasons: ['approval_required' as const] } : evaluated;
+            if (!evaluated.requiresApproval && leaf.approval) {
+              report.differences.push({ index: e.index, decisionId: leaf.id, recorded, replayed: { decision: r.decision, reasons: r.reasons, policies: r.policies }, error: 'recorded an approval the policy does not ask for' });
+              continue;
+            }
+            report.replayed++;
+            if (r.decision !== recorded.decision || !same(r.reasons, recorded.reasons) || !same(r.policies, recorded.policies) || usageError !== null) {
+              report.differences.push({ index: e.index, decisionId: leaf.id, recorded, replayed: { decision: r.decision, reasons: r.reasons, policies: r.policies }, ...(usageError !== null && { error: usageError }) });
+            }
+          } catch (err) {
+            report.differences.push({ index: e.index, decisionId: leaf.id, recorded, replayed: null, error: errorMessage(err) });
           }
-        } catch (err) {
-          report.differences.push({ index: e.index, decisionId: leaf.id, recorded, replayed: null, error: errorMessage(err) });
+        } finally {
+          usage.add(e.index, leaf as unknown as Record<string, unknown>);
         }
       }
     }

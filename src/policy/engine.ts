@@ -19,6 +19,7 @@ import { Hierarchy, literalEntities, ScopeIndex } from './scope-index.ts';
 import { loadPolicySource, schemaActionParents, type PolicyEntry, type PolicySource } from './source.ts';
 import { uidFromJson, uidText, type EntityUid } from '../canonical/uid.ts';
 import type { PrincipalEntity } from './principal-entity.ts';
+import type { UsageCounter } from './usage.ts';
 
 export interface EvaluationRequest {
   principal: EntityUid;
@@ -130,6 +131,11 @@ export class PolicyEngine {
 
   get policies(): readonly PolicyEntry[] {
     return this.source.policies;
+  }
+
+  /** the usage counters the bundle declares (usage.json): empty for most bundles, and then nothing is counted */
+  get usage(): readonly UsageCounter[] {
+    return this.source.usage;
   }
 
   get hasSchema(): boolean {
@@ -255,7 +261,12 @@ export class PolicyEngine {
       const maxRunSeconds = limits.length > 0 ? Math.min(...limits) : undefined;
       return { decision, reasons: ['policy_permit'], policies: diagnostics.reason, errors: [], ...(requiresApproval && { requiresApproval }), ...(maxRunSeconds !== undefined && { maxRunSeconds }) };
     }
-    if (diagnostics.reason.length > 0) return { decision, reasons: ['policy_forbid'], policies: diagnostics.reason, errors: [] };
+    if (diagnostics.reason.length > 0) {
+      // a forbid annotated @budget("<counter>") is a budget's denial (docs/budgets.md): its own code, beside policy_forbid if other forbids also applied
+      const budget = diagnostics.reason.filter((id) => this.annotations.get(id)?.budget !== undefined).length;
+      const reasons: ReasonCode[] = budget === 0 ? ['policy_forbid'] : budget === diagnostics.reason.length ? ['budget_exceeded'] : ['policy_forbid', 'budget_exceeded'];
+      return { decision, reasons, policies: diagnostics.reason, errors: [] };
+    }
     return { decision, reasons: ['no_permit'], policies: [], errors: [] };
   }
 

@@ -53,9 +53,9 @@ export interface VerifiedBundle {
   signers: string[];
 }
 
-/** File names a policy folder may hold: policies, an optional schema, entities. */
+/** File names a policy folder may hold: policies, an optional schema, entities, usage counters (docs/budgets.md). */
 export function isBundleFileName(name: string): boolean {
-  return /^[A-Za-z0-9._-]+\.cedar$/.test(name) || name === 'schema.cedarschema' || name === 'entities.json';
+  return /^[A-Za-z0-9._-]+\.cedar$/.test(name) || name === 'schema.cedarschema' || name === 'entities.json' || name === 'usage.json';
 }
 
 export const DOMAIN_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;

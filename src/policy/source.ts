@@ -6,6 +6,7 @@
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { DetailedError, EntityJson, PolicyJson, SchemaJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { WritError } from '../writ/errors.ts';
+import { checkBudgetAnnotations, parseUsage, USAGE_FILE, type UsageCounter } from './usage.ts';
 
 export interface Diagnostic {
   file: string;
@@ -27,6 +28,8 @@ export interface PolicySource {
   schemaText: string | null;
   schemaJson: SchemaJson<string> | null;
   entities: EntityJson[];
+  /** the usage counters of usage.json (docs/budgets.md); empty without one */
+  usage: UsageCounter[];
 }
 
 export class PolicySourceError extends WritError {
@@ -175,9 +178,16 @@ export function loadPolicySource(files: Map<string, Uint8Array>): PolicySource {
     const text = decode('entities.json', entitiesBytes, out);
     if (text !== null) entities = parseEntities(text, schemaText, out);
   }
+  let usage: UsageCounter[] = [];
+  const usageBytes = files.get(USAGE_FILE);
+  if (usageBytes) {
+    const text = decode(USAGE_FILE, usageBytes, out);
+    if (text !== null) usage = parseUsage(text, out);
+  }
+  checkBudgetAnnotations(policies, usage, out);
   if (policies.length === 0 && out.length === 0) out.push({ file: '.', line: 1, col: 1, message: 'no policies' });
   if (out.length > 0) throw new PolicySourceError(out);
-  return { policies, schemaText, schemaJson, entities };
+  return { policies, schemaText, schemaJson, entities, usage };
 }
 
 /** Action hierarchy declared in a schema: action uid text -> parent uid texts. */
