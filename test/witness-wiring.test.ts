@@ -234,5 +234,9 @@ describe('writ up --witness', { timeout: 120_000 }, () => {
     const twice = await run(['up', '--home', home, '--port', '0', '--quiet', '--witness', `${wkey.verifierKey}@http://127.0.0.1:9`, '--witness', `${wkey.verifierKey}@http://127.0.0.1:10`]);
     assert.equal(twice.status, 2);
     assert.match(twice.stderr, /given twice/);
+    // the sequencer's option too, before it connects to anything
+    const seq = await run(['sequencer', '--home', home, '--nats', 'nats://127.0.0.1:9', '--pg', 'postgres://127.0.0.1:9/x', '--witness', 'nonsense']);
+    assert.equal(seq.status, 2, seq.stderr);
+    assert.match(seq.stderr, /writ sequencer: --witness: /);
   });
 });

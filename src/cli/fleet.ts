@@ -150,7 +150,7 @@ export function registerFleet(program: Command, policy: Command): void {
       .option('--pg <url>', 'PostgreSQL connection string', process.env.WRIT_PG ?? 'postgres://root@127.0.0.1:5432/test')
       .option('--port <port>', 'HTTP port for checkpoints and proofs (0: any)', '8790')
       .option('--host <host>', 'address to listen on', '127.0.0.1')),
-  ).action(async (o: { home?: string; nats: string; fleet?: string; pg: string; port: string; host: string; witness: string[] }) => {
+  ).action(async (o: { home?: string; nats: string; fleet?: string; pg: string; port: string; host: string; witness?: string[] }) => {
     const witnesses = witnessEndpointsOf(o.witness, 'writ sequencer');
     const s = await startSequencer({ home: homeOf(o), nats: o.nats, pg: o.pg, ...(o.fleet && { fleet: o.fleet }), port: o.port === '0' ? 0 : parsePositiveInt(o.port, '--port'), host: o.host, witnesses });
     const address = s.app.server.address();

@@ -42,7 +42,7 @@ export function registerUp(program: Command): void {
       .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
       .option('--demo-run', 'with --demo: once listening, run the demo\'s scenario once and print its transcript (as `writ demo` does; npm start does this)')
       .option('--quiet', 'no request logs'))))),
-  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string; witness: string[]; otel?: boolean | string } & TlsFlags) => {
+  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string; witness?: string[]; otel?: boolean | string } & TlsFlags) => {
     const home = homeOf(o);
     const https = readTlsOptions(o);
     // read before the home opens: a gate that cannot be configured stops here

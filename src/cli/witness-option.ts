@@ -12,21 +12,21 @@ import { parseWitnessEndpoint, WitnessClientError, type WitnessEndpoint } from '
 import { LogWitnessing } from '../witness/log-witnessing.ts';
 import { CliError, EXIT } from './common.ts';
 
-const collect = (v: string, all: string[]): string[] => [...all, v];
+// no default value: commander would print `(default: [])` in --help
+const collect = (v: string, all: string[] | undefined): string[] => [...(all ?? []), v];
 
 export function witnessOption(cmd: Command): Command {
   return cmd.option(
     '--witness <key@url>',
     "submit each new checkpoint to this witness (its cosigner verifier key from `writ witness init`, '@', its submission URL) and serve the cosignatures it returns; repeatable; a witness that is down delays nothing",
     collect,
-    [] as string[],
   );
 }
 
-/** The `--witness` values, parsed; `what` names the command in errors. */
-export function witnessEndpointsOf(specs: string[], what: string): WitnessEndpoint[] {
+/** The `--witness` values (undefined: none given), parsed; `what` names the command in errors. */
+export function witnessEndpointsOf(specs: string[] | undefined, what: string): WitnessEndpoint[] {
   try {
-    const endpoints = specs.map(parseWitnessEndpoint);
+    const endpoints = (specs ?? []).map(parseWitnessEndpoint);
     if (new Set(endpoints.map((e) => e.verifierKey)).size !== endpoints.length) throw new WitnessClientError('witness_endpoint_invalid', 'a witness is given twice');
     return endpoints;
   } catch (err) {
