@@ -7,7 +7,7 @@
  *
  * A row is not evidence: it says what runs now, and a row of a process that is gone is
  * pruned. So registering and unregistering — twice per governed call, on its path —
- * commit without an fsync (synchronous = NORMAL for those statements only; the home's
+ * commit without an fsync (sqlite-no-fsync.ts: synchronous = NORMAL for those statements only; the home's
  * database is in WAL mode, where that is still atomic and consistent, and a commit is
  * durable with the next fsync of the WAL: the ledger's next commit). What a power loss
  * can take are rows of executions that the power loss ended too. The connection's own
@@ -15,6 +15,7 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { WritError } from '../writ/errors.ts';
+import { withoutFsync } from './sqlite-no-fsync.ts';
 import type { RunningExecution, RunningKind, RunningRegistry } from './running.ts';
 
 /** The largest writ (compact JWS) and decided request (as JSON) a row may carry, in bytes. */
@@ -121,7 +122,6 @@ export class SqliteRunningRegistry implements RunningRegistry {
   private readonly db: DatabaseSync;
   private readonly insert: StatementSync;
   private readonly delete: StatementSync;
-  private readonly level: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -134,43 +134,16 @@ export class SqliteRunningRegistry implements RunningRegistry {
          max_run_seconds = excluded.max_run_seconds, pid = excluded.pid`,
     );
     this.delete = db.prepare('DELETE FROM running_executions WHERE jti = ?');
-    this.level = db.prepare('PRAGMA synchronous');
   }
 
   /** Registers (or, for a jti already registered, replaces) a running execution. */
   register(r: RunningExecution): void {
     const c = checked(r);
-    this.withoutFsync(() => this.insert.run(c.jti, c.node, c.kind, c.principal, c.action, c.resource, c.writ, c.request, c.started, c.max_run_seconds, c.pid));
+    withoutFsync(this.db, () => this.insert.run(c.jti, c.node, c.kind, c.principal, c.action, c.resource, c.writ, c.request, c.started, c.max_run_seconds, c.pid));
   }
 
   unregister(jti: string): void {
-    this.withoutFsync(() => this.delete.run(jti));
-  }
-
-  /**
-   * Runs one statement that commits without an fsync (see the head of this file). Inside
-   * a transaction of the connection (it commits with that transaction) or on a database
-   * not in WAL mode (NORMAL would risk more than durability there), as the connection is.
-   */
-  private withoutFsync(statement: () => unknown): void {
-    const level = Number((this.level.get() as { synchronous: number | bigint }).synchronous);
-    if (this.db.isTransaction || level <= 1 || !this.wal()) {
-      statement();
-      return;
-    }
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    try {
-      statement();
-    } finally {
-      this.db.exec(`PRAGMA synchronous = ${level}`);
-    }
-  }
-
-  private walMode: boolean | null = null;
-
-  private wal(): boolean {
-    this.walMode ??= String((this.db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode).toLowerCase() === 'wal';
-    return this.walMode;
+    withoutFsync(this.db, () => this.delete.run(jti));
   }
 
   list(isAlive: (pid: number) => boolean): RunningExecution[] {
