@@ -6,6 +6,7 @@ import type { Ledger } from '../src/ledger/ledger.ts';
 import { GovernanceNode } from '../src/node/node.ts';
 import { replayDecisions } from '../src/node/replay.ts';
 import type { UsageMeter } from '../src/node/usage.ts';
+import { FleetUsageMeter } from '../src/node/usage-fleet.ts';
 import { readPolicyFolder } from '../src/policy/sign.ts';
 import { loadPolicySource, PolicySourceError } from '../src/policy/source.ts';
 import { canonicalJson } from '../src/writ/intent.ts';
@@ -192,6 +193,56 @@ describe('usage.json is checked at lint, sign and activation', () => {
       const sign = writ(['policy', 'sign', dir, '--home', f.home, '--out', join(dir, 'b.json')]);
       assert.notEqual(sign.status, 0);
       assert.match(sign.stderr, /usage\.json:1:1: per_min: "window" must be whole seconds/);
+    } finally {
+      f.cleanup();
+    }
+  });
+});
+
+describe('the fleet meter over a shared swap store', () => {
+  /** a swap store in memory, as NATS KV behaves: a put expecting a stale revision fails; `down` makes every call reject */
+  function memoryStore() {
+    const values = new Map<string, { value: Uint8Array; revision: number }>();
+    let revision = 0;
+    const s = {
+      down: false,
+      swaps: 0,
+      async get(key: string) {
+        await new Promise((r) => setImmediate(r)); // a round trip: lets racing requests interleave
+        if (s.down) throw new Error('no responders');
+        return values.get(key) ?? null;
+      },
+      async swap(key: string, value: Uint8Array, expected: number) {
+        await new Promise((r) => setImmediate(r));
+        if (s.down) throw new Error('no responders');
+        s.swaps++;
+        if ((values.get(key)?.revision ?? 0) !== expected) return false;
+        values.set(key, { value, revision: ++revision });
+        return true;
+      },
+    };
+    return s;
+  }
+
+  it('two nodes racing for one budget allow exactly its limit; denials give their slot back; an unreachable store denies', async () => {
+    const f = await fixture({ policyDir: BUDGETS });
+    try {
+      const store = memoryStore();
+      // two nodes, each with its own meter (and so its own locks), one store: only compare-and-set keeps them apart
+      const nodes = [0, 1].map(() => new GovernanceNode({ identity: f.node.identity, policy: f.node.policy, ledger: f.ledger, state: f.state, usage: new FleetUsageMeter(store) }));
+      const call = (n: GovernanceNode) => n.authorize({ principal: 'User::"gil"', action: 'Action::"call"', resource: 'Tool::"t"' });
+      const ds = await Promise.all(Array.from({ length: 10 }, (_, i) => call(nodes[i % 2] as GovernanceNode)));
+      assert.equal(ds.filter((d) => d.decision === 'allow').length, 3);
+      assert.ok(store.swaps > 10, 'the racing writes collided and were retried');
+      // the 7 denials took their reservations out again: a spend cap still has room exactly where it should
+      const pay = (n: GovernanceNode, amount: number) => n.authorize({ principal: 'User::"gil"', action: 'Action::"pay"', resource: 'Account::"a"', args: { amount } });
+      assert.equal((await pay(nodes[0] as GovernanceNode, 700)).decision, 'allow');
+      assert.deepEqual((await pay(nodes[1] as GovernanceNode, 400)).reasons, ['budget_exceeded']);
+      assert.equal((await pay(nodes[1] as GovernanceNode, 300)).decision, 'allow', 'the denied 400 was given back');
+      store.down = true;
+      const d = await call(nodes[0] as GovernanceNode);
+      assert.deepEqual(d.reasons, ['usage_unavailable']);
+      assert.match(d.message, /could not be reached: no responders/);
     } finally {
       f.cleanup();
     }

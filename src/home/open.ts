@@ -21,6 +21,7 @@ import type { FreshnessCheck } from '../node/freshness.ts';
 import { layeredSingleUse, stateSingleUse, type SingleUseStore } from '../node/single-use.ts';
 import type { AuthorityTrust } from '../policy/verify-bundle.ts';
 import { BusLedger } from '../node/bus-ledger.ts';
+import type { UsageMeter } from '../node/usage.ts';
 import { paths, readConfig, type HomeConfig } from './config.ts';
 import { fleetOnlyEvidence, homeFleet, homeKind } from './kind.ts';
 
@@ -58,6 +59,8 @@ export async function openHome(
     freshness?: FreshnessCheck;
     /** fleet nodes: the store every node consumes writs in (after this home's own state) */
     sharedSingleUse?: SingleUseStore;
+    /** where usage counters are counted (fleet: the fleet's store); default: the node's own ledger if it is the whole log */
+    usage?: UsageMeter;
     /**
      * Worker threads for Cedar and signing when decisions overlap (node/decision-threads.ts);
      * 0 (the default): none. Opt-in: a thread hop costs ~100 µs of CPU on some VMs, more
@@ -98,6 +101,7 @@ export async function openHome(
     ...(o.freshness && { freshness: o.freshness }),
     ...(o.sharedSingleUse && { singleUse: layeredSingleUse(stateSingleUse(state), o.sharedSingleUse) }),
     ...(decisionThreads && { decisionThreads }),
+    ...(o.usage && { usage: o.usage }),
   });
   const log = new TransparencyLog(db, {
     origin: config.log.origin,

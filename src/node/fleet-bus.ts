@@ -15,6 +15,7 @@
  *   status           <node>            each node's signed status report           nodes
  *   approvals        <node>.<id>       approval decisions signed by the authority authority
  *   consumed         <jti>             writs used, fleet-wide: created once        nodes
+ *   usage            u.<digest>        usage counters' recent allows (compare-and-set) nodes (docs/budgets.md)
  *   evidence         <domain>.<node>   decision and outcome leaves, acknowledged   nodes, the authority's CLI
  *
  * A channel keeps the newest message per key, each put numbered by a revision that grows
@@ -74,6 +75,16 @@ export interface CreateOnceStore {
   ttlMs(): Promise<number>;
 }
 
+/**
+ * Values replaced only by whoever read the current one (usage counters, node/usage-fleet.ts).
+ * `swap` writes `value` if the key's revision is still `revision` (0: the key holds no value)
+ * and resolves false if another write came first; unreachable or timed out, it rejects.
+ */
+export interface SwapStore {
+  get(key: string): Promise<{ value: Uint8Array; revision: number } | null>;
+  swap(key: string, value: Uint8Array, revision: number): Promise<boolean>;
+}
+
 export interface FleetBus {
   /** the fleet's name (NATS: the prefix of its buckets and stream) */
   readonly name: string;
@@ -86,6 +97,8 @@ export interface FleetBus {
   readonly status: BusChannel;
   readonly approvals: BusChannel;
   readonly consumed: CreateOnceStore;
+  /** usage counters, fleet-wide (absent: a bus without one, and its nodes deny what a counter counts) */
+  readonly usage?: SwapStore;
   readonly evidence: EvidenceStream;
   /** the subject a node (or `authority`) publishes its evidence under */
   evidenceSubject(domain: string, node: string): string;

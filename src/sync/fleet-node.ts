@@ -12,6 +12,7 @@ import { busSingleUse } from '../node/bus-single-use.ts';
 import type { FleetBus } from '../node/fleet-bus.ts';
 import { joinFleet, RevocationCursor, type FleetMember } from '../node/fleet-member.ts';
 import { BeaconTracker } from '../node/freshness.ts';
+import { FleetUsageMeter } from '../node/usage-fleet.ts';
 import { DecisionStats } from '../telemetry/decision-stats.ts';
 import type { RevocationList } from '../writ/revocation-list.ts';
 import { connectNatsBus } from './nats/bus.ts';
@@ -46,7 +47,8 @@ export async function startNodeOnBus(o: { home: string; bus: FleetBus; clock?: C
   const evidence = new BusLedger(bus.evidence, bus.evidenceSubject(config.domain, config.nodeId));
   const now = () => new Date(clock.now());
   // Single use is fleet-wide: the jti is created once in the fleet's consumed store.
-  const h = await openHome(o.home, { evidence, freshness: beacons, now, sharedSingleUse: busSingleUse(bus.consumed, { nodeId: config.nodeId, now }) });
+  // Usage counters are fleet-wide too: reserved in the fleet's store (docs/budgets.md); a bus without one leaves them unavailable (deny)
+  const h = await openHome(o.home, { evidence, freshness: beacons, now, sharedSingleUse: busSingleUse(bus.consumed, { nodeId: config.nodeId, now }), ...(bus.usage && { usage: new FleetUsageMeter(bus.usage) }) });
   const stats = DecisionStats.observe(h.node);
   let member: FleetMember;
   try {

@@ -7,7 +7,7 @@
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { KvWatchInclude, type KV } from '@nats-io/kv';
 import type { EvidenceMessage, EvidenceStream } from '../../ledger/evidence-stream.ts';
-import type { BusChannel, BusEntry, BusWatch, CreateOnceStore, FleetBus } from '../../node/fleet-bus.ts';
+import type { BusChannel, BusEntry, BusWatch, CreateOnceStore, FleetBus, SwapStore } from '../../node/fleet-bus.ts';
 import { kvKey } from '../../node/fleet-bus.ts';
 import { errorMessage } from '../../util.ts';
 import { connectFleet, type Fleet } from './connection.ts';
@@ -90,6 +90,27 @@ function consumedStore(kv: KV): CreateOnceStore {
   };
 }
 
+/** Usage counters (node/usage-fleet.ts): a put that expects the revision read (0: no message under the key). */
+function swapStore(kv: KV): SwapStore {
+  return {
+    async get(key) {
+      const e = await withDeadline(kv.get(key), CONSUME_TIMEOUT_MS, 'usage lookup');
+      if (!e) return null;
+      // a delete marker holds no events; a swap expects its revision
+      return { value: e.operation === 'PUT' ? e.value : new Uint8Array(), revision: e.revision };
+    },
+    async swap(key, value, revision) {
+      try {
+        await withDeadline(kv.put(key, value, { previousSeq: revision, timeout: CONSUME_TIMEOUT_MS }), CONSUME_TIMEOUT_MS + 250, 'usage update');
+        return true;
+      } catch (err) {
+        if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) return false;
+        throw err;
+      }
+    },
+  };
+}
+
 function evidenceStream(f: Fleet): EvidenceStream {
   // While disconnected, publishes fail at once instead of waiting out the publish timeout.
   let connected = true;
@@ -136,6 +157,7 @@ export function natsBus(f: Fleet, log: (s: string) => void, label = 'writ'): Fle
     status: ch(f.kv.status, 'status'),
     approvals: ch(f.kv.approvals, 'approvals'),
     consumed: consumedStore(f.kv.consumed),
+    usage: swapStore(f.kv.usage),
     evidence: evidenceStream(f),
     evidenceSubject: (domain, node) => `${f.subject}.${kvKey(domain)}.${kvKey(node)}`,
     close: () => f.close(),

@@ -9,6 +9,7 @@
  *   KV writ_status        key <node id>       each node's signed status report (version, digest, beacon age, readiness, …)
  *   KV writ_approvals     key <node>.<id>     approval decisions signed by the authority, for the node holding the request
  *   KV writ_consumed      key <jti>           writs used, fleet-wide: created once, atomically (./bus.ts); kept CONSUMED_TTL_MS
+ *   KV writ_usage         key u.<digest>      usage counters' recent allows, compare-and-set (node/usage-fleet.ts); kept USAGE_TTL_MS
  *   stream WRIT_EVIDENCE  writ.evidence.<domain>.<node>   decision and outcome leaves; the stream
  *                         sequence is the ledger index (led = seq - 1); a node returns a writ only
  *                         after JetStream acknowledged its leaf
@@ -18,10 +19,11 @@ import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jets
 import { Kvm, type KV } from '@nats-io/kv';
 
 import { CONSUMED_TTL_MS } from '../../node/fleet-bus.ts';
+import { USAGE_TTL_MS } from '../../node/usage-fleet.ts';
 
 export { BUNDLE_KEY, CONSUMED_TTL_MS, kvKey, REVOCATION_LIST_KEY } from '../../node/fleet-bus.ts';
 
-export const BUCKETS = ['beacons', 'revocations', 'revocation_list', 'nodes', 'status', 'approvals', 'consumed'] as const;
+export const BUCKETS = ['beacons', 'revocations', 'revocation_list', 'nodes', 'status', 'approvals', 'consumed', 'usage'] as const;
 
 /**
  * Names of a fleet's buckets and stream. Several fleets can share one NATS server,
@@ -80,6 +82,7 @@ export async function connectFleet(url: string, o: { fleet?: string; client?: st
     // decisions are applied within seconds; a day is ample, and the bucket does not grow for ever
     approvals: await kvm.create(names.bucket('approvals'), { history: 1, ttl: 24 * 3600_000 }),
     consumed: await kvm.create(names.bucket('consumed'), { history: 1, ttl: CONSUMED_TTL_MS }),
+    usage: await kvm.create(names.bucket('usage'), { history: 1, ttl: USAGE_TTL_MS }),
   };
   return { name, nc, js: jetstream(nc), kv, bundles, stream: names.stream, subject: names.subject, close: () => nc.drain() };
 }
