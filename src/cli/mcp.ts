@@ -10,6 +10,7 @@ import { openHome } from '../home/open.ts';
 import { parseUid } from '../canonical/uid.ts';
 import { isRecord, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
+import { otelOption, tracingOf } from './otel-option.ts';
 
 interface McpFlags {
   home?: string;
@@ -21,6 +22,7 @@ interface McpFlags {
   host: string;
   upstream?: string;
   tokens?: string;
+  otel?: boolean | string;
 }
 
 /** A JSON file {"<token>": "<principal uid>"}; kept in memory only as sha256(token). */
@@ -41,7 +43,7 @@ function readTokens(file: string): Map<string, string> {
 }
 
 export function registerMcp(program: Command): void {
-  homeOption(
+  homeOption(otelOption(
     program
       .command('mcp')
       .description('govern an MCP server: every tools/call, resources/read and prompts/get is authorized before it reaches the server')
@@ -54,7 +56,7 @@ export function registerMcp(program: Command): void {
       .option('--upstream <url>', 'with --listen: a Streamable HTTP MCP server to govern (instead of a command)')
       .option('--tokens <file>', 'with --listen: JSON {"<bearer token>": "<principal uid>"}')
       .argument('[command...]', 'the stdio MCP server to run and govern')
-      .usage('[options] -- <command> [args...]  |  --listen <port> (--upstream <url> | -- <command> [args...])'),
+      .usage('[options] -- <command> [args...]  |  --listen <port> (--upstream <url> | -- <command> [args...])')),
   ).action(async (command: string[], o: McpFlags) => {
     const log = (line: string) => process.stderr.write(line + '\n');
     if (o.principal !== undefined && !parseUid(o.principal)) throw new CliError(`--principal must be a Cedar UID such as Agent::"claude"`, EXIT.usage);
@@ -67,6 +69,7 @@ export function registerMcp(program: Command): void {
     // thread hops of the writer worker on every decision. Over HTTP, many sessions share
     // the process, so fsyncs go to the worker and never stall the event loop.
     const h = await openHome(homeOf(o), { writer: o.listen ? 'worker' : 'inline' });
+    const tracing = tracingOf(o, log); // off by default; flushed before exit
     const common = {
       node: h.node,
       ledger: h.ledger,
@@ -76,6 +79,7 @@ export function registerMcp(program: Command): void {
       ...(o.freshnessGrace !== undefined && { freshnessGraceMs: parseDuration(o.freshnessGrace) }),
       log,
       ...(o.serverName && { serverName: o.serverName }),
+      ...(tracing && { tracer: tracing.tracer }),
     };
     if (o.listen) {
       const tokens = o.tokens ? readTokens(o.tokens) : undefined;
@@ -83,7 +87,7 @@ export function registerMcp(program: Command): void {
       const port = o.listen === '0' ? 0 : parsePositiveInt(o.listen, '--listen');
       const s = await serveHttpProxy({ ...common, port, host: o.host, upstream, ...(o.principal && { principal: o.principal }), ...(tokens && { tokens }) });
       log(`writ mcp: listening on ${s.url}`);
-      const stop = () => void s.close().then(() => process.exit(0));
+      const stop = () => void s.close().then(() => tracing?.shutdown()).then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       return;
@@ -99,6 +103,7 @@ export function registerMcp(program: Command): void {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     await proxy.closed;
+    await tracing?.shutdown();
     h.close();
     process.exit(0);
   });

@@ -6,6 +6,7 @@
  */
 import { isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { uidText } from '../canonical/uid.ts';
 import type { Decision } from '../node/node.ts';
 import type { TraceRef } from '../node/types.ts';
 import { errorMessage } from '../util.ts';
@@ -48,14 +49,15 @@ export function traceparentOf(span: Span): string {
   return `00-${c.traceId}-${c.spanId}-0${(c.traceFlags & 1).toString(16)}`;
 }
 
-/** The decision's attributes; `asked` is the request as received (principal, action, resource as sent). */
+/** The decision's attributes; `asked` is the request as received (principal, action, resource as sent), else what Cedar evaluated. */
 export function decisionAttributes(d: Decision, asked?: { principal: string; action: string; resource: string }): Attributes {
+  const judged = asked ?? (d.input && { principal: uidText(d.input.principal), action: uidText(d.input.action), resource: uidText(d.input.resource) });
   return {
     'writ.decision_id': d.decisionId,
     'writ.decision': d.decision,
     'writ.reasons': d.reasons,
     ...(d.policy && { 'writ.policy.version': d.policy.version, 'writ.policy.digest': d.policy.digest, 'writ.policy.domain': d.policy.domain }),
-    ...(asked && { 'writ.principal': asked.principal, 'writ.action': asked.action, 'writ.resource': asked.resource }),
+    ...(judged && { 'writ.principal': judged.principal, 'writ.action': judged.action, 'writ.resource': judged.resource }),
     ...(d.ledgerIndex !== null && { 'writ.ledger_index': d.ledgerIndex }),
     ...(d.claims && { 'writ.jti': d.claims.jti }),
   };
@@ -72,6 +74,15 @@ export function failSpan(span: Span, err: unknown): void {
   span.recordException(err instanceof Error ? err : String(err));
   span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
   span.end();
+}
+
+/** Runs `work`, which decides, in `span`: the decision's attributes are set when it returns. */
+export async function decideInSpan<T>(span: Span, work: () => Promise<T>, decisionOf: (r: T) => Decision): Promise<T> {
+  return inSpan(span, async () => {
+    const r = await work();
+    markDecision(span, decisionOf(r));
+    return r;
+  });
 }
 
 /** Runs `work` in a span that ends with it (failSpan on a throw). */

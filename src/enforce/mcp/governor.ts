@@ -28,6 +28,9 @@ import { parseUid } from '../../canonical/uid.ts';
 import { errorMessage, isRecord, sha256Base64urlSync } from '../../util.ts';
 import type { WritClaims } from '../../writ/claims.ts';
 import { canonicalJson } from '../../writ/intent.ts';
+import type { Tracer } from '@opentelemetry/api';
+import type { TraceRef } from '../../node/types.ts';
+import { DECIDE_SPAN, decideInSpan, startSpan, traceparentOf, traceRef } from '../../telemetry/spans.ts';
 import { begin, type Begun, type GovernedCall } from '../governed-call.ts';
 import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
 
@@ -47,6 +50,8 @@ export interface GovernorOptions {
   /** how long a call goes on after the node lost freshness (default: the node's freshnessGraceMs) */
   freshnessGraceMs?: number;
   log?: (line: string) => void;
+  /** a writ.decide span per governed call, continuing params._meta.traceparent (docs/telemetry.md); none when tracing is off */
+  tracer?: Tracer;
 }
 
 /** A governed call a revocation ended: the client gets `reply`, the server `cancel`. */
@@ -139,7 +144,10 @@ export class McpGovernor {
       return { reply: refusal(id, WRIT_DENIED, `writ: ${m.method} before the upstream's name is known (the initialize exchange, or --server-name)`) };
     }
     entry.abort = new AbortController(); // a cancellation may arrive while the call is being decided
-    const b = await this.begin(g, params, meta, entry.abort.signal);
+    // MCP carries the W3C trace context in params._meta (traceparent, tracestate): the decision continues it
+    const span = this.o.tracer && startSpan(this.o.tracer, DECIDE_SPAN, meta, { 'mcp.method.name': m.method });
+    const signal = entry.abort.signal;
+    const b = span ? await decideInSpan(span, () => this.begin(g, params, meta, signal, traceRef(span)), decisionOfBegun) : await this.begin(g, params, meta, signal);
     if (entry.abort.signal.aborted) {
       if ('call' in b) b.call.abandon(); // never forwarded: it has no outcome
       this.inflight.delete(id);
@@ -152,7 +160,8 @@ export class McpGovernor {
     const { call } = b;
     entry.governed = call;
     call.onTerminate((reason, t) => void this.terminate(id, call, reason, t.code));
-    return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: call.writ } } } as JSONRPCMessage };
+    // the server's own spans are then children of the decision (its tracestate passes unchanged)
+    return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: call.writ, ...(span && { traceparent: traceparentOf(span) }) } } } as JSONRPCMessage };
   }
 
   /**
@@ -177,12 +186,12 @@ export class McpGovernor {
     return { reply: denial(id, await this.o.node.deny({ principal: this.o.principal, action: g.action, resource }, 'request_invalid', why)) };
   }
 
-  private async begin(g: Governed, params: Msg, meta: Msg, signal: AbortSignal): Promise<Begun> {
+  private async begin(g: Governed, params: Msg, meta: Msg, signal: AbortSignal, trace?: TraceRef): Promise<Begun> {
     const server = this.serverName ?? 'unknown';
     const name = g.name(params);
     const resource = mcpResource(g.type, server, String(name ?? ''));
     if (typeof name !== 'string' || !parseUid(resource)) {
-      return deniedBy(await this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"` }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`));
+      return deniedBy(await this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"`, ...(trace && { trace }) }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`));
     }
     // The session is decided (and must stand) for every call, also one made on behalf of another writ.
     const session = await this.sessionWrit();
@@ -198,6 +207,7 @@ export class McpGovernor {
       parent,
       audience: mcpAudience(server),
       context: { mcp: { session: this.o.session, server, method: g.method } },
+      ...(trace && { trace }),
     };
     return begin({
       node: this.o.node,
@@ -388,6 +398,8 @@ function denial(id: RequestId, d: Decision): JSONRPCMessage {
 function deniedBy(d: Decision): Begun {
   return { denied: { reasons: d.reasons, message: d.message, decisionId: d.decisionId, decision: d } };
 }
+
+const decisionOfBegun = (b: Begun): Decision => ('denied' in b ? b.denied.decision : b.call.decision);
 
 function refusal(id: RequestId, code: number, message: string): JSONRPCMessage {
   return { jsonrpc: '2.0', id, error: { code, message } } as JSONRPCMessage;
