@@ -5,6 +5,11 @@
  */
 import { canonicalJson } from '../canonical/json.ts';
 
+/**
+ * The leaf format version. Optional members that only inform — a decision's `trace` (the span
+ * that decided it), `reevaluates`, an outcome's `reportedBy` — keep it: a reader ignoring them
+ * still reads and replays the leaf correctly. A member that changes what is replayed bumps it.
+ */
 export const LEAF_VERSION = 1;
 /**
  * The version of a decision leaf whose `input` carries a `principalEntity` (docs/ledger-leaf.md):
