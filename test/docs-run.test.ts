@@ -29,7 +29,7 @@ import { RUN_LANGS, extractBlocks, localizeTmp, type DocBlock } from './docs-blo
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
-const PAGE_TIMEOUT_MS = 240_000; // the README, ~25 npx calls, takes 80 s alone and twice that beside another page
+const PAGE_TIMEOUT_MS = 300_000; // the README, ~25 npx calls, takes 80 s alone and 205 s beside another page at load 13
 
 const blocksOf = (page: string): DocBlock[] => extractBlocks(join(ROOT, page)).map((b) => ({ ...b, file: page }));
 
