@@ -161,6 +161,13 @@ describe('usage.json is checked at lint, sign and activation', () => {
   };
   const counter = (c: Record<string, unknown>) => JSON.stringify({ v: 1, counters: [{ name: 'per_min', window: 60, count: 'calls', ...c }] });
 
+  it('writ policy lint and test: the fixture folder lints clean and its tests, which fix context.usage, pass', () => {
+    const r = writ(['policy', 'test', BUDGETS]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /3 passed/);
+    assert.equal(writ(['policy', 'lint', BUDGETS]).status, 0);
+  });
+
   it('a well-formed one lints clean', () => {
     assert.equal(lint(counter({ by: ['principal', 'action'], match: { resourceType: ['Tool'] } })), '');
   });

@@ -34,6 +34,7 @@ function facts(r: FixtureRequest, now: Date): NodeFacts {
     now: r.now === undefined ? now : new Date(r.now * 1000),
     lineage: { depth: 0, rootPrincipal: uidText(r.principal), parentAction: '', parent: '', ...(r.lineage as Partial<NodeFacts['lineage']>) },
     attestation: { binaryDigest: '', domain: FIXTURE_NODE.domain, node: FIXTURE_NODE.node, ...(r.attestation as Partial<NodeFacts['attestation']>) },
+    ...(r.usage !== undefined && { usage: r.usage }),
   };
 }
 

@@ -45,6 +45,8 @@ export interface NodeFacts {
   now: Date;
   lineage: { depth: number; rootPrincipal: string; parentAction: string; parent: string };
   attestation: { binaryDigest: string; domain: string; node: string };
+  /** usage counters' values (a policy test fixes them; the node adds them itself, usage.ts) */
+  usage?: Record<string, unknown>;
 }
 
 export function buildContext(userContext: unknown, args: unknown, facts: NodeFacts): Record<string, CedarValueJson> {
@@ -61,5 +63,6 @@ export function buildContext(userContext: unknown, args: unknown, facts: NodeFac
   ctx.now = Math.floor(facts.now.getTime() / 1000);
   ctx.lineage = { ...facts.lineage };
   ctx.attestation = { ...facts.attestation };
+  if (facts.usage !== undefined) ctx.usage = { ...facts.usage } as CedarValueJson;
   return ctx;
 }

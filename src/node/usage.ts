@@ -121,7 +121,7 @@ export function eventOfLeaf(id: string, leaf: Record<string, unknown>): UsageEve
  * Runs `decide` with `context.usage` set for the counters that apply, under the meter's
  * lease; the same `base` untouched when none does (no meter, no lock, no cost).
  */
-export async function withUsage(
+export function withUsage(
   meter: UsageMeter,
   counters: readonly UsageCounter[],
   base: EvaluationRequest,
@@ -129,7 +129,19 @@ export async function withUsage(
   now: Date,
   decide: (input: EvaluationRequest) => Promise<Decision>,
 ): Promise<Decision> {
+  // not async: a bundle without counters pays for one length check, no promise of its own
   if (counters.length === 0) return decide(base);
+  return counted(meter, counters, base, args, now, decide);
+}
+
+async function counted(
+  meter: UsageMeter,
+  counters: readonly UsageCounter[],
+  base: EvaluationRequest,
+  args: unknown,
+  now: Date,
+  decide: (input: EvaluationRequest) => Promise<Decision>,
+): Promise<Decision> {
   const req = { principal: base.principal, action: base.action, resource: base.resource, args: args ?? {} };
   const applied = appliedCounters(counters, req);
   if (applied.length === 0) return decide(base);

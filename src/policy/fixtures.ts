@@ -27,6 +27,8 @@ export interface FixtureRequest {
   lineage?: Record<string, unknown>;
   /** members of context.attestation the fixture sets */
   attestation?: Record<string, unknown>;
+  /** context.usage, the usage counters' values the node would count (docs/budgets.md) */
+  usage?: Record<string, unknown>;
   /** an in-process enforcement point's principal entity (parents as UID text) */
   principalEntity?: unknown;
   /** an approval was given: a permit annotated @approval("required") allows */
@@ -100,7 +102,7 @@ function parseRequest(v: unknown, file: string, at: string): FixtureRequest {
   if (!isRecord(v)) throw new PolicyTestError(file, at, 'expected an object {principal, action, resource, args?, context?}');
   onlyKeys(v, REQUEST_KEYS, file, at);
   const context = { ...(optionalRecord(v.context, file, `${at}.context`) ?? {}) };
-  // The node supplies now, lineage and attestation; a fixture fixes them through the same
+  // The node supplies now, lineage, attestation and usage; a fixture fixes them through the same
   // names, so a test reads as the context its policies see. args has its own member.
   if ('args' in context) throw new PolicyTestError(file, `${at}.context.args`, `the arguments go in ${at}.args (the node builds context.args from them)`);
   const r: FixtureRequest = {
@@ -116,9 +118,12 @@ function parseRequest(v: unknown, file: string, at: string): FixtureRequest {
   if (lineage) r.lineage = lineage;
   const attestation = optionalRecord(context.attestation, file, `${at}.context.attestation`);
   if (attestation) r.attestation = attestation;
+  const usage = optionalRecord(context.usage, file, `${at}.context.usage`);
+  if (usage) r.usage = usage;
   delete context.now;
   delete context.lineage;
   delete context.attestation;
+  delete context.usage;
   if (v.principalEntity !== undefined) r.principalEntity = v.principalEntity;
   if (v.approved !== undefined) {
     if (typeof v.approved !== 'boolean') throw new PolicyTestError(file, `${at}.approved`, 'expected true or false');
