@@ -112,6 +112,11 @@ function killGroup(pid: number | undefined): void {
 }
 
 describe('docs: blocks meant to be run', { concurrency: 3 }, () => {
+  it('the tools the pages use are installed (bash, curl, jq, openssl)', () => {
+    const missing = ['bash', 'curl', 'jq', 'openssl'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+    assert.deepEqual(missing, [], `install them (Debian: apt-get install ${missing.join(' ')})`);
+  });
+
   it('every block marked not run gives a reason', () => {
     const unexplained = PAGES.flatMap(blocksOf).filter((b) => b.notRun === '');
     assert.deepEqual(unexplained.map((b) => `${b.file}:${b.line}`), []);
