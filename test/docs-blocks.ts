@@ -7,6 +7,8 @@
  * - a `js`/`mjs`/`ts` block whose first line is a comment naming a file (`// verify.mjs …`) is
  *   saved under that name in the page's working folder, for a later `sh` block to run; any
  *   other one is run with `node` as it is;
+ * - a block marked `<!-- run with the test services -->` needs NATS JetStream and PostgreSQL: it
+ *   runs only where scripts/with-test-services.ts has set WRIT_TEST_NATS and WRIT_TEST_PG (npm test);
  * - every other block (untagged transcripts and outputs, json, cedar, yaml, …) is shown, not run.
  */
 import { readFileSync } from 'node:fs';
@@ -23,10 +25,13 @@ export interface DocBlock {
   notRun?: string;
   /** the file name a js/ts block is saved as */
   saveAs?: string;
+  /** marked `<!-- run with the test services -->` */
+  services?: boolean;
 }
 
 const FENCE = /^```([\w-]*)\s*$/;
 const NOT_RUN = /^<!--\s*not run:\s*(.*?)\s*-->$/;
+const SERVICES = /^<!--\s*run with the test services\s*-->$/;
 const SAVE_AS = /^\/\/ ([\w.-]+\.(?:mjs|js|ts))\b/;
 
 /** The fenced blocks of one markdown file (only top-level fences; indented ones are shown text). */
@@ -45,6 +50,7 @@ export function extractBlocks(file: string, markdown = readFileSync(file, 'utf8'
     const lang = open[1] ?? '';
     const block: DocBlock = { file, line: start + 1, lang, text: body.join('\n') };
     if (marker) block.notRun = marker[1] ?? '';
+    if (SERVICES.test((lines[prev] ?? '').trim())) block.services = true;
     const save = lang !== 'sh' && lang !== 'bash' ? SAVE_AS.exec(body[0] ?? '') : null;
     if (save) block.saveAs = save[1];
     blocks.push(block);

@@ -31,7 +31,14 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 const PAGE_TIMEOUT_MS = 420_000; // the README (~25 npx calls) takes 80 s alone, 255 s beside other pages at load 14
 
-const blocksOf = (page: string): DocBlock[] => extractBlocks(join(ROOT, page)).map((b) => ({ ...b, file: page }));
+const SERVICES = process.env.WRIT_TEST_NATS !== undefined && process.env.WRIT_TEST_PG !== undefined;
+/** A page's blocks; one that needs the test services is not run without them, and says so. */
+const blocksOf = (page: string): DocBlock[] =>
+  extractBlocks(join(ROOT, page)).map((b) => ({
+    ...b,
+    file: page,
+    ...(b.services && !SERVICES ? { notRun: 'needs NATS and PostgreSQL: run under scripts/with-test-services.ts (npm test), which sets WRIT_TEST_NATS and WRIT_TEST_PG' } : {}),
+  }));
 
 interface PageRun {
   code: number | null;
@@ -56,7 +63,8 @@ function pageFolder(page: string): { root: string; tmp: string; home: string; wo
 function pageScript(blocks: DocBlock[], f: ReturnType<typeof pageFolder>, cwd: string): string {
   const parts = ['set -euo pipefail', `trap 'echo "@@@ failed (exit $?): $BASH_COMMAND" >&2' ERR`, `cd ${JSON.stringify(cwd)}`];
   blocks.forEach((b, i) => {
-    const text = localizeTmp(b.text, f.tmp);
+    // The fleet's loopback services in the docs are the private ones of the test services.
+    const text = localizeTmp(b.text, f.tmp).replaceAll('postgres://root@127.0.0.1/test', process.env.WRIT_TEST_PG ?? 'postgres://root@127.0.0.1/test');
     parts.push(`echo ${JSON.stringify(`@@ ${b.file}:${b.line} (${b.lang})`)} >&2`);
     if (b.saveAs) {
       writeFileSync(join(cwd, b.saveAs), `${text}\n`);
@@ -80,6 +88,8 @@ function runPage(script: string, f: ReturnType<typeof pageFolder>): Promise<Page
     DOCS_TMP: f.tmp,
     PATH: [f.bin, join(ROOT, 'node_modules', '.bin'), process.env.PATH ?? ''].join(':'),
     NO_COLOR: '1',
+    // a fleet of its own on the test services' NATS and PostgreSQL (unused without them)
+    ...(SERVICES ? { WRIT_NATS: process.env.WRIT_TEST_NATS, WRIT_PG: process.env.WRIT_TEST_PG, WRIT_FLEET: `docs${process.pid}` } : {}),
     npm_config_update_notifier: 'false',
   };
   return new Promise((resolve) => {
