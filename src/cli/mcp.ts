@@ -4,11 +4,12 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { serveHttpProxy, upstreamTransport, type Upstream } from '../enforce/mcp/http.ts';
 import { McpGovernor } from '../enforce/mcp/governor.ts';
+import { jwtIdentifier, mcpJwtIssuer } from '../enforce/mcp/jwt-identity.ts';
 import { joinThroughGovernor } from '../enforce/mcp/proxy.ts';
 import { IJsonStdioServerTransport } from '../enforce/mcp/stdio.ts';
 import { openHome } from '../home/open.ts';
 import { parseUid } from '../canonical/uid.ts';
-import { isRecord, parseDuration, sha256Hex } from '../util.ts';
+import { errorMessage, isRecord, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
 import { otelOption, tracingOf } from './otel-option.ts';
 
@@ -22,6 +23,11 @@ interface McpFlags {
   host: string;
   upstream?: string;
   tokens?: string;
+  oidcIssuer?: string;
+  oidcAudience?: string;
+  oidcPrincipalType?: string;
+  jwksFile?: string;
+  jwksUri?: string;
   otel?: boolean | string;
 }
 
@@ -42,6 +48,20 @@ function readTokens(file: string): Map<string, string> {
   return out;
 }
 
+/** `--oidc-issuer` and its companions: the verifier of bearer JWTs, or undefined without them. */
+function jwtOption(o: McpFlags): ReturnType<typeof jwtIdentifier> | undefined {
+  if (o.oidcIssuer === undefined) {
+    if (o.oidcAudience ?? o.oidcPrincipalType ?? o.jwksFile ?? o.jwksUri) throw new CliError('--oidc-audience, --oidc-principal-type, --jwks-file and --jwks-uri need --oidc-issuer', EXIT.usage);
+    return undefined;
+  }
+  if (o.oidcAudience === undefined) throw new CliError('--oidc-issuer needs --oidc-audience (the aud its tokens for this proxy carry)', EXIT.usage);
+  try {
+    return jwtIdentifier(mcpJwtIssuer({ issuer: o.oidcIssuer, audience: o.oidcAudience, ...(o.oidcPrincipalType !== undefined && { principalType: o.oidcPrincipalType }), ...(o.jwksFile !== undefined && { jwksFile: o.jwksFile }), ...(o.jwksUri !== undefined && { jwksUri: o.jwksUri }) }));
+  } catch (err) {
+    throw new CliError(errorMessage(err), EXIT.usage);
+  }
+}
+
 export function registerMcp(program: Command): void {
   homeOption(otelOption(
     program
@@ -55,6 +75,11 @@ export function registerMcp(program: Command): void {
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--upstream <url>', 'with --listen: a Streamable HTTP MCP server to govern (instead of a command)')
       .option('--tokens <file>', 'with --listen: JSON {"<bearer token>": "<principal uid>"}')
+      .option('--oidc-issuer <url>', 'with --listen: bearer JWTs from this issuer name the principal <type>::"<sub>" (docs/mcp.md, "Identity over HTTP")')
+      .option('--oidc-audience <aud>', 'with --oidc-issuer: the aud the tokens must carry')
+      .option('--oidc-principal-type <type>', 'with --oidc-issuer: the principal\'s entity type (default Agent)')
+      .option('--jwks-file <file>', "with --oidc-issuer: the issuer's public keys (default: discovered from the issuer)")
+      .option('--jwks-uri <url>', "with --oidc-issuer: where the issuer's keys are fetched from")
       .argument('[command...]', 'the stdio MCP server to run and govern')
       .usage('[options] -- <command> [args...]  |  --listen <port> (--upstream <url> | -- <command> [args...])')),
   ).action(async (command: string[], o: McpFlags) => {
@@ -83,9 +108,10 @@ export function registerMcp(program: Command): void {
     };
     if (o.listen) {
       const tokens = o.tokens ? readTokens(o.tokens) : undefined;
-      if (!o.principal && !tokens) throw new CliError('--listen needs --principal or --tokens', EXIT.usage);
+      const jwt = jwtOption(o);
+      if (!o.principal && !tokens && !jwt) throw new CliError('--listen needs --principal, --tokens or --oidc-issuer', EXIT.usage);
       const port = o.listen === '0' ? 0 : parsePositiveInt(o.listen, '--listen');
-      const s = await serveHttpProxy({ ...common, port, host: o.host, upstream, ...(o.principal && { principal: o.principal }), ...(tokens && { tokens }) });
+      const s = await serveHttpProxy({ ...common, port, host: o.host, upstream, ...(o.principal && { principal: o.principal }), ...(tokens && { tokens }), ...(jwt && { jwt }) });
       log(`writ mcp: listening on ${s.url}`);
       const stop = () => void s.close().then(() => tracing?.shutdown()).then(() => process.exit(0));
       process.once('SIGINT', stop);

@@ -30,7 +30,7 @@ export type HttpCredential =
 export type HeaderLookup = (name: string) => string | undefined;
 
 /** Claims as Cedar values; a claim Cedar cannot hold (a reserved key inside it, say) is left out, not guessed at. */
-function claimsToCedar(payload: JWTPayload): Record<string, CedarValueJson> {
+export function claimsToCedar(payload: JWTPayload): Record<string, CedarValueJson> {
   const out: Record<string, CedarValueJson> = {};
   for (const [k, v] of Object.entries(payload)) {
     if (k === '__proto__' || k.startsWith('__')) continue;

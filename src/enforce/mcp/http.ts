@@ -2,7 +2,8 @@
  * `writ mcp --listen PORT`: the governing proxy over Streamable HTTP. Each MCP session
  * (Mcp-Session-Id) gets its own governor and its own upstream: a Streamable HTTP
  * server (`--upstream URL`) or a stdio server process (`-- CMD ARGS`). The principal
- * is the bearer credential's (from a token file) or the configured default.
+ * is the bearer credential's (an opaque token from a token file, or a JWT verified against
+ * the configured issuer: jwt-identity.ts) or the configured default.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -15,7 +16,9 @@ import { isInitializeRequest, JSONRPCMessageSchema, type JSONRPCMessage } from '
 import { HTTP_SERVER_LIMITS } from '../../server/http-limits.ts';
 import { errorMessage, sha256Hex } from '../../util.ts';
 import { IJsonError, parseIJson } from '../../writ/i-json.ts';
+import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { McpGovernor, type GovernorOptions } from './governor.ts';
+import { withPrincipalEntity, type JwtIdentity } from './jwt-identity.ts';
 import { joinThroughGovernor, type ProxyHandle } from './proxy.ts';
 
 export type Upstream = { url: string } | { command: string; args: string[] };
@@ -28,6 +31,8 @@ export interface HttpProxyOptions extends Omit<GovernorOptions, 'session' | 'pri
   principal?: string;
   /** sha256(token) hex → principal */
   tokens?: Map<string, string>;
+  /** verifies a bearer JWT (jwtIdentifier); none: only the opaque tokens are known */
+  jwt?: (token: string) => Promise<JwtIdentity>;
   path?: string;
   /** close sessions idle this long (default 15 minutes) */
   idleSessionMs?: number;
@@ -40,19 +45,31 @@ export function upstreamTransport(u: Upstream): Transport {
   return new StdioClientTransport({ command: u.command, args: u.args, stderr: 'inherit', env: process.env as Record<string, string> });
 }
 
-function principalOf(req: IncomingMessage, o: HttpProxyOptions): string | null {
-  const header = req.headers.authorization;
-  if (header === undefined) return o.principal ?? null;
-  // Any credential sent must be one we know (scheme matched case-insensitively): an unknown
-  // or malformed one is refused, never downgraded to the default principal.
-  const m = /^bearer[ \t]+(\S+)\s*$/i.exec(header);
-  if (!m?.[1] || !o.tokens) return null;
-  const digest = Buffer.from(sha256Hex(m[1]), 'hex');
-  for (const [hash, principal] of o.tokens) {
+/** Who sends a request: its principal and, for a JWT, the verified claims (the principal entity's attributes). */
+type Who = { principal: string; attrs: Record<string, CedarValueJson> | null } | { refused: string; invalidToken: boolean };
+
+function knownToken(token: string, tokens: Map<string, string> | undefined): string | null {
+  if (!tokens) return null;
+  const digest = Buffer.from(sha256Hex(token), 'hex');
+  for (const [hash, principal] of tokens) {
     const h = Buffer.from(hash, 'hex');
     if (h.length === digest.length && timingSafeEqual(h, digest)) return principal;
   }
   return null;
+}
+
+async function principalOf(req: IncomingMessage, o: HttpProxyOptions): Promise<Who> {
+  const header = req.headers.authorization;
+  if (header === undefined) return o.principal !== undefined ? { principal: o.principal, attrs: null } : { refused: 'a known bearer credential is required', invalidToken: false };
+  // Any credential sent must be one we know (scheme matched case-insensitively): an unknown
+  // or malformed one is refused, never downgraded to the default principal.
+  const m = /^bearer[ \t]+(\S+)\s*$/i.exec(header);
+  if (!m?.[1]) return { refused: 'the Authorization header is not "Bearer <token>"', invalidToken: true };
+  const known = knownToken(m[1], o.tokens);
+  if (known !== null) return { principal: known, attrs: null };
+  if (!o.jwt) return { refused: 'a known bearer credential is required', invalidToken: true };
+  const who = await o.jwt(m[1]);
+  return who.ok ? { principal: who.principal, attrs: who.attrs } : { refused: who.message, invalidToken: true };
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -74,8 +91,10 @@ function hostAllowed(req: IncomingMessage, listenHost: string): boolean {
   }
 }
 
-function refuse(res: ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) });
+function refuse(res: ServerResponse, status: number, message: string, invalidToken = false): void {
+  // RFC 6750 §3: error="invalid_token" tells the client its token (not its request) is the problem
+  const challenge = invalidToken ? 'Bearer error="invalid_token"' : 'Bearer';
+  res.writeHead(status, { 'content-type': 'application/json', ...(status === 401 ? { 'www-authenticate': challenge } : {}) });
   res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
 }
 
@@ -123,7 +142,9 @@ async function answerRefused(res: ServerResponse, proxy: ProxyHandle, body: unkn
 }
 
 export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; principal: string; proxy: ProxyHandle; seen: number }>();
+  // `who`: the principal and the kind of credential that named it (a JWT session stays a JWT
+  // one); `attrs`: the claims of the latest verified token, what the governor's decisions carry
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; who: string; claims: { attrs: Record<string, CedarValueJson> | null }; proxy: ProxyHandle; seen: number }>();
   // sessions a client abandoned (no DELETE) are closed after an idle period
   const idleMs = o.idleSessionMs ?? 15 * 60_000;
   const sweep = setInterval(() => {
@@ -134,15 +155,18 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (!hostAllowed(req, o.host)) return refuse(res, 403, 'Host or Origin not allowed');
     if (new URL(req.url ?? '/', 'http://x').pathname !== path) return refuse(res, 404, `not found: MCP is served at ${path}`);
-    const principal = principalOf(req, o);
-    if (principal === null) return refuse(res, 401, 'a known bearer credential is required');
+    const who = await principalOf(req, o);
+    if ('refused' in who) return refuse(res, 401, who.refused, who.invalidToken);
+    const { principal, attrs } = who;
+    const whoKey = `${attrs === null ? 'token' : 'jwt'} ${principal}`;
     const sid = req.headers['mcp-session-id'];
     const { body, violation } = req.method === 'POST' ? await readJson(req) : { body: undefined, violation: null };
     if (typeof sid === 'string') {
       const s = sessions.get(sid);
       if (!s) return refuse(res, 404, 'unknown or expired session');
-      if (s.principal !== principal) return refuse(res, 403, 'this session belongs to another principal');
+      if (s.who !== whoKey) return refuse(res, 403, 'this session belongs to another principal');
       s.seen = Date.now();
+      s.claims.attrs = attrs; // a refreshed token's claims count from now on
       if (violation !== null) return answerRefused(res, s.proxy, body, violation);
       return s.transport.handleRequest(req, res, body);
     }
@@ -156,9 +180,12 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
       sessionIdGenerator: () => session,
       onsessioninitialized: (id) => void id,
     });
-    const governor = new McpGovernor({ ...o, principal, session });
+    const claims = { attrs };
+    // a JWT's claims go with every decision of the session as the principal entity's attributes
+    const node = attrs === null ? o.node : withPrincipalEntity(o.node, () => claims.attrs ?? {});
+    const governor = new McpGovernor({ ...o, node, principal, session });
     const proxy = await joinThroughGovernor(transport, upstreamTransport(o.upstream), governor, { log: o.log ?? (() => undefined) });
-    sessions.set(session, { transport, principal, proxy, seen: Date.now() });
+    sessions.set(session, { transport, who: whoKey, claims, proxy, seen: Date.now() });
     void proxy.closed.then(() => sessions.delete(session));
     return transport.handleRequest(req, res, body);
   };
