@@ -2,7 +2,14 @@
 import type { Command } from 'commander';
 import { openHome } from '../home/open.ts';
 import { ApprovalStateError, decideApproval } from '../node/approval.ts';
+import type { ApprovalRecord } from '../node/state.ts';
 import { CliError, homeOf, homeOption, printJson } from './common.ts';
+
+/** What the approver reads of the arguments: the canonical JSON kept with the request, else why there is none. */
+function argsLine(a: ApprovalRecord): string {
+  if (a.args !== undefined && a.args !== null) return a.args;
+  return `(not kept: none, or too large; intent ${a.intent})`;
+}
 
 function decideCommand(program: Command, name: 'approve' | 'reject', status: 'approved' | 'rejected'): void {
   homeOption(
@@ -36,7 +43,7 @@ export function registerApprove(program: Command): void {
         const pending = h.state.pendingApprovals();
         if (o.json) printJson(pending);
         else if (pending.length === 0) process.stdout.write('no pending approvals\n');
-        else for (const a of pending) process.stdout.write(`${a.id}  ${a.principal} ${a.action} ${a.resource}  until ${a.expires}\n`);
+        else for (const a of pending) process.stdout.write(`${a.id}  ${a.principal} ${a.action} ${a.resource}  until ${a.expires}\n  args ${argsLine(a)}\n`);
       } finally {
         h.close();
       }

@@ -48,7 +48,7 @@ export interface BundleView {
   files: BundleFile[];
 }
 
-export type ApprovalView = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires' | 'status'> & {
+export type ApprovalView = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 'action' | 'resource' | 'policyDigest' | 'expires' | 'status' | 'args'> & {
   /** the node that holds it, where the console is not that node's (the authority's) */
   node?: string;
   /** where that node says its console is */

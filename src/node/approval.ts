@@ -8,7 +8,8 @@
  * the approval is approved, unexpired, unused and bound to the same intent and policy;
  * it is used once (see ApprovalUse for what "unused" is checked against).
  */
-import { encodeLeaf, LEAF_VERSION } from '../ledger/leaf.ts';
+import { canonicalJson } from '../canonical/json.ts';
+import { encodeLeaf, LEAF_VERSION, MAX_LEAF_BYTES } from '../ledger/leaf.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { DenyError } from '../reasons.ts';
 import { errorMessage } from '../util.ts';
@@ -18,6 +19,20 @@ import { WritError } from '../writ/errors.ts';
 import { pause, systemClock, type Clock } from '../clock.ts';
 
 export const DEFAULT_APPROVAL_TTL_MS = 120_000;
+
+/**
+ * The most of a call's canonical arguments an approval request keeps for the approver: the
+ * ledger's leaf limit (the decision that asked already held them within it). Larger ones are
+ * not kept at all: a truncated argument list could make a call look other than it is.
+ */
+export const MAX_APPROVAL_ARGS_CHARS = MAX_LEAF_BYTES;
+
+/** The arguments an approval request shows its approver (ApprovalRecord.args). */
+export function approvalArgs(args: unknown): string | null {
+  if (args === undefined) return null;
+  const text = canonicalJson(args);
+  return text.length <= MAX_APPROVAL_ARGS_CHARS ? text : null;
+}
 
 /**
  * What an approval's single use is checked against. The state's `used` flag alone is a row

@@ -25,7 +25,7 @@ import type { DecisionThreads } from './decision-threads.ts';
 import { approvalBinding, inputDigest, intentOf } from './digests.ts';
 import { recordDecision, unrecordedDecision, type DecisionRecord } from './decision-record.ts';
 import type { FreshnessCheck } from './freshness.ts';
-import { checkApproval } from './approval.ts';
+import { approvalArgs, checkApproval } from './approval.ts';
 import { buildContext } from './context.ts';
 import type { ApprovalStore, ConsumedStore, RevocationReader } from './state.ts';
 import { pause, systemClock, type Clock } from '../clock.ts';
@@ -233,7 +233,7 @@ export class GovernanceNode {
     const errors = [`human approval required: writ approve ${decisionId}`];
     const d = await this.record({ decisionId, now, policy, input, req, parent, reasons: ['approval_required'], policies, errors });
     if (d.ledgerIndex === null) return d;
-    this.state.createApproval({ id: decisionId, ...bound, expires: new Date(now.getTime() + this.limits.approvalTtlMs).toISOString() });
+    this.state.createApproval({ id: decisionId, ...bound, args: approvalArgs(req.args), expires: new Date(now.getTime() + this.limits.approvalTtlMs).toISOString() });
     return { ...d, approvalId: decisionId };
   }
 

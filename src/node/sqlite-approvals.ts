@@ -6,7 +6,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS approvals (
   id TEXT PRIMARY KEY, intent TEXT NOT NULL, principal TEXT NOT NULL, action TEXT NOT NULL, resource TEXT NOT NULL,
   policy_digest TEXT NOT NULL, expires TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', decided_by TEXT, decided_at TEXT,
-  used INTEGER NOT NULL DEFAULT 0
+  used INTEGER NOT NULL DEFAULT 0, args TEXT
 );
 -- expired rows are pruned (SqliteNodeState.pruneExpired): this index keeps that a range delete
 CREATE INDEX IF NOT EXISTS approvals_expires ON approvals (expires);
@@ -26,6 +26,7 @@ interface ApprovalRow {
   status: ApprovalRecord['status'];
   decided_by: string | null;
   used: number;
+  args: string | null;
 }
 
 const toApproval = (r: ApprovalRow): ApprovalRecord => ({
@@ -36,6 +37,7 @@ const toApproval = (r: ApprovalRow): ApprovalRecord => ({
   resource: r.resource,
   policyDigest: r.policy_digest,
   expires: r.expires,
+  args: r.args ?? null,
   status: r.status,
   decidedBy: r.decided_by,
   used: Number(r.used) === 1,
@@ -48,13 +50,16 @@ export class SqliteApprovalStore implements ApprovalStore {
   constructor(db: DatabaseSync) {
     this.db = db;
     db.exec(SCHEMA);
+    // a state.db from before the arguments were kept: additive, its old rows show no arguments
+    const columns = db.prepare('PRAGMA table_info(approvals)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'args')) db.exec('ALTER TABLE approvals ADD COLUMN args TEXT');
     this.pruneStmt = db.prepare('DELETE FROM approvals WHERE rowid IN (SELECT rowid FROM approvals WHERE expires < ? LIMIT ?)');
   }
 
   createApproval(a: Omit<ApprovalRecord, 'status' | 'decidedBy' | 'used'>): void {
     this.db
-      .prepare('INSERT INTO approvals (id, intent, principal, action, resource, policy_digest, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(a.id, a.intent, a.principal, a.action, a.resource, a.policyDigest, a.expires);
+      .prepare('INSERT INTO approvals (id, intent, principal, action, resource, policy_digest, expires, args) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(a.id, a.intent, a.principal, a.action, a.resource, a.policyDigest, a.expires, a.args ?? null);
   }
 
   approval(id: string): ApprovalRecord | null {

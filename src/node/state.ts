@@ -24,6 +24,12 @@ export interface ApprovalRecord {
   resource: string;
   policyDigest: string;
   expires: string;
+  /**
+   * The call's arguments as canonical JSON, so an approver judges what is asked and not only
+   * its digest (`intent`); null when the call had none, when it exceeded MAX_APPROVAL_ARGS_CHARS
+   * or when the request predates the column; absent where a view leaves them out (a fleet report).
+   */
+  args?: string | null;
   status: 'pending' | 'approved' | 'rejected' | 'expired';
   decidedBy: string | null;
   used: boolean;

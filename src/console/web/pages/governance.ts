@@ -70,6 +70,13 @@ function activationTable(list: Activation[]): HTMLElement {
   );
 }
 
+/** The arguments being approved, in full (the approver judges them, not their digest); a fleet report leaves them out. */
+function argsCell(a: Approval): HTMLElement {
+  if (a.args === undefined) return h('td', { class: 'muted approval-args' }, 'on the node’s console');
+  if (a.args === null) return h('td', { class: 'muted approval-args' }, 'none kept');
+  return h('td', { class: 'approval-args' }, h('pre', { class: 'mono' }, a.args));
+}
+
 function approvalsTable(list: Approval[], act: (a: Approval, d: 'approve' | 'reject') => void): HTMLElement {
   if (list.length === 0) return h('p', { class: 'muted', id: 'no-approvals' }, 'No pending approvals.');
   const admin = adminToken.get() !== '';
@@ -78,7 +85,7 @@ function approvalsTable(list: Approval[], act: (a: Approval, d: 'approve' | 'rej
   return h(
     'table',
     { class: 'grid', id: 'approvals' },
-    h('thead', null, h('tr', null, [...(fleet ? ['node'] : []), 'request', 'principal', 'action', 'resource', 'intent', 'expires', ''].map((t) => h('th', null, t)))),
+    h('thead', null, h('tr', null, [...(fleet ? ['node'] : []), 'request', 'principal', 'action', 'resource', 'arguments', 'intent', 'expires', ''].map((t) => h('th', null, t)))),
     h(
       'tbody',
       null,
@@ -91,6 +98,7 @@ function approvalsTable(list: Approval[], act: (a: Approval, d: 'approve' | 'rej
           h('td', null, a.principal),
           h('td', null, a.action),
           h('td', null, a.resource),
+          argsCell(a),
           h('td', { class: 'mono', title: a.intent }, short(a.intent, 10)),
           h('td', null, relTime(a.expires)),
           h(
