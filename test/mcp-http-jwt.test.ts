@@ -174,3 +174,47 @@ describe('writ mcp --listen with --oidc-issuer (bearer JWTs)', () => {
     }
   });
 });
+
+describe('jwt-identity: keys by --jwks-uri and by discovery; configuration errors', () => {
+  let server: Server;
+  let base: string;
+  let key: CryptoKey;
+  let fetched = 0;
+  before(async () => {
+    const pair = await generateKeyPair('ES256');
+    key = pair.privateKey;
+    const jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] };
+    server = createServer((req, res) => {
+      fetched++;
+      const body = req.url === '/.well-known/openid-configuration' ? { issuer: base, jwks_uri: `${base}/keys` } : req.url === '/keys' ? jwks : null;
+      res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  const sign = (iss: string, sub = 'carol') =>
+    new SignJWT({ scope: 'tools' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).setIssuer(iss).setAudience(AUD).setSubject(sub).setExpirationTime('5m').sign(key);
+
+  it('--jwks-uri and discovery both verify; the principal type is configurable', async () => {
+    const { jwtIdentifier, mcpJwtIssuer } = await import('../src/enforce/mcp/jwt-identity.ts');
+    const byUri = jwtIdentifier(mcpJwtIssuer({ issuer: base, audience: AUD, jwksUri: `${base}/keys`, principalType: 'Acme::Bot' }));
+    const a = await byUri(await sign(base));
+    assert.deepEqual(a.ok && { principal: a.principal, iss: a.attrs.iss, scope: a.attrs.scope }, { principal: 'Acme::Bot::"carol"', iss: base, scope: 'tools' });
+    const before = fetched;
+    const discovered = jwtIdentifier(mcpJwtIssuer({ issuer: base, audience: AUD }));
+    const b = await discovered(await sign(base));
+    assert.equal(b.ok && b.principal, 'Agent::"carol"');
+    assert.ok(fetched >= before + 2, 'the discovery document and the keys were fetched');
+    const star = await discovered(await sign(base, 'car*'));
+    assert.equal(star.ok, false, 'a sub with * is refused');
+  });
+
+  it('refuses a bad configuration before serving', async () => {
+    const { mcpJwtIssuer } = await import('../src/enforce/mcp/jwt-identity.ts');
+    assert.throws(() => mcpJwtIssuer({ issuer: 'http://idp.example.com', audience: AUD }), /https only/);
+    assert.throws(() => mcpJwtIssuer({ issuer: ISS, audience: ' ' }), /audience/);
+    assert.throws(() => mcpJwtIssuer({ issuer: ISS, audience: AUD, principalType: 'Agent::"x"' }), /not a Cedar entity type/);
+    assert.throws(() => mcpJwtIssuer({ issuer: ISS, audience: AUD, jwksFile: 'a', jwksUri: `${ISS}/k` }), /not both/);
+  });
+});
