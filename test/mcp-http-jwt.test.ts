@@ -159,6 +159,24 @@ describe('writ mcp --listen with --oidc-issuer (bearer JWTs)', () => {
     }
   });
 
+  it("every request of a session is checked: an expired token on an open session is 401, the session's own is not", async () => {
+    const c = await connectHttp(proxy.url, { token: await token() });
+    try {
+      const sid = c.transport.sessionId;
+      assert.ok(sid);
+      const ping = async (t: string) =>
+        fetch(proxy.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${t}`, 'mcp-session-id': sid }, body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }) });
+      const expired = await ping(await token({ exp: Math.floor(Date.now() / 1000) - 120 }));
+      assert.equal(expired.status, 401);
+      assert.equal(expired.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
+      const fresh = await ping(await token());
+      assert.equal(fresh.status, 200);
+      await fresh.text();
+    } finally {
+      await c.close();
+    }
+  });
+
   it('--tokens keeps working next to --oidc-issuer (no claims recorded for an opaque token)', async () => {
     const from = f.ledger.size();
     const c = await connectHttp(proxy.url, { token: 'token-bob' });
