@@ -1,7 +1,7 @@
 /** `writ approve`, `writ reject`, `writ approvals`: human approval of calls whose policy asks for it. */
 import type { Command } from 'commander';
 import { openHome } from '../home/open.ts';
-import { ApprovalStateError, decideApproval } from '../node/approval.ts';
+import { ApprovalStateError, decideApproval, expireOverdue } from '../node/approval.ts';
 import type { ApprovalRecord } from '../node/state.ts';
 import { CliError, homeOf, homeOption, printJson } from './common.ts';
 
@@ -40,6 +40,8 @@ export function registerApprove(program: Command): void {
     async (o: { home?: string; json?: boolean }) => {
       const h = await openHome(homeOf(o));
       try {
+        // what can no longer be approved is recorded as expired first, so it is not listed as pending
+        await expireOverdue(h.ledger, h.state, h.node.now(), Number.POSITIVE_INFINITY);
         const pending = h.state.pendingApprovals();
         if (o.json) printJson(pending);
         else if (pending.length === 0) process.stdout.write('no pending approvals\n');

@@ -142,6 +142,27 @@ async function decideNow(ledger: Ledger, state: ApprovalStore, id: string, statu
   return state.approval(id) as ApprovalRecord;
 }
 
+/**
+ * Records as expired (by `expiry`, a ledger `approval` leaf) the pending requests whose
+ * `expires` has passed, at most `limit` of them: nobody can approve them any more, so they
+ * leave the pending list instead of waiting there for the prune a day later. A request
+ * decided meanwhile (here or by another process) is skipped. Returns how many it expired.
+ */
+export async function expireOverdue(ledger: Ledger, state: ApprovalStore, now: Date, limit = 100): Promise<number> {
+  let expired = 0;
+  // pendingApprovals is ordered by expiry: the overdue come first
+  for (const a of state.pendingApprovals()) {
+    if (expired >= limit || Date.parse(a.expires) > now.getTime()) break;
+    try {
+      await decideApproval(ledger, state, a.id, 'expired', 'expiry', now);
+      expired++;
+    } catch (err) {
+      if (!(err instanceof ApprovalStateError)) throw err;
+    }
+  }
+  return expired;
+}
+
 /** Waits (bounded) for a pending approval to be decided; expires it on timeout. */
 export async function awaitApproval(
   ledger: Ledger,
