@@ -18,6 +18,7 @@ interface McpFlags {
   principal?: string;
   serverName?: string;
   approvalTimeout: string;
+  approvalProgress: string;
   freshnessGrace?: string;
   listen?: string;
   host: string;
@@ -69,7 +70,8 @@ export function registerMcp(program: Command): void {
       .description('govern an MCP server: every tools/call, resources/read and prompts/get is authorized before it reaches the server')
       .option('--principal <uid>', 'who the client acts as (e.g. Agent::"claude"); over HTTP, the default for requests without a bearer token')
       .option('--server-name <name>', "the server's name in resources (Tool::\"<name>/<tool>\"); default: the name it announces")
-      .option('--approval-timeout <duration>', 'how long a call waits for human approval', '120s')
+      .option('--approval-timeout <duration>', 'how long a call waits for human approval (under the 60 s request timeout of common MCP clients)', '50s')
+      .option('--approval-progress <duration>', 'how often a call awaiting approval sends the client progress (if its request carried a progressToken)', '5s')
       .option('--freshness-grace <duration>', 'how long a call goes on after the node lost freshness before it is terminated (default: the node\'s, 5s)')
       .option('--listen <port>', 'serve Streamable HTTP on this port instead of stdio')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -101,6 +103,7 @@ export function registerMcp(program: Command): void {
       state: h.state,
       running: h.running,
       approvalTimeoutMs: parseDuration(o.approvalTimeout),
+      approvalProgressMs: parseDuration(o.approvalProgress),
       ...(o.freshnessGrace !== undefined && { freshnessGraceMs: parseDuration(o.freshnessGrace) }),
       log,
       ...(o.serverName && { serverName: o.serverName }),

@@ -43,7 +43,18 @@ export interface ApprovalWait {
   signal?: AbortSignal;
   /** told once the approval is asked for, before the wait: to tell a human what to approve */
   onWait?: (approvalId: string) => void;
+  /**
+   * told every `progressEveryMs` while it waits (the MCP proxy's progress notifications: a
+   * client that resets its request timeout on progress then does not give up on a call a
+   * human is still looking at)
+   */
+  onProgress?: (approvalId: string, waitedMs: number) => void;
+  /** default APPROVAL_PROGRESS_MS */
+  progressEveryMs?: number;
 }
+
+/** How often a waiting call reports progress (ApprovalWait.onProgress). */
+export const APPROVAL_PROGRESS_MS = 5000;
 
 
 export interface BeginOptions {
@@ -96,8 +107,17 @@ export async function begin(o: BeginOptions): Promise<Begun> {
   const state = await node.governanceState();
   let d = await node.authorize(request);
   if (o.approval && d.reasons[0] === 'approval_required' && d.approvalId) {
-    o.approval.onWait?.(d.approvalId);
-    await awaitApproval(o.ledger, o.approval.state, d.approvalId, { timeoutMs: o.approval.timeoutMs, clock: o.node.clock, now: () => o.node.now(), ...(o.approval.signal && { signal: o.approval.signal }) });
+    const w = o.approval;
+    const id = d.approvalId;
+    w.onWait?.(id);
+    const started = o.node.clock.now();
+    const onProgress = w.onProgress;
+    const stopProgress = onProgress ? o.node.clock.every(w.progressEveryMs ?? APPROVAL_PROGRESS_MS, () => onProgress(id, o.node.clock.now() - started)) : () => undefined;
+    try {
+      await awaitApproval(o.ledger, w.state, id, { timeoutMs: w.timeoutMs, clock: o.node.clock, now: () => o.node.now(), ...(w.signal && { signal: w.signal }) });
+    } finally {
+      stopProgress();
+    }
     // approved → allow; rejected or expired → denied with approval_rejected / approval_expired
     d = await node.authorize({ ...request, approval: d.approvalId });
   }

@@ -31,7 +31,7 @@ import { canonicalJson } from '../../writ/intent.ts';
 import type { Tracer } from '@opentelemetry/api';
 import type { TraceRef } from '../../node/types.ts';
 import { DECIDE_SPAN, decideInSpan, startSpan, traceparentOf, traceRef } from '../../telemetry/spans.ts';
-import { begin, type Begun, type GovernedCall } from '../governed-call.ts';
+import { APPROVAL_PROGRESS_MS, begin, type Begun, type GovernedCall } from '../governed-call.ts';
 import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
 
 export interface GovernorOptions {
@@ -42,7 +42,13 @@ export interface GovernorOptions {
   session: string;
   /** overrides the server name announced in the initialize result */
   serverName?: string;
+  /**
+   * how long a call waits for a human approval (default DEFAULT_APPROVAL_WAIT_MS: under the
+   * 60 s request timeout common clients have, so the client hears the denial instead of timing out)
+   */
   approvalTimeoutMs?: number;
+  /** how often a call awaiting approval sends the client progress, if its request carried a progressToken (default 5 s) */
+  approvalProgressMs?: number;
   /** how often running calls' leases are checked (default 200 ms) */
   revocationPollMs?: number;
   /** where calls in flight are registered (writ ps, the console) */
@@ -60,6 +66,12 @@ export interface RevokedCall {
   reply: JSONRPCMessage;
   cancel: JSONRPCMessage;
 }
+
+/** The default bound of an approval wait: shorter than the 60 s request timeout of common MCP clients. */
+export const DEFAULT_APPROVAL_WAIT_MS = 50_000;
+
+/** A message the governor sends the client of its own accord, and the request it belongs to. */
+export type ClientNotifier = (message: JSONRPCMessage, relatedRequestId: RequestId) => void;
 
 export type ClientAction = { forward: JSONRPCMessage } | { reply: JSONRPCMessage } | { drop: true };
 
@@ -93,6 +105,7 @@ export class McpGovernor {
   /** a governed call cut short by a revocation: its late response is dropped */
   private readonly cancelled = new Set<RequestId>();
   private readonly revokedListeners: ((r: RevokedCall) => void)[] = [];
+  private readonly notifiers: ClientNotifier[] = [];
   /** outcomes being recorded (after their responses went out): settled() waits for them */
   private readonly recording = new Set<Promise<unknown>>();
 
@@ -147,7 +160,8 @@ export class McpGovernor {
     // MCP carries the W3C trace context in params._meta (traceparent, tracestate): the decision continues it
     const span = this.o.tracer && startSpan(this.o.tracer, DECIDE_SPAN, meta, { 'mcp.method.name': m.method });
     const signal = entry.abort.signal;
-    const b = span ? await decideInSpan(span, () => this.begin(g, params, meta, signal, traceRef(span)), decisionOfBegun) : await this.begin(g, params, meta, signal);
+    const progress = this.progressOf(id, entry.progressToken);
+    const b = span ? await decideInSpan(span, () => this.begin(g, params, meta, signal, progress, traceRef(span)), decisionOfBegun) : await this.begin(g, params, meta, signal, progress);
     if (entry.abort.signal.aborted) {
       if ('call' in b) b.call.abandon(); // never forwarded: it has no outcome
       this.inflight.delete(id);
@@ -186,7 +200,23 @@ export class McpGovernor {
     return { reply: denial(id, await this.o.node.deny({ principal: this.o.principal, action: g.action, resource }, 'request_invalid', why)) };
   }
 
-  private async begin(g: Governed, params: Msg, meta: Msg, signal: AbortSignal, trace?: TraceRef): Promise<Begun> {
+  /**
+   * What a call awaiting approval tells its client meanwhile: MCP progress notifications on
+   * the request's own progressToken (the spec's only way to say "still working"; a client
+   * may reset its request timeout on each), naming the approval to decide. None without a token.
+   */
+  private progressOf(id: RequestId, progressToken: string | number | undefined): ((approvalId: string, waitedMs: number) => void) | undefined {
+    if (progressToken === undefined) return undefined;
+    let progress = 0;
+    return (approvalId, waitedMs) => {
+      const seconds = Math.round(waitedMs / 1000);
+      // progress must increase with each notification; with no total it counts the reports
+      const message = { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken, progress: ++progress, message: `awaiting human approval ${approvalId} (${seconds} s): writ approve ${approvalId}` } } as JSONRPCMessage;
+      for (const n of this.notifiers) n(message, id);
+    };
+  }
+
+  private async begin(g: Governed, params: Msg, meta: Msg, signal: AbortSignal, progress: ((approvalId: string, waitedMs: number) => void) | undefined, trace?: TraceRef): Promise<Begun> {
     const server = this.serverName ?? 'unknown';
     const name = g.name(params);
     const resource = mcpResource(g.type, server, String(name ?? ''));
@@ -216,8 +246,9 @@ export class McpGovernor {
       verify: 'carried', // the server verifies and consumes it (writ/mcp-server)
       approval: {
         state: this.o.state,
-        timeoutMs: this.o.approvalTimeoutMs ?? 120_000,
+        timeoutMs: this.o.approvalTimeoutMs ?? DEFAULT_APPROVAL_WAIT_MS,
         signal,
+        ...(progress && { onProgress: progress, progressEveryMs: this.o.approvalProgressMs ?? APPROVAL_PROGRESS_MS }),
         onWait: (id) => this.o.log?.(`writ: ${g.method} ${name} for ${this.o.principal} awaits approval: writ approve ${id} (or writ reject ${id})`),
       },
       lease: {
@@ -348,6 +379,11 @@ export class McpGovernor {
    */
   onRevoked(listener: (r: RevokedCall) => void): void {
     this.revokedListeners.push(listener);
+  }
+
+  /** Tells `notifier` of each message for the client the governor sends of its own accord (progress while a call awaits approval). */
+  onNotify(notifier: ClientNotifier): void {
+    this.notifiers.push(notifier);
   }
 
   /**

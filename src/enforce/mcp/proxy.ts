@@ -70,6 +70,8 @@ export async function joinThroughGovernor(client: Transport, upstream: Transport
   upstream.onclose = () => void close();
   client.onerror = (err) => o.log(`writ mcp: client transport: ${err.message}`);
   upstream.onerror = (err) => o.log(`writ mcp: upstream transport: ${err.message}`);
+  // progress while a call awaits approval: relatedRequest routes it by its progressToken
+  governor.onNotify((m) => toClient(m));
   governor.onRevoked((r) => {
     void upstream.send(r.cancel).catch(() => undefined);
     toClient(r.reply);
