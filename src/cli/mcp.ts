@@ -8,6 +8,7 @@ import { jwtIdentifier, mcpJwtIssuer } from '../enforce/mcp/jwt-identity.ts';
 import { joinThroughGovernor } from '../enforce/mcp/proxy.ts';
 import { IJsonStdioServerTransport } from '../enforce/mcp/stdio.ts';
 import { openHome } from '../home/open.ts';
+import { notifyApprovals, parseApprovalWebhook } from '../node/approval-webhook.ts';
 import { parseUid } from '../canonical/uid.ts';
 import { errorMessage, isRecord, parseDuration, sha256Hex } from '../util.ts';
 import { CliError, EXIT, homeOf, homeOption, parsePositiveInt } from './common.ts';
@@ -19,6 +20,7 @@ interface McpFlags {
   serverName?: string;
   approvalTimeout: string;
   approvalProgress: string;
+  approvalWebhook?: string;
   freshnessGrace?: string;
   listen?: string;
   host: string;
@@ -63,6 +65,16 @@ function jwtOption(o: McpFlags): ReturnType<typeof jwtIdentifier> | undefined {
   }
 }
 
+/** `--approval-webhook`, checked before the home opens. */
+export function webhookOf(text: string | undefined): URL | null {
+  if (text === undefined) return null;
+  try {
+    return parseApprovalWebhook(text);
+  } catch (err) {
+    throw new CliError(errorMessage(err), EXIT.usage);
+  }
+}
+
 export function registerMcp(program: Command): void {
   homeOption(otelOption(
     program
@@ -72,6 +84,7 @@ export function registerMcp(program: Command): void {
       .option('--server-name <name>', "the server's name in resources (Tool::\"<name>/<tool>\"); default: the name it announces")
       .option('--approval-timeout <duration>', 'how long a call waits for human approval (under the 60 s request timeout of common MCP clients)', '50s')
       .option('--approval-progress <duration>', 'how often a call awaiting approval sends the client progress (if its request carried a progressToken)', '5s')
+      .option('--approval-webhook <url>', 'POST each approval request (JSON: approvalId, principal, action, resource, args, intent, expires) here; failures are logged, never blocking')
       .option('--freshness-grace <duration>', 'how long a call goes on after the node lost freshness before it is terminated (default: the node\'s, 5s)')
       .option('--listen <port>', 'serve Streamable HTTP on this port instead of stdio')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -95,7 +108,9 @@ export function registerMcp(program: Command): void {
     // One stdio client sends one call at a time: committing on this thread saves the two
     // thread hops of the writer worker on every decision. Over HTTP, many sessions share
     // the process, so fsyncs go to the worker and never stall the event loop.
+    const webhook = webhookOf(o.approvalWebhook);
     const h = await openHome(homeOf(o), { writer: o.listen ? 'worker' : 'inline' });
+    if (webhook) notifyApprovals(h.node, h.state, webhook, (l) => log(`writ mcp: ${l}`));
     const tracing = tracingOf(o, log); // off by default; flushed before exit
     const common = {
       node: h.node,

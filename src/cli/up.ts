@@ -1,5 +1,7 @@
 /** `writ up`: the embedded governance server (authority, node and ledger in one process). */
 import { startHomeUpkeep } from '../home/upkeep.ts';
+import { notifyApprovals } from '../node/approval-webhook.ts';
+import { webhookOf } from './mcp.ts';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { paths, readConfig } from '../home/config.ts';
@@ -41,13 +43,15 @@ export function registerUp(program: Command): void {
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--demo', 'initialize the home if needed, activate the demo policy if no valid bundle is active, and let requests without a caller token authorize the demo\'s sandbox agents (open demo)')
       .option('--demo-run', 'with --demo: once listening, run the demo\'s scenario once and print its transcript (as `writ demo` does; npm start does this)')
+      .option('--approval-webhook <url>', 'POST each approval request (JSON: approvalId, principal, action, resource, args, intent, expires) here; failures are logged, never blocking')
       .option('--quiet', 'no request logs'))))),
-  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; gate?: string; witness?: string[]; otel?: boolean | string } & TlsFlags) => {
+  ).action(async (o: { home?: string; port: string; host: string; demo?: boolean; demoRun?: boolean; quiet?: boolean; approvalWebhook?: string; gate?: string; witness?: string[]; otel?: boolean | string } & TlsFlags) => {
     const home = homeOf(o);
     const https = readTlsOptions(o);
     // read before the home opens: a gate that cannot be configured stops here
     const gateConfig = gateConfigOf(o.gate, 'writ up');
     const witnessEndpoints = witnessEndpointsOf(o.witness, 'writ up');
+    const webhook = webhookOf(o.approvalWebhook);
     const log = (s: string) => process.stderr.write(`writ: ${s}\n`);
     if (o.demo && !existsSync(paths(home).config)) {
       await initHome({ home });
@@ -56,6 +60,7 @@ export function registerUp(program: Command): void {
     refuseFleetHome(home);
     const h = await openHome(home, { writer: 'worker' });
     if (o.demo) await ensureDemoPolicy(h, log);
+    if (webhook) notifyApprovals(h.node, h.state, webhook, log);
     const callers = { ...homeCallerAccess(h.db), ...(o.demo && { openDemoPrincipals: demoPrincipals() }) };
     if (callers.openDemoPrincipals) log(`OPEN DEMO: requests without a caller token may authorize ${callers.openDemoPrincipals.join(', ')} (verify and outcome still need a verify-role token); do not use --demo outside a sandbox`);
     const gate = gateOf(gateConfig, { node: h.node, ledger: h.ledger });
