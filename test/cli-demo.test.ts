@@ -42,8 +42,10 @@ describe('writ demo', { timeout: 180_000 }, () => {
   it('colours on a terminal, and not with NO_COLOR', () => {
     const home = join(scratchDir('writ-demo-tty-'), 'home');
     const onPty = (env: Record<string, string>) => {
-      const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-      delete e.FORCE_COLOR;
+      // a terminal as a person has it: Node reads CI (set on CI machines), TERM=dumb and the colour variables as "no colours"
+      const e: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', ...env };
+      for (const k of ['FORCE_COLOR', 'NODE_DISABLE_COLORS', 'CI']) delete e[k];
+      if (!('NO_COLOR' in env)) delete e.NO_COLOR;
       const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} demo --home ${JSON.stringify(home)}`, '/dev/null'], { encoding: 'utf8', env: e, timeout: 60_000 });
       assert.equal(r.status, 0, r.stdout + r.stderr);
       return r.stdout;
