@@ -16,7 +16,7 @@ import type { Decision, GovernanceNode } from '../node/node.ts';
 import type { NodeState, RevocationKind } from '../node/state.ts';
 import { MAX_BUNDLE_BYTES } from '../policy/manifest.ts';
 import { BundleError, DenyError } from '../reasons.ts';
-import { uidText } from '../canonical/uid.ts';
+import { evaluatedOf } from '../node/evaluated.ts';
 import { errorMessage, sha256Hex } from '../util.ts';
 import { ijsonProblemOfParsed } from '../writ/i-json.ts';
 import { WritVerificationError } from '../writ/verify.ts';
@@ -87,13 +87,8 @@ export interface AppDeps {
   witnesses?: CosignedNotes;
 }
 
-/** What Cedar evaluated (the request as normalized), so a caller sees which principal, action and resource were judged; null when Cedar did not run. */
-function evaluated(d: Decision) {
-  return d.input ? { principal: uidText(d.input.principal), action: uidText(d.input.action), resource: uidText(d.input.resource) } : null;
-}
-
 function decisionBody(d: Decision) {
-  const common = { decision: d.decision, decisionId: d.decisionId, policies: d.policies, ledgerIndex: d.ledgerIndex, reasons: d.reasons, evaluated: evaluated(d) };
+  const common = { decision: d.decision, decisionId: d.decisionId, policies: d.policies, ledgerIndex: d.ledgerIndex, reasons: d.reasons, evaluated: evaluatedOf(d) };
   return d.decision === 'allow' ? { ...common, writ: d.writ, claims: d.claims } : { ...common, errors: d.errors, message: d.message };
 }
 

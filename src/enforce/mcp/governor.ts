@@ -32,6 +32,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { TraceRef } from '../../node/types.ts';
 import { DECIDE_SPAN, decideInSpan, startSpan, traceparentOf, traceRef } from '../../telemetry/spans.ts';
 import { APPROVAL_PROGRESS_MS, begin, type Begun, type GovernedCall } from '../governed-call.ts';
+import { evaluatedOf } from '../../node/evaluated.ts';
 import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
 
 export interface GovernorOptions {
@@ -225,7 +226,7 @@ export class McpGovernor {
     }
     // The session is decided (and must stand) for every call, also one made on behalf of another writ.
     const session = await this.sessionWrit();
-    if (typeof session !== 'string') return deniedBy(session); // the session itself was denied
+    if (typeof session !== 'string') return sessionDeniedBy(session); // the session itself was denied
     // a revoked session root (any of them) is the parent then, so the node denies and records why
     const revokedRoot = this.revokedRoot();
     const parent = revokedRoot ?? (typeof meta[WRIT_PARENT_META] === 'string' ? (meta[WRIT_PARENT_META] as string) : session);
@@ -423,16 +424,34 @@ export class McpGovernor {
   }
 }
 
+/** Denials of the session (Action::"mcp/session") rather than of the call itself: the client is told which it was. */
+const SESSION_DENIALS = new WeakSet<Decision>();
+
+/**
+ * A refused call's JSON-RPC error. Its data names the decision (id, ledger index: `writ explain`
+ * takes either), what Cedar evaluated, and whether the session or the call was refused.
+ */
 function denial(id: RequestId, d: Decision): JSONRPCMessage {
+  const refused = SESSION_DENIALS.has(d) ? 'session' : 'call';
+  const message = refused === 'session' ? `writ: the MCP session was refused, so no call of it can run: ${d.message}` : `writ: ${d.message}`;
   return {
     jsonrpc: '2.0',
     id,
-    error: { code: WRIT_DENIED, message: `writ: ${d.message}`, data: { reasons: d.reasons, decisionId: d.decisionId, policies: d.policies, ...(d.approvalId && { approvalId: d.approvalId }) } },
+    error: {
+      code: WRIT_DENIED,
+      message,
+      data: { reasons: d.reasons, decisionId: d.decisionId, ledgerIndex: d.ledgerIndex, policies: d.policies, evaluated: evaluatedOf(d), refused, ...(d.approvalId && { approvalId: d.approvalId }) },
+    },
   } as JSONRPCMessage;
 }
 
 function deniedBy(d: Decision): Begun {
   return { denied: { reasons: d.reasons, message: d.message, decisionId: d.decisionId, decision: d } };
+}
+
+function sessionDeniedBy(d: Decision): Begun {
+  SESSION_DENIALS.add(d);
+  return deniedBy(d);
 }
 
 const decisionOfBegun = (b: Begun): Decision => ('denied' in b ? b.denied.decision : b.call.decision);
