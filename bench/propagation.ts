@@ -8,7 +8,7 @@
  * now in every process). The nodes must have been started with WRIT_TRACE_REVOCATIONS=1.
  */
 import { randomBytes } from 'node:crypto';
-import { CALL, percentile, READ, type FleetNodeProc, type TestFleet } from '../test/fleet-harness.ts';
+import { CALL, percentile, pollUntilQuarantined, READ, type FleetNodeProc, type TestFleet } from '../test/fleet-harness.ts';
 import { sleep, waitFor } from '../test/wait.ts';
 
 export interface Propagation {
@@ -48,18 +48,7 @@ export async function measurePropagation(f: TestFleet, count: number, o: { poll:
     let answered = 0;
     let failed = false;
     const deadline = Date.now() + 5000;
-    const poll = async (n: FleetNodeProc): Promise<number> => {
-      for (let first = true; ; first = false) {
-        const r = await f.authorize(n, { principal, action: CALL, resource: READ, args: { path: '/srv/x' } });
-        const at = performance.now();
-        if (first) answered++;
-        if (r.body.reasons.includes('principal_quarantined')) {
-          if (!revoking) throw new Error(`${n.id} denied ${principal} as quarantined before it was quarantined`);
-          return at;
-        }
-        if (Date.now() > deadline) throw new Error(`${n.id} did not deny ${principal} within 5 s (last: ${r.body.reasons.join(',')})`);
-      }
-    };
+    const poll = (n: FleetNodeProc): Promise<number> => pollUntilQuarantined(f, n, principal, { revoking: () => revoking, answered: () => void answered++, deadline, timeoutMs: 5000 });
     const pollers = o.poll ? f.nodes.map((n) => poll(n)) : [];
     for (const p of pollers) p.catch(() => (failed = true)); // awaited below
     if (o.poll) await waitFor('every poller answered once', () => answered === f.nodes.length || failed, 5000, 5);

@@ -550,6 +550,30 @@ export interface Propagation {
 }
 
 /**
+ * Decides for `principal` at node `n` again and again until the node denies it
+ * principal_quarantined; resolves with the time of that answer (performance.now()).
+ * `answered` is told after the first answer; a quarantine denial before `revoking()` is an error.
+ */
+export async function pollUntilQuarantined(
+  f: TestFleet,
+  n: FleetNodeProc,
+  principal: string,
+  o: { revoking: () => boolean; answered: () => void; deadline: number; timeoutMs: number; pollGapMs?: number },
+): Promise<number> {
+  for (let first = true; ; first = false) {
+    const r = await f.authorize(n, { principal, action: CALL, resource: READ, args: { path: '/srv/x' } });
+    const at = performance.now();
+    if (first) o.answered();
+    if (r.body.reasons.includes('principal_quarantined')) {
+      if (!o.revoking()) throw new Error(`${n.id} denied ${principal} as quarantined before it was quarantined`);
+      return at;
+    }
+    if (Date.now() > o.deadline) throw new Error(`${n.id} did not deny ${principal} within ${o.timeoutMs} ms (last: ${r.body.reasons.join(',')})`);
+    if (o.pollGapMs) await sleep(o.pollGapMs);
+  }
+}
+
+/**
  * Revocation propagation: for each of `count` principals, every node is polled (one
  * request in flight per node) while the principal is quarantined; the latency of a node
  * is from the revocation's acknowledged publication to the first response that denies
@@ -565,19 +589,8 @@ export async function measurePropagation(f: TestFleet, count: number, o: { nodes
     let revoking = false;
     let answered = 0; // pollers with an answer before the revocation
     const deadline = Date.now() + (o.timeoutMs ?? 5000);
-    const poll = async (n: FleetNodeProc): Promise<number> => {
-      for (let first = true; ; first = false) {
-        const r = await f.authorize(n, { principal, action: CALL, resource: READ, args: { path: '/srv/x' } });
-        const at = performance.now();
-        if (first) answered++;
-        if (r.body.reasons.includes('principal_quarantined')) {
-          if (!revoking) throw new Error(`${n.id} denied ${principal} as quarantined before it was quarantined`);
-          return at;
-        }
-        if (Date.now() > deadline) throw new Error(`${n.id} did not deny ${principal} within ${o.timeoutMs ?? 5000} ms (last: ${r.body.reasons.join(',')})`);
-        if (o.pollGapMs) await sleep(o.pollGapMs);
-      }
-    };
+    const poll = (n: FleetNodeProc): Promise<number> =>
+      pollUntilQuarantined(f, n, principal, { revoking: () => revoking, answered: () => void answered++, deadline, timeoutMs: o.timeoutMs ?? 5000, ...(o.pollGapMs && { pollGapMs: o.pollGapMs }) });
     let failed = false;
     const pollers = nodes.map((n) => poll(n));
     for (const p of pollers) p.catch(() => (failed = true)); // awaited below

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import type { DiffReport, DiffRow } from '../src/cli/policy-diff.ts';
 import { json, ok, scratchDir, writ, type AllowOut, type DenyOut } from './cli-fixture.ts';
 
 const OLD = `
@@ -36,32 +37,9 @@ function policyDir(text: string): string {
   return dir;
 }
 
-interface Outcome {
-  decision: string;
-  reasons: string[];
-  policies: string[];
-}
-interface Row {
-  index: number;
-  principal: string;
-  action: string;
-  resource: string;
-  args: unknown;
-  recorded: Outcome;
-  old: Outcome;
-  new: Outcome;
-  oldReproduces: boolean;
-  decisionChanged: boolean;
-}
-interface Report {
-  decisions: number;
-  redecided: number;
-  gateDenials: number;
-  oldReproduces: number;
-  errors: unknown[];
-  changed: Row[];
-  summary: { changed: number; decisionChanged: number; allowToDeny: number; denyToAllow: number; reasonsOrPoliciesOnly: number };
-}
+// the --json report is the command's own DiffReport (its wire shape)
+type Report = DiffReport;
+type Row = DiffRow;
 
 describe('writ policy diff', () => {
   let home: string;
