@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openHome, type OpenHome } from '../src/home/open.ts';
 import type { LedgerEntry } from '../src/ledger/ledger.ts';
+import { leafObject } from '../src/ledger/leaf.ts';
 import { CLI, fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
 import { runsUnder } from './proc-tree.ts';
 
@@ -316,9 +317,13 @@ describe('writ exec with a policy that allows any binary for a1', () => {
       });
       // the trap is in place: the shell set it, then exec'd the sleep
       await until('the shell exec’d the sleep (after its trap)', () => runsUnder(run.pid, ['/usr/bin/sleep', '30']) || null);
-      const revokedAt = Date.now();
       const rv = writ(['revoke', '--home', home, jti]);
       assert.equal(rv.status, 0, rv.stderr);
+      // measured from the revocation's own record, not from before the revoke command started
+      // (starting that CLI is no part of the grace period, and takes seconds on a loaded machine)
+      const revocation = h.ledger.findByJti(jti, 'revocation')[0];
+      assert.ok(revocation, 'the revocation is recorded');
+      const revokedAt = Date.parse(String(leafObject(revocation.leaf).time));
       const { code, at } = await withTimeout(run.exited, 1000 + 4000, 'writ exec after grace');
       assert.equal(code, 137, run.stderr());
       assert.ok(at - revokedAt >= 900, `killed after ${at - revokedAt} ms: the grace period was not honoured`);
