@@ -66,6 +66,9 @@ export const DENY_REASONS = [
   // the principal entity an in-process enforcement point supplies (JWT claims, Kubernetes groups)
   'principal_entity_invalid', // not a bounded set of Cedar-valued attributes and entity-UID parents
   'principal_entity_conflict', // the bundle's entities define the principal: a request may not redefine it
+  // MCP definition pinning (writ mcp; docs/mcp.md, "Tool-definition pinning")
+  'tool_definition_changed', // the server changed a pinned tool/prompt definition (or listed two under one name): hidden, its calls denied
+  'tool_definition_unknown', // no pinned definition for the call: the bundle pins this server, and the name was not listed matching a pin
   // evidence and internals
   'ledger_append_failed',
   'internal_error',
