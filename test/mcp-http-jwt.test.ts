@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { fixture, policyFolder, tempDir, type Fixture } from './helpers.ts';
 import { connectHttp, decisionsSince, EVERYTHING, mcpError, serve, serveProxy, SESSION_PERMIT, tool, WRIT_DENIED, type Served } from './mcp-helpers.ts';
 import { freePort } from '../scripts/ports.ts';
@@ -33,6 +33,8 @@ describe('writ mcp --listen with --oidc-issuer (bearer JWTs)', () => {
   let upstream: Served;
   let counter: Server;
   let forwarded = 0;
+  /** the POST bodies that reached the upstream (a governed call's carries its writ in _meta) */
+  const bodies: string[] = [];
   let proxy: Served;
   let key: CryptoKey;
   let otherKey: CryptoKey;
@@ -45,6 +47,17 @@ describe('writ mcp --listen with --oidc-issuer (bearer JWTs)', () => {
       .setIssuedAt()
       .setExpirationTime(o.exp ?? Math.floor(Date.now() / 1000) + 300)
       .sign(o.key ?? key);
+
+  /** The decoded claims of the writ with this jti, as it reached the upstream in a tools/call's _meta. */
+  const forwardedWrit = (jti: string): Record<string, unknown> => {
+    for (const b of bodies) {
+      const m = (JSON.parse(b) as { params?: { _meta?: Record<string, unknown> } }).params?._meta?.['writ/authorization'];
+      if (typeof m !== 'string') continue;
+      const claims = decodeJwt(m) as Record<string, unknown>;
+      if (claims.jti === jti) return claims;
+    }
+    assert.fail(`no forwarded writ ${jti}`);
+  };
 
   before(async () => {
     f = await fixture({ policyDir: policyFolder({ 'policy.cedar': POLICY }) });
@@ -65,6 +78,7 @@ describe('writ mcp --listen with --oidc-issuer (bearer JWTs)', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        if (req.method === 'POST') bodies.push(Buffer.concat(chunks).toString('utf8'));
         const headers = Object.fromEntries(Object.entries(req.headers).filter(([k, v]) => typeof v === 'string' && k !== 'host' && k !== 'content-length')) as Record<string, string>;
         const body = chunks.length > 0 ? Buffer.concat(chunks) : null;
         fetch(`http://127.0.0.1:${upstream.url}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, ...(body && req.method !== 'GET' && { body }) })
@@ -103,6 +117,10 @@ describe('writ mcp --listen with --oidc-issuer (bearer JWTs)', () => {
       assert.equal(echo.input?.principalEntity?.attrs.sub, 'alice');
       // the session root carries them too
       assert.equal(leaves.find((l) => l.request.action === 'Action::"mcp/session"')?.input?.principalEntity?.attrs.sub, 'alice');
+      // the writ the upstream received names the token it was issued for (idt: its iss and sub)
+      const writ = forwardedWrit(echo.writ?.jti ?? '');
+      assert.deepEqual(writ.idt, { iss: ISS, sub: 'alice' });
+      assert.equal(writ.sub, 'Agent::"alice"');
     } finally {
       await c.close();
     }

@@ -31,6 +31,7 @@ interface McpFlags {
   oidcPrincipalType?: string;
   jwksFile?: string;
   jwksUri?: string;
+  requireAtJwt?: boolean;
   otel?: boolean | string;
 }
 
@@ -54,12 +55,12 @@ function readTokens(file: string): Map<string, string> {
 /** `--oidc-issuer` and its companions: the verifier of bearer JWTs, or undefined without them. */
 function jwtOption(o: McpFlags): ReturnType<typeof jwtIdentifier> | undefined {
   if (o.oidcIssuer === undefined) {
-    if (o.oidcAudience ?? o.oidcPrincipalType ?? o.jwksFile ?? o.jwksUri) throw new CliError('--oidc-audience, --oidc-principal-type, --jwks-file and --jwks-uri need --oidc-issuer', EXIT.usage);
+    if (o.oidcAudience ?? o.oidcPrincipalType ?? o.jwksFile ?? o.jwksUri ?? o.requireAtJwt) throw new CliError('--oidc-audience, --oidc-principal-type, --jwks-file, --jwks-uri and --require-at-jwt need --oidc-issuer', EXIT.usage);
     return undefined;
   }
   if (o.oidcAudience === undefined) throw new CliError('--oidc-issuer needs --oidc-audience (the aud its tokens for this proxy carry)', EXIT.usage);
   try {
-    return jwtIdentifier(mcpJwtIssuer({ issuer: o.oidcIssuer, audience: o.oidcAudience, ...(o.oidcPrincipalType !== undefined && { principalType: o.oidcPrincipalType }), ...(o.jwksFile !== undefined && { jwksFile: o.jwksFile }), ...(o.jwksUri !== undefined && { jwksUri: o.jwksUri }) }));
+    return jwtIdentifier(mcpJwtIssuer({ issuer: o.oidcIssuer, audience: o.oidcAudience, ...(o.oidcPrincipalType !== undefined && { principalType: o.oidcPrincipalType }), ...(o.jwksFile !== undefined && { jwksFile: o.jwksFile }), ...(o.jwksUri !== undefined && { jwksUri: o.jwksUri }), ...(o.requireAtJwt === true && { requireAccessToken: true }) }));
   } catch (err) {
     throw new CliError(errorMessage(err), EXIT.usage);
   }
@@ -95,6 +96,7 @@ export function registerMcp(program: Command): void {
       .option('--oidc-principal-type <type>', 'with --oidc-issuer: the principal\'s entity type (default Agent)')
       .option('--jwks-file <file>', "with --oidc-issuer: the issuer's public keys (default: discovered from the issuer)")
       .option('--jwks-uri <url>', "with --oidc-issuer: where the issuer's keys are fetched from")
+      .option('--require-at-jwt', 'with --oidc-issuer: accept only RFC 9068 access tokens (header typ at+jwt), not ID tokens or other JWTs of the issuer')
       .argument('[command...]', 'the stdio MCP server to run and govern')
       .usage('[options] -- <command> [args...]  |  --listen <port> (--upstream <url> | -- <command> [args...])')),
   ).action(async (command: string[], o: McpFlags) => {

@@ -18,6 +18,7 @@ import { parseUid, uidText, type EntityUid } from '../canonical/uid.ts';
 import { canonicalJson } from '../canonical/json.ts';
 import { DenyError } from '../reasons.ts';
 import { errorMessage } from '../util.ts';
+import { isIdentityToken } from '../writ/claims.ts';
 import { ijsonViolation } from '../writ/i-json.ts';
 import type { ActiveBundle, PolicyRef } from './active-policy.ts';
 import type { FreshnessCheck } from './freshness.ts';
@@ -46,6 +47,8 @@ export function requestShape(req: AuthorizeRequest): { principal: EntityUid; act
   if (audienceUid && uidText(audienceUid) !== uidText(resource)) {
     throw new DenyError('request_invalid', `audience ${req.audience} names another resource than ${uidText(resource)}`);
   }
+  // what an enforcement point says a verified JWT carried becomes the writ's idt: it must fit the claim's shape
+  if (req.identityToken !== undefined && !isIdentityToken(req.identityToken)) throw new DenyError('request_invalid', 'identityToken must be exactly {iss, sub}, non-empty strings');
   return { principal, action, resource };
 }
 

@@ -316,6 +316,8 @@ export class GovernanceNode {
       lin: { parent: a.lineage.parent, root: a.lineage.root ?? jti, depth: a.lineage.depth, ...(a.lineage.ancestors.length > 0 && { anc: a.lineage.ancestors }) },
       // the determining permit's @maxRunSeconds, capped by this node's limit
       ...(a.maxRunSeconds !== undefined && { cons: { maxRunSeconds: Math.min(a.maxRunSeconds, this.limits.maxRunSeconds) } }),
+      // the verified bearer JWT that named the principal (checked in gate.requestShape)
+      ...(a.req.identityToken !== undefined && { idt: { iss: a.req.identityToken.iss, sub: a.req.identityToken.sub } }),
     };
     // Signed as soon as the ledger fixes the leaf's index, while its fsync runs; returned
     // only once the leaf is durable. An append that fails drops the signed writ unseen.

@@ -2,7 +2,7 @@
 import type { CryptoKey, JSONWebKeySet } from 'jose';
 import type { PrincipalEntityRequest } from '../policy/principal-entity.ts';
 import type { ReasonCode } from '../reasons.ts';
-import type { WritClaims } from '../writ/claims.ts';
+import type { WritClaims, WritIdentityToken } from '../writ/claims.ts';
 import type { EvaluationRequest } from '../policy/engine.ts';
 import type { PolicyRef } from './active-policy.ts';
 import { DEFAULT_APPROVAL_TTL_MS } from './approval.ts';
@@ -75,6 +75,13 @@ export interface AuthorizeRequest {
    * API caller's body (the /v1/authorize schema refuses it). Recorded in the leaf's `trace`.
    */
   trace?: TraceRef;
+  /**
+   * The verified bearer JWT that named the principal (its iss and sub), from an **in-process
+   * enforcement point** that verified it (the HTTP gate, `writ mcp --listen`): the writ carries
+   * it as `idt` (docs/writ.md). Never taken from an HTTP API caller's body (the /v1/authorize
+   * schema refuses it); a malformed one is request_invalid.
+   */
+  identityToken?: WritIdentityToken;
 }
 
 /** A span's W3C trace context as data: 32 and 16 lowercase hex digits. */

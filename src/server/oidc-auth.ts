@@ -8,12 +8,14 @@
  *    issuer's allow-list (asymmetric only: never HS*, never none),
  *  - `iss` and `aud` are the configured ones, `exp` and `sub` are present, and `exp`/`nbf`
  *    hold within a 30 s clock tolerance,
- *  - `sub` is a non-empty id without `*` (a `*` would read as a principal-pattern wildcard).
+ *  - `sub` is a non-empty id without `*` (a `*` would read as a principal-pattern wildcard),
+ *  - with `requireAccessToken` (the HTTP gate's `accessTokenType`, `writ mcp --require-at-jwt`),
+ *    its header `typ` is `at+jwt` (RFC 9068 §4).
  * The caller is then `oidc:<issuer name>:<sub>`, with the issuer's roles, and may assert
  * exactly `<principal type>::"<sub>"`. Anything else about such a token is an 'invalid'
  * credential (401): an unknown issuer, unreachable keys, a failed check. Never an allow.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { CallerIssuer, IssuerStore } from '../node/caller-issuers.ts';
 import { parseFetchUrl } from '../node/caller-issuers.ts';
 import { uidText } from '../canonical/uid.ts';
@@ -43,8 +45,15 @@ async function discoverJwksUri(issuer: string, timeoutMs: number): Promise<strin
   return parseFetchUrl(doc.jwks_uri, 'jwks_uri');
 }
 
-/** What verifying a JWT needs of an issuer's configuration (a caller issuer, or an HTTP gate's). */
-export type JwtIssuer = Pick<CallerIssuer, 'id' | 'name' | 'issuer' | 'audience' | 'jwksUri' | 'jwks' | 'algorithms'>;
+/** RFC 9068 §2.1: an access token's header `typ` (jose also accepts `application/at+jwt`, §4 step 1). */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+/**
+ * What verifying a JWT needs of an issuer's configuration (a caller issuer, or an HTTP gate's).
+ * `requireAccessToken`: only RFC 9068 access tokens (`typ: at+jwt`); an ID token or another
+ * JWT of the same issuer (same keys, perhaps the same aud) is then refused.
+ */
+export type JwtIssuer = Pick<CallerIssuer, 'id' | 'name' | 'issuer' | 'audience' | 'jwksUri' | 'jwks' | 'algorithms'> & { requireAccessToken?: boolean };
 
 async function issuerKeys(i: JwtIssuer, timeoutMs: number): Promise<JWTVerifyGetKey> {
   if (i.jwks !== null) return createLocalJWKSet(i.jwks as unknown as JSONWebKeySet);
@@ -86,6 +95,15 @@ export function unverifiedIssuer(token: string): { iss: string } | { error: 'not
   return typeof iss === 'string' ? { iss } : { error: 'no_iss' };
 }
 
+/** The header's typ, for the message only (the signature was verified when jose compares it). */
+function unverifiedTyp(token: string): unknown {
+  try {
+    return decodeProtectedHeader(token).typ ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export type JwtCheck = { ok: true; sub: string; payload: JWTPayload } | { ok: false; message: string };
 
 /**
@@ -108,9 +126,11 @@ export async function verifyIssuerJwt(token: string, issuer: JwtIssuer, keysFor:
       algorithms: issuer.algorithms,
       clockTolerance: o.clockToleranceS ?? 30,
       requiredClaims: ['sub', 'exp'],
+      ...(issuer.requireAccessToken === true && { typ: ACCESS_TOKEN_TYP }),
       ...(o.now && { currentDate: o.now() }),
     }));
   } catch (err) {
+    if (isRecord(err) && err.claim === 'typ') return { ok: false, message: `the JWT is not an RFC 9068 access token: its header typ is ${JSON.stringify(unverifiedTyp(token))}, issuer ${issuer.name} requires ${ACCESS_TOKEN_TYP}` };
     const code = isRecord(err) && typeof err.code === 'string' ? `${err.code}: ` : '';
     return { ok: false, message: `the JWT is not valid for issuer ${issuer.name}: ${code}${errorMessage(err)}` };
   }

@@ -39,6 +39,24 @@ export interface WritClaims {
   cons?: { maxRunSeconds?: number };
   /** optional holder key confirmation (RFC 7800) */
   cnf?: { jkt: string };
+  /**
+   * "identity token": the issuer and subject of the verified bearer JWT that authenticated the
+   * caller (MCP over HTTP, the HTTP gate). Absent for a configured principal (stdio's
+   * --principal), an opaque token or an API key; an addition to format 1, so writs without it
+   * stay valid.
+   */
+  idt?: WritIdentityToken;
+}
+
+/** The verified JWT a writ's principal was named by: its `iss` and `sub` as the token carried them. */
+export interface WritIdentityToken {
+  iss: string;
+  sub: string;
+}
+
+/** The shape of an `idt` claim (also used for what an enforcement point passes to the node). */
+export function isIdentityToken(v: unknown): v is WritIdentityToken {
+  return isRecord(v) && Object.keys(v).length === 2 && isString(v.iss) && isString(v.sub) && v.iss.length <= 2048 && v.sub.length <= 256;
 }
 
 function isString(v: unknown): v is string {
@@ -77,5 +95,6 @@ export function claimsProblem(p: Record<string, unknown>): string | null {
   if (cons !== undefined && (!isRecord(cons) || (cons.maxRunSeconds !== undefined && (!isInt(cons.maxRunSeconds) || cons.maxRunSeconds < 1)))) {
     return 'claim cons malformed (maxRunSeconds: a positive whole number of seconds)';
   }
+  if (p.idt !== undefined && !isIdentityToken(p.idt)) return 'claim idt malformed (exactly iss and sub, non-empty strings)';
   return null;
 }

@@ -13,6 +13,7 @@ import { principalEntityFromRequest } from '../../policy/principal-entity.ts';
 import { DEFAULT_ALGORITHMS, ISSUER_ALGORITHMS, parseFetchUrl, parseJwks, type IssuerAlgorithm, type StoredJwks } from '../../node/caller-issuers.ts';
 import { errorMessage, isRecord } from '../../util.ts';
 import { WritError } from '../../writ/errors.ts';
+import { ACCESS_TOKEN_TYP } from '../../server/oidc-auth.ts';
 
 /** A configuration the gate cannot run with. */
 export class GateConfigError extends WritError {
@@ -48,6 +49,8 @@ export interface GateJwtIssuer {
   algorithms: IssuerAlgorithm[];
   /** the principal is `<principalType>::"<sub>"` */
   principalType: string;
+  /** `"accessTokenType": "at+jwt"`: only RFC 9068 access tokens are accepted */
+  requireAccessToken?: boolean;
 }
 
 export interface GateApiKey {
@@ -140,7 +143,7 @@ function parseRoute(v: unknown, at: string, names: Set<string>): GateRoute {
 }
 
 function parseJwt(v: unknown, at: string, id: number, baseDir: string): GateJwtIssuer {
-  const j = only(v, at, ['name', 'issuer', 'audience', 'jwksUri', 'jwksFile', 'principalType', 'algorithms']);
+  const j = only(v, at, ['name', 'issuer', 'audience', 'jwksUri', 'jwksFile', 'principalType', 'algorithms', 'accessTokenType']);
   const name = str(j.name, `${at}.name`);
   if (!NAME.test(name)) fail(`${at}.name`, '1-64 letters, digits, ".", "_" or "-"');
   try {
@@ -166,7 +169,10 @@ function parseJwt(v: unknown, at: string, id: number, baseDir: string): GateJwtI
       return t as IssuerAlgorithm;
     });
     if (algorithms.length === 0) fail(`${at}.algorithms`, 'an empty list verifies nothing');
-    return { id, name, issuer, audience: str(j.audience, `${at}.audience`), jwksUri, jwks, algorithms, principalType };
+    // RFC 9068 §4: a resource server may insist on access tokens (an ID token of the issuer is no credential for it)
+    if (j.accessTokenType !== undefined && j.accessTokenType !== ACCESS_TOKEN_TYP) fail(`${at}.accessTokenType`, `only "${ACCESS_TOKEN_TYP}" (RFC 9068), or leave it out to accept any JWT of the issuer`);
+    const requireAccessToken = j.accessTokenType === ACCESS_TOKEN_TYP;
+    return { id, name, issuer, audience: str(j.audience, `${at}.audience`), jwksUri, jwks, algorithms, principalType, ...(requireAccessToken && { requireAccessToken }) };
   } catch (err) {
     if (err instanceof GateConfigError) throw err;
     fail(at, errorMessage(err)); // a CallerError from the shared URL / JWKS checks

@@ -18,13 +18,15 @@ import type { JWTPayload } from 'jose';
 import { uidText } from '../../canonical/uid.ts';
 import { argsToCedar } from '../../node/context.ts';
 import { bearerJwt, issuerKeyCache, unverifiedIssuer, verifyIssuerJwt, type JwtIssuer } from '../../server/oidc-auth.ts';
+import type { WritIdentityToken } from '../../writ/claims.ts';
 import type { GateApiKey, GateConfig, GateJwtIssuer } from './config.ts';
 
 export type HttpCredential =
   | { kind: 'none' }
   | { kind: 'invalid'; scheme: 'Bearer' | 'ApiKey'; message: string }
   /** `attrs`: the principal entity's attributes (a JWT's verified claims; an API key's configured attributes) */
-  | { kind: 'principal'; principal: string; credential: Record<string, CedarValueJson>; attrs: Record<string, CedarValueJson> };
+  /** `token`: a JWT's verified iss and sub (the writ's idt); none for an API key */
+  | { kind: 'principal'; principal: string; credential: Record<string, CedarValueJson>; attrs: Record<string, CedarValueJson>; token?: WritIdentityToken };
 
 /** Reads one request header (lower-case name); undefined when absent. */
 export type HeaderLookup = (name: string) => string | undefined;
@@ -102,6 +104,8 @@ export class GateCredentials {
       principal: uidText({ type: issuer.principalType, id: checked.sub }),
       credential: { kind: 'jwt', issuer: issuer.name, claims },
       attrs: claims,
+      // iss is the configured issuer the token was verified against (jwtVerify compared it exactly)
+      token: { iss: issuer.issuer, sub: checked.sub },
     };
   }
 

@@ -123,6 +123,7 @@ export class HttpGate {
         args,
         context: { http, credential: who.credential },
         principalEntity: { attrs: who.attrs, parents: [] },
+        ...(who.token && { identityToken: who.token }),
         ...(this.config.ttlSeconds !== null && { ttlSeconds: this.config.ttlSeconds }),
         ...t,
       },

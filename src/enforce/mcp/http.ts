@@ -15,6 +15,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest, JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { HTTP_SERVER_LIMITS } from '../../server/http-limits.ts';
 import { errorMessage, sha256Hex } from '../../util.ts';
+import type { WritIdentityToken } from '../../writ/claims.ts';
 import { IJsonError, parseIJson } from '../../writ/i-json.ts';
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { McpGovernor, type GovernorOptions } from './governor.ts';
@@ -46,7 +47,7 @@ export function upstreamTransport(u: Upstream): Transport {
 }
 
 /** Who sends a request: its principal and, for a JWT, the verified claims (the principal entity's attributes). */
-type Who = { principal: string; attrs: Record<string, CedarValueJson> | null } | { refused: string; invalidToken: boolean };
+type Who = { principal: string; attrs: Record<string, CedarValueJson> | null; token: WritIdentityToken | null } | { refused: string; invalidToken: boolean };
 
 function knownToken(token: string, tokens: Map<string, string> | undefined): string | null {
   if (!tokens) return null;
@@ -60,16 +61,16 @@ function knownToken(token: string, tokens: Map<string, string> | undefined): str
 
 async function principalOf(req: IncomingMessage, o: HttpProxyOptions): Promise<Who> {
   const header = req.headers.authorization;
-  if (header === undefined) return o.principal !== undefined ? { principal: o.principal, attrs: null } : { refused: 'a known bearer credential is required', invalidToken: false };
+  if (header === undefined) return o.principal !== undefined ? { principal: o.principal, attrs: null, token: null } : { refused: 'a known bearer credential is required', invalidToken: false };
   // Any credential sent must be one we know (scheme matched case-insensitively): an unknown
   // or malformed one is refused, never downgraded to the default principal.
   const m = /^bearer[ \t]+(\S+)\s*$/i.exec(header);
   if (!m?.[1]) return { refused: 'the Authorization header is not "Bearer <token>"', invalidToken: true };
   const known = knownToken(m[1], o.tokens);
-  if (known !== null) return { principal: known, attrs: null };
+  if (known !== null) return { principal: known, attrs: null, token: null };
   if (!o.jwt) return { refused: 'a known bearer credential is required', invalidToken: true };
   const who = await o.jwt(m[1]);
-  return who.ok ? { principal: who.principal, attrs: who.attrs } : { refused: who.message, invalidToken: true };
+  return who.ok ? { principal: who.principal, attrs: who.attrs, token: who.token } : { refused: who.message, invalidToken: true };
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -144,7 +145,7 @@ async function answerRefused(res: ServerResponse, proxy: ProxyHandle, body: unkn
 export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   // `who`: the principal and the kind of credential that named it (a JWT session stays a JWT
   // one); `attrs`: the claims of the latest verified token, what the governor's decisions carry
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; who: string; claims: { attrs: Record<string, CedarValueJson> | null }; proxy: ProxyHandle; seen: number }>();
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; who: string; claims: { attrs: Record<string, CedarValueJson> | null; token: WritIdentityToken | null }; proxy: ProxyHandle; seen: number }>();
   // sessions a client abandoned (no DELETE) are closed after an idle period
   const idleMs = o.idleSessionMs ?? 15 * 60_000;
   const sweep = setInterval(() => {
@@ -157,7 +158,7 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
     if (new URL(req.url ?? '/', 'http://x').pathname !== path) return refuse(res, 404, `not found: MCP is served at ${path}`);
     const who = await principalOf(req, o);
     if ('refused' in who) return refuse(res, 401, who.refused, who.invalidToken);
-    const { principal, attrs } = who;
+    const { principal, attrs, token } = who;
     const whoKey = `${attrs === null ? 'token' : 'jwt'} ${principal}`;
     const sid = req.headers['mcp-session-id'];
     const { body, violation } = req.method === 'POST' ? await readJson(req) : { body: undefined, violation: null };
@@ -166,7 +167,9 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
       if (!s) return refuse(res, 404, 'unknown or expired session');
       if (s.who !== whoKey) return refuse(res, 403, 'this session belongs to another principal');
       s.seen = Date.now();
-      s.claims.attrs = attrs; // a refreshed token's claims count from now on
+      // a refreshed token's claims count from now on
+      s.claims.attrs = attrs;
+      s.claims.token = token;
       if (violation !== null) return answerRefused(res, s.proxy, body, violation);
       return s.transport.handleRequest(req, res, body);
     }
@@ -180,9 +183,9 @@ export async function serveHttpProxy(o: HttpProxyOptions): Promise<{ server: Ser
       sessionIdGenerator: () => session,
       onsessioninitialized: (id) => void id,
     });
-    const claims = { attrs };
+    const claims = { attrs, token };
     // a JWT's claims go with every decision of the session as the principal entity's attributes
-    const node = attrs === null ? o.node : withPrincipalEntity(o.node, () => claims.attrs ?? {});
+    const node = attrs === null ? o.node : withPrincipalEntity(o.node, () => ({ attrs: claims.attrs ?? {}, token: claims.token }));
     const governor = new McpGovernor({ ...o, node, principal, session });
     const proxy = await joinThroughGovernor(transport, upstreamTransport(o.upstream), governor, { log: o.log ?? (() => undefined) });
     sessions.set(session, { transport, who: whoKey, claims, proxy, seen: Date.now() });

@@ -4,11 +4,13 @@
  * `--jwks-file`, `--jwks-uri` or discovery). A token is checked by the same function as the
  * node's OIDC callers and the HTTP gate (server/oidc-auth.ts, verifyIssuerJwt): signature under
  * an asymmetric allow-listed algorithm (never none, never HS*), iss, aud, exp required, exp/nbf
- * in force. RFC 9068 access tokens (`typ: at+jwt`) are accepted like plain JWTs.
+ * in force. RFC 9068 access tokens (`typ: at+jwt`) are accepted like plain JWTs; with
+ * `--require-at-jwt` only they are (RFC 9068 §4: an ID token of the same issuer is refused).
  *
  * The mapping is the HTTP gate's: principal `<principalType>::"<sub>"`, the verified claims as
  * the principal entity's attributes (so `iss` and `sub` are in every decision leaf's
- * `input.principalEntity`, and replay sees them). Nothing else about the request names anyone.
+ * `input.principalEntity`, and replay sees them), and the token's iss and sub as every writ's
+ * `idt` claim. Nothing else about the request names anyone.
  */
 import { readFileSync } from 'node:fs';
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
@@ -18,6 +20,7 @@ import type { AuthorizeRequest } from '../../node/types.ts';
 import { DEFAULT_ALGORITHMS, parseFetchUrl, parseJwks } from '../../node/caller-issuers.ts';
 import { issuerKeyCache, verifyIssuerJwt, type JwtIssuer } from '../../server/oidc-auth.ts';
 import { errorMessage } from '../../util.ts';
+import type { WritIdentityToken } from '../../writ/claims.ts';
 import { claimsToCedar } from '../http-gate/credentials.ts';
 
 export interface McpJwtConfig {
@@ -27,9 +30,12 @@ export interface McpJwtConfig {
   jwksUri?: string;
   /** the principal is `<principalType>::"<sub>"` (default Agent) */
   principalType?: string;
+  /** `--require-at-jwt`: only RFC 9068 access tokens (header typ at+jwt) */
+  requireAccessToken?: boolean;
 }
 
-export type JwtIdentity = { ok: true; principal: string; attrs: Record<string, CedarValueJson> } | { ok: false; message: string };
+/** `token`: the verified iss and sub, which the session's writs carry as `idt` (docs/writ.md) */
+export type JwtIdentity = { ok: true; principal: string; attrs: Record<string, CedarValueJson>; token: WritIdentityToken } | { ok: false; message: string };
 
 const CEDAR_TYPE = /^(?:[A-Za-z_][A-Za-z0-9_]*::)*[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -56,6 +62,7 @@ export function mcpJwtIssuer(c: McpJwtConfig): JwtIssuer & { principalType: stri
     jwks,
     algorithms: [...DEFAULT_ALGORITHMS],
     principalType,
+    ...(c.requireAccessToken === true && { requireAccessToken: true }),
   };
 }
 
@@ -65,17 +72,20 @@ export function jwtIdentifier(issuer: JwtIssuer & { principalType: string }, o: 
   return async (token) => {
     const checked = await verifyIssuerJwt(token, issuer, keysFor, o.now ? { now: o.now } : {});
     if (!checked.ok) return checked;
-    return { ok: true, principal: uidText({ type: issuer.principalType, id: checked.sub }), attrs: claimsToCedar(checked.payload) };
+    return { ok: true, principal: uidText({ type: issuer.principalType, id: checked.sub }), attrs: claimsToCedar(checked.payload), token: { iss: issuer.issuer, sub: checked.sub } };
   };
 }
 
 /**
  * The node as a session's governor sees it: every request it authorizes (or denies) carries the
- * session's current principal entity. A wrapper, so the governor and governed-call need no
+ * session's current principal entity, and the verified token's iss and sub (the writ's idt). A wrapper, so the governor and governed-call need no
  * identity option; the lease re-decides from the recorded input, which holds the entity already.
  */
-export function withPrincipalEntity(node: GovernanceNode, attrs: () => Record<string, CedarValueJson>): GovernanceNode {
-  const entity = (req: AuthorizeRequest): AuthorizeRequest => ({ ...req, principalEntity: { attrs: attrs(), parents: [] } });
+export function withPrincipalEntity(node: GovernanceNode, current: () => { attrs: Record<string, CedarValueJson>; token: WritIdentityToken | null }): GovernanceNode {
+  const entity = (req: AuthorizeRequest): AuthorizeRequest => {
+    const { attrs, token } = current();
+    return { ...req, principalEntity: { attrs, parents: [] }, ...(token !== null && { identityToken: token }) };
+  };
   return new Proxy(node, {
     get(target, prop) {
       if (prop === 'authorize') return (req: AuthorizeRequest) => target.authorize(entity(req));
