@@ -20,6 +20,7 @@ import { loadPolicySource, schemaActionParents, type PolicyEntry, type PolicySou
 import { uidFromJson, uidText, type EntityUid } from '../canonical/uid.ts';
 import type { PrincipalEntity } from './principal-entity.ts';
 import type { UsageCounter } from './usage.ts';
+import { McpPins, NO_PINS } from './mcp-pins.ts';
 
 export interface EvaluationRequest {
   principal: EntityUid;
@@ -137,6 +138,12 @@ export class PolicyEngine {
   get usage(): readonly UsageCounter[] {
     return this.source.usage;
   }
+
+  /** the MCP definitions the bundle pins (mcp-pins.json), by server and kind */
+  get mcpPins(): McpPins {
+    return (this.pins ??= this.source.mcpPins.length === 0 ? NO_PINS : new McpPins(this.source.mcpPins));
+  }
+  private pins: McpPins | undefined;
 
   get hasSchema(): boolean {
     return this.schemaName !== null;

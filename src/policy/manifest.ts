@@ -53,9 +53,9 @@ export interface VerifiedBundle {
   signers: string[];
 }
 
-/** File names a policy folder may hold: policies, an optional schema, entities, usage counters (docs/budgets.md). */
+/** File names a policy folder may hold: policies, an optional schema, entities, usage counters (docs/budgets.md), MCP definition pins (docs/mcp.md). */
 export function isBundleFileName(name: string): boolean {
-  return /^[A-Za-z0-9._-]+\.cedar$/.test(name) || name === 'schema.cedarschema' || name === 'entities.json' || name === 'usage.json';
+  return /^[A-Za-z0-9._-]+\.cedar$/.test(name) || name === 'schema.cedarschema' || name === 'entities.json' || name === 'usage.json' || name === 'mcp-pins.json';
 }
 
 export const DOMAIN_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;

@@ -26,7 +26,7 @@ export function readPolicyFolder(dir: string): Map<string, Uint8Array> {
     if (!statSync(path).isFile()) throw new Error(`${path}: policy folders hold only files`);
     if (name.startsWith('.') || name.toLowerCase() === 'readme.md') continue;
     if (!isBundleFileName(name)) {
-      throw new Error(`${path}: not a policy file (expected *.cedar, schema.cedarschema, entities.json or usage.json)`);
+      throw new Error(`${path}: not a policy file (expected *.cedar, schema.cedarschema, entities.json, usage.json or mcp-pins.json)`);
     }
     files.set(name, readFileSync(path));
   }

@@ -7,6 +7,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { DetailedError, EntityJson, PolicyJson, SchemaJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { WritError } from '../writ/errors.ts';
 import { checkBudgetAnnotations, parseUsage, USAGE_FILE, type UsageCounter } from './usage.ts';
+import { MCP_PINS_FILE, parseMcpPins, type McpPin } from './mcp-pins.ts';
 
 export interface Diagnostic {
   file: string;
@@ -30,6 +31,8 @@ export interface PolicySource {
   entities: EntityJson[];
   /** the usage counters of usage.json (docs/budgets.md); empty without one */
   usage: UsageCounter[];
+  /** the MCP definitions of mcp-pins.json (docs/mcp.md, "Tool-definition pinning"); empty without one */
+  mcpPins: McpPin[];
 }
 
 export class PolicySourceError extends WritError {
@@ -185,9 +188,15 @@ export function loadPolicySource(files: Map<string, Uint8Array>): PolicySource {
     if (text !== null) usage = parseUsage(text, out);
   }
   checkBudgetAnnotations(policies, usage, out);
+  let mcpPins: McpPin[] = [];
+  const pinsBytes = files.get(MCP_PINS_FILE);
+  if (pinsBytes) {
+    const text = decode(MCP_PINS_FILE, pinsBytes, out);
+    if (text !== null) mcpPins = parseMcpPins(text, out);
+  }
   if (policies.length === 0 && out.length === 0) out.push({ file: '.', line: 1, col: 1, message: 'no policies' });
   if (out.length > 0) throw new PolicySourceError(out);
-  return { policies, schemaText, schemaJson, entities, usage };
+  return { policies, schemaText, schemaJson, entities, usage, mcpPins };
 }
 
 /** Action hierarchy declared in a schema: action uid text -> parent uid texts. */

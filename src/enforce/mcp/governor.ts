@@ -9,6 +9,9 @@
  *        writ travels in params._meta["writ/authorization"]; on deny the client gets a
  *        JSON-RPC error (code -32003) and the server never sees the call
  *   tools/list, resources/list, prompts/list  results lose what the principal can never call
+ *   tools/list, prompts/list, resources/templates/list  definitions pinned (definition-pins.ts):
+ *        one that differs from its pin is hidden, recorded, and its calls denied
+ *        (tool_definition_changed); a call's pinned digest is context.mcp.toolDigest (promptDigest)
  *   responses to governed calls               outcome recorded, linked to the writ
  *
  * Each governed call is a GovernedCall (../governed-call.ts): authorized (with approvals),
@@ -34,6 +37,8 @@ import { DECIDE_SPAN, decideInSpan, startSpan, traceparentOf, traceRef } from '.
 import { APPROVAL_PROGRESS_MS, begin, type Begun, type GovernedCall } from '../governed-call.ts';
 import { evaluatedOf } from '../../node/evaluated.ts';
 import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
+import { DEFINITION_LISTS, type DefinitionKind } from './definition-digest.ts';
+import { DefinitionPins, MAX_RECORDED_CHANGES, type DefinitionChange } from './definition-pins.ts';
 
 export interface GovernorOptions {
   node: GovernanceNode;
@@ -109,6 +114,8 @@ export class McpGovernor {
   private readonly notifiers: ClientNotifier[] = [];
   /** outcomes being recorded (after their responses went out): settled() waits for them */
   private readonly recording = new Set<Promise<unknown>>();
+  /** the definitions this session pinned (docs/mcp.md, "Tool-definition pinning") */
+  private readonly pins = new DefinitionPins();
 
   constructor(o: GovernorOptions) {
     this.o = o;
@@ -224,6 +231,10 @@ export class McpGovernor {
     if (typeof name !== 'string' || !parseUid(resource)) {
       return deniedBy(await this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"`, ...(trace && { trace }) }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`));
     }
+    // a call of a definition that is not its pin's never reaches the server (docs/mcp.md, "Tool-definition pinning")
+    const kind: DefinitionKind | null = g.type === 'Tool' ? 'tool' : g.type === 'Prompt' ? 'prompt' : null;
+    const pinned = kind === null ? { digest: undefined } : this.pins.check(kind, name, this.bundlePins(kind));
+    if ('denied' in pinned) return deniedBy(await this.o.node.deny({ principal: this.o.principal, action: g.action, resource, args: g.args(params), ...(trace && { trace }) }, pinned.denied, pinned.message));
     // The session is decided (and must stand) for every call, also one made on behalf of another writ.
     const session = await this.sessionWrit();
     if (typeof session !== 'string') return sessionDeniedBy(session); // the session itself was denied
@@ -237,7 +248,7 @@ export class McpGovernor {
       args: g.args(params),
       parent,
       audience: mcpAudience(server),
-      context: { mcp: { session: this.o.session, server, method: g.method } },
+      context: { mcp: { session: this.o.session, server, method: g.method, ...(pinned.digest !== undefined && { [kind === 'prompt' ? 'promptDigest' : 'toolDigest']: pinned.digest }) } },
       ...(trace && { trace }),
     };
     return begin({
@@ -335,13 +346,47 @@ export class McpGovernor {
     // is done. settled() (the proxy's close) waits for the record to be durable.
     if (entry.governed) this.recordAfterReply(entry.governed, m);
     const list = listed(entry.method);
-    if (list && isRecord(m.result) && Array.isArray(m.result[list.key])) {
+    const defs = Object.hasOwn(DEFINITION_LISTS, entry.method) ? DEFINITION_LISTS[entry.method] : undefined;
+    if ((list || defs) && isRecord(m.result)) {
       await this.o.node.policy.refresh({ maxAgeMs: 100 }).catch(() => undefined); // no bundle: everything is hidden
       const server = this.serverName ?? 'unknown';
-      const visible = (m.result[list.key] as Msg[]).filter((item) => this.mayCall(list.action, mcpResource(list.type, server, String(list.name(item)))));
-      return { ...message, result: { ...m.result, [list.key]: visible } } as JSONRPCMessage;
+      let result = m.result;
+      if (defs && Array.isArray(result[defs.key])) {
+        const items = result[defs.key] as unknown[];
+        const seen = this.pins.observe(defs.kind, items, this.bundlePins(defs.kind));
+        await this.recordChanges(seen.changes, seen.dropped);
+        result = { ...result, [defs.key]: items.filter((_, i) => seen.keep[i]) };
+      }
+      if (list && Array.isArray(result[list.key])) {
+        result = { ...result, [list.key]: (result[list.key] as Msg[]).filter((item) => this.mayCall(list.action, mcpResource(list.type, server, String(list.name(item))))) };
+      }
+      return { ...message, result } as JSONRPCMessage;
     }
     return message;
+  }
+
+  /** The active bundle's pins of this kind for this server (mcp-pins.json); undefined if it pins none. */
+  private bundlePins(kind: DefinitionKind): ReadonlyMap<string, string> | undefined {
+    return this.o.node.policy.active?.engine.mcpPins.forServer(this.serverName ?? 'unknown', kind);
+  }
+
+  /**
+   * Each definition that broke its pin is recorded before the list goes on: a denial
+   * (tool_definition_changed) of the action it would be called with, naming the pinned and
+   * the listed digests, so an auditor sees the change, not only the calls it refused.
+   */
+  private async recordChanges(changes: DefinitionChange[], dropped: number): Promise<void> {
+    const server = this.serverName ?? 'unknown';
+    for (const c of changes) {
+      const [type, action] = c.kind === 'tool' ? ['Tool', 'Action::"tools/call"'] : c.kind === 'prompt' ? ['Prompt', 'Action::"prompts/get"'] : ['ResourceTemplate', 'Action::"resources/read"'];
+      const named = mcpResource(type, server, c.name);
+      const resource = parseUid(named) ? named : `${type}::"${server}/"`;
+      const message = `the server ${c.pinned === null ? 'listed more than one definition' : `changed the definition it ${c.pin === 'bundle' ? 'must match (mcp-pins.json)' : 'gave first this session'}`} of ${c.kind} ${JSON.stringify(c.name)}: pinned ${c.pinned ?? 'none'}, listed ${c.seen.join(', ')}; it is hidden and its calls are denied`;
+      this.o.log?.(`writ: ${message}`);
+      const args = { session: this.o.session, definition: { kind: c.kind, name: c.name, pin: c.pin, pinned: c.pinned, seen: c.seen } };
+      await this.o.node.deny({ principal: this.o.principal, action, resource, args }, 'tool_definition_changed', message).catch((err: unknown) => this.o.log?.(`writ: the definition change could not be recorded: ${errorMessage(err)}`));
+    }
+    if (dropped > 0) this.o.log?.(`writ: ${dropped} more definition changes of this session are hidden but not recorded (at most ${MAX_RECORDED_CHANGES} per session)`);
   }
 
   private mayCall(action: string, resource: string): boolean {
