@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import '../src/tlog/sha256.ts'; // the JavaScript SHA-256 for the spec code alone (src/tlog/crypto.ts has no default)
 import {
   EMPTY_TREE_HASH, MerkleProofError, leafHash, nodeHash, proveRecord, proveTree, splitStoredHashIndex,
   storedHashCount, storedHashIndex, storedHashes, treeHash, verifyConsistency, verifyInclusion, type HashReader,

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import '../src/tlog/sha256.ts'; // the JavaScript SHA-256 for the spec code alone (src/tlog/crypto.ts has no default)
 import { leafHash, nodeHash, storedHashIndex, storedHashes, treeHash, type HashReader } from '../src/tlog/merkle.ts';
 import {
   decodeEntryBundle, encodeEntryBundle, entriesPath, parseTilePath, readHashTile, tilePath, tileWidth, treeTiles, type TileRef,

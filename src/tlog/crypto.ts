@@ -2,20 +2,23 @@
  * The two primitives the tlog modules need, injected so that the spec code runs in Node and
  * in browsers alike, with no `node:*` import (docs/architecture.md):
  *
- *   SHA-256   synchronous, because Merkle hashing is (every append, root and proof). The
- *             default is plain JavaScript (./sha256.ts); Node installs node:crypto's
- *             createHash (src/ledger/node-crypto.ts). Either gives the same bytes.
+ *   SHA-256   synchronous, because Merkle hashing is (every append, root and proof). Node
+ *             installs node:crypto's createHash (src/ledger/node-crypto.ts); importing
+ *             ./sha256.ts installs plain JavaScript (@noble/hashes) where none is installed
+ *             (the web console, tests of the spec code alone). Either gives the same bytes.
+ *             This module imports neither, so @writ/verify/proof ships the spec code
+ *             without @noble/hashes: it verifies with WebCrypto (./async-crypto.ts).
  *   Ed25519   synchronous signing and verification of signed notes (./note.ts), RFC 8032.
  *             There is no default: Node installs node:crypto's (src/ledger/node-crypto.ts,
  *             imported by every ledger module that signs or opens notes); the web console
  *             installs WebCrypto verdicts asked for beforehand (src/console/web/verify/ed25519.ts),
  *             since WebCrypto itself is asynchronous.
  *
- * useCrypto replaces either for the whole process (or page). A SHA-256 that does not hash
- * "abc" to the FIPS 180-4 value is refused.
+ * useCrypto replaces either for the whole process (or page); withCrypto for one synchronous
+ * call only. A SHA-256 that does not hash "abc" to the FIPS 180-4 value is refused; with none
+ * installed, hashing throws WritError('crypto_unavailable'), as Ed25519 does.
  */
 import { WritError } from '../writ/errors.ts';
-import { sha256jsParts } from './sha256.ts';
 
 /**
  * SHA-256 of the parts, concatenated: 32 bytes out. Parts, not one buffer, so the Merkle code
@@ -31,26 +34,49 @@ export interface Ed25519 {
   verifier(publicKey: Uint8Array): (msg: Uint8Array, sig: Uint8Array) => boolean;
 }
 
-const jsParts = sha256jsParts;
-
-let hash: Sha256 = jsParts;
+let hash: Sha256 | undefined;
 let ed: Ed25519 | undefined;
 
 const ABC = Uint8Array.of(0x61, 0x62, 0x63);
 const ABC_SHA256 = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
+function checked(h: Sha256): Sha256 {
+  if (hex(h(ABC)) !== ABC_SHA256 || hex(h(ABC.subarray(0, 1), ABC.subarray(1))) !== ABC_SHA256) throw new WritError('crypto_unavailable', 'tlog: the SHA-256 given does not hash "abc" right');
+  return h;
+}
+
 /** Installs the SHA-256 and/or Ed25519 the tlog modules use from now on. */
 export function useCrypto(c: { sha256?: Sha256; ed25519?: Ed25519 }): void {
-  if (c.sha256) {
-    if (hex(c.sha256(ABC)) !== ABC_SHA256 || hex(c.sha256(ABC.subarray(0, 1), ABC.subarray(1))) !== ABC_SHA256) throw new WritError('crypto_unavailable', 'tlog: the SHA-256 given does not hash "abc" right');
-    hash = c.sha256;
-  }
+  if (c.sha256) hash = checked(c.sha256);
   if (c.ed25519) ed = c.ed25519;
 }
 
-/** SHA-256 of the parts, concatenated, with the installed implementation. */
+/** Installs `h` as the SHA-256 only if none is installed yet (./sha256.ts: a default never replaces node:crypto's). */
+export function useDefaultSha256(h: Sha256): void {
+  if (!hash) hash = checked(h);
+}
+
+/**
+ * Runs the synchronous `fn` with these primitives in place of the installed ones, then puts
+ * those back: the verification of one call (./async-crypto.ts) never changes what the rest
+ * of the process uses. Synchronous on purpose: no other code can run while they are swapped.
+ */
+export function withCrypto<T>(c: { sha256: Sha256; ed25519: Ed25519 }, fn: () => T): T {
+  const saved = { hash, ed };
+  hash = c.sha256;
+  ed = c.ed25519;
+  try {
+    return fn();
+  } finally {
+    hash = saved.hash;
+    ed = saved.ed;
+  }
+}
+
+/** SHA-256 of the parts, concatenated, with the installed implementation; throws WritError('crypto_unavailable') if there is none. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
+  if (!hash) throw new WritError('crypto_unavailable', 'tlog: no SHA-256 installed (Node: import src/ledger/node-crypto.ts; elsewhere: import src/tlog/sha256.ts)');
   return hash(...parts);
 }
 

@@ -37,8 +37,8 @@
 import { parseCheckpoint, parseDecimal, type Checkpoint } from './checkpoint.ts';
 import { leafHash, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { decodeBase64, encodeBase64 } from './base64.ts';
-import { newVerifier, openNote, type NoteVerifier } from './note.ts';
-import { verifyCosignatures } from './cosignature.ts';
+import { newVerifier, NoteError, openNote, type NoteVerifier } from './note.ts';
+import { CosignatureError, verifyCosignatures } from './cosignature.ts';
 import { WritError } from '../writ/errors.ts';
 
 export const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
@@ -105,6 +105,22 @@ export function parseProofFile(text: string): ProofFile {
 
 export type ProofCheckName = 'format' | 'log-key' | 'signature' | 'witnesses' | 'checkpoint' | 'origin' | 'index' | 'inclusion';
 
+/**
+ * Why a check failed, stable (never renamed, only added; docs/proof-file.md): what
+ * @writ/verify/proof's ProofVerificationError carries as its code.
+ */
+export const PROOF_REASONS = [
+  'proof_malformed', // format: not a tlog-proof@v1 file
+  'verifier_config_invalid', // log-key, witnesses: a pinned key or the K-of-N policy is unusable
+  'checkpoint_signature_invalid', // signature: no valid signature by the pinned log key
+  'cosignature_invalid', // witnesses: a pinned witness's cosignature does not verify over this checkpoint
+  'witness_quorum_not_met', // witnesses: fewer than K of the N pinned witnesses cosigned
+  'checkpoint_malformed', // signature, checkpoint: the note or its checkpoint text does not parse
+  'checkpoint_origin_mismatch', // origin: the checkpoint is of another log than the key names
+  'inclusion_proof_invalid', // index, inclusion: the entry is not proven to be in that tree
+] as const;
+export type ProofReason = (typeof PROOF_REASONS)[number];
+
 /** K of N: the pinned witness verifier keys (0x04, cosignature/v1) and how many must have cosigned. */
 export interface WitnessPolicy {
   keys: string[];
@@ -115,6 +131,8 @@ export interface ProofCheck {
   name: ProofCheckName;
   ok: boolean;
   detail: string;
+  /** on a failed check that ran: why */
+  reason?: ProofReason;
   /** true if not run because a check it depends on failed */
   skipped?: boolean;
 }
@@ -132,6 +150,14 @@ export interface ProofVerification {
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** The witnesses check threw: a bad pinned key or policy, or a pinned witness's line that does not verify (fail closed). */
+function witnessFailure(e: unknown): ProofReason {
+  if (e instanceof CosignatureError) return 'verifier_config_invalid'; // bad-key, witness-policy
+  if (e instanceof NoteError && e.code === 'ambiguous-key') return 'verifier_config_invalid'; // a witness key with the log key's name and ID
+  if (e instanceof NoteError && e.code === 'unverified') return 'checkpoint_signature_invalid';
+  return 'cosignature_invalid';
+}
+
 /**
  * Verifies a tlog-proof file for `entry` (the exact leaf bytes) against the log's
  * verifier key string `<name>+<hex id>+<base64 key>`, and the witness policy if one is
@@ -141,7 +167,7 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
   const checks: ProofCheck[] = [];
   const result: ProofVerification = { ok: false, checks };
   const pass = (name: ProofCheckName, detail: string): void => void checks.push({ name, ok: true, detail });
-  const fail = (name: ProofCheckName, detail: string): void => void checks.push({ name, ok: false, detail });
+  const fail = (name: ProofCheckName, detail: string, reason: ProofReason): void => void checks.push({ name, ok: false, detail, reason });
   const skip = (name: ProofCheckName, after: ProofCheckName): void =>
     void checks.push({ name, ok: false, skipped: true, detail: `not checked: ${after} failed` });
 
@@ -152,7 +178,7 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
     if (file.extra) result.extra = file.extra;
     pass('format', `${TLOG_PROOF_HEADER}, index ${file.index}, ${file.proof.length} proof hashes`);
   } catch (e) {
-    fail('format', message(e));
+    fail('format', message(e), 'proof_malformed');
   }
 
   let verifier: NoteVerifier | undefined;
@@ -160,7 +186,7 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
     verifier = newVerifier(verifierKey);
     pass('log-key', `key ${verifier.name}+${verifier.keyId.toString(16).padStart(8, '0')}`);
   } catch (e) {
-    fail('log-key', message(e));
+    fail('log-key', message(e), 'verifier_config_invalid');
   }
 
   let text: string | undefined;
@@ -171,7 +197,7 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
       text = openNote(file.checkpoint, [verifier]).text;
       pass('signature', `signed by ${verifier.name}`);
     } catch (e) {
-      fail('signature', message(e));
+      fail('signature', message(e), e instanceof NoteError && e.code === 'malformed' ? 'checkpoint_malformed' : 'checkpoint_signature_invalid');
     }
   }
 
@@ -183,9 +209,9 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
         result.witnesses = w.witnesses;
         const names = w.witnesses.map((x) => x.name).join(', ') || 'none';
         if (w.ok) pass('witnesses', `${w.witnesses.length} of ${witnesses.keys.length} pinned witnesses cosigned (${names}), ${witnesses.min} required`);
-        else fail('witnesses', `only ${w.witnesses.length} of ${witnesses.keys.length} pinned witnesses cosigned (${names}), ${witnesses.min} required`);
+        else fail('witnesses', `only ${w.witnesses.length} of ${witnesses.keys.length} pinned witnesses cosigned (${names}), ${witnesses.min} required`, 'witness_quorum_not_met');
       } catch (e) {
-        fail('witnesses', message(e));
+        fail('witnesses', message(e), witnessFailure(e));
       }
     }
   }
@@ -198,17 +224,17 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
       result.checkpoint = cp;
       pass('checkpoint', `origin ${cp.origin}, tree size ${cp.size}`);
     } catch (e) {
-      fail('checkpoint', message(e));
+      fail('checkpoint', message(e), 'checkpoint_malformed');
     }
   }
 
   if (!cp || !verifier) skip('origin', 'checkpoint');
-  else if (cp.origin !== verifier.name) fail('origin', `checkpoint origin ${JSON.stringify(cp.origin)} is not the key name ${JSON.stringify(verifier.name)}`);
+  else if (cp.origin !== verifier.name) fail('origin', `checkpoint origin ${JSON.stringify(cp.origin)} is not the key name ${JSON.stringify(verifier.name)}`, 'checkpoint_origin_mismatch');
   else pass('origin', `origin is ${cp.origin}`);
 
   let indexOk = false;
   if (!cp || !file) skip('index', 'checkpoint');
-  else if (file.index >= cp.size) fail('index', `index ${file.index} is not below tree size ${cp.size}`);
+  else if (file.index >= cp.size) fail('index', `index ${file.index} is not below tree size ${cp.size}`, 'inclusion_proof_invalid');
   else {
     indexOk = true;
     pass('index', `index ${file.index} < tree size ${cp.size}`);
@@ -220,7 +246,7 @@ export function verifyProofFile(fileText: string, entry: Uint8Array, verifierKey
       verifyInclusion(file.index, cp.size, leafHash(entry), file.proof, cp.rootHash);
       pass('inclusion', `entry is leaf ${file.index} of the tree of size ${cp.size}`);
     } catch (e) {
-      fail('inclusion', message(e));
+      fail('inclusion', message(e), 'inclusion_proof_invalid');
     }
   }
 

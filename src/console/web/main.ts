@@ -1,6 +1,8 @@
 /** The console's shell: a hash router over seven pages, each loaded on demand. */
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
+// the tlog spec code's SHA-256 in the browser: JavaScript (@noble/hashes), installed before any page hashes
+import '../../tlog/sha256.ts';
 import { getJson } from './api.ts';
 import { clear, errorBox, h } from './dom.ts';
 // the JSON shape the server sends (type-only: nothing of the server is bundled)

@@ -5,7 +5,7 @@
  * caller asks WebCrypto first (`webCryptoVerdicts`) and the synchronous verifier the tlog
  * code calls only looks those verdicts up. A signature nobody asked WebCrypto about is
  * invalid: a missing verdict can never make a check pass. Signing does not exist in the
- * console. SHA-256 is the tlog's own, in JavaScript (src/tlog/sha256.ts).
+ * console. SHA-256 is the tlog's own, in JavaScript (src/tlog/sha256.ts, installed by ../main.ts).
  */
 import { useCrypto } from '../../../tlog/crypto.ts';
 
