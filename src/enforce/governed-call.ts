@@ -158,6 +158,7 @@ export class GovernedCall {
   /** a registration still to be made (running.afterStart) */
   private registration: NodeJS.Immediate | null = null;
   private readonly recordRetryMs: number;
+  private readonly endObservers: ((outcome: Outcome, recorded: Promise<number>) => void)[] = [];
 
   constructor(o: BeginOptions, decision: Decision, writ: string, claims: WritClaims, state: string) {
     this.node = o.node;
@@ -256,8 +257,15 @@ export class GovernedCall {
       ...(o.resultDigest !== undefined && { resultDigest: o.resultDigest }),
       ...(t !== null && (revoked || o.status === 'terminated') && { endedBy: { decisionId: t.decisionId, policy: t.policy } }),
     };
-    this.ending = this.record(outcome);
-    return this.ending;
+    const recorded = this.record(outcome);
+    this.ending = recorded;
+    for (const cb of this.endObservers) cb(outcome, recorded);
+    return recorded;
+  }
+
+  /** `cb` learns the outcome when end() records it (once), and its append: for an outcome span (docs/telemetry.md). */
+  onEnd(cb: (outcome: Outcome, recorded: Promise<number>) => void): void {
+    this.endObservers.push(cb);
   }
 
   /** Records the outcome once it can: a failed append (the evidence stream unreachable) is retried for recordRetryMs. */

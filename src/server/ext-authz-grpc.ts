@@ -11,14 +11,21 @@
  *            WWW-Authenticate (401), x-writ-decision-id, x-writ-reasons, a JSON body
  *   5xx      status UNAVAILABLE / INTERNAL with a denied_response of 503 / 500: a CheckResponse,
  *            not a gRPC error, so that Envoy denies even where failure_mode_allow is set
+ *
+ * With tracing on (docs/telemetry.md) each Check is a writ.decide span whose parent is the
+ * traceparent of the Check call's own gRPC metadata (Envoy's ext_authz span, when Envoy traces),
+ * else the one among the original request's headers; the decision leaf records the span.
  */
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import { loadSync } from '@grpc/proto-loader';
 import type { GateAnswer, GateRequest, HttpGate } from '../enforce/http-gate/gate.ts';
 import { errorMessage } from '../util.ts';
 import { bodyDigest, parseRequestTarget, WRIT_HEADER } from '../writ/http-request.ts';
-import { DECISION_ID_HEADER, ENVOY_PARTIAL_BODY, REASONS_HEADER } from './forward-auth.ts';
+import { activeTracer } from '../telemetry/otel.ts';
+import { DECIDE_SPAN, inSpan, startSpan, traceRef } from '../telemetry/spans.ts';
+import { DECISION_ID_HEADER, ENVOY_PARTIAL_BODY, markAnswer, REASONS_HEADER } from './forward-auth.ts';
 
 export const PROTO_DIR = join(import.meta.dirname, '..', '..', 'proto');
 export const EXT_AUTHZ_PROTO = 'envoy/service/auth/v3/external_auth.proto';
@@ -115,15 +122,47 @@ export interface ExtAuthzServer {
   close(): Promise<void>;
 }
 
-/** Serves Authorization/Check on host:port (plaintext: a sidecar or loopback listener, docs/http-gateway.md). */
-export async function startExtAuthzGrpc(gate: HttpGate, o: { host: string; port: number }): Promise<ExtAuthzServer> {
+/**
+ * The W3C trace context of a Check: the call's gRPC metadata (Envoy's own span for the check),
+ * else the original request's headers (the client's); the pair is taken from one place only.
+ */
+export function checkTraceCarrier(metadata: grpc.Metadata, req: CheckRequest): Record<string, string> {
+  const meta = (k: string) => {
+    const v = metadata.get(k)[0];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const fromMeta = meta('traceparent');
+  if (fromMeta !== undefined) return { traceparent: fromMeta, ...(meta('tracestate') !== undefined && { tracestate: meta('tracestate') as string }) };
+  const header = headerLookup(req.attributes?.request?.http ?? {});
+  const parent = header('traceparent');
+  const state = header('tracestate');
+  return parent === undefined ? {} : { traceparent: parent, ...(state !== undefined && { tracestate: state }) };
+}
+
+/** One Check: the gate's answer, in a writ.decide span when tracing is on. */
+async function check(gate: HttpGate, call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, tracer: Tracer | undefined): Promise<CheckResponse> {
+  if (!tracer) return checkResponse(await gate.decide(await checkRequestFacts(call.request)));
+  const span = startSpan(tracer, DECIDE_SPAN, checkTraceCarrier(call.metadata, call.request), { 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check' });
+  return inSpan(span, async () => {
+    const a = await gate.decide(await checkRequestFacts(call.request), traceRef(span));
+    markAnswer(span, a);
+    span.setAttribute('http.response.status_code', a.status);
+    return checkResponse(a);
+  });
+}
+
+/**
+ * Serves Authorization/Check on host:port (plaintext: a sidecar or loopback listener,
+ * docs/http-gateway.md); `tracer` defaults to the process's (activeTracer: none when tracing is off).
+ */
+export async function startExtAuthzGrpc(gate: HttpGate, o: { host: string; port: number; tracer?: Tracer }): Promise<ExtAuthzServer> {
+  const tracer = o.tracer ?? activeTracer();
   const pkg = loadExtAuthzPackage() as unknown as { envoy: { service: { auth: { v3: { Authorization: { service: grpc.ServiceDefinition } } } } } };
   const server = new grpc.Server();
   server.addService(pkg.envoy.service.auth.v3.Authorization.service, {
     Check: (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>) => {
-      checkRequestFacts(call.request)
-        .then((r) => gate.decide(r))
-        .then((a) => callback(null, checkResponse(a)))
+      check(gate, call, tracer)
+        .then((r) => callback(null, r))
         .catch((err: unknown) => callback(null, internalError(err)));
     },
   });

@@ -88,8 +88,14 @@ export async function envoyHttpRequest(req: FastifyRequest): Promise<GateRequest
 }
 
 /** The gate's decision on a span: what a gateway's answer carries (the gate builds the request itself). */
-function markAnswer(span: Span, a: GateAnswer): void {
-  span.setAttributes({ 'writ.decision_id': a.decisionId, 'writ.decision': a.writ !== null ? 'allow' : 'deny', 'writ.reasons': a.reasons, ...(a.ledgerIndex !== null && { 'writ.ledger_index': a.ledgerIndex }) });
+export function markAnswer(span: Span, a: GateAnswer): void {
+  span.setAttributes({
+    'writ.decision_id': a.decisionId,
+    'writ.decision': a.writ !== null ? 'allow' : 'deny',
+    'writ.reasons': a.reasons,
+    ...(a.policy && { 'writ.policy.version': a.policy.version, 'writ.policy.digest': a.policy.digest, 'writ.policy.domain': a.policy.domain }),
+    ...(a.ledgerIndex !== null && { 'writ.ledger_index': a.ledgerIndex }),
+  });
 }
 
 async function reply(res: FastifyReply, a: GateAnswer): Promise<FastifyReply> {

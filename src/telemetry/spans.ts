@@ -4,7 +4,7 @@
  * is its child. Callers start a span only when they hold a tracer, so with tracing off none of
  * this runs.
  */
-import { isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { uidText } from '../canonical/uid.ts';
 import type { Decision } from '../node/node.ts';
@@ -108,5 +108,43 @@ export function tracedRoute<T>(tracer: Tracer, name: string, req: { headers: Rec
     const r = await work(span);
     span.setAttribute('http.response.status_code', reply.statusCode);
     return r;
+  });
+}
+
+/** What an outcome span reads of a governed call (enforce/governed-call.ts's GovernedCall). */
+export interface TracedCall {
+  readonly jti: string;
+  readonly decision: { decisionId: string; ledgerIndex: number | null };
+  onEnd(cb: (outcome: { status: string; reason: string | null }, recorded: Promise<number>) => void): void;
+}
+
+/**
+ * A writ.outcome span when the call's outcome is recorded (an enforcement point that records
+ * it itself, the MCP proxy): a child of the call's writ.decide span, so the decision, the
+ * upstream's own spans and the outcome are one trace; it ends when the outcome leaf is appended.
+ */
+export function traceOutcome(tracer: Tracer, decide: Span, call: TracedCall): void {
+  call.onEnd((outcome, recorded) => {
+    const span = tracer.startSpan(
+      OUTCOME_SPAN,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          'writ.jti': call.jti,
+          'writ.decision_id': call.decision.decisionId,
+          'writ.outcome.status': outcome.status,
+          ...(outcome.reason !== null && { 'writ.outcome.reason': outcome.reason }),
+          ...(call.decision.ledgerIndex !== null && { 'writ.decision_index': call.decision.ledgerIndex }),
+        },
+      },
+      trace.setSpan(ROOT_CONTEXT, decide),
+    );
+    recorded.then(
+      (index) => {
+        span.setAttribute('writ.ledger_index', index);
+        span.end();
+      },
+      (err: unknown) => failSpan(span, err),
+    );
   });
 }

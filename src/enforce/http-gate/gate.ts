@@ -20,6 +20,7 @@ import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { Decision, GovernanceNode } from '../../node/node.ts';
 import type { TraceRef } from '../../node/types.ts';
+import type { PolicyRef } from '../../node/active-policy.ts';
 import type { DenyReason } from '../../reasons.ts';
 import { httpAction, httpArgs, type HttpFacts } from '../../writ/http-request.ts';
 import { begin } from '../governed-call.ts';
@@ -44,6 +45,8 @@ export interface GateAnswer {
   message: string;
   /** with 401: the WWW-Authenticate value */
   challenge: string | null;
+  /** the bundle the decision was made under (for its span: docs/telemetry.md), null if none was active */
+  policy: PolicyRef | null;
 }
 
 /** The request as the gateway described it; `problem` when its description could not be read. */
@@ -143,6 +146,7 @@ export class HttpGate {
       reasons: d.reasons,
       message: d.message,
       challenge: null,
+      policy: d.policy,
     };
   }
 }

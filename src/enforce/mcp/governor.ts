@@ -33,7 +33,7 @@ import type { WritClaims } from '../../writ/claims.ts';
 import { canonicalJson } from '../../writ/intent.ts';
 import type { Tracer } from '@opentelemetry/api';
 import type { TraceRef } from '../../node/types.ts';
-import { DECIDE_SPAN, decideInSpan, startSpan, traceparentOf, traceRef } from '../../telemetry/spans.ts';
+import { DECIDE_SPAN, decideInSpan, startSpan, traceOutcome, traceparentOf, traceRef } from '../../telemetry/spans.ts';
 import { APPROVAL_PROGRESS_MS, begin, type Begun, type GovernedCall } from '../governed-call.ts';
 import { evaluatedOf } from '../../node/evaluated.ts';
 import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
@@ -181,6 +181,8 @@ export class McpGovernor {
     }
     const { call } = b;
     entry.governed = call;
+    // its outcome, when recorded, is a writ.outcome span under this decision (docs/telemetry.md)
+    if (span && this.o.tracer) traceOutcome(this.o.tracer, span, call);
     call.onTerminate((reason, t) => void this.terminate(id, call, reason, t.code));
     // the server's own spans are then children of the decision (its tracestate passes unchanged)
     return { forward: { ...message, params: { ...params, _meta: { ...meta, [WRIT_META]: call.writ, ...(span && { traceparent: traceparentOf(span) }) } } } as JSONRPCMessage };
