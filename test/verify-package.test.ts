@@ -3,7 +3,9 @@
  * src/writ), installed into an empty folder with nothing but its declared dependencies, and
  * used there by plain .mjs executors in their own processes — on the system's Node 20 where
  * the library promises Node >= 20, on Node 24 for the node:sqlite store — against writs from
- * a real node (a fixture home with the demo policy).
+ * a real node (a fixture home with the demo policy); and @writ/verify/proof on Node 20 with
+ * a proof file from the node's own log, cosigned by real witnesses (WebCrypto only: the
+ * package brings no SHA-256 library).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -12,6 +14,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { embeddedRevocationList } from '../src/server/revocation-list-route.ts';
 import { revoke } from '../src/node/evidence.ts';
+import { generateCosignerKey, newCosigner } from '../src/tlog/cosignature.ts';
+import { formatAddCheckpoint } from '../src/witness/request.ts';
+import { WitnessState } from '../src/witness/state.ts';
+import { Witness } from '../src/witness/witness.ts';
 import { fixture, tempDir, type Fixture } from './helpers.ts';
 
 const PACKAGE = join(import.meta.dirname, '..', 'packages', 'verify');
@@ -40,6 +46,19 @@ try {
   console.log(JSON.stringify({ ok: false, code: err.code, message: err.message, node: process.versions.node }));
 } finally {
   store?.close();
+}
+`;
+
+// The auditor: proof.mjs <proof file> <entry file> <log key> <K> <witness key>... — @writ/verify/proof alone
+const AUDITOR = `
+import { readFileSync } from 'node:fs';
+import { verifyProof, ProofVerificationError } from '@writ/verify/proof';
+const [proofFile, entryFile, logKey, k, ...witnesses] = process.argv.slice(2);
+try {
+  const v = await verifyProof(readFileSync(proofFile), readFileSync(entryFile), { logKey, witnesses, minWitnesses: Number(k) });
+  console.log(JSON.stringify({ ok: true, index: v.index, size: v.checkpoint.size, witnesses: v.witnesses.map((w) => w.name), node: process.versions.node }));
+} catch (err) {
+  console.log(JSON.stringify({ ok: false, code: err.code, check: err.check, typed: err instanceof ProofVerificationError, node: process.versions.node }));
 }
 `;
 
@@ -106,11 +125,14 @@ before(async () => {
   assert.ok(info !== undefined);
   const tarball = join(scratch, info.filename);
   assert.ok(info.files.some((x) => x.path === 'dist/writ/verify.js') && info.files.some((x) => x.path === 'dist/sqlite/sqlite-jti-store.d.ts'), 'the tarball holds the built JS and types');
+  assert.ok(info.files.some((x) => x.path === 'dist/tlog/verify-proof.js') && info.files.some((x) => x.path === 'dist/tlog/verify-proof.d.ts'), 'and ./proof');
+  assert.ok(!info.files.some((x) => x.path === 'dist/tlog/sha256.js'), 'no @noble/hashes SHA-256 in the package: WebCrypto');
   assert.ok(!info.files.some((x) => x.path.endsWith('.ts') && !x.path.endsWith('.d.ts')), 'no TypeScript source in the tarball');
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'executor', private: true, type: 'module' }));
   // jose and canonicalize are in the npm cache (the repository depends on them); the registry otherwise
   execFileSync('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: consumer, encoding: 'utf8', timeout: 120_000 });
   writeFileSync(join(consumer, 'verify.mjs'), EXECUTOR);
+  writeFileSync(join(consumer, 'proof.mjs'), AUDITOR);
   f = await fixture();
   writeFileSync(join(consumer, 'jwks.json'), JSON.stringify(f.jwks));
 });
@@ -195,4 +217,52 @@ test('a writ revoked at the node is refused through its signed revocation list',
   // a list that does not verify is never "not revoked"
   writeFileSync(listFile, `${list.jws.slice(0, -4)}AAAA`);
   assert.equal(run(NODE20, kept.file, JSON.stringify(args), 'list', listFile).code, 'stale_policy');
+});
+
+test('@writ/verify/proof on Node 20: a cosigned proof from the node log passes K of N, and fails short of K or with a tampered cosignature', async () => {
+  const w = await writFile('w6', { path: '/srv/proof.txt' });
+  const stored = f.log.checkpoint();
+  assert.ok(stored !== null);
+  const cp = stored.note;
+  const origin = f.log.origin;
+  const logKey = f.config.log.verifierKey;
+  const keys = [1, 2, 3].map((i) => generateCosignerKey(`witness.example/pkg${i}`));
+  let note = cp;
+  for (const [i, k] of keys.slice(0, 2).entries()) {
+    const witness = new Witness({ cosigner: newCosigner(k.signerKey), logs: [{ origin, verifierKeys: [logKey] }], state: new WitnessState(join(scratch, `pkg-w${i}.db`)) });
+    const r = witness.addCheckpoint(formatAddCheckpoint({ oldSize: 0, proof: [], checkpoint: cp }));
+    assert.equal(r.status, 200, r.body);
+    note += r.body;
+  }
+  const size = stored.size;
+  const index = size - 1; // the writ's decision is the newest entry
+  const proofFile = join(scratch, 'p.tlog-proof');
+  const entryFile = join(scratch, 'p.entry');
+  // the log's own proof file (its checkpoint, no cosignature stored) with the witnesses' lines added
+  const proofOf = (n: string): string => f.log.proofFile(index).replace(cp, n);
+  writeFileSync(proofFile, proofOf(note));
+  writeFileSync(entryFile, f.log.entry(index) as Uint8Array);
+  const wk = keys.map((k) => k.verifierKey);
+  const audit = (...args: string[]): { ok: boolean; code?: string; check?: string; typed?: boolean; index?: number; witnesses?: string[]; node: string } => {
+    const r = spawnSync(NODE20, ['proof.mjs', ...args], { cwd: consumer, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, `auditor failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  const ok = audit(proofFile, entryFile, logKey, '2', ...wk);
+  assert.deepEqual(ok, { ok: true, index, size, witnesses: ['witness.example/pkg1', 'witness.example/pkg2'], node: ok.node });
+  assert.match(ok.node, /^20\./);
+  assert.ok(new TextDecoder().decode(f.log.entry(index) as Uint8Array).includes(w.jti), 'the proven entry is the writ decision');
+  assert.deepEqual(audit(proofFile, entryFile, logKey, '3', ...wk), { ok: false, code: 'witness_quorum_not_met', check: 'witnesses', typed: true, node: ok.node });
+  // the second cosignature's timestamp moved by one second
+  const lines = note.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('\u2014 witness.example/pkg2 '));
+  const raw = Buffer.from(lines[at]?.split(' ').at(-1) as string, 'base64');
+  raw[11] = (raw[11] as number) ^ 1;
+  lines[at] = `\u2014 witness.example/pkg2 ${raw.toString('base64')}`;
+  writeFileSync(proofFile, proofOf(lines.join('\n')));
+  assert.deepEqual(audit(proofFile, entryFile, logKey, '1', ...wk), { ok: false, code: 'cosignature_invalid', check: 'witnesses', typed: true, node: ok.node });
+  // another entry in its place
+  writeFileSync(proofFile, proofOf(note));
+  writeFileSync(entryFile, f.log.entry(0) as Uint8Array);
+  assert.equal(audit(proofFile, entryFile, logKey, '2', ...wk).code, 'inclusion_proof_invalid');
 });
