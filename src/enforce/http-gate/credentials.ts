@@ -11,6 +11,14 @@
  * A credential that is present but not valid is `invalid` (401), never a fall-through to
  * another kind; so is a request carrying both kinds (which one would count is a question an
  * attacker should not get to ask).
+ *
+ * A JWT that verified is remembered, by its exact compact form (signature included), for
+ * VERIFIED_JWT_TTL_MS and never past its own exp: a client sends the same token on every
+ * request, and jose's WebCrypto signature check was half of a decision's CPU under load (a
+ * thread-pool job per request; docs/performance.md, "Through nginx auth_request"). What a
+ * remembered token skips is only what cannot change for the same bytes (signature, iss, aud,
+ * typ, sub); exp and nbf are checked again at each use. A key leaving the issuer's JWKS is
+ * noticed as late as before plus the TTL (jose itself keeps a fetched JWKS for 10 min).
  */
 import { createHash } from 'node:crypto';
 import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
@@ -46,6 +54,19 @@ export function claimsToCedar(payload: JWTPayload): Record<string, CedarValueJso
   return out;
 }
 
+/** How long a verified JWT is remembered (never past its exp). */
+export const VERIFIED_JWT_TTL_MS = 30_000;
+/** At most this many remembered tokens (the oldest go first): only tokens that verified are kept. */
+export const VERIFIED_JWT_MAX = 4096;
+
+interface VerifiedJwt {
+  issuer: GateJwtIssuer;
+  sub: string;
+  payload: JWTPayload;
+  /** epoch ms after which the token must be verified again */
+  until: number;
+}
+
 export interface CredentialOptions {
   fetchTimeoutMs?: number;
   clockToleranceS?: number;
@@ -57,6 +78,7 @@ export class GateCredentials {
   private readonly keysFor: ReturnType<typeof issuerKeyCache>;
   private readonly byHash: Map<string, GateApiKey>;
   private readonly o: CredentialOptions;
+  private readonly verified = new Map<string, VerifiedJwt>();
 
   constructor(config: GateConfig, o: CredentialOptions = {}) {
     this.config = config;
@@ -96,8 +118,9 @@ export class GateCredentials {
     if ('error' in iss) return invalid(iss.error === 'not_jwt' ? 'the bearer token is not a JWT' : 'the JWT has no iss');
     const issuer: GateJwtIssuer | undefined = this.config.jwt.find((j) => j.issuer === iss.iss);
     if (issuer === undefined) return invalid(`the JWT's issuer ${JSON.stringify(iss.iss)} is not configured for this gate`);
-    const checked = await verifyIssuerJwt(token, issuer satisfies JwtIssuer, this.keysFor, this.o);
+    const checked = this.remembered(token, issuer) ?? (await verifyIssuerJwt(token, issuer satisfies JwtIssuer, this.keysFor, this.o));
     if (!checked.ok) return invalid(checked.message);
+    this.remember(token, issuer, checked);
     const claims = claimsToCedar(checked.payload);
     return {
       kind: 'principal',
@@ -107,6 +130,32 @@ export class GateCredentials {
       // iss is the configured issuer the token was verified against (jwtVerify compared it exactly)
       token: { iss: issuer.issuer, sub: checked.sub },
     };
+  }
+
+  /** A token that verified against this issuer and whose exp and nbf still hold now; undefined: verify it. */
+  private remembered(token: string, issuer: GateJwtIssuer): { ok: true; sub: string; payload: JWTPayload } | undefined {
+    const v = this.verified.get(token);
+    if (v === undefined) return undefined;
+    const now = (this.o.now?.() ?? new Date()).getTime();
+    const tolerance = this.o.clockToleranceS ?? 30;
+    // jose's own rules: exp is passed once now - tolerance >= exp; nbf not yet once nbf > now + tolerance
+    const nbf = v.payload.nbf;
+    if (v.issuer !== issuer || now >= v.until || (typeof nbf === 'number' && nbf > Math.floor(now / 1000) + tolerance)) {
+      this.verified.delete(token);
+      return undefined;
+    }
+    return { ok: true, sub: v.sub, payload: v.payload };
+  }
+
+  private remember(token: string, issuer: GateJwtIssuer, checked: { sub: string; payload: JWTPayload }): void {
+    if (this.verified.has(token)) return;
+    const exp = checked.payload.exp;
+    if (typeof exp !== 'number') return; // required by verifyIssuerJwt; without it, nothing bounds the memory
+    const now = (this.o.now?.() ?? new Date()).getTime();
+    const until = Math.min(now + VERIFIED_JWT_TTL_MS, (exp + (this.o.clockToleranceS ?? 30)) * 1000);
+    if (until <= now) return;
+    if (this.verified.size >= VERIFIED_JWT_MAX) this.verified.delete(this.verified.keys().next().value as string);
+    this.verified.set(token, { issuer, sub: checked.sub, payload: checked.payload, until });
   }
 
   private key(value: string): HttpCredential {
