@@ -23,6 +23,7 @@ import { signWrit } from '../src/writ/issue.ts';
 import { verifyWritAuthenticity, WritVerificationError } from '../src/writ/verify.ts';
 import { API_KEY, AUDIENCE, call, gateConfigFile, lastLeaf, startGate, token, verifyAsUpstream, type GateHarness } from './forward-auth-fixture.ts';
 import { tempDir } from './helpers.ts';
+import { auth, withTestCaller } from './server-fixture.ts';
 
 const BILLING = { 'x-original-method': 'GET', 'x-original-uri': '/billing/invoices', 'x-forwarded-host': 'api.example.com' };
 /** What the gate's policy needs of a request to Route::"ping" made in process (its forbid reads context.http) */
@@ -64,6 +65,14 @@ describe('the writ records the verified token (idt)', () => {
     const withKey = await call(`${g.url}/v1/gate/http/forward-auth`, { method: 'GET', headers: { ...forged, 'x-forwarded-method': 'POST', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/billing/runs', 'x-api-key': API_KEY } });
     assert.equal(withKey.status, 200);
     assert.equal('idt' in decodeJwt(withKey.headers.get(WRIT_HEADER) ?? ''), false);
+  });
+
+  it("POST /v1/authorize: a writ_ token caller's writ has no idt (an OIDC caller's has: adversarial/caller-oidc.test.ts)", async () => {
+    const app = withTestCaller(g.app, g.f.db);
+    const res = await app.inject({ method: 'POST', url: '/v1/authorize', headers: auth(app), payload: PING });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json<{ writ: string }>();
+    assert.equal('idt' in decodeJwt(body.writ), false);
   });
 
   it('POST /v1/authorize refuses an identityToken (or idt) in the body: only an enforcement point that verified a token sets it', async () => {

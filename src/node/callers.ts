@@ -31,6 +31,7 @@ import { parseUid, uidText } from '../canonical/uid.ts';
 import { sha256Hex } from '../util.ts';
 import { WritError } from '../writ/errors.ts';
 import { systemClock } from '../clock.ts';
+import type { WritIdentityToken } from '../writ/claims.ts';
 
 export type CallerRole = 'authorize' | 'verify';
 export const CALLER_ROLES: readonly CallerRole[] = ['authorize', 'verify'];
@@ -49,6 +50,8 @@ export interface Caller {
   revoked: string | null;
   /** only for a caller authenticated by TLS client certificate: what the certificate must have (both, when both are set) */
   certificate?: CertificateMatch;
+  /** only for a caller authenticated by a bearer JWT (server/oidc-auth.ts): its verified iss and sub, the writ's idt */
+  token?: WritIdentityToken;
 }
 
 export interface CertificateMatch {

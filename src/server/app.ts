@@ -168,7 +168,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     // a body refused as I-JSON is recorded, never evaluated: its arguments are not what was sent
     const refused = refusedBodies.get(req);
-    const d = refused === undefined ? await node.authorize(trace ? { ...body, trace } : body) : await node.deny({ principal: body.principal, action: body.action, resource: body.resource, ...(trace && { trace }) }, 'request_invalid', refused);
+    // a caller named by a verified bearer JWT: the writ records that token (idt), never anything the body says
+    const token = who.caller?.token;
+    const d = refused === undefined ? await node.authorize({ ...body, ...(trace && { trace }), ...(token && { identityToken: token }) }) : await node.deny({ principal: body.principal, action: body.action, resource: body.resource, ...(trace && { trace }) }, 'request_invalid', refused);
     if (span) markDecision(span, d, body);
     return reply.code(d.decision === 'allow' ? 200 : d.reasons.includes('ledger_append_failed') ? 503 : 403).send(decisionBody(d));
   };

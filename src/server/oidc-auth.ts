@@ -12,7 +12,7 @@
  *  - with `requireAccessToken` (the HTTP gate's `accessTokenType`, `writ mcp --require-at-jwt`),
  *    its header `typ` is `at+jwt` (RFC 9068 §4).
  * The caller is then `oidc:<issuer name>:<sub>`, with the issuer's roles, and may assert
- * exactly `<principal type>::"<sub>"`. Anything else about such a token is an 'invalid'
+ * exactly `<principal type>::"<sub>"`; its writs carry the token's iss and sub as `idt`. Anything else about such a token is an 'invalid'
  * credential (401): an unknown issuer, unreachable keys, a failed check. Never an allow.
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
@@ -166,6 +166,8 @@ export function oidcAuthenticator(store: IssuerStore, o: OidcOptions = {}): Call
           audiences: [],
           created: issuer.created,
           revoked: null,
+          // the writs it is allowed carry them as idt (it may assert only <principalType>::"<sub>")
+          token: { iss: issuer.issuer, sub },
         },
       };
     },

@@ -136,6 +136,8 @@ describe('callers: OIDC bearer JWTs', () => {
       const d = r.json<DecisionBody>();
       assert.equal(d.decision, 'allow');
       assert.equal(d.claims?.sub, 'Agent::"a1"');
+      // the writ records the token that named the caller (issue 17, point 3)
+      assert.deepEqual(d.claims?.idt, { iss: idp.base, sub: 'a1' });
       assert.equal(f.ledger.size(), size + 1);
       assert.equal(last()?.decision, 'allow');
     }
@@ -143,6 +145,7 @@ describe('callers: OIDC bearer JWTs', () => {
     const fetched = idp.fetches();
     const fromFile = await post('/v1/authorize', read('/srv/data/a.txt'), await token({ iss: `${idp.base}/file`, key: ec }));
     assert.equal(fromFile.statusCode, 200, fromFile.body);
+    assert.deepEqual(fromFile.json<DecisionBody>().claims?.idt, { iss: `${idp.base}/file`, sub: 'a1' });
     assert.equal(idp.fetches(), fetched);
     await refused401(await token({ iss: `${idp.base}/file`, key: rsa }), 'a key of the issuer\'s JWKS, not of the file', /ERR_JWKS_NO_MATCHING_KEY/);
     // inside the 30 s clock tolerance
