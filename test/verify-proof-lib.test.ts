@@ -10,18 +10,16 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { nodeEd25519 } from '../src/ledger/node-crypto.ts';
 import { withAsyncCrypto, type AsyncCrypto } from '../src/tlog/async-crypto.ts';
-import { formatCheckpoint } from '../src/tlog/checkpoint.ts';
 import { generateCosignerKey, newCosigner } from '../src/tlog/cosignature.ts';
 import { ed25519 } from '../src/tlog/crypto.ts';
-import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, type HashReader } from '../src/tlog/merkle.ts';
-import { generateKey, newSigner, signNote } from '../src/tlog/note.ts';
-import { formatProofFile, verifyProofFile } from '../src/tlog/proof-file.ts';
+import { generateKey, newSigner } from '../src/tlog/note.ts';
+import { verifyProofFile } from '../src/tlog/proof-file.ts';
 import { PROOF_REASONS, ProofVerificationError, verifyProof, type ProofReason, type VerifyProofOptions } from '../src/tlog/verify-proof.ts';
-import { formatAddCheckpoint } from '../src/witness/request.ts';
 import { WitnessState } from '../src/witness/state.ts';
 import { Witness } from '../src/witness/witness.ts';
 import { scratchDir } from './cli-fixture.ts';
 import { testSeed, withSeed } from './prng.ts';
+import { cosign, testTree } from './witness-fixture.ts';
 
 const ORIGIN = 'example.com/lib-log';
 const logKey = generateKey(ORIGIN);
@@ -31,35 +29,9 @@ const WK = W.map((k) => k.verifierKey);
 const dir = scratchDir('writ-verify-proof-lib-');
 const utf8 = new TextEncoder();
 
-function tree(leaves: string[], sign = signer, origin = ORIGIN) {
-  const store = new Map<number, Uint8Array>();
-  const reader: HashReader = (ix) => ix.map((i) => store.get(i) as Uint8Array);
-  const enc = leaves.map((l) => utf8.encode(l));
-  enc.forEach((e, n) => storedHashes(n, e, reader).forEach((h, j) => store.set(storedHashIndex(0, n) + j, h)));
-  const size = enc.length;
-  return {
-    size,
-    entry: (i: number) => enc[i] as Uint8Array,
-    checkpoint: () => signNote(formatCheckpoint({ origin, size, rootHash: treeHash(size, reader) }), [sign]),
-    proofFile: (i: number, checkpoint: string) => formatProofFile({ index: i, proof: proveRecord(size, i, reader), checkpoint }),
-    prove: (from: number) => (from === 0 ? [] : proveTree(size, from, reader)),
-  };
-}
+const tree = (leaves: string[], sign = signer, origin = ORIGIN) => testTree(leaves, sign, origin);
 
 const witnesses = W.map((k, i) => new Witness({ cosigner: newCosigner(k.signerKey), logs: [{ origin: ORIGIN, verifierKeys: [logKey.verifierKey] }], state: new WitnessState(join(dir, `w${i}.db`)) }));
-
-/** Submits the tree's checkpoint to each witness from `from`; the note with the cosignatures obtained, and the statuses. */
-function cosign(t: ReturnType<typeof tree>, from: number, which: Witness[]): { note: string; statuses: number[] } {
-  const cp = t.checkpoint();
-  let note = cp;
-  const statuses: number[] = [];
-  for (const w of which) {
-    const r = w.addCheckpoint(formatAddCheckpoint({ oldSize: from, proof: t.prove(from), checkpoint: cp }));
-    statuses.push(r.status);
-    if (r.status === 200) note += r.body;
-  }
-  return { note, statuses };
-}
 
 /** The rejection's code and first failing check. */
 async function refused(p: Promise<unknown>): Promise<{ code: ProofReason; check: string | undefined }> {

@@ -8,15 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import '../src/ledger/node-crypto.ts';
-import { formatCheckpoint } from '../src/tlog/checkpoint.ts';
 import { generateCosignerKey, newCosigner } from '../src/tlog/cosignature.ts';
-import { proveRecord, proveTree, storedHashes, storedHashIndex, treeHash, type HashReader } from '../src/tlog/merkle.ts';
-import { generateKey, newSigner, signNote } from '../src/tlog/note.ts';
-import { formatProofFile, verifyProofFile, type ProofVerification } from '../src/tlog/proof-file.ts';
-import { formatAddCheckpoint } from '../src/witness/request.ts';
+import { generateKey, newSigner } from '../src/tlog/note.ts';
+import { verifyProofFile, type ProofVerification } from '../src/tlog/proof-file.ts';
 import { WitnessState } from '../src/witness/state.ts';
 import { Witness } from '../src/witness/witness.ts';
 import { json, scratchDir, writ } from './cli-fixture.ts';
+import { cosign, testTree } from './witness-fixture.ts';
 
 const ORIGIN = 'example.com/verify-log';
 const logKey = generateKey(ORIGIN);
@@ -24,35 +22,9 @@ const signer = newSigner(logKey.signerKey);
 const W = [1, 2, 3].map((i) => generateCosignerKey(`witness.example/v${i}`));
 const dir = scratchDir('writ-witness-verify-');
 
-function tree(leaves: string[]) {
-  const store = new Map<number, Uint8Array>();
-  const reader: HashReader = (ix) => ix.map((i) => store.get(i) as Uint8Array);
-  const enc = leaves.map((l) => new TextEncoder().encode(l));
-  enc.forEach((e, n) => storedHashes(n, e, reader).forEach((h, j) => store.set(storedHashIndex(0, n) + j, h)));
-  const size = enc.length;
-  return {
-    size,
-    entry: (i: number) => enc[i] as Uint8Array,
-    checkpoint: () => signNote(formatCheckpoint({ origin: ORIGIN, size, rootHash: treeHash(size, reader) }), [signer]),
-    proofFile: (i: number, checkpoint: string) => formatProofFile({ index: i, proof: proveRecord(size, i, reader), checkpoint }),
-    prove: (from: number) => (from === 0 ? [] : proveTree(size, from, reader)),
-  };
-}
+const tree = (leaves: string[]) => testTree(leaves, signer, ORIGIN);
 
 const witnesses = W.map((k, i) => new Witness({ cosigner: newCosigner(k.signerKey), logs: [{ origin: ORIGIN, verifierKeys: [logKey.verifierKey] }], state: new WitnessState(join(dir, `w${i}.db`)) }));
-
-/** Submits to each witness from its last size; returns the checkpoint with the cosignatures obtained. */
-function cosign(t: ReturnType<typeof tree>, from: number, which: Witness[]): { note: string; statuses: number[] } {
-  const cp = t.checkpoint();
-  let note = cp;
-  const statuses: number[] = [];
-  for (const w of which) {
-    const r = w.addCheckpoint(formatAddCheckpoint({ oldSize: from, proof: t.prove(from), checkpoint: cp }));
-    statuses.push(r.status);
-    if (r.status === 200) note += r.body;
-  }
-  return { note, statuses };
-}
 
 const failed = (r: ProofVerification) => r.checks.find((c) => !c.ok && !c.skipped)?.name;
 
