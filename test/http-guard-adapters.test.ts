@@ -16,6 +16,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { guardedOfFastify, httpGuardPlugin } from '../src/enforce/http-guard-fastify.ts';
 import { CallerStore } from '../src/node/callers.ts';
 import { guardedOf, guardNodeHandler, httpGuardMiddleware, type NodeRequestLike, type NodeResponseLike } from '../src/writ/http-guard-node.ts';
+import { EMPTY_BODY_DIGEST } from '../src/writ/http-guard.ts';
 import { bodyDigest, httpAction, httpArgs, WRIT_HEADER } from '../src/writ/http-request.ts';
 import { fixture, policyFolder, type Fixture } from './helpers.ts';
 import { makeApp } from './server-fixture.ts';
@@ -60,6 +61,16 @@ describe('writ/http-guard adapters: Fastify and Express', () => {
   after(async () => {
     await fastify.close();
     f.cleanup();
+  });
+
+  it('a writ bound to the digest of zero bytes (a gateway that forwarded the empty body) passes a request without one; EMPTY_BODY_DIGEST is that digest', async () => {
+    assert.equal(EMPTY_BODY_DIGEST, await bodyDigest(new Uint8Array(0)));
+    const w = await writFor('GET', '/orders', '');
+    const r = await fetch(`${fastifyUrl}/orders`, { headers: { [WRIT_HEADER]: w } });
+    assert.equal(r.status, 200, await r.text());
+    // bound to some other body's digest: refused
+    const other = await writFor('GET', '/orders', 'x');
+    assert.equal((await fetch(`${fastifyUrl}/orders`, { headers: { [WRIT_HEADER]: other } })).status, 403);
   });
 
   it('Fastify: a body bound by digest reaches the route parsed from the verified bytes; another body, no writ, a replay: 403', async () => {
