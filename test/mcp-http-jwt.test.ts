@@ -4,6 +4,8 @@
  * `Agent::"<sub>"` with its claims as principal attributes, recorded (iss, sub) in the leaf's
  * input; an expired, wrong-audience, wrong-issuer, badly signed, unsigned (alg none) or unknown
  * token is a 401 `invalid_token`, and the upstream sees nothing of it. `--tokens` still works.
+ * The writ the upstream receives names the token (`idt`: its iss and sub); with
+ * `--require-at-jwt` a plain JWT of the issuer is refused.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -206,6 +208,44 @@ describe('writ mcp --listen with --oidc-issuer (bearer JWTs)', () => {
       const echo = leaves.find((l) => l.request.resource === tool('echo'));
       assert.equal(echo?.request.principal, 'Agent::"bob"');
       assert.equal(echo?.input?.principalEntity, undefined);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('writ mcp --listen --require-at-jwt (RFC 9068 access tokens only)', () => {
+  let f: Fixture;
+  let proxy: Served;
+  let key: CryptoKey;
+  const token = (typ: string) =>
+    new SignJWT({ email: 'alice@example.com' }).setProtectedHeader({ alg: 'ES256', typ, kid: 'k1' }).setIssuer(ISS).setAudience(AUD).setSubject('alice').setIssuedAt().setExpirationTime('5m').sign(key);
+  before(async () => {
+    f = await fixture({ policyDir: policyFolder({ 'policy.cedar': POLICY }) });
+    const pair = await generateKeyPair('ES256');
+    key = pair.privateKey;
+    const jwks = join(tempDir('writ-mcp-at-'), 'jwks.json');
+    writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+    proxy = await serveProxy(f.home, ['--oidc-issuer', ISS, '--oidc-audience', AUD, '--jwks-file', jwks, '--require-at-jwt'], [EVERYTHING, 'stdio']);
+  });
+  after(async () => {
+    await proxy?.stop();
+    f?.cleanup();
+  });
+
+  it('a plain JWT (typ JWT) is 401 invalid_token with the reason; an at+jwt opens a session and its call is decided', async () => {
+    for (const typ of ['JWT', 'id_token+jwt']) {
+      const r = await fetch(proxy.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${await token(typ)}` }, body: JSON.stringify(INITIALIZE) });
+      assert.equal(r.status, 401, typ);
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
+      assert.match(((await r.json()) as { error: { message: string } }).error.message, /not an RFC 9068 access token: its header typ is "(JWT|id_token\+jwt)"/);
+    }
+    const from = f.ledger.size();
+    const c = await connectHttp(proxy.url, { token: await token('at+jwt') });
+    try {
+      const r = (await c.client.callTool({ name: 'echo', arguments: { message: 'hi' } })) as { content: { text: string }[] };
+      assert.match(r.content[0]?.text ?? '', /hi/);
+      assert.equal(decisionsSince(f, from).find((l) => l.request.resource === tool('echo'))?.result.decision, 'allow');
     } finally {
       await c.close();
     }
