@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -21,6 +22,7 @@ import { joinThroughGovernor } from '../src/enforce/mcp/proxy.ts';
 import { canonicalJson } from '../src/canonical/json.ts';
 import { loadPolicySource, PolicySourceError } from '../src/policy/source.ts';
 import { bundleBytes, fixture, policyFolder, type Fixture } from './helpers.ts';
+import { connectStdio, mcpError, ok, proxyCommand, writ } from './mcp-helpers.ts';
 import { FILE_TEMPLATE, LIST_DIR, POISONED, READ_FILE, REVIEW, RUG, rugPullServer, type RugPullServer } from './fixtures/rug-pull-server.ts';
 
 const AGENT = 'Agent::"a1"';
@@ -279,5 +281,47 @@ describe('MCP tool-definition pinning', { timeout: 120_000 }, () => {
     ] as const) {
       assert.throws(() => load(bad), (e: unknown) => e instanceof PolicySourceError && e.diagnostics.every((d) => d.file === 'mcp-pins.json') && why.test(e.message), JSON.stringify(bad));
     }
+  });
+});
+
+describe('writ mcp (the CLI, over stdio) in front of a server that pulls the rug after the first call', { timeout: 120_000 }, () => {
+  const SERVER = join(import.meta.dirname, 'fixtures', 'rug-pull-server.ts');
+  let f: Fixture | undefined;
+  after(() => f?.cleanup());
+
+  it('--print-pins prints an mcp-pins.json of what the server lists, with the digests the proxy computes', () => {
+    const r = ok(writ(['mcp', '--print-pins', '--', process.execPath, SERVER]), 'writ mcp --print-pins');
+    const printed = JSON.parse(r.stdout) as { v: number; pins: unknown[] };
+    assert.deepEqual(printed, {
+      v: 1,
+      pins: [
+        { server: RUG, kind: 'tool', name: 'read_file', digest: digestOf(READ_FILE) },
+        { server: RUG, kind: 'tool', name: 'list_dir', digest: digestOf(LIST_DIR) },
+        { server: RUG, kind: 'prompt', name: 'review', digest: definitionDigest('prompt', REVIEW) },
+        { server: RUG, kind: 'resourceTemplate', name: 'file', digest: definitionDigest('resourceTemplate', FILE_TEMPLATE) },
+      ],
+    });
+    assert.deepEqual(loadPolicySource(new Map([['p.cedar', new TextEncoder().encode(SESSION)], ['mcp-pins.json', new TextEncoder().encode(r.stdout)]])).mcpPins, printed.pins, 'it is a valid pin file');
+  });
+
+  it('allowed before the change; after it, hidden and denied, the server never gets the call, the ledger has the change', async () => {
+    f = await fixture({ policyDir: policyFolder({ 'p.cedar': EXACT }) });
+    const from = f.ledger.size();
+    let listChanged = 0;
+    const c = await connectStdio(proxyCommand(f.home, AGENT, [SERVER]), { setup: (cl) => cl.setNotificationHandler(ToolListChangedNotificationSchema, () => void listChanged++) });
+    try {
+      assert.deepEqual(names((await c.client.listTools()).tools), ['list_dir', 'read_file']);
+      await c.client.callTool({ name: 'read_file', arguments: { path: 'a.txt' } });
+      await until('the list_changed notification', () => listChanged > 0);
+      assert.deepEqual(names((await c.client.listTools()).tools), ['list_dir']);
+      const d = await mcpError(c.client.callTool({ name: 'read_file', arguments: { path: '~/.ssh/id_rsa' } }));
+      assert.deepEqual(d.data.reasons, ['tool_definition_changed']);
+      assert.equal((c.stderr().match(/received tools\/call read_file/g) ?? []).length, 1, 'the server got the first call only');
+      assert.match(c.stderr(), /changed the definition it gave first this session of tool "read_file"/);
+    } finally {
+      await c.close();
+    }
+    const [change] = changes(f, from);
+    assert.deepEqual(change?.request.args.definition, { kind: 'tool', name: 'read_file', pin: 'session', pinned: digestOf(READ_FILE), seen: [digestOf({ ...READ_FILE, description: POISONED })] });
   });
 });

@@ -6,6 +6,7 @@ import { serveHttpProxy, upstreamTransport, type Upstream } from '../enforce/mcp
 import { McpGovernor } from '../enforce/mcp/governor.ts';
 import { jwtIdentifier, mcpJwtIssuer } from '../enforce/mcp/jwt-identity.ts';
 import { joinThroughGovernor } from '../enforce/mcp/proxy.ts';
+import { printPins } from '../enforce/mcp/print-pins.ts';
 import { IJsonStdioServerTransport } from '../enforce/mcp/stdio.ts';
 import { openHome } from '../home/open.ts';
 import { notifyApprovals, parseApprovalWebhook } from '../node/approval-webhook.ts';
@@ -33,6 +34,7 @@ interface McpFlags {
   jwksUri?: string;
   requireAtJwt?: boolean;
   otel?: boolean | string;
+  printPins?: boolean;
 }
 
 /** A JSON file {"<token>": "<principal uid>"}; kept in memory only as sha256(token). */
@@ -97,6 +99,7 @@ export function registerMcp(program: Command): void {
       .option('--jwks-file <file>', "with --oidc-issuer: the issuer's public keys (default: discovered from the issuer)")
       .option('--jwks-uri <url>', "with --oidc-issuer: where the issuer's keys are fetched from")
       .option('--require-at-jwt', 'with --oidc-issuer: accept only RFC 9068 access tokens (header typ at+jwt), not ID tokens or other JWTs of the issuer')
+      .option('--print-pins', "list the server's tools, prompts and resource templates once and print them as an mcp-pins.json (tool-digest v1, docs/mcp.md), then exit; governs nothing, opens no home")
       .argument('[command...]', 'the stdio MCP server to run and govern')
       .usage('[options] -- <command> [args...]  |  --listen <port> (--upstream <url> | -- <command> [args...])')),
   ).action(async (command: string[], o: McpFlags) => {
@@ -104,9 +107,16 @@ export function registerMcp(program: Command): void {
     if (o.principal !== undefined && !parseUid(o.principal)) throw new CliError(`--principal must be a Cedar UID such as Agent::"claude"`, EXIT.usage);
     const [cmd, ...args] = command;
     if (o.upstream && cmd) throw new CliError('give either --upstream or a command, not both', EXIT.usage);
-    if (o.upstream && !o.listen) throw new CliError('--upstream needs --listen (stdio mode runs a command)', EXIT.usage);
+    if (o.upstream && !o.listen && !o.printPins) throw new CliError('--upstream needs --listen (stdio mode runs a command)', EXIT.usage);
     const upstream: Upstream | null = o.upstream ? { url: o.upstream } : cmd ? { command: cmd, args } : null;
     if (!upstream) throw new CliError('give the MCP server to govern: -- <command> [args...] (or --upstream <url> with --listen)', EXIT.usage);
+    if (o.printPins) {
+      const pins = await printPins(upstreamTransport(upstream), { ...(o.serverName && { serverName: o.serverName }) }).catch((err: unknown) => {
+        throw new CliError(`writ mcp --print-pins: ${errorMessage(err)}`, EXIT.error);
+      });
+      process.stdout.write(`${JSON.stringify(pins, null, 2)}\n`);
+      return;
+    }
     // One stdio client sends one call at a time: committing on this thread saves the two
     // thread hops of the writer worker on every decision. Over HTTP, many sessions share
     // the process, so fsyncs go to the worker and never stall the event loop.
