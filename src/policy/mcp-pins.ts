@@ -78,7 +78,7 @@ export function parseMcpPins(text: string, out: Diagnostic[]): McpPin[] {
     if (typeof server !== 'string' || !SERVER.test(server)) return bad(`${at}: "server" must be a server name as writ mcp knows it ([A-Za-z0-9][A-Za-z0-9._@/-]*, at most 128)`);
     if (typeof kind !== 'string' || !(PIN_KINDS as readonly string[]).includes(kind)) return bad(`${at}: "kind" must be one of ${PIN_KINDS.join(', ')}`);
     if (typeof name !== 'string' || name.length === 0 || name.length > 1024) return bad(`${at}: "name" must be a non-empty string (at most 1,024 characters), exactly as the server lists it`);
-    if (typeof digest !== 'string' || !DIGEST.test(digest)) return bad(`${at}: "digest" must be a tool-digest v1: 43 base64url characters (writ mcp digest, docs/mcp.md)`);
+    if (typeof digest !== 'string' || !DIGEST.test(digest)) return bad(`${at}: "digest" must be a tool-digest v1: 43 base64url characters (writ mcp --print-pins prints them, docs/mcp.md)`);
     const key = JSON.stringify([server, kind, name]);
     if (seen.has(key)) return bad(`${at}: ${kind} ${JSON.stringify(name)} of server ${JSON.stringify(server)} is pinned twice`);
     seen.add(key);
