@@ -10,6 +10,7 @@
  *     the upstream refuses it (bindBody default), the handler never runs;
  *   - calling the upstream directly, around nginx, without a writ: 403;
  *   - replaying the writ header the upstream received, directly: refused (writ_replayed);
+ *   - nginx keeps its connections alive (the docs' config): requests in a row share one;
  *   - Writ stopped: nginx answers 5xx and never passes the request on.
  */
 import assert from 'node:assert/strict';
@@ -137,6 +138,25 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
     assert.equal(res.status, 403);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'writ_malformed');
     assert.deepEqual(handled, []);
+  });
+
+  it('kept-alive connections (the docs config): five requests in a row reach the upstream over one connection', async () => {
+    let opened = 0;
+    const count = () => opened++;
+    upstream.on('connection', count);
+    try {
+      reset();
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${nginx.url}/orders/${i}`, { headers: await writ.credential('alice') });
+        await res.arrayBuffer();
+        assert.equal(res.status, 201, nginx.errorLog());
+      }
+      assert.equal(handled.length, 5);
+      // without `keepalive` + HTTP/1.1 + an empty Connection header, nginx opens one per request
+      assert.ok(opened <= 1, `nginx opened ${opened} connections to the upstream for 5 requests`);
+    } finally {
+      upstream.off('connection', count);
+    }
   });
 
   it('Writ stopped: nginx answers 5xx and never passes the request on', async () => {

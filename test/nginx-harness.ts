@@ -47,17 +47,25 @@ http {
   fastcgi_temp_path ${d('fastcgi')};
   uwsgi_temp_path ${d('uwsgi')};
   scgi_temp_path ${d('scgi')};
+  # kept-alive connections to Writ and to the service, as docs/http-gateway.md configures them
+  # (without keepalive + HTTP/1.1 + an empty Connection header, every request opens new ones)
+  upstream writ { server 127.0.0.1:${o.writPort}; keepalive 16; }
+  upstream service { server 127.0.0.1:${o.upstreamPort}; keepalive 16; }
   server {
     listen 127.0.0.1:${o.port};
     location / {
       auth_request /_writ;
       auth_request_set $writ $upstream_http_x_writ;
       proxy_set_header X-Writ $writ;
-      proxy_pass http://127.0.0.1:${o.upstreamPort};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://service;
     }
     location = /_writ {
       internal;
-      proxy_pass http://127.0.0.1:${o.writPort}${o.authPath};
+      proxy_pass http://writ${o.authPath};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
