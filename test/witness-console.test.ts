@@ -1,13 +1,13 @@
 /**
  * The console proof viewer's witness check (src/console/web/verify/proofs.ts), run in Node
- * the way the browser runs it: WebCrypto's Ed25519 judges the log signature and each
- * cosignature first, then the project's synchronous code looks the verdicts up. A pinned
- * witness that did not cosign, or a corrupted cosignature, fails the proof.
+ * the way the browser runs it: the project's synchronous checks with WebCrypto's SHA-256 and
+ * Ed25519 (src/tlog/async-crypto.ts), so the log signature and each cosignature are judged
+ * by WebCrypto. A pinned witness that did not cosign, or a corrupted cosignature, fails the proof.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nodeEd25519 } from '../src/ledger/node-crypto.ts';
-import { verifyProof } from '../src/console/web/verify/proofs.ts'; // installs the WebCrypto-verdict Ed25519
+import { verifyCheckpoint, verifyProof } from '../src/console/web/verify/proofs.ts'; // WebCrypto through withAsyncCrypto, whatever is installed
 import { formatCheckpoint } from '../src/tlog/checkpoint.ts';
 import { cosignatureVerifierKey, cosignedMessage } from '../src/tlog/cosignature.ts';
 import { proveRecord, storedHashes, storedHashIndex, treeHash, type HashReader } from '../src/tlog/merkle.ts';
@@ -74,5 +74,17 @@ describe('console proof viewer: K of N witnesses, judged by WebCrypto', () => {
     const r = await verifyProof(f.file(forged), f.entry, logVkey, { keys: wKeys, min: 1 });
     assert.equal(r.ok, false);
     assert.equal(r.checks.find((c) => !c.ok)?.name, 'witnesses');
+  });
+
+  it('the ledger page checkpoint check: signed by the pinned key (WebCrypto), and not by another', async () => {
+    const file = f.file(f.cosig(0, 1_700_000_000));
+    const note = file.slice(file.indexOf('\n\n') + 2);
+    const ok = await verifyCheckpoint(note, logVkey);
+    assert.deepEqual(ok.checks.map((c) => [c.name, c.ok]), [['log-key', true], ['signature', true], ['checkpoint', true], ['origin', true]]);
+    assert.equal(ok.checkpoint?.size, 6);
+    const other = ed25519VerifierKey(ORIGIN, nodeEd25519.signer(new Uint8Array(32).fill(9)).publicKey);
+    const bad = await verifyCheckpoint(note, other);
+    assert.equal(bad.checks.find((c) => !c.ok)?.name, 'signature');
+    assert.equal(bad.checkpoint, null);
   });
 });

@@ -3,7 +3,8 @@
  * src/console/routes.ts under /console/. The project's own verification code
  * (src/writ/verify.ts, src/tlog/proof-file.ts, note.ts, checkpoint.ts, merkle.ts) is
  * bundled as is, with no shim: the tlog modules import nothing of Node (their SHA-256 is
- * JavaScript, their Ed25519 is installed by web/verify/ed25519.ts from WebCrypto verdicts)
+ * JavaScript, installed by web/main.ts; web/verify/proofs.ts judges signatures with WebCrypto through
+ * src/tlog/async-crypto.ts)
  * and writ/verify uses jose with WebCrypto.
  */
 import { fileURLToPath } from 'node:url';
