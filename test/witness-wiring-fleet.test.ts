@@ -4,7 +4,10 @@
  * and submits them to a real witness (in this process). Its GET /v1/log/checkpoint and the
  * tiles' /checkpoint carry the witness's cosignature, verifying with the witness key; a
  * restarted sequencer serves it from PostgreSQL with the witness down, and the log keeps
- * growing meanwhile. NATS and PostgreSQL at 127.0.0.1 (scripts/with-test-services.ts).
+ * growing meanwhile. `writ authority --pg`, which asks no witness, serves the same cosigned
+ * checkpoint from PostgreSQL, and its console's proof files carry it (verified with
+ * @writ/verify/proof's verifyProof requiring the witness).
+ * NATS and PostgreSQL at 127.0.0.1 (scripts/with-test-services.ts).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -12,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import '../src/ledger/node-crypto.ts';
 import { generateCosignerKey, newCosigner, verifyCosignatures } from '../src/tlog/cosignature.ts';
 import { newVerifier } from '../src/tlog/note.ts';
+import { verifyProof } from '../src/tlog/verify-proof.ts';
 import { buildWitnessApp } from '../src/witness/server.ts';
 import { WitnessState } from '../src/witness/state.ts';
 import { Witness } from '../src/witness/witness.ts';
@@ -36,7 +40,7 @@ describe('writ sequencer --witness, in a fleet', { timeout: 180_000 }, () => {
   const wkey = generateCosignerKey('witness.example/fleet');
   const state = new WitnessState(join(dir, 'w.db'));
   before(async () => {
-    f = await TestFleet.start({ nodes: 1 });
+    f = await TestFleet.start({ nodes: 1, authorityPg: true });
   });
   after(async () => {
     await seq?.kill();
@@ -80,6 +84,15 @@ describe('writ sequencer --witness, in a fleet', { timeout: 180_000 }, () => {
     }, 15_000);
     assert.equal(await get(base, '/checkpoint'), note);
     assert.equal(state.latest(origin)?.size, Number(note.split('\n')[1]));
+
+    // writ authority --pg: the same cosigned checkpoint, from the rows the sequencer stored
+    const auth = fleet.authority.url;
+    assert.equal(await until('the authority serving the cosigned checkpoint', async () => ((await get(auth)) === note ? true : undefined), 10_000), true);
+    assert.equal(await get(auth, '/checkpoint'), note);
+    const proof = (await (await fetch(`${auth}/console/api/proof?index=2`)).json()) as { proof: string; entry: string };
+    assert.ok(proof.proof.endsWith(note), 'the console proof file carries the cosigned checkpoint');
+    const v = await verifyProof(proof.proof, proof.entry, { logKey, witnesses: [wkey.verifierKey], minWitnesses: 1 });
+    assert.deepEqual(v.witnesses.map((w) => w.name), ['witness.example/fleet']);
 
     // restarted, the witness down: the cosignature comes from PostgreSQL
     await seq.kill('SIGTERM');

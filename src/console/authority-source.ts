@@ -9,6 +9,7 @@
  */
 import { formatProofFile } from '../tlog/proof-file.ts';
 import { logReads, type LogStore } from '../ledger/log-store.ts';
+import type { CosignedNotes } from '../server/log-routes.ts';
 import type { AuthorityHandle } from '../sync/authority.ts';
 import { REPORT_STALE_MS, type FleetNodeView } from '../authority/fleet-view.ts';
 import { bundleView, type Activation, type NodeHealth } from './data.ts';
@@ -39,7 +40,7 @@ export function fleetNodeHealth(n: FleetNodeView): NodeHealth {
   };
 }
 
-function storeLedger(plog: LogStore): ConsoleLedger {
+function storeLedger(plog: LogStore, cosigned?: CosignedNotes): ConsoleLedger {
   return {
     async entries(from, limit) {
       const [size, [cp]] = await Promise.all([plog.size(), plog.checkpoints(1)]);
@@ -52,12 +53,15 @@ function storeLedger(plog: LogStore): ConsoleLedger {
       const [cp, entry] = await Promise.all([plog.latestCheckpoint(), plog.entry(i)]);
       if (!entry) return { missing: `no entry ${i}` };
       if (!cp || cp.size <= i) return { missing: `no signed checkpoint covers entry ${i} yet` };
-      return { index: i, proof: formatProofFile({ index: i, proof: (await logReads.inclusion(plog, i, cp.size)).proof, checkpoint: cp.note }), entry: decoder.decode(entry) };
+      // the proof file carries the cosignatures, so a verifier requiring witnesses can check it offline
+      const checkpoint = cosigned ? await cosigned.cosignedNote(cp) : cp.note;
+      return { index: i, proof: formatProofFile({ index: i, proof: (await logReads.inclusion(plog, i, cp.size)).proof, checkpoint }), entry: decoder.decode(entry) };
     },
   };
 }
 
-export function authorityConsoleSource(a: AuthorityHandle, o: { software: string; ledger?: LogStore; lineage?: ConsoleSource['lineage'] }): ConsoleSource {
+/** `cosigned`: the fleet checkpoint with the witnesses' stored cosignatures (witness/stored-cosignatures.ts), for the proof files */
+export function authorityConsoleSource(a: AuthorityHandle, o: { software: string; ledger?: LogStore; lineage?: ConsoleSource['lineage']; cosigned?: CosignedNotes }): ConsoleSource {
   const pages: PageName[] = ['governance', 'health', ...(o.lineage ? (['lineage'] as const) : []), 'proof', ...(o.ledger ? (['ledger'] as const) : [])];
   const notes = [
     'Node health and approvals are as each node reports them in its signed status report',
@@ -98,7 +102,7 @@ export function authorityConsoleSource(a: AuthorityHandle, o: { software: string
     async health(seconds) {
       return { now: new Date().toISOString(), nodes: a.view.nodes().map(fleetNodeHealth), stats: a.view.stats.snapshot(seconds) };
     },
-    ...(o.ledger && { ledger: storeLedger(o.ledger) }),
+    ...(o.ledger && { ledger: storeLedger(o.ledger, o.cosigned) }),
     ...(o.lineage && { lineage: o.lineage }),
   };
 }

@@ -13,6 +13,7 @@ import { fleetLogKey } from '../ledger/log-identity.ts';
 import { PgLog } from '../ledger/pg-log.ts';
 import type { AuthorityHandle } from '../sync/authority.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
+import { StoredCosignatures } from '../witness/stored-cosignatures.ts';
 import { installJsonErrors } from './errors.ts';
 import { FASTIFY_LIMITS } from './http-limits.ts';
 import { registerLogRoutes } from './log-routes.ts';
@@ -25,6 +26,7 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
 
   let ledger: PgLog | undefined;
   let lineage: ReturnType<typeof pgLineageSearch> | undefined;
+  let cosigned: StoredCosignatures | undefined;
   if (o.pg) {
     const pool = new pg.Pool({ connectionString: o.pg, max: 4 });
     pool.on('error', () => undefined); // idle-connection errors: the next query reports
@@ -35,7 +37,9 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
     ledger = new PgLog(pool, { schema: a.bus.name, origin: id.origin, verifier: id.verifier });
     await ledger.init();
     lineage = pgLineageSearch(pool, a.bus.name);
-    registerLogRoutes(app, { log: ledger });
+    // the checkpoint with the witnesses' cosignatures the sequencer stored beside it (docs/witness.md)
+    cosigned = new StoredCosignatures(ledger, { log: (s) => app.log.warn(s) });
+    registerLogRoutes(app, { log: ledger, witnesses: cosigned });
   }
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -46,7 +50,7 @@ export async function buildAuthorityApp(a: AuthorityHandle, o: { pg?: string; co
   });
   app.get('/.well-known/jwks.json', async () => ({ keys: a.view.keys() }));
 
-  const source = authorityConsoleSource(a, { software: SOFTWARE_VERSION, ...(ledger && { ledger }), ...(lineage && { lineage }) });
+  const source = authorityConsoleSource(a, { software: SOFTWARE_VERSION, ...(ledger && { ledger }), ...(lineage && { lineage }), ...(cosigned && { cosigned }) });
   await registerConsole(app, { source, adminTokenSha256: a.config.admin.tokenSha256, ...(o.consoleAssets && { consoleAssets: o.consoleAssets }) });
   return app;
 }

@@ -20,8 +20,9 @@
 import type { CheckpointWitnesses, CosignatureStore } from '../ledger/checkpoint-signer.ts';
 import type { StoredCheckpoint } from '../ledger/log-store.ts';
 import { newCosignatureVerifier } from '../tlog/cosignature.ts';
-import { openNote, type NoteVerifier } from '../tlog/note.ts';
+import type { NoteVerifier } from '../tlog/note.ts';
 import { WitnessClient, WitnessClientError, type WitnessEndpoint } from './client.ts';
+import { checkStoredLines, noteTextOf as textOf } from './stored-cosignatures.ts';
 
 export interface WitnessStatus {
   name: string;
@@ -39,8 +40,6 @@ interface Entry {
   failedAt: number | null;
   lastError: string | null;
 }
-
-const textOf = (note: string): string => note.slice(0, note.lastIndexOf('\n\n') + 1);
 
 export class LogWitnessing implements CheckpointWitnesses {
   readonly #witnesses: Entry[];
@@ -133,7 +132,7 @@ export class LogWitnessing implements CheckpointWitnesses {
           const lines = stored.get(w.verifierKey);
           if (lines === undefined || m.has(i)) return;
           try {
-            if (openNote(text + '\n' + lines, [w.verifier]).sigs.length === 0) throw new Error('no signature');
+            checkStoredLines(text, lines, w.verifier);
             m.set(i, lines);
           } catch (e) {
             this.#log(`the stored cosignature of ${w.client.name} for size ${cp.size} does not verify (${(e as Error).message}): asking again`);
