@@ -82,6 +82,28 @@ describe('cosignature/v1 (c2sp.org/tlog-cosignature)', () => {
     assert.equal(new TextDecoder().decode(cosignedMessage(text, 1679315147)), `cosignature/v1\ntime 1679315147\n${text}`);
   });
 
+  it('the vectors of transparency-dev/formats note/note_cosigv1_test.go: a deployed witness key, a cosignature timestamp, the refused keys', () => {
+    // TestCoSigV1NewVerifier "works: native algEd25519CosignatureV1 verifier": a witness in use; its key ID must match its 0x04 key
+    const remora = 'remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2';
+    const v = newCosignatureVerifier(remora);
+    assert.deepEqual([v.name, v.keyId], ['remora.n621.de', 0xda77ade7]);
+    const pub = (decodeBase64(remora.split('+')[2] as string) as Uint8Array).subarray(1);
+    assert.equal(cosignatureVerifierKey('remora.n621.de', pub), remora, 'written back byte for byte');
+    // ... and the refused ones: wrong number of parts, not base64, another algorithm, a key ID that is not hex or is wrong
+    for (const bad of ['bananas.sigstore.dev+12344556', 'rekor.sigstore.dev+12345678+THIS_IS_NOT_BASE64!', 'rekor.sigstore.dev+12345678+AwEB', 'remora.n621.de+NOT_A_NUMBER+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2', 'remora.n621.de+00000000+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2']) {
+      assert.throws(() => newCosignatureVerifier(bad), (e) => e instanceof CosignatureError && e.code === 'bad-key', bad);
+    }
+    // TestCoSigV1Timestamp: the timestamp of a cosignature; a plain Ed25519 note signature (68 bytes) and gibberish have none
+    assert.equal(cosignatureTimestamp('ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWOworDcFiEBYJXORmnFBOBA=='), 1727964367);
+    assert.equal(cosignatureTimestamp('eQjRQm6eSKzFoiYalgwCPXu2y3ijtg68is9M46JKxuZB+dRfTmeQeDBoXnvxZx2ugnkyV+MUMLXpWs1hPb/W/4xkNQY='), undefined);
+    assert.equal(cosignatureTimestamp('5%/$!\n 2'), undefined);
+    // TestSigCoversExtensionLines: the cosignature covers extension lines too
+    const text = 'test\n123\nf+7CoKgXKE/tNys9TTXcr/ad6U/K3xvznmzew9y6SP0=\nExtendo\n';
+    const line = cosigner.cosign(text, 1727964367);
+    assert.equal(openNote(`${text}\n${line}`, [newCosignatureVerifier(witnessKey.verifierKey)]).sigs.length, 1);
+    assert.throws(() => openNote(`${text.replace('Extendo', 'Extend@')}\n${line}`, [newCosignatureVerifier(witnessKey.verifierKey)]), (e) => e instanceof NoteError && e.code === 'invalid-signature');
+  });
+
   it('the key ID hashes algorithm byte 0x04, not the 0x01 of a note key, and the keys round-trip', () => {
     const seed = new Uint8Array(32).fill(7);
     const pub = nodeEd25519.signer(seed).publicKey;
