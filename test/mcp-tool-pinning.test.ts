@@ -248,9 +248,9 @@ describe('MCP tool-definition pinning', { timeout: 120_000 }, () => {
     const { s } = await setup({ 'p.cedar': `${SESSION}${ANY_TOOL}` }, rugPullServer({ tools: many }));
     const listed = (await s.client.listTools()).tools;
     assert.equal(listed.length, MAX_PINNED_DEFINITIONS);
-    assert.equal((s.governor as unknown as { pins: { size: number } }).pins.size, MAX_PINNED_DEFINITIONS);
+    assert.equal(s.governor.pinnedCount, MAX_PINNED_DEFINITIONS);
     await s.client.listTools(); // a second list pins nothing more
-    assert.equal((s.governor as unknown as { pins: { size: number } }).pins.size, MAX_PINNED_DEFINITIONS);
+    assert.equal(s.governor.pinnedCount, MAX_PINNED_DEFINITIONS);
     assert.deepEqual((await denied(s.client.callTool({ name: `t${MAX_PINNED_DEFINITIONS + 1}`, arguments: {} }))).reasons, ['tool_definition_unknown']);
     assert.deepEqual((await denied(s.client.callTool({ name: 'never_listed', arguments: {} }))).reasons, ['tool_definition_unknown'], 'once the table is full, unlisted names are unknown too');
     await s.client.callTool({ name: 't0', arguments: {} });

@@ -8,37 +8,34 @@
  *   tools/call, resources/read, prompts/get   authorized before forwarding; on allow the
  *        writ travels in params._meta["writ/authorization"]; on deny the client gets a
  *        JSON-RPC error (code -32003) and the server never sees the call
- *   tools/list, resources/list, prompts/list  results lose what the principal can never call
- *   tools/list, prompts/list, resources/templates/list  definitions pinned (definition-pins.ts):
- *        one that differs from its pin is hidden, recorded, and its calls denied
- *        (tool_definition_changed); a call's pinned digest is context.mcp.toolDigest (promptDigest)
+ *   tools/list, resources/list, prompts/list,
+ *   resources/templates/list                  filtered, definitions pinned (list-governance.ts)
  *   responses to governed calls               outcome recorded, linked to the writ
  *
  * Each governed call is a GovernedCall (../governed-call.ts): authorized (with approvals),
  * its writ carried to the server, which verifies and consumes it; a lease that ends it
  * when a revocation covers it; one outcome leaf, whichever way it ends.
  *
- * Lineage: each session is a root (a decision `Action::"mcp/session"` on
- * `Server::"<server>"`); each call is its child, or the child of the writ the client
- * names in params._meta["writ/parent"] (a call made on behalf of another).
+ * Lineage: each session is a root (session-root.ts); each call is its child, or the child of
+ * the writ the client names in params._meta["writ/parent"] (a call made on behalf of another).
+ * The messages the governor writes itself are in replies.ts.
  */
 import type { RunningRegistry } from '../../node/running.ts';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Ledger } from '../../ledger/ledger.ts';
-import type { Decision, GovernanceNode } from '../../node/node.ts';
+import type { GovernanceNode } from '../../node/node.ts';
 import type { NodeState } from '../../node/state.ts';
 import { parseUid } from '../../canonical/uid.ts';
 import { errorMessage, isRecord, sha256Base64urlSync } from '../../util.ts';
-import type { WritClaims } from '../../writ/claims.ts';
 import { canonicalJson } from '../../writ/intent.ts';
 import type { Tracer } from '@opentelemetry/api';
 import type { TraceRef } from '../../node/types.ts';
 import { DECIDE_SPAN, decideInSpan, startSpan, traceOutcome, traceparentOf, traceRef } from '../../telemetry/spans.ts';
 import { APPROVAL_PROGRESS_MS, begin, type Begun, type GovernedCall } from '../governed-call.ts';
-import { evaluatedOf } from '../../node/evaluated.ts';
-import { governed, listed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
-import { DEFINITION_LISTS, type DefinitionKind } from './definition-digest.ts';
-import { DefinitionPins, MAX_RECORDED_CHANGES, type DefinitionChange } from './definition-pins.ts';
+import { governed, mcpAudience, mcpResource, WRIT_DENIED, WRIT_META, WRIT_PARENT_META, type Governed } from './names.ts';
+import { ListGovernance } from './list-governance.ts';
+import { SessionRoot } from './session-root.ts';
+import { approvalProgress, decisionOfBegun, deniedBy, denial, refusal, sessionDeniedBy, terminationMessages } from './replies.ts';
 
 export interface GovernorOptions {
   node: GovernanceNode;
@@ -104,22 +101,23 @@ export class McpGovernor {
   private readonly o: GovernorOptions;
   private serverName: string | null;
   private readonly inflight = new Map<RequestId, InFlight>();
-  private session: { writ: string; exp: number } | null = null;
-  private sessionPending: Promise<string | Decision> | null = null;
-  /** every root this session had (renewed near expiry): revoking any of them ends the session */
-  private readonly roots: { writ: string; claims: WritClaims }[] = [];
+  /** the session's lineage root, parent of its calls */
+  private readonly session: SessionRoot;
   /** a governed call cut short by a revocation: its late response is dropped */
   private readonly cancelled = new Set<RequestId>();
   private readonly revokedListeners: ((r: RevokedCall) => void)[] = [];
   private readonly notifiers: ClientNotifier[] = [];
   /** outcomes being recorded (after their responses went out): settled() waits for them */
   private readonly recording = new Set<Promise<unknown>>();
-  /** the definitions this session pinned (docs/mcp.md, "Tool-definition pinning") */
-  private readonly pins = new DefinitionPins();
+  /** list filtering and definition pinning (docs/mcp.md, "Tool-definition pinning") */
+  private readonly lists: ListGovernance;
 
   constructor(o: GovernorOptions) {
     this.o = o;
     this.serverName = o.serverName ?? null;
+    const server = (): string => this.serverName ?? 'unknown';
+    this.session = new SessionRoot({ node: o.node, principal: o.principal, session: o.session, server });
+    this.lists = new ListGovernance({ node: o.node, principal: o.principal, session: o.session, server, ...(o.log && { log: o.log }) });
   }
 
   get server(): string | null {
@@ -129,6 +127,11 @@ export class McpGovernor {
   /** requests awaiting their response (at most MAX_INFLIGHT); for tests */
   get inflightCount(): number {
     return this.inflight.size;
+  }
+
+  /** definitions this session pinned (at most MAX_PINNED_DEFINITIONS); for tests */
+  get pinnedCount(): number {
+    return this.lists.pinnedCount;
   }
 
   /** Drops the late response to `id`, if one comes within a minute (ids may be reused after). */
@@ -219,9 +222,7 @@ export class McpGovernor {
     if (progressToken === undefined) return undefined;
     let progress = 0;
     return (approvalId, waitedMs) => {
-      const seconds = Math.round(waitedMs / 1000);
-      // progress must increase with each notification; with no total it counts the reports
-      const message = { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken, progress: ++progress, message: `awaiting human approval ${approvalId} (${seconds} s): writ approve ${approvalId}` } } as JSONRPCMessage;
+      const message = approvalProgress(progressToken, ++progress, approvalId, waitedMs);
       for (const n of this.notifiers) n(message, id);
     };
   }
@@ -233,15 +234,13 @@ export class McpGovernor {
     if (typeof name !== 'string' || !parseUid(resource)) {
       return deniedBy(await this.o.node.deny({ principal: this.o.principal, action: g.action, resource: `${g.type}::"${server}/"`, ...(trace && { trace }) }, 'request_invalid', `${g.method} without a valid ${g.type.toLowerCase()} name`));
     }
-    // a call of a definition that is not its pin's never reaches the server (docs/mcp.md, "Tool-definition pinning")
-    const kind: DefinitionKind | null = g.type === 'Tool' ? 'tool' : g.type === 'Prompt' ? 'prompt' : null;
-    const pinned = kind === null ? { digest: undefined } : this.pins.check(kind, name, this.bundlePins(kind));
+    const pinned = this.lists.checkCall(g, name);
     if ('denied' in pinned) return deniedBy(await this.o.node.deny({ principal: this.o.principal, action: g.action, resource, args: g.args(params), ...(trace && { trace }) }, pinned.denied, pinned.message));
     // The session is decided (and must stand) for every call, also one made on behalf of another writ.
-    const session = await this.sessionWrit();
+    const session = await this.session.writ();
     if (typeof session !== 'string') return sessionDeniedBy(session); // the session itself was denied
     // a revoked session root (any of them) is the parent then, so the node denies and records why
-    const revokedRoot = this.revokedRoot();
+    const revokedRoot = this.session.revoked();
     const parent = revokedRoot ?? (typeof meta[WRIT_PARENT_META] === 'string' ? (meta[WRIT_PARENT_META] as string) : session);
     const req = {
       principal: this.o.principal,
@@ -250,7 +249,7 @@ export class McpGovernor {
       args: g.args(params),
       parent,
       audience: mcpAudience(server),
-      context: { mcp: { session: this.o.session, server, method: g.method, ...(pinned.digest !== undefined && { [kind === 'prompt' ? 'promptDigest' : 'toolDigest']: pinned.digest }) } },
+      context: { mcp: { session: this.o.session, server, method: g.method, ...(pinned.digest !== undefined && pinned.contextKey && { [pinned.contextKey]: pinned.digest }) } },
       ...(trace && { trace }),
     };
     return begin({
@@ -269,7 +268,7 @@ export class McpGovernor {
         pollMs: this.o.revocationPollMs ?? 200,
         ...(this.o.freshnessGraceMs !== undefined && { freshnessGraceMs: this.o.freshnessGraceMs }),
         // a call of a session whose root was revoked ends with the session
-        also: () => (this.revokedRoot() !== null ? 'the MCP session was revoked' : null),
+        also: () => (this.session.revoked() !== null ? 'the MCP session was revoked' : null),
         onError: (err) => this.o.log?.(`writ mcp: lease check: ${errorMessage(err)}`),
       },
       // registered once the call is on its way to the server: the row is not on the call's path
@@ -287,44 +286,6 @@ export class McpGovernor {
     this.forget(id); // a late response is not passed on: the client has forgotten the request
     // what the server did with the call is not known (it may have finished): the evidence says so
     await this.track(entry.governed.end({ status: 'terminated', reason: `cancel requested, result unknown: ${reason}`.slice(0, 120) })).catch(() => undefined);
-  }
-
-  /**
-   * The session's lineage root; renewed only when it nears expiry. A revoked session
-   * stays revoked: its later calls are denied (parent_revoked), never re-rooted.
-   */
-  private sessionWrit(): Promise<string | Decision> {
-    // one at a time: concurrent first calls share one root instead of each minting its own
-    const p = (this.sessionPending ??= this.renewSession().finally(() => (this.sessionPending = null)));
-    return p;
-  }
-
-  /** A root of this session that is revoked, if any: revoking one ends the session. */
-  private revokedRoot(): string | null {
-    return this.roots.find((r) => this.o.node.revocationOf(r.claims) !== null)?.writ ?? null;
-  }
-
-  private async renewSession(): Promise<string | Decision> {
-    const now = Math.floor(Date.now() / 1000);
-    if (this.session) {
-      const revoked = this.revokedRoot();
-      if (revoked !== null) return revoked; // the child request is denied parent_revoked
-      if (this.session.exp - now > 30) return this.session.writ;
-    }
-    const server = this.serverName ?? 'unknown';
-    const d = await this.o.node.authorize({
-      principal: this.o.principal,
-      action: 'Action::"mcp/session"',
-      resource: `Server::${JSON.stringify(server)}`,
-      args: { session: this.o.session },
-      audience: mcpAudience(server),
-      ttlSeconds: this.o.node.limits.maxWritLifetimeSeconds,
-      context: { mcp: { session: this.o.session, server, method: 'session' } },
-    });
-    if (d.decision !== 'allow' || !d.writ || !d.claims) return d;
-    this.session = { writ: d.writ, exp: d.claims.exp };
-    this.roots.push({ writ: d.writ, claims: d.claims });
-    return d.writ;
   }
 
   /** A message from the server: filtered lists, outcomes recorded; null to drop it. */
@@ -347,56 +308,8 @@ export class McpGovernor {
     // its digest and outcome leaf are made once this task, which passes the response on,
     // is done. settled() (the proxy's close) waits for the record to be durable.
     if (entry.governed) this.recordAfterReply(entry.governed, m);
-    const list = listed(entry.method);
-    const defs = Object.hasOwn(DEFINITION_LISTS, entry.method) ? DEFINITION_LISTS[entry.method] : undefined;
-    if ((list || defs) && isRecord(m.result)) {
-      await this.o.node.policy.refresh({ maxAgeMs: 100 }).catch(() => undefined); // no bundle: everything is hidden
-      const server = this.serverName ?? 'unknown';
-      let result = m.result;
-      if (defs && Array.isArray(result[defs.key])) {
-        const items = result[defs.key] as unknown[];
-        const seen = this.pins.observe(defs.kind, items, this.bundlePins(defs.kind));
-        await this.recordChanges(seen.changes, seen.dropped);
-        result = { ...result, [defs.key]: items.filter((_, i) => seen.keep[i]) };
-      }
-      if (list && Array.isArray(result[list.key])) {
-        result = { ...result, [list.key]: (result[list.key] as Msg[]).filter((item) => this.mayCall(list.action, mcpResource(list.type, server, String(list.name(item))))) };
-      }
-      return { ...message, result } as JSONRPCMessage;
-    }
+    if (this.lists.governs(entry.method) && isRecord(m.result)) return { ...message, result: await this.lists.filter(entry.method, m.result) } as JSONRPCMessage;
     return message;
-  }
-
-  /** The active bundle's pins of this kind for this server (mcp-pins.json); undefined if it pins none. */
-  private bundlePins(kind: DefinitionKind): ReadonlyMap<string, string> | undefined {
-    return this.o.node.policy.active?.engine.mcpPins.forServer(this.serverName ?? 'unknown', kind);
-  }
-
-  /**
-   * Each definition that broke its pin is recorded before the list goes on: a denial
-   * (tool_definition_changed) of the action it would be called with, naming the pinned and
-   * the listed digests, so an auditor sees the change, not only the calls it refused.
-   */
-  private async recordChanges(changes: DefinitionChange[], dropped: number): Promise<void> {
-    const server = this.serverName ?? 'unknown';
-    for (const c of changes) {
-      const [type, action] = c.kind === 'tool' ? ['Tool', 'Action::"tools/call"'] : c.kind === 'prompt' ? ['Prompt', 'Action::"prompts/get"'] : ['ResourceTemplate', 'Action::"resources/read"'];
-      const named = mcpResource(type, server, c.name);
-      const resource = parseUid(named) ? named : `${type}::"${server}/"`;
-      const message = `the server ${c.pinned === null ? 'listed more than one definition' : `changed the definition it ${c.pin === 'bundle' ? 'must match (mcp-pins.json)' : 'gave first this session'}`} of ${c.kind} ${JSON.stringify(c.name)}: pinned ${c.pinned ?? 'none'}, listed ${c.seen.join(', ')}; it is hidden and its calls are denied`;
-      this.o.log?.(`writ: ${message}`);
-      const args = { session: this.o.session, definition: { kind: c.kind, name: c.name, pin: c.pin, pinned: c.pinned, seen: c.seen } };
-      await this.o.node.deny({ principal: this.o.principal, action, resource, args }, 'tool_definition_changed', message).catch((err: unknown) => this.o.log?.(`writ: the definition change could not be recorded: ${errorMessage(err)}`));
-    }
-    if (dropped > 0) this.o.log?.(`writ: ${dropped} more definition changes of this session are hidden but not recorded (at most ${MAX_RECORDED_CHANGES} per session)`);
-  }
-
-  private mayCall(action: string, resource: string): boolean {
-    const engine = this.o.node.policy.active?.engine;
-    const p = parseUid(this.o.principal);
-    const a = parseUid(action);
-    const r = parseUid(resource);
-    return !!engine && !!p && !!a && !!r && engine.mayEverAllow(p, a, r);
   }
 
   private recordAfterReply(call: GovernedCall, m: Msg): void {
@@ -443,12 +356,7 @@ export class McpGovernor {
     this.inflight.delete(id);
     this.forget(id);
     await this.track(call.end({ status: 'terminated', reason: code })).catch(() => undefined);
-    const what = code === 'writ_revoked' ? 'revoked' : 'no longer authorized';
-    const r: RevokedCall = {
-      id,
-      reply: { jsonrpc: '2.0', id, error: { code: WRIT_DENIED, message: `writ: ${what} while running: ${reason}`, data: { reasons: [code], jti: call.jti } } } as JSONRPCMessage,
-      cancel: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: `writ ${what}: ${reason}` } } as JSONRPCMessage,
-    };
+    const r: RevokedCall = { id, ...terminationMessages(id, call.jti, reason, code) };
     for (const l of this.revokedListeners) l(r);
   }
 
@@ -469,40 +377,4 @@ export class McpGovernor {
     }
     return latest;
   }
-}
-
-/** Denials of the session (Action::"mcp/session") rather than of the call itself: the client is told which it was. */
-const SESSION_DENIALS = new WeakSet<Decision>();
-
-/**
- * A refused call's JSON-RPC error. Its data names the decision (id, ledger index: `writ explain`
- * takes either), what Cedar evaluated, and whether the session or the call was refused.
- */
-function denial(id: RequestId, d: Decision): JSONRPCMessage {
-  const refused = SESSION_DENIALS.has(d) ? 'session' : 'call';
-  const message = refused === 'session' ? `writ: the MCP session was refused, so no call of it can run: ${d.message}` : `writ: ${d.message}`;
-  return {
-    jsonrpc: '2.0',
-    id,
-    error: {
-      code: WRIT_DENIED,
-      message,
-      data: { reasons: d.reasons, decisionId: d.decisionId, ledgerIndex: d.ledgerIndex, policies: d.policies, evaluated: evaluatedOf(d), refused, ...(d.approvalId && { approvalId: d.approvalId }) },
-    },
-  } as JSONRPCMessage;
-}
-
-function deniedBy(d: Decision): Begun {
-  return { denied: { reasons: d.reasons, message: d.message, decisionId: d.decisionId, decision: d } };
-}
-
-function sessionDeniedBy(d: Decision): Begun {
-  SESSION_DENIALS.add(d);
-  return deniedBy(d);
-}
-
-const decisionOfBegun = (b: Begun): Decision => ('denied' in b ? b.denied.decision : b.call.decision);
-
-function refusal(id: RequestId, code: number, message: string): JSONRPCMessage {
-  return { jsonrpc: '2.0', id, error: { code, message } } as JSONRPCMessage;
 }
