@@ -1,6 +1,6 @@
 /**
  * The governed decision path (DESIGN §2) on one node:
- *   gate (bundle, revocations, lineage) → Cedar → evidence (durable leaf) → writ.
+ *   gate (bundle, revocations, lineage) → Cedar → evidence (durable leaf) → writ (allow-writ.ts).
  * Every failure ends in deny with a reason code; nothing here throws to the caller
  * except for programming errors, and even those become `internal_error` denials.
  * Storage (ledger, state) and identity are parameters: no I/O of its own.
@@ -22,7 +22,8 @@ import { readiness, type Readiness } from './readiness.ts';
 import { childLineage, revocationOf, type Lineage } from './lineage-gate.ts';
 import { policyRef, type ActiveBundle, type ActivePolicy, type PolicyRef } from './active-policy.ts';
 import type { DecisionThreads } from './decision-threads.ts';
-import { approvalBinding, inputDigest, intentOf } from './digests.ts';
+import { approvalBinding } from './digests.ts';
+import { allowWithWrit, type WritIssuer } from './allow-writ.ts';
 import { recordDecision, unrecordedDecision, type DecisionRecord } from './decision-record.ts';
 import type { FreshnessCheck } from './freshness.ts';
 import { approvalArgs, checkApproval } from './approval.ts';
@@ -67,6 +68,8 @@ export class GovernanceNode {
   private readonly usage: UsageMeter;
   /** decisions in progress on this node: alone, one runs on this thread (a hop would cost more than it saves) */
   private deciding = 0;
+  /** what an allow's writ is issued with (allow-writ.ts): this node's records and signatures */
+  private readonly issuer: WritIssuer;
 
   constructor(deps: {
     identity: NodeIdentity;
@@ -97,6 +100,7 @@ export class GovernanceNode {
     const clock = deps.clock ?? systemClock;
     this.clock = clock;
     this.now = deps.now ?? (() => new Date(clock.now()));
+    this.issuer = { nodeId: this.identity.nodeId, limits: this.limits, record: (r, assigned) => this.record(r, assigned), sign: (c) => this.sign(c) };
   }
 
   /**
@@ -202,7 +206,7 @@ export class GovernanceNode {
       await checkApproval({ state: this.state, ledger: this.ledger, singleUse: this.singleUse }, req.approval, bound, now);
       approval = req.approval;
     }
-    return await this.allow({ decisionId, now, policy, input, req, lineage: d.lineage, window: d.window, policies: result.policies, approval, maxRunSeconds: result.maxRunSeconds });
+    return await allowWithWrit(this.issuer, { decisionId, now, policy, input, req, lineage: d.lineage, window: d.window, policies: result.policies, approval, maxRunSeconds: result.maxRunSeconds });
   }
 
   /**
@@ -279,58 +283,6 @@ export class GovernanceNode {
   /** Null if no revocation covers the writ (see lineage/gate.ts). */
   revocationOf(c: WritClaims): string | null {
     return revocationOf(c, this.state.revocations(), this.ledger, this.limits.maxLineageDepth);
-  }
-
-  private async allow(a: {
-    decisionId: string;
-    now: Date;
-    policy: PolicyRef;
-    input: EvaluationRequest;
-    req: AuthorizeRequest;
-    lineage: Lineage;
-    window: { iat: number; exp: number };
-    policies: string[];
-    approval: string | null;
-    maxRunSeconds: number | undefined;
-  }): Promise<Decision> {
-    const { iat, exp } = a.window;
-    const jti = newId();
-    const principal = uidText(a.input.principal);
-    const action = uidText(a.input.action);
-    const resource = uidText(a.input.resource);
-    const intent = intentOf(a.input, a.req.args);
-    const digest = inputDigest(a.input);
-    const claimsBase = {
-      v: 1,
-      iss: this.identity.nodeId,
-      sub: principal,
-      aud: a.req.audience ?? resource,
-      iat,
-      nbf: iat,
-      exp,
-      jti,
-      act: { action, resource },
-      intent,
-      pol: a.policy,
-      in: digest,
-      lin: { parent: a.lineage.parent, root: a.lineage.root ?? jti, depth: a.lineage.depth, ...(a.lineage.ancestors.length > 0 && { anc: a.lineage.ancestors }) },
-      // the determining permit's @maxRunSeconds, capped by this node's limit
-      ...(a.maxRunSeconds !== undefined && { cons: { maxRunSeconds: Math.min(a.maxRunSeconds, this.limits.maxRunSeconds) } }),
-      // the verified bearer JWT that named the principal (checked in gate.requestShape)
-      ...(a.req.identityToken !== undefined && { idt: { iss: a.req.identityToken.iss, sub: a.req.identityToken.sub } }),
-    };
-    // Signed as soon as the ledger fixes the leaf's index, while its fsync runs; returned
-    // only once the leaf is durable. An append that fails drops the signed writ unseen.
-    const early: { led?: number; writ?: Promise<string> } = {};
-    const recorded = await this.record({ ...a, parent: a.lineage.parent, reasons: ['policy_permit'], errors: [], writ: claimsBase, inputDigest: digest }, (led) => {
-      early.led = led;
-      early.writ = this.sign({ ...claimsBase, led });
-      early.writ.catch(() => undefined); // awaited below, or dropped with its failed append
-    });
-    if (recorded.decision !== 'allow' || recorded.ledgerIndex === null) return recorded; // no evidence, no writ
-    const claims: WritClaims = { ...claimsBase, led: recorded.ledgerIndex };
-    const writ = early.writ !== undefined && early.led === recorded.ledgerIndex ? await early.writ : await this.sign(claims);
-    return { ...recorded, writ, claims };
   }
 
   /** Appends the decision leaf durably (decision-record.ts); for an allow, the writ is signed only after this resolves. */
