@@ -15,7 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -37,6 +37,8 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
   let nginx: Nginx;
   let upstream: Server;
   let upstreamUrl: string;
+  let writRelay: TcpServer;
+  let writConnections = 0;
   /** every request that reached the upstream's socket, before the guard */
   const arrivals: Arrival[] = [];
   /** every request the handler ran for */
@@ -58,12 +60,22 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    nginx = await startNginx({ dir: join(dir, 'nginx'), upstreamPort: (upstream.address() as AddressInfo).port, writPort: writ.port, authPath: writ.authPath });
+    // nginx reaches Writ through a TCP relay that counts the connections nginx opens
+    writRelay = createTcpServer((socket) => {
+      writConnections++;
+      const to = connect({ host: '127.0.0.1', port: writ.port });
+      socket.pipe(to).pipe(socket);
+      socket.once('error', () => to.destroy());
+      to.once('error', () => socket.destroy());
+    });
+    await new Promise<void>((r) => writRelay.listen(0, '127.0.0.1', r));
+    nginx = await startNginx({ dir: join(dir, 'nginx'), upstreamPort: (upstream.address() as AddressInfo).port, writPort: (writRelay.address() as AddressInfo).port, authPath: writ.authPath });
   });
   after(async () => {
     await nginx?.stop();
     await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()));
     await writ?.stop();
+    writRelay?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -140,12 +152,13 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
     assert.deepEqual(handled, []);
   });
 
-  it('kept-alive connections (the docs config): five requests in a row reach the upstream over one connection', async () => {
+  it('kept-alive connections (the docs config): five requests in a row reach Writ over one connection, and the upstream over one', async () => {
     let opened = 0;
     const count = () => opened++;
     upstream.on('connection', count);
     try {
       reset();
+      const toWrit = writConnections;
       for (let i = 0; i < 5; i++) {
         const res = await fetch(`${nginx.url}/orders/${i}`, { headers: await writ.credential('alice') });
         await res.arrayBuffer();
@@ -154,6 +167,8 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
       assert.equal(handled.length, 5);
       // without `keepalive` + HTTP/1.1 + an empty Connection header, nginx opens one per request
       assert.ok(opened <= 1, `nginx opened ${opened} connections to the upstream for 5 requests`);
+      // and to Writ: only an allow answered without a body lets nginx keep the connection
+      assert.ok(writConnections - toWrit <= 1, `nginx opened ${writConnections - toWrit} connections to Writ for 5 requests`);
     } finally {
       upstream.off('connection', count);
     }

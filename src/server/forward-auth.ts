@@ -14,7 +14,8 @@
  *                                  headers, and with `with_request_body` the body, marked by
  *                                  `x-envoy-auth-partial-body` (a partial body is not bound).
  *
- * Answers: 200 with the writ in `x-writ` (the gateway copies it onto the upstream request);
+ * Answers: 200 with the writ in `x-writ` (the gateway copies it onto the upstream request)
+ * and no body (nginx keeps an auth_request connection alive only then);
  * 403 with the reasons and decision id; 401 with WWW-Authenticate; 400 when the description
  * cannot be read; 5xx on an internal failure — all of which a gateway treats as "deny".
  * Every one is a recorded decision.
@@ -30,6 +31,8 @@ export const EXT_AUTHZ_PREFIX = '/v1/gate/http/ext-authz';
 /** Response headers that carry the decision id and reasons, for gateways that pass them to the client or logs. */
 export const DECISION_ID_HEADER = 'x-writ-decision-id';
 export const REASONS_HEADER = 'x-writ-reasons';
+/** An allow's ledger index (its leaf), in a header: an allow has no body. */
+export const LEDGER_INDEX_HEADER = 'x-writ-ledger-index';
 /** The most body Envoy may forward (its with_request_body.max_request_bytes must not exceed it). */
 export const MAX_GATE_BODY_BYTES = 1024 * 1024;
 /** Envoy's mark on a check request that carries the client's body: "true" when it was cut short. */
@@ -101,8 +104,11 @@ export function markAnswer(span: Span, a: GateAnswer): void {
 async function reply(res: FastifyReply, a: GateAnswer): Promise<FastifyReply> {
   void res.code(a.status).header(DECISION_ID_HEADER, a.decisionId).header('cache-control', 'no-store');
   if (a.writ !== null) {
+    // headers only, no body: nginx never reads an auth_request answer's body, and closes the
+    // connection of one that has any (no keepalive: a new TCP connection per request)
     void res.header(WRIT_HEADER, a.writ);
-    return res.send({ decision: 'allow', decisionId: a.decisionId, ledgerIndex: a.ledgerIndex });
+    if (a.ledgerIndex !== null) void res.header(LEDGER_INDEX_HEADER, String(a.ledgerIndex));
+    return res.send();
   }
   void res.header(REASONS_HEADER, a.reasons.join(','));
   if (a.challenge !== null) void res.header('www-authenticate', a.challenge);
