@@ -45,6 +45,7 @@ export async function fleetBench(quick: boolean, o: { revocationOnly?: boolean }
       console.log(`    hop: sent → stored by NATS          ${summary(r.stored)}   (the stream message's timestamp)`);
       console.log(`    hop: stored → node's watch callback ${summary(r.storedToReceived)}`);
       console.log(`    hop: stored → applied at the node   ${summary(r.storedToApplied)}`);
+      console.log(`    hop: watch callback → applied       ${summary(r.own)}   (the node's own part: verify, SQLite, the cursor)`);
       console.log(`    floor: stored → a bare NATS watch   ${summary(r.reference)}   (bench/kv-watch-reference.ts, same run)`);
     };
     console.log(`  nodes polled (1 decision in flight each, from the pollers' own thread) — the target row:`);

@@ -27,6 +27,8 @@ export interface Propagation {
   stored: number[];
   /** ms from NATS storing the put to the watch delivering it to the node, one per node and revocation */
   storedToReceived: number[];
+  /** ms from the node's watch callback to its applying the revocation: the node's own part */
+  own: number[];
   /** ms from NATS storing the put to the node's applying it */
   storedToApplied: number[];
   /** ms from NATS storing the put to a bare NATS KV watch in a process of its own being told (ReferenceWatch) */
@@ -129,7 +131,7 @@ class Pollers {
  * the nodes are idle and each is asked once, after it traced the revocation, that it now denies.
  */
 export async function measurePropagation(f: TestFleet, count: number, o: { poll: boolean; reference?: ReferenceWatch } = { poll: true }): Promise<Propagation> {
-  const out: Propagation = { applied: [], received: [], appliedFromSend: [], stored: [], storedToReceived: [], storedToApplied: [], reference: [], firstDenial: [], put: [] };
+  const out: Propagation = { applied: [], received: [], appliedFromSend: [], stored: [], storedToReceived: [], storedToApplied: [], own: [], reference: [], firstDenial: [], put: [] };
   const pollers = o.poll ? new Pollers() : null;
   try {
     for (let i = 0; i < count; i++) {
@@ -164,6 +166,7 @@ export async function measurePropagation(f: TestFleet, count: number, o: { poll:
         out.appliedFromSend.push(t.applied - sent);
         out.storedToReceived.push(t.received - stored);
         out.storedToApplied.push(t.applied - stored);
+        out.own.push(t.applied - t.received);
         if (pollers) out.firstDenial.push(Math.max(0, d - acked));
       });
       await sleep(20); // a pause between measurements
