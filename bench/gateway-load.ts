@@ -26,11 +26,11 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
-export async function closedLoop(url: string, headers: Record<string, string>, seconds: number, connections: number): Promise<Load> {
+export async function closedLoop(url: string, headers: Record<string, string>, seconds: number, connections: number, o: { method?: 'POST'; body?: string } = {}): Promise<Load> {
   const samples: number[] = [];
   const started = performance.now();
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ url, connections, duration: seconds, headers }, (err: unknown, result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result)));
+    const instance = autocannon({ url, connections, duration: seconds, headers, ...o }, (err: unknown, result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result)));
     instance.on('response', (_client, _status, _bytes, ms) => samples.push(ms * 1000));
   });
   const wall = (performance.now() - started) / 1000;

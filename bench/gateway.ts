@@ -17,6 +17,8 @@
  *               and latencies that are mostly queueing (p50 ≈ 16 / throughput)
  *   fixed rate  16 kept-alive connections offered a fixed rate well under the auth path's
  *               capacity: the latency a request sees when the machine is not saturated
+ * Writ's forward-auth endpoint alone and the same decision by POST /v1/authorize (a caller
+ * token), same server, 16 connections: the gate's rate beside the HTTP API's (issue 14, point 4).
  * CPU per request of each process (Writ, nginx, the upstream, this load generator) from /proc.
  *
  *   npm run bench            (4 s per phase, 5 rounds; `-- --quick`: 2 s, 3 rounds)
@@ -35,6 +37,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { initHome } from '../src/home/init.ts';
 import { authoritySigningKeys, openHome } from '../src/home/open.ts';
 import { buildBundle, readPolicyFolder } from '../src/policy/sign.ts';
+import { CallerStore } from '../src/node/callers.ts';
 import { loadExtAuthzPackage } from '../src/server/ext-authz-grpc.ts';
 import { FORWARD_AUTH_PATH } from '../src/server/forward-auth.ts';
 import { WRIT_HEADER } from '../src/writ/http-request.ts';
@@ -207,6 +210,8 @@ export async function gatewayBench(quick: boolean): Promise<void> {
     const bundle = await buildBundle(readPolicyFolder(join(work, 'policy')), { domain: 'default', version: 1, created, expires: new Date(created.getTime() + 86400_000) }, await authoritySigningKeys(home, h.config));
     await h.node.policy.activate(new TextEncoder().encode(JSON.stringify(bundle)));
     writeFileSync(join(work, 'writ-jwks.json'), JSON.stringify(h.jwks));
+    // a caller of POST /v1/authorize, for the HTTP API's rate beside the gate's (issue 14, point 4)
+    const callerToken = new CallerStore(h.db).add('bench', { roles: ['authorize'], principals: ['*'] }).token;
     h.close();
 
     // the issuer of the clients' bearer JWTs, and the gate file
@@ -315,6 +320,9 @@ export async function gatewayBench(quick: boolean): Promise<void> {
       }
       // Writ's forward-auth endpoint asked directly, as nginx asks it (no nginx, no upstream): the gate's own decision rate
       const fa16 = await measured(() => closedLoop(`${writUrl}${FORWARD_AUTH_PATH}`, faHeaders, seconds, CONNECTIONS));
+      // the same decision through the HTTP API (POST /v1/authorize, caller token), same server, same connections
+      const authorizeBody = JSON.stringify({ principal: 'User::"alice"', action: 'Action::"http:GET"', resource: 'Route::"orders"', args: { http: { method: 'GET', path: '/orders/7', query: 'expand=items', bodyDigest: null } }, audience: 'orders' });
+      const api16 = await measured(() => closedLoop(`${writUrl}/v1/authorize`, { 'content-type': 'application/json', authorization: `Bearer ${callerToken}` }, seconds, CONNECTIONS, { method: 'POST', body: authorizeBody }));
       // one connection, no queueing: what one request pays
       const d1 = await closedLoop(directUrl, headers, seconds, 1);
       const a1 = await closedLoop(authUrl, headers, seconds, 1);
@@ -329,19 +337,20 @@ export async function gatewayBench(quick: boolean): Promise<void> {
       console.log(`saturated: ${CONNECTIONS} connections, closed loop; median (range) of ${rounds} rounds, ${seconds} s each`);
       console.log(row(['path', 'req/s', 'p50 µs', 'p99 µs', 'bad'], widths));
       for (const [name, xs] of [['nginx → upstream (no auth)', sat.direct], ['nginx auth_request → writ → guard', sat.auth]] as const) {
-        console.log(row([name, range(xs.map((r) => r.perSecond)), range(xs.map((r) => r.p50us)), range(xs.map((r) => r.p99us)), bad(xs)], widths));
+        console.log(row([name, range(xs.map((r) => r.perSecond)), range(xs.map((r) => r.p50us)), range(xs.map((r) => r.p99us)), String(bad(xs))], widths));
       }
       console.log(row(['added by Writ (auth − direct, per round)', '', range(sat.added), range(sat.addedP99), ''], widths));
-      console.log(row(['writ forward-auth alone (no nginx)', fmtN(fa16.perSecond), fmtN(fa16.p50us), fmtN(fa16.p99us), fa16.bad], widths));
+      console.log(row(['writ forward-auth alone (no nginx)', fmtN(fa16.perSecond), fmtN(fa16.p50us), fmtN(fa16.p99us), String(fa16.bad)], widths));
+      console.log(row(['writ POST /v1/authorize (the HTTP API)', fmtN(api16.perSecond), fmtN(api16.p50us), fmtN(api16.p99us), String(api16.bad)], widths));
       console.log(`\nfixed rate: ${rate} req/s offered over ${CONNECTIONS} kept-alive connections (30 % of the saturated auth rate, at most ${FIXED_RATE}); latency from each request's due time; ${fixed.added.length} rounds`);
       console.log(row(['path', 'req/s', 'p50 µs', 'p99 µs', 'bad'], widths));
       for (const [name, xs] of [['nginx → upstream (no auth)', fixed.direct], ['nginx auth_request → writ → guard', fixed.auth]] as const) {
-        console.log(row([name, range(xs.map((r) => r.perSecond)), range(xs.map((r) => r.p50us)), range(xs.map((r) => r.p99us)), bad(xs)], widths));
+        console.log(row([name, range(xs.map((r) => r.perSecond)), range(xs.map((r) => r.p50us)), range(xs.map((r) => r.p99us)), String(bad(xs))], widths));
       }
       console.log(row(['added by Writ (auth − direct, per round)', '', range(fixed.added), range(fixed.addedP99), ''], widths));
       console.log('\none connection (no queueing):');
       for (const [name, r] of [['nginx → upstream (no auth)', d1], ['nginx auth_request → writ → guard', a1], ['writ forward-auth alone', w1]] as const) {
-        console.log(row([name, fmtN(r.perSecond), fmtN(r.p50us), fmtN(r.p99us), r.bad], widths));
+        console.log(row([name, fmtN(r.perSecond), fmtN(r.p50us), fmtN(r.p99us), String(r.bad)], widths));
       }
       const perRequest = (xs: (Load & { cpu: CpuUse | null })[]) => {
         const n = xs.reduce((a, r) => a + r.responses, 0);
@@ -354,8 +363,9 @@ export async function gatewayBench(quick: boolean): Promise<void> {
       console.log(`\nCPU per request, saturated — direct: ${perRequest(sat.direct)}`);
       console.log(`CPU per request, saturated — auth:   ${perRequest(sat.auth)}`);
       console.log(`CPU per request, forward-auth alone: ${perRequest([fa16])}`);
+      console.log(`CPU per request, POST /v1/authorize: ${perRequest([api16])}`);
       console.log(`auth phases: ${authResponses} responses; the upstream verified ${verified} writs, refused ${refused}`);
-      const sound = bad(sat.auth) + bad(sat.direct) + bad(fixed.auth) + bad(fixed.direct) === 0 && refused === 0 && verified >= authResponses;
+      const sound = bad(sat.auth) + bad(sat.direct) + bad(fixed.auth) + bad(fixed.direct) + fa16.bad + api16.bad === 0 && refused === 0 && verified >= authResponses;
       if (!sound) console.log(`WARNING: not every request was allowed and verified: the figures above do not measure the allowed path (${nginxErr()} ${upstreamErr()})`);
       const satAdded = spread(sat.added).median;
       const fixedAdded = spread(fixed.added).median;
