@@ -16,8 +16,12 @@
  *      `*`               any principal (a trusted gateway that authenticates agents itself).
  *    Nothing else is a pattern: a malformed pattern is refused when the caller is added,
  *    never silently matching nothing or everything.
- * Removing a caller marks it revoked (the row stays, for the record); every request reads
- * the table, so a removal by another process takes effect at the next request.
+ * Removing a caller marks it revoked (the row stays, for the record), and takes effect at the
+ * next request, whichever process or connection removed it: the live rows are kept in memory
+ * (at most MAX_CACHED_CALLERS of them) and read again whenever `callers_version.n` moved. That
+ * counter is kept by triggers on the table itself, so every write counts, by any writer (not
+ * SQLite's `data_version`, which moves with every ledger commit of the same file), and a
+ * request costs one single-row read instead of a read of every caller.
  *
  * Instead of a token, a caller may be a TLS client certificate (`writ caller add --cert`,
  * `--spiffe-id`; checked by src/server/tls-auth.ts): the SHA-256 of one certificate (DER),
@@ -82,6 +86,12 @@ CREATE TABLE IF NOT EXISTS callers (
 );
 -- one live caller per name; a removed caller's row stays and its name can be issued again
 CREATE UNIQUE INDEX IF NOT EXISTS callers_live_name ON callers (name) WHERE revoked IS NULL;
+-- moves with every change to callers, whoever makes it: what the in-memory copy is checked against
+CREATE TABLE IF NOT EXISTS callers_version (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO callers_version (id, n) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS callers_version_insert AFTER INSERT ON callers BEGIN UPDATE callers_version SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS callers_version_update AFTER UPDATE ON callers BEGIN UPDATE callers_version SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS callers_version_delete AFTER DELETE ON callers BEGIN UPDATE callers_version SET n = n + 1 WHERE id = 1; END;
 `;
 
 interface CallerRow {
@@ -168,6 +178,15 @@ function toCaller(r: CallerRow): Caller {
   };
 }
 
+/** live callers kept in memory; a home with more is read from the table at every request, as before */
+export const MAX_CACHED_CALLERS = 10_000;
+
+interface LiveCallers {
+  version: number;
+  tokens: { digest: Buffer; row: CallerRow }[];
+  certificates: CallerRow[];
+}
+
 const COLUMNS = 'name, token_sha256, roles, principals, audiences, created, revoked, cert_sha256, spiffe_id';
 interface NewCaller {
   roles: CallerRole[];
@@ -176,8 +195,9 @@ interface NewCaller {
 }
 
 export class CallerStore {
-  private readonly stmt: { insert: StatementSync; live: StatementSync; liveCerts: StatementSync; all: StatementSync; revoke: StatementSync };
+  private readonly stmt: { insert: StatementSync; live: StatementSync; liveCerts: StatementSync; all: StatementSync; revoke: StatementSync; version: StatementSync };
   private readonly now: () => Date;
+  private cached: LiveCallers | null = null;
 
   constructor(db: DatabaseSync, now: () => Date = () => new Date(systemClock.now())) {
     this.now = now;
@@ -195,7 +215,36 @@ export class CallerStore {
       liveCerts: db.prepare(`SELECT ${COLUMNS} FROM callers WHERE revoked IS NULL AND (cert_sha256 IS NOT NULL OR spiffe_id IS NOT NULL) ORDER BY id`),
       all: db.prepare(`SELECT ${COLUMNS} FROM callers ORDER BY id`),
       revoke: db.prepare('UPDATE callers SET revoked = ? WHERE name = ? AND revoked IS NULL'),
+      version: db.prepare('SELECT n FROM callers_version WHERE id = 1'),
     };
+  }
+
+  /**
+   * The live callers, from memory while callers_version has not moved since they were read.
+   * The rows are kept only if the counter read before them is still the counter after them
+   * (no write came between; the connection may be inside another transaction, so no BEGIN
+   * here). A home with more than MAX_CACHED_CALLERS live callers is read every time; a
+   * counter that cannot be read fails the request.
+   */
+  private live(): LiveCallers {
+    const c = this.cached;
+    if (c !== null && c.version === this.version()) return c;
+    const fresh = this.read();
+    this.cached = fresh.version === this.version() && fresh.tokens.length + fresh.certificates.length <= MAX_CACHED_CALLERS ? fresh : null;
+    return fresh;
+  }
+
+  private version(): number {
+    const row = this.stmt.version.get() as { n: number | bigint } | undefined;
+    if (row === undefined) throw new CallerError('callers_version has no row: the caller table cannot be checked');
+    return Number(row.n);
+  }
+
+  private read(): LiveCallers {
+    const version = this.version();
+    const rows = this.stmt.live.all() as unknown as CallerRow[];
+    const certificates = this.stmt.liveCerts.all() as unknown as CallerRow[];
+    return { version, tokens: rows.map((row) => ({ digest: Buffer.from(row.token_sha256, 'hex'), row })), certificates };
   }
 
   /** Checks a new caller's name, roles and patterns, returning them in stored form. */
@@ -242,7 +291,7 @@ export class CallerStore {
 
   /** The live callers that authenticate by client certificate (read at every TLS request). */
   certificateCallers(): Caller[] {
-    return (this.stmt.liveCerts.all() as unknown as CallerRow[]).map(toCaller);
+    return this.live().certificates.map(toCaller);
   }
 
   /** Every caller ever issued, removed ones included (with their revocation time), oldest first. */
@@ -258,16 +307,16 @@ export class CallerStore {
   /**
    * The live caller whose token is in this Authorization header, or null. Every live digest
    * is compared in constant time, and all of them are compared, so neither the time taken
-   * nor an index lookup tells which digest a guess came close to.
+   * nor an index lookup tells which digest a guess came close to. The digests are held in
+   * memory (live()): a request costs one read of callers_version, not a read of every row.
    */
   authenticate(authorizationHeader: string | undefined): Caller | null {
     const token = bearerToken(authorizationHeader);
     if (token === null) return null;
     const given = Buffer.from(sha256Hex(token), 'hex');
     let found: CallerRow | null = null;
-    for (const r of this.stmt.live.all() as unknown as CallerRow[]) {
-      const stored = Buffer.from(r.token_sha256, 'hex');
-      if (stored.length === given.length && timingSafeEqual(stored, given) && found === null) found = r;
+    for (const { digest, row } of this.live().tokens) {
+      if (digest.length === given.length && timingSafeEqual(digest, given) && found === null) found = row;
     }
     return found ? toCaller(found) : null;
   }
