@@ -10,7 +10,8 @@
  * and nothing of Node (Node >= 20, browsers). It resolves with what was proven, or rejects
  * with ProofVerificationError, whose `code` is a stable reason (PROOF_REASONS) and whose
  * `check` names the first failing check; a bad option is verifier_config_invalid. It never
- * resolves for a proof that failed any check.
+ * resolves for a proof that failed any check; a runtime without WebCrypto rejects with
+ * WritError('crypto_unavailable').
  */
 import { WritError } from '../writ/errors.ts';
 import { webCrypto, withAsyncCrypto, type AsyncCrypto } from './async-crypto.ts';
