@@ -9,6 +9,7 @@
  */
 import { isRecord } from '../util.ts';
 import type { Diagnostic } from './source.ts';
+import { parseVersionedList } from './versioned-list.ts';
 
 export const MCP_PINS_FILE = 'mcp-pins.json';
 export const MCP_PINS_VERSION = 1;
@@ -56,21 +57,12 @@ export function parseMcpPins(text: string, out: Diagnostic[]): McpPin[] {
     out.push({ file: MCP_PINS_FILE, line: 1, col: 1, message });
     return [];
   };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return bad(`not JSON: ${(err as Error).message}`);
-  }
-  if (!isRecord(doc)) return bad('must be a JSON object {"v": 1, "pins": [...]}');
-  if (doc.v !== MCP_PINS_VERSION) return bad(`"v" must be ${MCP_PINS_VERSION}`);
-  for (const k of Object.keys(doc)) if (k !== 'v' && k !== 'pins') bad(`unknown member ${JSON.stringify(k)}`);
-  if (!Array.isArray(doc.pins)) return bad('"pins" must be an array');
-  if (doc.pins.length > MAX_BUNDLE_PINS) return bad(`at most ${MAX_BUNDLE_PINS} pins`);
+  const list = parseVersionedList(text, { file: MCP_PINS_FILE, version: MCP_PINS_VERSION, key: 'pins', max: MAX_BUNDLE_PINS, nonEmpty: false }, out);
+  if (list === null) return [];
   const before = out.length;
   const pins: McpPin[] = [];
   const seen = new Set<string>();
-  doc.pins.forEach((p: unknown, i: number) => {
+  list.forEach((p: unknown, i: number) => {
     const at = `pins[${i}]`;
     if (!isRecord(p)) return bad(`${at}: must be an object`);
     for (const k of Object.keys(p)) if (!['server', 'kind', 'name', 'digest'].includes(k)) bad(`${at}: unknown member ${JSON.stringify(k)}`);

@@ -5,6 +5,7 @@
  */
 import { isRecord } from '../util.ts';
 import type { Diagnostic } from './source.ts';
+import { parseVersionedList } from './versioned-list.ts';
 
 export const USAGE_FILE = 'usage.json';
 export const USAGE_VERSION = 1;
@@ -38,21 +39,12 @@ export function parseUsage(text: string, out: Diagnostic[]): UsageCounter[] {
     out.push({ file: USAGE_FILE, line: 1, col: 1, message });
     return [];
   };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return bad(`not JSON: ${(err as Error).message}`);
-  }
-  if (!isRecord(doc)) return bad('must be a JSON object {"v": 1, "counters": [...]}');
-  if (doc.v !== USAGE_VERSION) return bad(`"v" must be ${USAGE_VERSION}`);
-  for (const k of Object.keys(doc)) if (k !== 'v' && k !== 'counters') bad(`unknown member ${JSON.stringify(k)}`);
-  if (!Array.isArray(doc.counters) || doc.counters.length === 0) return bad('"counters" must be a non-empty array');
-  if (doc.counters.length > MAX_COUNTERS) return bad(`at most ${MAX_COUNTERS} counters`);
+  const list = parseVersionedList(text, { file: USAGE_FILE, version: USAGE_VERSION, key: 'counters', max: MAX_COUNTERS, nonEmpty: true }, out);
+  if (list === null) return [];
   const before = out.length;
   const counters: UsageCounter[] = [];
   const names = new Set<string>();
-  doc.counters.forEach((c: unknown, i: number) => {
+  list.forEach((c: unknown, i: number) => {
     const at = `counters[${i}]`;
     if (!isRecord(c)) return bad(`${at}: must be an object`);
     for (const k of Object.keys(c)) if (!['name', 'window', 'count', 'by', 'match'].includes(k)) bad(`${at}: unknown member ${JSON.stringify(k)}`);
