@@ -49,8 +49,19 @@ export const MAX_RUN_SECONDS_LIMIT = 31 * 86_400;
 
 /** prepared policy sets kept per engine (LRU); their key is a set of policy indexes, so the bound holds whatever requests ask */
 export const MAX_PREPARED_SLICES = 1024;
+/** requests (principal, action, resource) whose scope lookup and entity slice are kept (LRU); requests name arbitrary uids, so bounded */
+export const MAX_REQUEST_SLICES = 4096;
 const NOTHING_REACHABLE: ReadonlySet<string> = new Set<string>();
 let engineCounter = 0;
+
+/** what a request without a supplied principal entity needs before its context is looked at: fixed by the bundle for these three uids */
+interface RequestSlice {
+  sliceKey: string;
+  slice: Slice;
+  /** the bundle entities reachable from principal, action, resource and the slice's literals, in the order evaluate passes them */
+  entities: EntityJson[];
+  uids: ReadonlySet<string>;
+}
 
 interface Slice {
   psetId: string;
@@ -90,6 +101,7 @@ export class PolicyEngine {
   /** bundle entity uid -> entities reachable from it; only bundle entities are keys, so it is bounded by the bundle */
   private readonly reach = new Map<string, ReadonlySet<string>>();
   private readonly slices = new Map<string, Slice>();
+  private readonly requests = new Map<string, RequestSlice>();
   private readonly schemaName: string | null;
   private nextSlot = 0;
   private readonly annotations = new Map<string, Record<string, string>>();
@@ -126,8 +138,8 @@ export class PolicyEngine {
    * bundle's entities, `closure` by the uids the bundle knows (entities and schema
    * actions), `slices` by MAX_PREPARED_SLICES.
    */
-  cacheSizes(): { reach: number; closure: number; slices: number; entities: number } {
-    return { reach: this.reach.size, closure: this.hierarchy.cacheSize, slices: this.slices.size, entities: this.entities.size };
+  cacheSizes(): { reach: number; closure: number; slices: number; entities: number; requests: number } {
+    return { reach: this.reach.size, closure: this.hierarchy.cacheSize, slices: this.slices.size, entities: this.entities.size, requests: this.requests.size };
   }
 
   get policies(): readonly PolicyEntry[] {
@@ -150,7 +162,10 @@ export class PolicyEngine {
   }
 
   private slice(indexes: number[]): Slice {
-    const key = indexes.join(',');
+    return this.sliceByKey(indexes.join(','), indexes);
+  }
+
+  private sliceByKey(key: string, indexes: number[]): Slice {
     const hit = this.slices.get(key);
     if (hit) {
       // refresh LRU position
@@ -218,6 +233,43 @@ export class PolicyEngine {
     return [...uids].map((u) => this.entities.get(u) as EntityJson);
   }
 
+  /**
+   * The scope lookup and the bundle's part of the entity slice for a request that supplies no
+   * principal entity: both depend only on the three uids and the bundle, so they are kept
+   * (LRU, MAX_REQUEST_SLICES). An entry whose prepared set was evicted (its id may now hold
+   * another set) is not used: the set is looked up again by its key.
+   */
+  private requestSlice(principal: EntityUid, action: string, resource: EntityUid, principalText: string, resourceText: string): RequestSlice {
+    const key = `${principalText}\u0000${action}\u0000${resourceText}`;
+    const hit = this.requests.get(key);
+    if (hit !== undefined && this.slices.get(hit.sliceKey) === hit.slice) {
+      this.requests.delete(key);
+      this.requests.set(key, hit);
+      this.slices.delete(hit.sliceKey);
+      this.slices.set(hit.sliceKey, hit.slice);
+      return hit;
+    }
+    const indexes = this.index.candidates({ principal: { text: principalText, type: principal.type }, action, resource: { text: resourceText, type: resource.type } });
+    const sliceKey = indexes.join(',');
+    const slice = this.sliceByKey(sliceKey, indexes);
+    const uids = new Set<string>();
+    for (const r of [principalText, action, resourceText, ...slice.literals]) for (const u of this.reachable(r)) uids.add(u);
+    const entry: RequestSlice = { sliceKey, slice, entities: [...uids].map((u) => this.entities.get(u) as EntityJson), uids };
+    if (hit !== undefined) this.requests.delete(key);
+    else if (this.requests.size >= MAX_REQUEST_SLICES) this.requests.delete(this.requests.keys().next().value as string);
+    this.requests.set(key, entry);
+    return entry;
+  }
+
+  /** the request slice's entities and those reachable from the context's entity literals, in the order a fresh walk gives */
+  private withContextEntities(r: RequestSlice, context: Record<string, CedarValueJson>): EntityJson[] {
+    const literals = literalEntities(context);
+    if (literals.size === 0) return [...r.entities];
+    const extra = new Set<string>();
+    for (const l of literals) for (const u of this.reachable(l)) if (!r.uids.has(u)) extra.add(u);
+    return [...r.entities, ...[...extra].map((u) => this.entities.get(u) as EntityJson)];
+  }
+
   evaluate(req: EvaluationRequest): Evaluation {
     const principal = uidText(req.principal);
     const action = uidText(req.action);
@@ -227,19 +279,28 @@ export class PolicyEngine {
     if (supplied !== undefined && this.entities.has(principal)) {
       return { decision: 'deny', reasons: ['principal_entity_conflict'], policies: [], errors: [`${principal} is defined by the bundle's entities: a request may not supply its attributes or parents`] };
     }
-    const parents = supplied?.parents.map(uidText) ?? [];
-    const indexes = this.index.candidates({
-      principal: { text: principal, type: req.principal.type, ...(supplied !== undefined && { ancestors: this.ancestorsOf(parents) }) },
-      action,
-      resource: { text: resource, type: req.resource.type },
-    });
-    const slice = this.slice(indexes);
-    // Passing values into wasm costs per attribute, so Cedar gets only the context
-    // attributes the slice reads; the full context is what is recorded and replayed.
-    const context = slice.contextKeys === null ? req.context : pick(req.context, slice.contextKeys);
-    const roots = [principal, action, resource, ...parents, ...slice.literals, ...literalEntities(context)];
-    const entities = this.entitySlice(roots);
-    if (supplied !== undefined) entities.push({ uid: req.principal, attrs: supplied.attrs, parents: supplied.parents });
+    let slice: Slice;
+    let context: Record<string, CedarValueJson>;
+    let entities: EntityJson[];
+    if (supplied === undefined) {
+      const r = this.requestSlice(req.principal, action, req.resource, principal, resource);
+      slice = r.slice;
+      context = slice.contextKeys === null ? req.context : pick(req.context, slice.contextKeys);
+      entities = this.withContextEntities(r, context);
+    } else {
+      const parents = supplied.parents.map(uidText);
+      const indexes = this.index.candidates({
+        principal: { text: principal, type: req.principal.type, ancestors: this.ancestorsOf(parents) },
+        action,
+        resource: { text: resource, type: req.resource.type },
+      });
+      slice = this.slice(indexes);
+      // Passing values into wasm costs per attribute, so Cedar gets only the context
+      // attributes the slice reads; the full context is what is recorded and replayed.
+      context = slice.contextKeys === null ? req.context : pick(req.context, slice.contextKeys);
+      entities = this.entitySlice([principal, action, resource, ...parents, ...slice.literals, ...literalEntities(context)]);
+      entities.push({ uid: req.principal, attrs: supplied.attrs, parents: supplied.parents });
+    }
     const answer = cedar.statefulIsAuthorized({
       principal: req.principal,
       action: req.action,
@@ -308,6 +369,7 @@ export class PolicyEngine {
   dispose(): void {
     for (const s of this.slices.values()) cedar.preparsePolicySet(s.psetId, { staticPolicies: {} });
     this.slices.clear();
+    this.requests.clear();
   }
 }
 
