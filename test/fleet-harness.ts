@@ -5,12 +5,13 @@
  * fleet has its own name (buckets, stream and PostgreSQL schema), so fleets of concurrent
  * tests never share state; close() removes them. A node may be started behind a TCP
  * proxy to NATS that the test can cut (partition) and restore.
+ *
+ * This file sets up and tears down the fleet (homes, certificates, NATS buckets and stream,
+ * the PostgreSQL schema) and talks to it; the child processes are fleet-processes.ts, the
+ * proxy nats-proxy.ts, the HTTP bodies fleet-api.ts, load and propagation fleet-load.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
@@ -23,227 +24,20 @@ import { buildBundle, readPolicyFolder, type SigningKey } from '../src/policy/si
 import type { RevocationKind } from '../src/node/state.ts';
 import { connectFleet, fleetNames, kvKey, BUCKETS, type Fleet } from '../src/sync/nats/connection.ts';
 import { sha256Hex } from '../src/util.ts';
-import type { WritClaims } from '../src/writ/claims.ts';
-import { CLI, DEMO_POLICY, tempDir } from './helpers.ts';
-import { sleep, waitFor } from './wait.ts';
+import { DEMO_POLICY, tempDir } from './helpers.ts';
+import { allowedRequest, type AuthorizeBody, type DecisionBody, type NodeStatus, type ReadyBody, type VerifyBody } from './fleet-api.ts';
+import { childEnv, Proc, runCli } from './fleet-processes.ts';
+import { NatsProxy } from './nats-proxy.ts';
+import { NATS_URL, PG_URL } from './test-service-urls.ts';
+import { waitFor } from './wait.ts';
 
-export const NATS_URL = process.env.WRIT_TEST_NATS ?? 'nats://127.0.0.1:4222';
-export const PG_URL = process.env.WRIT_TEST_PG ?? 'postgres://root@127.0.0.1:5432/test';
-
-/** The request the demo policy allows (Agent::"a1" reading under /srv). */
-export const A1 = 'Agent::"a1"';
-export const CALL = 'Action::"tools/call"';
-export const READ = 'Tool::"fs/read"';
-export function allowedRequest(i = 0): AuthorizeBody {
-  return { principal: A1, action: CALL, resource: READ, args: { path: `/srv/data/${i}.txt` } };
-}
-
-export interface AuthorizeBody {
-  principal: string;
-  action: string;
-  resource: string;
-  args?: Record<string, unknown>;
-  context?: Record<string, unknown>;
-  parent?: string;
-  ttlSeconds?: number;
-  approval?: string;
-  minVersion?: number;
-}
-
-export interface DecisionBody {
-  decision: 'allow' | 'deny';
-  decisionId: string;
-  reasons: string[];
-  policies: string[];
-  message?: string;
-  ledgerIndex: number | null;
-  writ?: string;
-  claims?: WritClaims;
-}
-
-export interface ReadyBody {
-  ready: boolean;
-  version?: number;
-  digest?: string;
-  reason?: string;
-  message?: string;
-}
-
-export interface VerifyBody {
-  valid: boolean;
-  reason?: string;
-  message?: string;
-  claims?: WritClaims;
-}
-
-/** What a node reports in the status bucket (src/sync/fleet-node.ts). */
-export interface NodeStatus {
-  node: string;
-  domain: string;
-  version: number | null;
-  digest: string | null;
-  ready: boolean;
-  reason: string | null;
-  time: string;
-}
-
-export { sleep, waitFor };
-
-export function decodeClaims(writ: string): WritClaims {
-  return JSON.parse(Buffer.from(writ.split('.')[1] ?? '', 'base64url').toString('utf8')) as WritClaims;
-}
-
-export function percentile(samples: number[], q: number): number {
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
-}
-
-function childEnv(fleet: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, WRIT_FLEET: fleet, WRIT_NATS: NATS_URL, WRIT_PG: PG_URL };
-  delete env.WRIT_HOME;
-  delete env.NODE_TEST_CONTEXT; // children are not test runners
-  return env;
-}
-
-/** Every child this harness started and that still runs: killed if this process goes away first. */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    for (const c of live) c.kill('SIGKILL');
-    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
-  });
-}
-
-/** A `writ` process of the fleet, restartable; its output is kept across runs. */
-export class Proc {
-  readonly name: string;
-  private readonly args: () => string[];
-  private readonly ready: RegExp;
-  private readonly env: NodeJS.ProcessEnv;
-  child: ChildProcess | null = null;
-  /** what the readiness line captured (the HTTP address), if anything */
-  url = '';
-  output = '';
-  starts = 0;
-
-  constructor(name: string, args: () => string[], ready: RegExp, env: NodeJS.ProcessEnv) {
-    this.name = name;
-    this.args = args;
-    this.ready = ready;
-    this.env = env;
-  }
-
-  get running(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async start(timeoutMs = 30_000): Promise<void> {
-    if (this.running) throw new Error(`${this.name} is already running`);
-    const child = spawn(process.execPath, [CLI, ...this.args()], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(child);
-    child.once('exit', () => live.delete(child));
-    this.child = child;
-    this.starts++;
-    let run = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name} did not start within ${timeoutMs} ms:\n${run}`)), timeoutMs);
-      const onData = (d: Buffer) => {
-        run += d.toString();
-        this.output += d.toString();
-        const m = this.ready.exec(run);
-        if (m) {
-          clearTimeout(timer);
-          this.url = m[1] ?? '';
-          resolve();
-        }
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${this.name} exited (${code ?? signal}) while starting:\n${run}`));
-      });
-    });
-  }
-
-  /** Stops the process (SIGKILL by default: a crash) and waits until it is gone. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const c = this.child;
-    if (!c || !this.running) return;
-    const exited = once(c, 'exit');
-    c.kill(signal);
-    await exited;
-    this.child = null;
-  }
-
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.start();
-  }
-}
-
-/**
- * A TCP proxy in front of NATS for one node. partition() destroys every connection
- * through it and refuses new ones until heal(): the node is cut off from NATS while
- * NATS itself (shared by everything else on this machine) keeps running.
- */
-export class NatsProxy {
-  private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  private cut = false;
-  port = 0;
-
-  constructor(target = new URL(NATS_URL.replace(/^nats:/, 'http:'))) {
-    const host = target.hostname;
-    const port = Number(target.port || 4222);
-    this.server = net.createServer((client) => {
-      if (this.cut) {
-        client.destroy();
-        return;
-      }
-      const upstream = net.connect(port, host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.setNoDelay(true);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          this.sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-
-  async listen(): Promise<void> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  partition(): void {
-    this.cut = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  heal(): void {
-    this.cut = false;
-  }
-
-  async close(): Promise<void> {
-    this.partition();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
+// The harness's whole surface, wherever each part lives: tests, chaos/ and bench/ import it from here.
+export { NATS_URL, PG_URL } from './test-service-urls.ts';
+export { A1, CALL, READ, allowedRequest, decodeClaims, type AuthorizeBody, type DecisionBody, type NodeStatus, type ReadyBody, type VerifyBody } from './fleet-api.ts';
+export { Proc, runCli } from './fleet-processes.ts';
+export { NatsProxy } from './nats-proxy.ts';
+export { measurePropagation, percentile, pollUntilQuarantined, startLoad, type Propagation } from './fleet-load.ts';
+export { sleep, waitFor } from './wait.ts';
 
 export interface FleetNodeProc extends Proc {
   id: string;
@@ -269,20 +63,6 @@ export interface FleetOptions {
   authorityPg?: boolean;
   /** extra arguments of `writ node` for the node with this id (e.g. --gate <file>) */
   nodeArgs?: (id: string) => string[];
-}
-
-/** Runs the `writ` CLI to completion (without blocking the event loop). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
-  });
 }
 
 export class TestFleet {
@@ -500,109 +280,4 @@ export class TestFleet {
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
-}
-
-/**
- * Load: `loops` callers, each sending the allowed request to the nodes in turn until
- * stop() is called. Failed connections (a node being restarted) are counted and retried.
- */
-export function startLoad(f: TestFleet, loops: number): { stop(): Promise<{ allows: number; denies: Map<string, number>; errors: number }> } {
-  let running = true;
-  let allows = 0;
-  let errors = 0;
-  const denies = new Map<string, number>();
-  let i = 0;
-  const worker = async (w: number) => {
-    while (running) {
-      const n = f.nodes[(w + i++) % f.nodes.length] as FleetNodeProc;
-      if (!n.running) {
-        await sleep(10);
-        continue;
-      }
-      try {
-        const r = await f.authorize(n, allowedRequest(i), AbortSignal.timeout(5000));
-        if (r.body.decision === 'allow') allows++;
-        else for (const reason of r.body.reasons) denies.set(reason, (denies.get(reason) ?? 0) + 1);
-      } catch {
-        errors++;
-        await sleep(10);
-      }
-    }
-  };
-  const all = Array.from({ length: loops }, (_, w) => worker(w));
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(all);
-      return { allows, denies, errors };
-    },
-  };
-}
-
-export interface Propagation {
-  /** per revocation and node: ms from the revocation's acknowledged KV put to the node's first deny naming it */
-  samples: number[];
-  /** the same, from the moment the put was sent */
-  fromSend: number[];
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-/**
- * Decides for `principal` at node `n` again and again until the node denies it
- * principal_quarantined; resolves with the time of that answer (performance.now()).
- * `answered` is told after the first answer; a quarantine denial before `revoking()` is an error.
- */
-export async function pollUntilQuarantined(
-  f: TestFleet,
-  n: FleetNodeProc,
-  principal: string,
-  o: { revoking: () => boolean; answered: () => void; deadline: number; timeoutMs: number; pollGapMs?: number },
-): Promise<number> {
-  for (let first = true; ; first = false) {
-    const r = await f.authorize(n, { principal, action: CALL, resource: READ, args: { path: '/srv/x' } });
-    const at = performance.now();
-    if (first) o.answered();
-    if (r.body.reasons.includes('principal_quarantined')) {
-      if (!o.revoking()) throw new Error(`${n.id} denied ${principal} as quarantined before it was quarantined`);
-      return at;
-    }
-    if (Date.now() > o.deadline) throw new Error(`${n.id} did not deny ${principal} within ${o.timeoutMs} ms (last: ${r.body.reasons.join(',')})`);
-    if (o.pollGapMs) await sleep(o.pollGapMs);
-  }
-}
-
-/**
- * Revocation propagation: for each of `count` principals, every node is polled (one
- * request in flight per node) while the principal is quarantined; the latency of a node
- * is from the revocation's acknowledged publication to the first response that denies
- * with principal_quarantined. Responses are received at most one round trip after the
- * node applied it, so the numbers are upper bounds.
- */
-export async function measurePropagation(f: TestFleet, count: number, o: { nodes?: FleetNodeProc[]; pollGapMs?: number; timeoutMs?: number } = {}): Promise<Propagation> {
-  const nodes = o.nodes ?? f.nodes;
-  const samples: number[] = [];
-  const fromSend: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const principal = `Agent::"q-${i}-${randomBytes(3).toString('hex')}"`;
-    let revoking = false;
-    let answered = 0; // pollers with an answer before the revocation
-    const deadline = Date.now() + (o.timeoutMs ?? 5000);
-    const poll = (n: FleetNodeProc): Promise<number> =>
-      pollUntilQuarantined(f, n, principal, { revoking: () => revoking, answered: () => void answered++, deadline, timeoutMs: o.timeoutMs ?? 5000, ...(o.pollGapMs && { pollGapMs: o.pollGapMs }) });
-    let failed = false;
-    const pollers = nodes.map((n) => poll(n));
-    for (const p of pollers) p.catch(() => (failed = true)); // awaited below
-    await waitFor('every poller answered once', () => answered === nodes.length || failed, 5000, 5); // the pollers are running
-    revoking = true;
-    const revoked = await f.revoke('quarantine', principal, 'propagation measurement');
-    const at = await Promise.all(pollers);
-    for (const t of at) {
-      samples.push(Math.max(0, t - revoked.ackedAt));
-      fromSend.push(t - revoked.sentAt);
-    }
-    await sleep(20); // a pause between measurements
-  }
-  return { samples, fromSend, p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), max: Math.max(...samples) };
 }
