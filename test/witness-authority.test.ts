@@ -8,17 +8,14 @@
  * PostgreSQL at 127.0.0.1 (scripts/with-test-services.ts); the whole fleet: test/witness-wiring-fleet.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Fastify from 'fastify';
-import pg from 'pg';
 import '../src/ledger/node-crypto.ts';
 import { PgLog } from '../src/ledger/pg-log.ts';
 import { storeProver } from '../src/ledger/checkpoint-signer.ts';
 import { registerLogRoutes } from '../src/server/log-routes.ts';
 import { generateCosignerKey, newCosigner, verifyCosignatures } from '../src/tlog/cosignature.ts';
-import { generateKey, newSigner, newVerifier } from '../src/tlog/note.ts';
 import { verifyProof } from '../src/tlog/verify-proof.ts';
 import { formatProofFile } from '../src/tlog/proof-file.ts';
 import { logReads } from '../src/ledger/log-store.ts';
@@ -28,7 +25,7 @@ import { StoredCosignatures } from '../src/witness/stored-cosignatures.ts';
 import { WitnessState } from '../src/witness/state.ts';
 import { Witness } from '../src/witness/witness.ts';
 import { scratchDir } from './cli-fixture.ts';
-import { PG_URL } from './fleet-harness.ts';
+import { scratchPgLog } from './pg-log-fixture.ts';
 
 const dir = scratchDir('writ-witness-authority-');
 const closers: (() => Promise<unknown>)[] = [];
@@ -37,20 +34,13 @@ after(async () => {
 });
 
 describe('the authority serves the stored cosignatures of the fleet log', { timeout: 60_000 }, () => {
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
-  const schema = `wauth_${randomBytes(4).toString('hex')}`;
-  closers.push(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await pool.end();
-  });
   const ORIGIN = 'writ.fleet/authority-test/default';
-  const key = generateKey(ORIGIN);
-  const verifier = newVerifier(key.verifierKey);
+  const { pool, schema, key, verifier, signingLog } = scratchPgLog('wauth', ORIGIN, closers);
   const W = [1, 2].map((i) => generateCosignerKey(`witness.example/auth${i}`));
 
   it('GET /v1/log/checkpoint, /checkpoint and proof files carry them; a stored line that does not verify is dropped', async () => {
     // the sequencer's side: a signing PgLog, two real witnesses, the cosignatures stored with the checkpoint
-    const seqLog = new PgLog(pool, { schema, origin: ORIGIN, verifier, verifierKey: key.verifierKey, signer: newSigner(key.signerKey) });
+    const seqLog = signingLog();
     await seqLog.init();
     await seqLog.append(Array.from({ length: 7 }, (_, i) => ({ seq: i + 1, subject: 'e', leaf: new TextEncoder().encode(JSON.stringify({ type: 'decision', v: 1, n: i })) })));
     const urls: string[] = [];
