@@ -38,4 +38,6 @@ const listen = (s: ReturnType<typeof createServer>) => new Promise<number>((r) =
 const ports = { plain: await listen(plain), guarded: await listen(guarded) };
 process.on('message', () => process.send?.(counts));
 process.once('disconnect', () => process.exit(0));
+// exit, not die, on the bench's kill: a --cpu-prof profile (WRIT_BENCH_UPSTREAM_FLAGS) is written at exit
+process.once('SIGTERM', () => process.exit(0));
 process.stdout.write(`${JSON.stringify(ports)}\n`);

@@ -241,7 +241,8 @@ export async function gatewayBench(quick: boolean): Promise<void> {
     if (!existsSync(NGINX)) {
       console.log(`nginx phases SKIPPED: no ${NGINX} (install Debian's nginx: scripts/ensure-nginx.sh, i.e. apt-get install --no-install-recommends nginx)`);
     } else {
-      const upstream = spawn(process.execPath, [join(import.meta.dirname, 'gateway-upstream.ts'), join(work, 'writ-jwks.json'), 'orders'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      const upstreamFlags = process.env.WRIT_BENCH_UPSTREAM_FLAGS?.split(' ').filter((s) => s !== '') ?? [];
+      const upstream = spawn(process.execPath, [...upstreamFlags, join(import.meta.dirname, 'gateway-upstream.ts'), join(work, 'writ-jwks.json'), 'orders'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       children.push(upstream);
       const upstreamErr = stderrOf(upstream);
       let out = '';

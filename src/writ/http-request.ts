@@ -5,7 +5,7 @@
  * request it actually received. Both sides build the writ's args with `httpArgs`, so a writ for
  * one request never verifies for another.
  *
- * Standalone like the rest of writ/: WebCrypto only, so it runs in executors and browsers.
+ * Standalone like the rest of writ/: node:crypto or WebCrypto (sync-crypto.ts), so it runs in executors and browsers.
  *
  * What is bound (docs/http-gateway.md):
  * - method, upper-case;
@@ -18,6 +18,7 @@
  * The host is not bound: the upstream often sees a rewritten Host. It is a request fact only
  * (context.http.host), for policies to read. The audience (the route's upstream service) is.
  */
+import { sha256 } from './sync-crypto.ts';
 
 /** The response header carrying the writ from the forward-auth endpoint; the gateway copies it upstream. */
 export const WRIT_HEADER = 'x-writ';
@@ -52,7 +53,7 @@ export function httpArgs(f: HttpFacts): HttpArgs {
 
 /** RFC 9530 Content-Digest value (`sha-256=:<base64>:`) of the exact bytes. */
 export async function bodyDigest(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  const digest = await sha256(bytes);
   let bin = '';
   for (const b of digest) bin += String.fromCharCode(b);
   return `sha-256=:${btoa(bin)}:`;

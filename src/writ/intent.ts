@@ -3,24 +3,18 @@
  *   intent = base64url( SHA-256( JCS({principal, action, resource, args}) ) )
  * where principal/action/resource are Cedar entity UIDs in text form
  * (e.g. `Agent::"a1"`) and args is the JSON the executor is about to use.
- * Uses WebCrypto so it runs unchanged in browsers and executors.
+ * SHA-256 by node:crypto in Node, WebCrypto elsewhere (sync-crypto.ts): the same bytes either way.
  */
-import { base64url } from 'jose';
 import { canonicalJson } from '../canonical/json.ts';
+import { sha256Base64url } from './sync-crypto.ts';
 
-export { canonicalJson };
+export { canonicalJson, sha256Base64url };
 
 export interface IntentInput {
   principal: string;
   action: string;
   resource: string;
   args: unknown;
-}
-
-export async function sha256Base64url(data: string | Uint8Array): Promise<string> {
-  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return base64url.encode(new Uint8Array(digest));
 }
 
 /** The exact bytes the intent digest is taken over. */

@@ -19,6 +19,7 @@
  */
 import { base64url, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose';
 import { WritError } from './errors.ts';
+import { verifyEd25519Sync } from './sync-crypto.ts';
 
 /** the only signature algorithm any Writ message is signed with */
 export const TYPED_ALG = 'Ed25519';
@@ -77,20 +78,47 @@ const COMPACT_PART = /^[A-Za-z0-9_-]+$/;
 /** Imported keys, cached by their key material (never by kid alone: a key set may change). */
 const importedKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
 
+/** A pinned Ed25519 public key: the JWK as pinned, and its key material. */
+export interface PinnedKey {
+  jwk: JWK;
+  /** the public key (base64url), checked to be a string */
+  x: string;
+}
+
 /**
- * The pinned key named `kid`, imported for Ed25519, or undefined when no pinned key has that
- * kid or it is not an OKP/Ed25519 public key (a private JWK pinned by mistake is refused).
+ * The pinned key named `kid`, or undefined when no pinned key has that kid or it is not an
+ * OKP/Ed25519 public key (a private JWK pinned by mistake is refused).
  */
-export function pinnedKey(keys: readonly JWK[], kid: string): { jwk: JWK; key: Promise<CryptoKey | Uint8Array> } | undefined {
+export function pinnedKey(keys: readonly JWK[], kid: string): PinnedKey | undefined {
   const jwk = keys.find((k) => k.kid === kid);
   if (!jwk || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || 'd' in jwk || typeof jwk.x !== 'string') return undefined;
-  let key = importedKeys.get(jwk.x);
+  return { jwk, x: jwk.x };
+}
+
+function importedKey(x: string): Promise<CryptoKey | Uint8Array> {
+  let key = importedKeys.get(x);
   if (!key) {
-    key = importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, TYPED_ALG);
+    key = importJWK({ kty: 'OKP', crv: 'Ed25519', x }, TYPED_ALG);
     if (importedKeys.size > 1024) importedKeys.clear();
-    importedKeys.set(jwk.x, key);
+    importedKeys.set(x, key);
   }
-  return { jwk, key };
+  return key;
+}
+
+/**
+ * The payload bytes of a compact JWS whose Ed25519 signature verifies under `pinned`; throws
+ * otherwise. The header is the decoded first part, already checked for alg. A header with
+ * `crit` is refused whatever it names: no Writ message uses extensions (RFC 7515 §4.1.11),
+ * and refusing them here keeps both ways of verifying alike. In Node the signature is checked
+ * synchronously (sync-crypto.ts), elsewhere by jose with WebCrypto.
+ */
+export async function verifiedPayload(parts: readonly string[], header: Readonly<Record<string, unknown>>, pinned: PinnedKey): Promise<Uint8Array> {
+  const [protectedPart = '', payloadPart = '', signaturePart = ''] = parts;
+  if ('crit' in header) throw new Error('the header has crit: no extension is understood');
+  const sync = verifyEd25519Sync(pinned.x, `${protectedPart}.${payloadPart}`, signaturePart);
+  if (sync === true) return base64url.decode(payloadPart);
+  if (sync === false) throw new Error('signature verification failed');
+  return (await compactVerify(`${protectedPart}.${payloadPart}.${signaturePart}`, await importedKey(pinned.x), { algorithms: [TYPED_ALG] })).payload;
 }
 
 function json(part: string): unknown {
@@ -149,7 +177,7 @@ export async function verifyTyped<T>(jws: unknown, o: VerifyTypedOptions<T>): Pr
   if (!pinned || typeof header.kid !== 'string') fail('kid', header);
   let payload: Uint8Array;
   try {
-    ({ payload } = await compactVerify(parts.join('.'), await pinned.key, { algorithms: [TYPED_ALG] }));
+    payload = await verifiedPayload(parts, header, pinned);
   } catch {
     fail('signature', header);
   }

@@ -15,12 +15,12 @@
  *   7. not revoked (by `isRevoked`, and by `revocationList` when given)
  *   8. single use: jti consumed (unless the caller explicitly opts out)
  */
-import { base64url, compactVerify, type CryptoKey, type JSONWebKeySet } from 'jose';
+import { base64url, type JSONWebKeySet } from 'jose';
 import { claimsProblem, WRIT_ALG, WRIT_TYP, type WritClaims } from './claims.ts';
 import { intentDigest } from './intent.ts';
 import { WritVerificationError } from './reasons.ts';
 import { revocationListStaleness, revokedBy, type RevocationList } from './revocation-list.ts';
-import { pinnedKey } from './typed-jws.ts';
+import { pinnedKey, verifiedPayload } from './typed-jws.ts';
 
 export { WritVerificationError } from './reasons.ts';
 export { WritError } from './errors.ts';
@@ -82,11 +82,6 @@ export interface VerifiedWrit {
   kid: string;
 }
 
-/** The pinned key for `kid` (OKP/Ed25519 public keys only), imported once per key material (typed-jws.ts). */
-function keyFor(keys: JSONWebKeySet, kid: string): Promise<CryptoKey | Uint8Array> | undefined {
-  return pinnedKey(keys.keys, kid)?.key;
-}
-
 function finite(v: number, what: string, min: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
     throw new WritVerificationError('verifier_config_invalid', `${what} must be a finite number >= ${min}, got ${String(v)}`);
@@ -130,12 +125,12 @@ export async function verifyWritAuthenticity(writ: unknown, options: Authenticit
     throw new WritVerificationError('writ_typ_invalid', `typ ${JSON.stringify(header.typ)} is not ${WRIT_TYP}`);
   }
   if (typeof header.kid !== 'string') throw new WritVerificationError('writ_unknown_key', 'writ header has no kid');
-  const key = keyFor(options.keys, header.kid);
+  const key = pinnedKey(options.keys.keys, header.kid);
   if (!key) throw new WritVerificationError('writ_unknown_key', `key ${header.kid} is not pinned`);
 
   let payloadBytes: Uint8Array;
   try {
-    ({ payload: payloadBytes } = await compactVerify(writ.trim(), await key, { algorithms: [WRIT_ALG] }));
+    payloadBytes = await verifiedPayload(parts, header, key);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new WritVerificationError('writ_signature_invalid', `signature does not verify: ${reason}`);
