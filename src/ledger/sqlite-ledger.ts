@@ -5,8 +5,11 @@
  * batch's COMMIT returned. With `writer: 'worker'` the commits (and their fsyncs) run
  * on a worker thread, so the event loop keeps deciding while the disk works, and a
  * batch leaves as soon as the current task ends (no timer: a lone append waits for
- * nothing but its own commit). An append's `assigned` callback learns its index before
- * the commit is durable, to overlap signing with the fsync (see commitBatch).
+ * nothing but its own commit). A lone append (nothing else waiting) may be committed on
+ * this thread instead, where that has recently been the faster way (lone-commit.ts): the
+ * hand-off to the worker and back costs two thread wake-ups. An append's `assigned`
+ * callback learns its index before the commit is durable, to overlap signing with the
+ * fsync (see commitBatch).
  * Index = position in the log, assigned in commit order (0-based).
  */
 import { Worker } from 'node:worker_threads';
@@ -14,6 +17,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { LeafType } from './leaf.ts';
 import { DuplicateEntryError, type AppendRequest, type Ledger, type LedgerEntry, type WritIndexRow } from './ledger.ts';
 import { commitBatch, LEDGER_SCHEMA } from './sqlite-batch.ts';
+import { LoneCommitChooser, type LonePath } from './lone-commit.ts';
 
 interface Pending {
   req: AppendRequest;
@@ -79,8 +83,19 @@ export class SqliteLedger implements Ledger {
   private pending: Pending[] = [];
   private inFlight: Map<number, Pending[]> = new Map();
   private scheduled = false;
+  /**
+   * The event loop has gone through its check phase since the last commit ended: nothing
+   * that was ready to run then (another request's callback) is still waiting to append.
+   */
+  private quiet = true;
   private batchId = 0;
   private readonly maxIdx;
+  /** batches committed on this thread and on the writer worker (diagnostics; tests) */
+  readonly batches = { here: 0, worker: 0 };
+  /** where lone appends commit (worker writer only); replaceable by tests */
+  lone = new LoneCommitChooser();
+  /** lone batches in flight: the way they took and when they left, for `lone` */
+  private readonly loneTiming = new Map<number, { path: LonePath; t0: number }>();
   /** test hook: makes the next commits fail, to prove the node denies without evidence */
   failNextAppends = 0;
 
@@ -122,9 +137,25 @@ export class SqliteLedger implements Ledger {
     if (this.scheduled || this.inFlight.size > 0 || this.pending.length === 0) return;
     this.scheduled = true;
     // the worker commits off this thread: everything appended in this task joins the batch,
-    // and nothing waits longer. In-thread commits block, so they gather a whole loop turn.
-    if (this.worker) queueMicrotask(() => this.flush());
+    // and nothing waits longer. In-thread commits block, so they gather a whole loop turn;
+    // so does the worker when the loop has not been quiet since the last commit (callbacks
+    // that became ready meanwhile — other requests — append in this turn: one batch).
+    if (this.worker && this.quiet) queueMicrotask(() => this.flush());
     else setImmediate(() => this.flush());
+  }
+
+  /**
+   * Whether batch `id` is committed here rather than on the worker. Two or more appends go
+   * to the worker, whose commit lets the loop go on deciding and gather the next batch
+   * (group commit under load). A single one (a lone caller, or a loop that was quiet:
+   * nothing else is waiting on it) goes where lone appends have recently been faster.
+   */
+  private commitsHere(id: number, batch: Pending[]): boolean {
+    if (this.worker === null) return true;
+    if (batch.length !== 1) return false;
+    const path = this.lone.next();
+    this.loneTiming.set(id, { path, t0: performance.now() });
+    return path === 'here';
   }
 
   private flush(): void {
@@ -140,11 +171,13 @@ export class SqliteLedger implements Ledger {
       return;
     }
     this.inFlight.set(id, batch);
-    if (this.worker) {
+    if (!this.commitsHere(id, batch) && this.worker) {
+      this.batches.worker++;
       this.worker.ref(); // an unfinished commit keeps the process alive
       this.worker.postMessage({ id, batch: batch.map((p) => p.req) });
       return;
     }
+    this.batches.here++;
     try {
       this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req), (indexes) => this.settle({ id, assigned: indexes })) });
     } catch (err) {
@@ -169,6 +202,15 @@ export class SqliteLedger implements Ledger {
     const batch = this.inFlight.get(m.id);
     this.inFlight.delete(m.id);
     if (this.worker && this.inFlight.size === 0) this.worker.unref();
+    const lone = this.loneTiming.get(m.id);
+    if (lone) {
+      this.loneTiming.delete(m.id);
+      if (!('error' in m)) this.lone.record(lone.path, performance.now() - lone.t0);
+    }
+    this.quiet = false;
+    setImmediate(() => {
+      this.quiet = true;
+    });
     if (batch) {
       if ('error' in m) for (const p of batch) p.reject(new Error(`ledger append failed: ${m.error}`));
       else
