@@ -1,7 +1,7 @@
 /** `writ approve`, `writ reject`, `writ approvals`: human approval of calls whose policy asks for it. */
 import type { Command } from 'commander';
 import { openHome } from '../home/open.ts';
-import { ApprovalStateError, decideApproval, expireOverdue } from '../node/approval.ts';
+import { ApprovalStateError, decideApproval, expireOverdue, recordProblem } from '../node/approval.ts';
 import type { ApprovalRecord } from '../node/state.ts';
 import { CliError, homeOf, homeOption, printJson } from './common.ts';
 
@@ -42,10 +42,15 @@ export function registerApprove(program: Command): void {
       try {
         // what can no longer be approved is recorded as expired first, so it is not listed as pending
         await expireOverdue(h.ledger, h.state, h.node.now(), Number.POSITIVE_INFINITY);
-        const pending = h.state.pendingApprovals();
+        // each checked against the decision that asked (node/approval-record.ts): an edited state.db is named, never shown as the call
+        const pending = h.state.pendingApprovals().map((a) => ({ ...a, recordProblem: recordProblem(h.ledger, a) }));
         if (o.json) printJson(pending);
         else if (pending.length === 0) process.stdout.write('no pending approvals\n');
-        else for (const a of pending) process.stdout.write(`${a.id}  ${a.principal} ${a.action} ${a.resource}  until ${a.expires}\n  args ${argsLine(a)}\n`);
+        else
+          for (const a of pending) {
+            const args = a.recordProblem === null ? `  args ${argsLine(a)}` : `  NOT THE RECORDED REQUEST: ${a.recordProblem}; it cannot be approved`;
+            process.stdout.write(`${a.id}  ${a.principal} ${a.action} ${a.resource}  until ${a.expires}\n${args}\n`);
+          }
       } finally {
         h.close();
       }

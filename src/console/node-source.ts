@@ -2,7 +2,7 @@
 import type { Ledger } from '../ledger/ledger.ts';
 import type { TransparencyLog } from '../ledger/log.ts';
 import { formatProofFile } from '../tlog/proof-file.ts';
-import { ApprovalStateError, decideApproval } from '../node/approval.ts';
+import { ApprovalStateError, decideApproval, recordProblem } from '../node/approval.ts';
 import type { GovernanceNode } from '../node/node.ts';
 import type { NodeState } from '../node/state.ts';
 import type { RunningRegistry } from '../node/running.ts';
@@ -54,7 +54,7 @@ export function nodeConsoleSource(deps: NodeConsoleDeps): ConsoleSource {
         node: { id: node.identity.nodeId, domain: node.identity.domain },
         bundles: activeBundles(node),
         activations: await history.list(ledger),
-        approvals: state.pendingApprovals(),
+        approvals: state.pendingApprovals().map((a) => ({ ...a, recordProblem: recordProblem(ledger, a) })),
         scope: 'node',
       };
     },

@@ -53,6 +53,11 @@ export type ApprovalView = Pick<ApprovalRecord, 'id' | 'intent' | 'principal' | 
   node?: string;
   /** where that node says its console is */
   at?: string | null;
+  /**
+   * why the request does not show what its decision recorded (node/approval-record.ts), or
+   * null when it does; absent where the console cannot check (the authority's fleet list)
+   */
+  recordProblem?: string | null;
 };
 
 export interface GovernanceView {

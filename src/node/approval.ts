@@ -17,6 +17,7 @@ import type { SingleUseStore } from './single-use.ts';
 import type { ApprovalRecord, ApprovalStore } from './state.ts';
 import { WritError } from '../writ/errors.ts';
 import { pause, systemClock, type Clock } from '../clock.ts';
+import { approvalRecordProblem } from './approval-record.ts';
 
 export const DEFAULT_APPROVAL_TTL_MS = 120_000;
 
@@ -84,6 +85,11 @@ export async function checkApproval(
   if (!first) throw new DenyError('approval_invalid', `approval ${id} was already used (its use is recorded in the single-use store, though the node's state said unused: state.db was edited)`);
 }
 
+/** Why approval request `a` does not show what its decision recorded, or null (approval-record.ts). */
+export function recordProblem(ledger: Ledger, a: ApprovalRecord): string | null {
+  return approvalRecordProblem(ledger, a, MAX_APPROVAL_ARGS_CHARS);
+}
+
 export class ApprovalStateError extends WritError {
   override name = 'ApprovalStateError';
   constructor(message: string, options?: ErrorOptions) {
@@ -123,6 +129,9 @@ async function decideNow(ledger: Ledger, state: ApprovalStore, id: string, statu
   if (!a) throw new ApprovalStateError(`no approval request ${id}`);
   if (a.status !== 'pending') throw new ApprovalStateError(`approval ${id} is already ${a.status}`);
   if (status === 'approved' && Date.parse(a.expires) <= now.getTime()) throw new ApprovalStateError(`approval ${id} expired at ${a.expires}`);
+  // what the approver was shown must be what was recorded (approval-record.ts); rejecting or expiring is always allowed
+  const problem = status === 'approved' ? recordProblem(ledger, a) : null;
+  if (problem !== null) throw new ApprovalStateError(`approval ${id} cannot be given: ${problem} (state.db was edited, or the ledger was)`);
   const leaf = encodeLeaf({
     type: 'approval',
     v: LEAF_VERSION,

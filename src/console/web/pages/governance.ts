@@ -72,6 +72,8 @@ function activationTable(list: Activation[]): HTMLElement {
 
 /** The arguments being approved, in full (the approver judges them, not their digest); a fleet report leaves them out. */
 function argsCell(a: Approval): HTMLElement {
+  // an edited state.db could show other arguments than the call's: say so, never show them as the call's
+  if (typeof a.recordProblem === 'string') return h('td', { class: 'approval-args approval-mismatch' }, h('strong', null, 'Not the recorded request: '), a.recordProblem);
   if (a.args === undefined) return h('td', { class: 'muted approval-args' }, 'on the node’s console');
   if (a.args === null) return h('td', { class: 'muted approval-args' }, 'none kept');
   return h('td', { class: 'approval-args' }, h('pre', { class: 'mono' }, a.args));
