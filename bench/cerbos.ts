@@ -19,7 +19,7 @@ import { initHome } from '../src/home/init.ts';
 import { authoritySigningKeys, openHome } from '../src/home/open.ts';
 import { CallerStore } from '../src/node/callers.ts';
 import { buildBundle, readPolicyFolder } from '../src/policy/sign.ts';
-import { row } from './stats.ts';
+import { row, upFlags } from './stats.ts';
 import { freePort } from '../scripts/ports.ts';
 
 const TOOLS = 10;
@@ -88,7 +88,7 @@ async function startWrit(dir: string, procs: ChildProcess[]): Promise<Target> {
   await h.node.policy.activate(new TextEncoder().encode(JSON.stringify(bundle)));
   const token = new CallerStore(h.db).add('bench', { roles: ['authorize'], principals: ['*'] }).token;
   h.close();
-  const server = spawn(process.execPath, [CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawn(process.execPath, [...upFlags(), CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
   procs.push(server);
   const out = collect(server);
   for (let i = 0; i < 200 && !out().includes('listening on'); i++) await new Promise((r) => setTimeout(r, 50));

@@ -41,7 +41,7 @@ import { CallerStore } from '../src/node/callers.ts';
 import { loadExtAuthzPackage } from '../src/server/ext-authz-grpc.ts';
 import { FORWARD_AUTH_PATH } from '../src/server/forward-auth.ts';
 import { WRIT_HEADER } from '../src/writ/http-request.ts';
-import { row, summarize, type Stats } from './stats.ts';
+import { row, summarize, upFlags, type Stats } from './stats.ts';
 import { childPids, closedLoop, cpuOf, openLoop, spread, type CpuUse, type Load } from './gateway-load.ts';
 import { freePort } from '../scripts/ports.ts';
 
@@ -228,7 +228,7 @@ export async function gatewayBench(quick: boolean): Promise<void> {
     const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid: 'idp-1' }).setIssuer(ISSUER).setAudience('writ-gate').setSubject('alice').setIssuedAt().setExpirationTime('10m').sign(idp.privateKey);
     const authorization = `Bearer ${jwt}`;
 
-    const extra = process.env.WRIT_BENCH_UP_FLAGS?.split(' ').filter((s) => s !== '') ?? [];
+    const extra = upFlags();
     const up = spawn(process.execPath, [...extra, CLI, 'up', '--home', home, '--port', '0', '--quiet', '--gate', join(work, 'gate.json')], { stdio: ['ignore', 'ignore', 'pipe'], cwd: work });
     children.push(up);
     const upErr = stderrOf(up);

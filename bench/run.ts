@@ -21,7 +21,7 @@ import { buildBundle, readPolicyFolder } from '../src/policy/sign.ts';
 import { loadPolicySource } from '../src/policy/source.ts';
 import { memoryJtiStore, verifyWrit } from '../src/writ/verify.ts';
 import { request, syntheticPolicyFolder } from './policies.ts';
-import { measure, row, type Stats } from './stats.ts';
+import { measure, row, upFlags, type Stats } from './stats.ts';
 import { ledgerBench } from './ledger.ts';
 import { fleetBench, fleetConsoleBench } from './fleet.ts';
 import { mcpBench } from './mcp.ts';
@@ -55,7 +55,7 @@ async function prepareHome(policyDir: string): Promise<string> {
 }
 
 async function httpBench(home: string, n: number): Promise<Stats> {
-  const server = spawn(process.execPath, [CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawn(process.execPath, [...upFlags(), CLI, 'up', '--home', home, '--port', '0', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   server.stderr.on('data', (d: Buffer) => (err += d.toString()));
   for (let i = 0; i < 100 && !err.includes('listening'); i++) await new Promise((r) => setTimeout(r, 50));

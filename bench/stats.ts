@@ -37,3 +37,8 @@ function fmt(n: number): string {
   if (!Number.isFinite(n)) return '-';
   return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1);
 }
+
+/** Extra Node flags for every `writ up` a bench starts (e.g. WRIT_BENCH_UP_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p"). */
+export function upFlags(): string[] {
+  return process.env.WRIT_BENCH_UP_FLAGS?.split(' ').filter((s) => s !== '') ?? [];
+}

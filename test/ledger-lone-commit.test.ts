@@ -99,6 +99,33 @@ describe('lone appends on the worker writer', () => {
     });
   });
 
+  it("another connection's write lock never stalls the loop: the lone append goes to the worker, which waits for it", async () => {
+    await withLedger(async (l, file) => {
+      l.lone = new Scripted(['here']);
+      assert.equal(await l.append(decision(0)), 0);
+      assert.equal(l.batches.here, 1);
+      // another process's writer (a CLI's commit, say) holds the write lock for 300 ms
+      const other = openDatabase(file);
+      other.exec('BEGIN IMMEDIATE');
+      const release = setTimeout(() => other.exec('COMMIT'), 300);
+      const started = performance.now();
+      const appended = l.append(decision(1));
+      // the loop is free while the lock is held: a timer set now fires long before the release
+      const loopFree = await new Promise<number>((r) => setTimeout(() => r(performance.now() - started), 10));
+      assert.ok(loopFree < 200, `the event loop was blocked for ${loopFree.toFixed(0)} ms`);
+      assert.equal(await appended, 1);
+      assert.ok(performance.now() - started >= 250, 'the append waited for the lock (on the worker)');
+      clearTimeout(release);
+      other.close();
+      assert.equal(l.batches.busyHere, 1);
+      assert.equal(l.batches.worker, 1);
+      // with the lock free again, the loop's thread commits as chosen
+      assert.equal(await l.append(decision(2)), 2);
+      assert.equal(l.batches.here, 2);
+      assert.deepEqual(storedIndexes(file), [0, 1, 2]);
+    });
+  });
+
   for (const way of ['here', 'worker'] as LonePath[]) {
     it(`a commit that fails (${way}) rejects its append, leaves no entry, and the next append takes the index`, async () => {
       await withLedger(async (l, file) => {

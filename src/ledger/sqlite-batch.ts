@@ -32,13 +32,22 @@ CREATE TABLE IF NOT EXISTS ledger_checkpoints (size INTEGER PRIMARY KEY, root BL
 CREATE UNIQUE INDEX IF NOT EXISTS ledger_entries_decision ON ledger_entries(decision_id) WHERE decision_id IS NOT NULL AND type = 'decision';
 `;
 
+/** How long a connection waits for another's write lock before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 10_000;
+
+/** Whether `err` is SQLite's SQLITE_BUSY (any extended code): the lock was taken, nothing was done. */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && (code & 0xff) === 5;
+}
+
 /** Opens a database with the durability every Writ store relies on. */
 export function openDatabase(file: string): DatabaseSync {
   const db = new DatabaseSync(file);
   // WAL + synchronous=FULL: a transaction is fsync'd before COMMIT returns. The busy
   // timeout comes first: switching to WAL takes a lock that a closing connection of another
   // thread or process may still hold for a moment.
-  db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;');
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`);
   return db;
 }
 

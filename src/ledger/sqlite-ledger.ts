@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import type { DatabaseSync } from 'node:sqlite';
 import type { LeafType } from './leaf.ts';
 import { DuplicateEntryError, type AppendRequest, type Ledger, type LedgerEntry, type WritIndexRow } from './ledger.ts';
-import { commitBatch, LEDGER_SCHEMA } from './sqlite-batch.ts';
+import { BUSY_TIMEOUT_MS, commitBatch, isBusy, LEDGER_SCHEMA } from './sqlite-batch.ts';
 import { LoneCommitChooser, type LonePath } from './lone-commit.ts';
 
 interface Pending {
@@ -90,8 +90,8 @@ export class SqliteLedger implements Ledger {
   private quiet = true;
   private batchId = 0;
   private readonly maxIdx;
-  /** batches committed on this thread and on the writer worker (diagnostics; tests) */
-  readonly batches = { here: 0, worker: 0 };
+  /** batches committed on this thread and on the writer worker, and lone ones the loop's thread found locked (diagnostics; tests) */
+  readonly batches = { here: 0, worker: 0, busyHere: 0 };
   /** where lone appends commit (worker writer only); replaceable by tests */
   lone = new LoneCommitChooser();
   /** lone batches in flight: the way they took and when they left, for `lone` */
@@ -151,7 +151,6 @@ export class SqliteLedger implements Ledger {
    * nothing else is waiting on it) goes where lone appends have recently been faster.
    */
   private commitsHere(id: number, batch: Pending[]): boolean {
-    if (this.worker === null) return true;
     if (batch.length !== 1) return false;
     const path = this.lone.next();
     this.loneTiming.set(id, { path, t0: performance.now() });
@@ -171,18 +170,49 @@ export class SqliteLedger implements Ledger {
       return;
     }
     this.inFlight.set(id, batch);
-    if (!this.commitsHere(id, batch) && this.worker) {
-      this.batches.worker++;
-      this.worker.ref(); // an unfinished commit keeps the process alive
-      this.worker.postMessage({ id, batch: batch.map((p) => p.req) });
+    if (this.worker === null) {
+      this.commitHere(id, batch);
       return;
     }
+    if (this.commitsHere(id, batch) && this.tryCommitHere(id, batch)) return;
+    this.batches.worker++;
+    this.worker.ref(); // an unfinished commit keeps the process alive
+    this.worker.postMessage({ id, batch: batch.map((p) => p.req) });
+  }
+
+  private commitHere(id: number, batch: Pending[]): void {
     this.batches.here++;
     try {
       this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req), (indexes) => this.settle({ id, assigned: indexes })) });
     } catch (err) {
       this.settle({ id, error: err instanceof Error ? err.message : String(err) });
     }
+  }
+
+  /**
+   * A lone batch on the loop's thread, but only if the write lock is free now: waiting for
+   * another connection's commit (a CLI process's, or the worker's checkpoint) would stall the
+   * event loop for up to the busy timeout, where the worker waits unseen. Returns false when
+   * the lock was taken: BEGIN IMMEDIATE failed, nothing was written, and the worker takes it.
+   */
+  private tryCommitHere(id: number, batch: Pending[]): boolean {
+    this.db.exec('PRAGMA busy_timeout = 0');
+    try {
+      this.batches.here++;
+      this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req), (indexes) => this.settle({ id, assigned: indexes })) });
+    } catch (err) {
+      if (isBusy(err) && !this.db.isTransaction) {
+        this.batches.here--;
+        this.batches.busyHere++;
+        const timing = this.loneTiming.get(id);
+        if (timing) timing.path = 'worker';
+        return false;
+      }
+      this.settle({ id, error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+    return true;
   }
 
   private settle(m: WorkerReply): void {
