@@ -6,9 +6,9 @@
  * the pages make, every console error and every page error.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CLI, tempDir } from './helpers.ts';
 
@@ -17,8 +17,57 @@ export const SHOTS = join(ROOT, 'test-results', 'console');
 export const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** Type-checks and builds the console (src/console/web → dist/console), as `npm run build:console`. */
+/** A digest of every source the console bundle can contain (src/, the Vite config), to build once per source state. */
+function consoleSourcesDigest(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else h.update(relative(ROOT, path)).update('\0').update(readFileSync(path)).update('\0');
+    }
+  };
+  walk(join(ROOT, 'src'));
+  return h.digest('hex');
+}
+
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * Type-checks and builds the console (src/console/web → dist/console), as `npm run
+ * build:console`, once per source state: the browser suites run two at a time, and a second
+ * `vite build` empties dist/console under a page another suite is loading (its scripts then
+ * 404 and the page never starts). A lock (a directory) makes concurrent callers take turns;
+ * a stamp of the sources built lets the later ones skip the build.
+ */
 export function buildConsole(): void {
+  const out = join(ROOT, 'dist', 'console');
+  const lock = join(ROOT, 'dist', '.console-build.lock');
+  mkdirSync(join(ROOT, 'dist'), { recursive: true });
+  for (let waited = 0; ; waited += 100) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // a lock older than a build can take is left by a killed run
+      const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs;
+      if (since !== undefined && Date.now() - since > 300_000) rmSync(lock, { recursive: true, force: true });
+      if (waited > 600_000) throw new Error(`the console build lock ${lock} was not released`);
+      sleepSync(100);
+    }
+  }
+  try {
+    const digest = consoleSourcesDigest();
+    const stamp = join(ROOT, 'dist', '.console-built-from');
+    if (existsSync(join(out, 'index.html')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
+    buildConsoleNow();
+    writeFileSync(stamp, digest);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function buildConsoleNow(): void {
   const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', join(ROOT, 'src', 'console', 'web')], { encoding: 'utf8', cwd: ROOT });
   if (tsc.status !== 0) throw new Error(`console type check failed:\n${tsc.stdout}${tsc.stderr}`);
   const vite = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(ROOT, 'src', 'console', 'vite.config.ts')], { encoding: 'utf8', cwd: ROOT });
