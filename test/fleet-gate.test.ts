@@ -73,8 +73,10 @@ describe('writ node --gate: the HTTP gate on a fleet node', { timeout: 120_000 }
     const denied = await fetch(`${n1.url}/v1/gate/http/forward-auth`, { headers: { 'x-original-method': 'DELETE', 'x-original-uri': '/billing/invoices', 'x-api-key': KEY } });
     assert.equal(denied.status, 403);
     assert.equal(denied.headers.get(WRIT_HEADER), null);
-    const body = (await denied.json()) as { reasons?: string[]; decisionId?: string };
-    assert.ok(body.decisionId);
+    // asked as nginx asks (X-Original-*): headers only
+    assert.equal(await denied.text(), '');
+    assert.ok(denied.headers.get('x-writ-decision-id'));
+    assert.ok(denied.headers.get('x-writ-reasons'));
     const anonymous = await fetch(`${n1.url}/v1/gate/http/forward-auth`, { headers: { 'x-original-method': 'GET', 'x-original-uri': '/billing/invoices' } });
     assert.equal(anonymous.status, 401);
     assert.ok(anonymous.headers.get('www-authenticate'));

@@ -181,6 +181,12 @@ export interface GateResponse {
   body: { decision: string; decisionId: string; reasons?: string[]; message?: string; ledgerIndex: number | null };
 }
 
+/** A denial's facts as the headers carry them (the only place for nginx, which gets no body). */
+export function denialOf(r: GateResponse): { reasons: string[]; decisionId: string | null; ledgerIndex: number | null } {
+  const index = r.headers.get('x-writ-ledger-index');
+  return { reasons: (r.headers.get('x-writ-reasons') ?? '').split(',').filter((x) => x !== ''), decisionId: r.headers.get('x-writ-decision-id'), ledgerIndex: index === null ? null : Number(index) };
+}
+
 export async function call(url: string, init: RequestInit): Promise<GateResponse> {
   const res = await fetch(url, init);
   const text = await res.text();

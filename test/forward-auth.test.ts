@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { bodyDigest, httpArgs, WRIT_HEADER, type HttpFacts } from '../src/writ/http-request.ts';
 import { WritVerificationError } from '../src/writ/verify.ts';
-import { API_KEY, call, lastLeaf, rawCall, startGate, token, verifyAsUpstream, type GateHarness } from './forward-auth-fixture.ts';
+import { API_KEY, call, denialOf, lastLeaf, rawCall, startGate, token, verifyAsUpstream, type GateHarness } from './forward-auth-fixture.ts';
 
 describe('HTTP gate: forward-auth (nginx, Traefik, Caddy) and Envoy ext_authz HTTP', () => {
   let g: GateHarness;
@@ -93,16 +93,28 @@ describe('HTTP gate: forward-auth (nginx, Traefik, Caddy) and Envoy ext_authz HT
     const r = await forwardAuth({ 'x-original-method': 'GET', 'x-original-uri': '/billing/invoices', 'x-forwarded-host': 'api.example.com', authorization: `Bearer ${await token(g.idp, { groups: ['sales'] })}` });
     assert.equal(r.status, 403);
     assert.equal(r.headers.get(WRIT_HEADER), null);
-    assert.deepEqual(r.body.reasons, ['no_permit']);
-    assert.equal(r.headers.get('x-writ-reasons'), 'no_permit');
-    assert.equal(r.headers.get('x-writ-decision-id'), r.body.decisionId);
+    // nginx (X-Original-*): headers only, since nginx never reads the body and drops the connection of an answer with one
+    assert.deepEqual(r.body, {});
+    assert.deepEqual(denialOf(r).reasons, ['no_permit']);
     assert.equal(g.f.ledger.size(), size + 1);
-    assert.equal(lastLeaf(g.f).id, r.body.decisionId);
+    assert.equal(lastLeaf(g.f).id, denialOf(r).decisionId);
+    assert.equal(denialOf(r).ledgerIndex, size);
     assert.deepEqual(lastLeaf(g.f).result, { decision: 'deny', reasons: ['no_permit'], policies: [], errors: [] });
     // a forbid on the query overrides the permit
     const f2 = await forwardAuth({ 'x-original-method': 'GET', 'x-original-uri': '/billing/invoices?debug=1', 'x-forwarded-host': 'api.example.com', authorization: `Bearer ${await token(g.idp)}` });
     assert.equal(f2.status, 403);
-    assert.deepEqual(f2.body.reasons, ['policy_forbid']);
+    assert.deepEqual(denialOf(f2).reasons, ['policy_forbid']);
+  });
+
+  it('a denial asked with Traefik / Caddy headers (X-Forwarded-*) carries the JSON body they pass on to the client, with the same facts as the headers', async () => {
+    const size = g.f.ledger.size();
+    const r = await forwardAuth({ 'x-forwarded-method': 'GET', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/billing/invoices', authorization: `Bearer ${await token(g.idp, { groups: ['sales'] })}` });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.decision, 'deny');
+    assert.deepEqual(r.body.reasons, ['no_permit']);
+    assert.match(r.body.message ?? '', /./);
+    assert.deepEqual({ reasons: r.body.reasons, decisionId: r.body.decisionId, ledgerIndex: r.body.ledgerIndex }, denialOf(r));
+    assert.equal(r.body.ledgerIndex, size);
   });
 
   it('a request no route covers is 403 http_route_unknown (another host, another path, a method the route does not list)', async () => {
@@ -110,7 +122,7 @@ describe('HTTP gate: forward-auth (nginx, Traefik, Caddy) and Envoy ext_authz HT
     for (const [host, method, uri] of [['evil.example.com', 'GET', '/billing/x'], ['api.example.com', 'GET', '/admin'], ['api.example.com', 'DELETE', '/ping']] as const) {
       const r = await forwardAuth({ 'x-original-method': method, 'x-original-uri': uri, 'x-forwarded-host': host, authorization: `Bearer ${jwt}` });
       assert.equal(r.status, 403, `${method} ${host}${uri}`);
-      assert.deepEqual(r.body.reasons, ['http_route_unknown']);
+      assert.deepEqual(denialOf(r).reasons, ['http_route_unknown']);
       assert.equal(lastLeaf(g.f).request.resource, 'Route::"*unmatched*"');
     }
   });
@@ -122,7 +134,7 @@ describe('HTTP gate: forward-auth (nginx, Traefik, Caddy) and Envoy ext_authz HT
       const size = g.f.ledger.size();
       const r = await forwardAuth({ ...headers, authorization: `Bearer ${jwt}` });
       assert.equal(r.status, 400, JSON.stringify(headers));
-      assert.deepEqual(r.body.reasons, ['request_invalid']);
+      assert.deepEqual(denialOf(r).reasons, ['request_invalid']);
       assert.equal(r.headers.get(WRIT_HEADER), null);
       assert.equal(g.f.ledger.size(), size + 1);
     }
@@ -174,7 +186,7 @@ describe('HTTP gate: forward-auth (nginx, Traefik, Caddy) and Envoy ext_authz HT
     const r = await forwardAuth(headers);
     assert.equal(r.status, 503);
     assert.equal(r.headers.get(WRIT_HEADER), null);
-    assert.ok(r.body.reasons?.includes('ledger_append_failed'));
+    assert.ok(denialOf(r).reasons.includes('ledger_append_failed'));
     assert.equal(g.f.ledger.size(), size, 'nothing recorded: no evidence, no writ');
     const ok = await forwardAuth(headers);
     assert.equal(ok.status, 200);

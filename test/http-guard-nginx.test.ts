@@ -114,16 +114,21 @@ describe('nginx auth_request → Writ, in front of an upstream using writ/http-g
     assert.deepEqual(handled, ['GET /orders/8']);
   });
 
-  it('denied by policy: 403 from nginx, and the upstream never saw the request', async () => {
+  it('denied by policy: 403 from nginx, and the upstream never saw the request; denials keep nginx\'s connection to Writ', async () => {
     reset();
+    const toWrit = writConnections;
     const res = await fetch(`${nginx.url}/orders/7`, { method: 'DELETE', headers: await writ.credential('alice') });
     assert.equal(res.status, 403);
     await res.arrayBuffer();
-    const other = await fetch(`${nginx.url}/orders/7`, { headers: await writ.credential('mallory') });
-    assert.equal(other.status, 403);
-    await other.arrayBuffer();
+    for (let i = 0; i < 4; i++) {
+      const other = await fetch(`${nginx.url}/orders/7`, { headers: await writ.credential('mallory') });
+      assert.equal(other.status, 403);
+      await other.arrayBuffer();
+    }
     assert.deepEqual(arrivals, []);
     assert.deepEqual(handled, []);
+    // a denial asked as nginx asks is answered without a body (forward-auth.ts): nginx keeps the connection
+    assert.ok(writConnections - toWrit <= 1, `nginx opened ${writConnections - toWrit} connections to Writ for 5 denials`);
   });
 
   it('no credential: 401 with the challenge from nginx, and the upstream never saw the request', async () => {

@@ -101,7 +101,17 @@ export function markAnswer(span: Span, a: GateAnswer): void {
   });
 }
 
-async function reply(res: FastifyReply, a: GateAnswer): Promise<FastifyReply> {
+/**
+ * How a denial is answered: with its JSON body (Traefik and Caddy pass the forward-auth
+ * answer on to the client; Envoy's HTTP service too), or headers only. A check described with
+ * nginx's headers (X-Original-URI) gets headers only: nginx never reads an auth_request
+ * answer's body and closes the connection of one that has any, so every denial would cost a
+ * new connection; the reason codes, the decision id and the ledger index are in the headers
+ * either way.
+ */
+type DenyBody = 'json' | 'none';
+
+async function reply(res: FastifyReply, a: GateAnswer, denyBody: DenyBody = 'json'): Promise<FastifyReply> {
   void res.code(a.status).header(DECISION_ID_HEADER, a.decisionId).header('cache-control', 'no-store');
   if (a.writ !== null) {
     // headers only, no body: nginx never reads an auth_request answer's body, and closes the
@@ -112,6 +122,8 @@ async function reply(res: FastifyReply, a: GateAnswer): Promise<FastifyReply> {
   }
   void res.header(REASONS_HEADER, a.reasons.join(','));
   if (a.challenge !== null) void res.header('www-authenticate', a.challenge);
+  if (a.ledgerIndex !== null) void res.header(LEDGER_INDEX_HEADER, String(a.ledgerIndex));
+  if (denyBody === 'none') return res.send();
   return res.send({ decision: 'deny', decisionId: a.decisionId, ledgerIndex: a.ledgerIndex, reasons: a.reasons, message: a.message });
 }
 
@@ -121,7 +133,8 @@ async function reply(res: FastifyReply, a: GateAnswer): Promise<FastifyReply> {
  * (a gateway that traces sends its own), and the decision leaf records its ids.
  */
 export async function registerForwardAuth(app: FastifyInstance, gate: HttpGate, tracer?: Tracer): Promise<void> {
-  const forward = async (req: FastifyRequest, res: FastifyReply, span?: Span) => answer(res, await gate.decide(forwardedRequest(headerOf(req)), span && traceRef(span)), span);
+  const forward = async (req: FastifyRequest, res: FastifyReply, span?: Span) =>
+    answer(res, await gate.decide(forwardedRequest(headerOf(req)), span && traceRef(span)), span, req.headers['x-original-uri'] !== undefined ? 'none' : 'json');
   const envoy = async (req: FastifyRequest, res: FastifyReply, span?: Span) => answer(res, await gate.decide(await envoyHttpRequest(req), span && traceRef(span)), span);
   const traced = (h: typeof forward) => (tracer ? (req: FastifyRequest, res: FastifyReply) => tracedRoute(tracer, DECIDE_SPAN, req, res, (span) => h(req, res, span)) : h);
   await app.register(async (scope) => {
@@ -136,7 +149,7 @@ export async function registerForwardAuth(app: FastifyInstance, gate: HttpGate, 
   });
 }
 
-function answer(res: FastifyReply, a: GateAnswer, span: Span | undefined): Promise<FastifyReply> {
+function answer(res: FastifyReply, a: GateAnswer, span: Span | undefined, denyBody: DenyBody = 'json'): Promise<FastifyReply> {
   if (span) markAnswer(span, a);
-  return reply(res, a);
+  return reply(res, a, denyBody);
 }
