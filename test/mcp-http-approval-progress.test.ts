@@ -4,11 +4,10 @@
  * stdio proxy does (test/mcp-approval-progress.test.ts), so an HTTP client that resets its
  * timeout on progress outlasts its own timeout and gets the result once a human approves.
  */
-import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { fixture, policyFolder, type Fixture } from './helpers.ts';
-import { connectHttp, EVERYTHING, ok, serveProxy, SESSION_PERMIT, tool, until, writAsync, type Served } from './mcp-helpers.ts';
+import { approvalProgressCheck } from './approval-progress-check.ts';
+import { connectHttp, EVERYTHING, serveProxy, SESSION_PERMIT, tool, type Served } from './mcp-helpers.ts';
 
 const POLICY = `${SESSION_PERMIT}
 @id("sum-needs-a-human")
@@ -34,21 +33,6 @@ describe('writ mcp --listen: progress while a call awaits approval', () => {
 
   it('sends increasing progress naming the approval; the call outlasts a 2 s client timeout and returns once approved', async () => {
     client = await connectHttp(proxy.url);
-    const seen = announced().length;
-    const progress: Progress[] = [];
-    const started = Date.now();
-    const call = client.client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } }, undefined, { timeout: 2000, resetTimeoutOnProgress: true, onprogress: (p) => progress.push(p) });
-    const id = await until('the approval request', () => announced()[seen]);
-    await until('progress notifications over HTTP', () => progress.length >= 3);
-    assert.ok(progress.every((p) => typeof p.message === 'string' && p.message.includes(`writ approve ${id}`)), JSON.stringify(progress));
-    for (let i = 1; i < progress.length; i++) assert.ok((progress[i]?.progress ?? 0) > (progress[i - 1]?.progress ?? 0), 'progress increases');
-    await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - started))));
-    ok(await writAsync(['approve', id, '--home', f.home, '--by', 'tester']), 'approve');
-    const r = (await call) as { content: { text: string }[] };
-    assert.equal(r.content[0]?.text, 'The sum of 1 and 2 is 3.');
-    assert.ok(Date.now() - started > 2000, 'the call outlived the request timeout');
-    const count = progress.length;
-    await new Promise((r) => setTimeout(r, 600));
-    assert.equal(progress.length, count, 'no progress after the call is decided');
+    await approvalProgressCheck(client.client, announced, f.home);
   });
 });
