@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WRIT_HEADER } from '../../src/writ/http-request.ts';
-import { API_KEY, call, lastLeaf, startGate, token, unsignedToken, type GateHarness } from '../forward-auth-fixture.ts';
+import { API_KEY, call, denialOf, lastLeaf, startGate, token, unsignedToken, type GateHarness } from '../forward-auth-fixture.ts';
 
 describe('HTTP gate: credentials and paths, adversarially', () => {
   let g: GateHarness;
@@ -33,15 +33,18 @@ describe('HTTP gate: credentials and paths, adversarially', () => {
     assert.match(challenge, /^Bearer realm="writ"/, why);
     assert.match(challenge, /ApiKey realm="writ", header="x-api-key"/, why);
     assert.equal(r.headers.get(WRIT_HEADER), null, why);
-    assert.deepEqual(r.body.reasons, [code], why);
+    // asked as nginx asks: the facts are in the headers (no body: forward-auth.ts)
+    assert.deepEqual(r.body, {}, why);
+    assert.deepEqual(denialOf(r).reasons, [code], why);
     assert.equal(g.f.ledger.size(), size + 1, `${why}: recorded`);
     const leaf = lastLeaf(g.f);
-    assert.equal(leaf.id, r.body.decisionId);
+    assert.equal(leaf.id, denialOf(r).decisionId);
     assert.deepEqual(leaf.result.reasons, [code], why);
     assert.equal(leaf.result.decision, 'deny');
     assert.equal(leaf.request.principal, 'Caller::"anonymous"', `${why}: no principal is taken from an unverified credential`);
     assert.equal(leaf.writ, null);
-    if (expected) assert.match(r.body.message ?? '', expected, why);
+    // why, where nginx's client can see it: the challenge's error_description
+    if (expected) assert.match(challenge, expected, why);
     return challenge;
   }
 
@@ -92,7 +95,7 @@ describe('HTTP gate: credentials and paths, adversarially', () => {
       const size = g.f.ledger.size();
       const r = await forwardAuth({ 'x-original-uri': uri, authorization: `Bearer ${jwt}` });
       assert.equal(r.status, 403, uri);
-      assert.deepEqual(r.body.reasons, ['http_path_ambiguous'], uri);
+      assert.deepEqual(denialOf(r).reasons, ['http_path_ambiguous'], uri);
       assert.equal(r.headers.get(WRIT_HEADER), null, uri);
       assert.equal(g.f.ledger.size(), size + 1, `${uri}: recorded`);
       assert.equal(lastLeaf(g.f).request.resource, 'Route::"*unmatched*"');
