@@ -171,47 +171,39 @@ export class SqliteLedger implements Ledger {
     }
     this.inFlight.set(id, batch);
     if (this.worker === null) {
-      this.commitHere(id, batch);
+      this.commitHere(id, batch, false);
       return;
     }
-    if (this.commitsHere(id, batch) && this.tryCommitHere(id, batch)) return;
+    if (this.commitsHere(id, batch)) {
+      if (this.commitHere(id, batch, true)) return;
+      // the write lock was taken: the worker waits for it instead of the loop
+      this.batches.busyHere++;
+      const timing = this.loneTiming.get(id);
+      if (timing) timing.path = 'worker';
+    }
     this.batches.worker++;
     this.worker.ref(); // an unfinished commit keeps the process alive
     this.worker.postMessage({ id, batch: batch.map((p) => p.req) });
   }
 
-  private commitHere(id: number, batch: Pending[]): void {
-    this.batches.here++;
-    try {
-      this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req), (indexes) => this.settle({ id, assigned: indexes })) });
-    } catch (err) {
-      this.settle({ id, error: err instanceof Error ? err.message : String(err) });
-    }
-  }
-
   /**
-   * A lone batch on the loop's thread, but only if the write lock is free now: waiting for
-   * another connection's commit (a CLI process's, or the worker's checkpoint) would stall the
-   * event loop for up to the busy timeout, where the worker waits unseen. Returns false when
-   * the lock was taken: BEGIN IMMEDIATE failed, nothing was written, and the worker takes it.
+   * Commits a batch on the loop's thread. `onlyIfUnlocked` (a lone batch of the worker
+   * writer): only if the write lock is free now, since waiting for another connection's commit
+   * (a CLI process's, the worker's checkpoint) would stall the event loop for up to the busy
+   * timeout, where the worker waits unseen. Returns false when the lock was taken: BEGIN
+   * IMMEDIATE failed and nothing was written.
    */
-  private tryCommitHere(id: number, batch: Pending[]): boolean {
-    this.db.exec('PRAGMA busy_timeout = 0');
+  private commitHere(id: number, batch: Pending[], onlyIfUnlocked: boolean): boolean {
+    if (onlyIfUnlocked) this.db.exec('PRAGMA busy_timeout = 0');
     try {
-      this.batches.here++;
       this.settle({ id, indexes: commitBatch(this.db, batch.map((p) => p.req), (indexes) => this.settle({ id, assigned: indexes })) });
     } catch (err) {
-      if (isBusy(err) && !this.db.isTransaction) {
-        this.batches.here--;
-        this.batches.busyHere++;
-        const timing = this.loneTiming.get(id);
-        if (timing) timing.path = 'worker';
-        return false;
-      }
+      if (onlyIfUnlocked && isBusy(err) && !this.db.isTransaction) return false;
       this.settle({ id, error: err instanceof Error ? err.message : String(err) });
     } finally {
-      this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      if (onlyIfUnlocked) this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
+    this.batches.here++;
     return true;
   }
 

@@ -21,7 +21,6 @@ interface PublicKeyLike {
 interface HashLike {
   update(data: string | Uint8Array): HashLike;
   digest(): Uint8Array;
-  digest(encoding: 'base64url'): string;
 }
 interface NodeCrypto {
   createHash(algorithm: 'sha256'): HashLike;
@@ -42,9 +41,7 @@ export const SYNC_CRYPTO = nodeCrypto !== null;
 
 /** base64url SHA-256 of the bytes (or of the UTF-8 of a string). */
 export async function sha256Base64url(data: string | Uint8Array): Promise<string> {
-  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(data).digest('base64url');
-  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-  return base64url.encode(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
+  return base64url.encode(await sha256(typeof data === 'string' ? new TextEncoder().encode(data) : data));
 }
 
 /** SHA-256 of the bytes. */
